@@ -1,0 +1,253 @@
+"""Backbone registry: a decorator registers each network with its weights config.
+
+``create_backbone(name)`` looks the name up, builds the network with its weights
+and wraps it in a :class:`Backbone` that turns uint8 clips into Kinetics-400
+logits.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from typing import Callable
+
+import numpy as np
+
+from ._weights import WeightsConfig
+
+__all__ = ["register_backbone", "create_backbone", "list_backbones", "get_weights_config", "Backbone"]
+
+# name -> (builder, config). builder(config, weights, model_kwargs) -> (module, info)
+_REGISTRY: dict[str, tuple[Callable, WeightsConfig]] = {}
+_FAMILIES = ("i3d", "vivit", "slowfast", "r2plus1d")
+_DTYPES = ("float32", "bfloat16")
+
+
+def register_backbone(name: str, config: WeightsConfig):
+    """Decorator registering ``builder(config, weights, model_kwargs) -> (module, info)``.
+
+    ``weights`` is None (the config's default source), a local path, or
+    ``"random"``; ``info`` is a dict with at least ``weights_id``, ``sha256`` and
+    ``random``. The module maps the preprocessed tensor to logits ``(N, 400)`` and
+    has ``forward_features`` giving the pre-logit embedding ``(N, D)``.
+    """
+
+    def wrap(builder):
+        if name in _REGISTRY:
+            raise ValueError(f"backbone {name!r} is already registered")
+        _REGISTRY[name] = (builder, config)
+        return builder
+
+    return wrap
+
+
+def _load_families() -> None:
+    for family in _FAMILIES:
+        importlib.import_module(f"{__package__}.{family}")
+
+
+def list_backbones(all_variants: bool = False) -> list[str]:
+    """Names of the registered backbones, sorted.
+
+    The main entries are ``["i3d", "r2plus1d", "slowfast", "vivit"]``; with
+    ``all_variants=True`` the extra variants (e.g. ``"slowfast_8x8"``) are included.
+    """
+    _load_families()
+    names = sorted(_REGISTRY)
+    return names if all_variants else [n for n in names if n in _FAMILIES]
+
+
+def _lookup(name: str):
+    _load_families()
+    if name not in _REGISTRY:
+        raise ValueError(
+            f"unknown backbone {name!r}; known backbones: {', '.join(sorted(_REGISTRY))}"
+        )
+    return _REGISTRY[name]
+
+
+def get_weights_config(name: str) -> WeightsConfig:
+    """The :class:`WeightsConfig` registered for backbone ``name``."""
+    return _lookup(name)[1]
+
+
+def create_backbone(
+    name: str,
+    weights=None,
+    device: str = "cpu",
+    dtype: str = "float32",
+    threads: int | None = None,
+    *,
+    pretrained: bool = True,
+    num_frames: int | None = None,
+    size: int | None = None,
+    model_kwargs: dict | None = None,
+) -> "Backbone":
+    """Build a registered backbone with its weights, ready for :meth:`Backbone.extract`.
+
+    Parameters
+    ----------
+    name : str
+        One of :func:`list_backbones` (``list_backbones(all_variants=True)`` for variants).
+    weights : None, str or path-like
+        None: the default source of the config (package file, Hugging Face cache or
+        download, URL download into the user cache). A path: a local weights file
+        (or, for ``vivit``, a directory saved with ``save_pretrained``).
+        ``"random"``: random initialisation, labelled as such in provenance.
+    device : {"cpu", "cuda", ...}
+        Torch device.
+    dtype : {"float32", "bfloat16"}
+        Compute dtype of the network; outputs are always float32.
+    threads : int, optional
+        ``torch.set_num_threads`` value (process-wide); None leaves it unchanged.
+    pretrained : bool
+        False is the same as ``weights="random"``.
+    num_frames, size : int, optional
+        Override the input frames / spatial size of the config (e.g. small inputs
+        for tests); recorded in provenance.
+    model_kwargs : dict, optional
+        Architecture overrides passed to the family builder; only with random weights.
+
+    Returns
+    -------
+    Backbone
+    """
+    import torch
+
+    builder, config = _lookup(name)
+    if dtype not in _DTYPES:
+        raise ValueError(f"dtype {dtype!r} is not supported; use one of {_DTYPES}")
+    if threads is not None:
+        if int(threads) < 1:
+            raise ValueError(f"threads={threads} must be a positive integer")
+        torch.set_num_threads(int(threads))
+    if not pretrained:
+        if weights not in (None, "random"):
+            raise ValueError(f"pretrained=False conflicts with weights={weights!r}; pass one of them")
+        weights = "random"
+    if model_kwargs and weights != "random":
+        raise ValueError(
+            f"model_kwargs={model_kwargs!r} change the architecture of {name!r}, which only "
+            "makes sense with weights='random'"
+        )
+    overrides = {k: v for k, v in (("num_frames", num_frames), ("size", size)) if v is not None}
+    if "size" in overrides:
+        # keep the crop ratio of the config
+        overrides["resize_to"] = round(config.resize_to * size / config.size)
+    config = dataclasses.replace(config, **overrides)
+    model, info = builder(config, weights, dict(model_kwargs or {}))
+    return Backbone(name, model, config, info, device=device, dtype=dtype)
+
+
+class Backbone:
+    """A Kinetics-400 network with its preprocessing, turning clips into logits.
+
+    Built by :func:`create_backbone`; not meant to be constructed directly.
+    """
+
+    def __init__(self, name, model, config: WeightsConfig, info: dict, device="cpu", dtype="float32"):
+        import torch
+
+        self.name = name
+        self.config = config
+        self.info = dict(info)
+        self.device = torch.device(device)
+        self.dtype = dtype
+        self._torch_dtype = getattr(torch, dtype)
+        self.model = model.eval().to(device=self.device, dtype=self._torch_dtype)
+        for param in self.model.parameters():
+            param.requires_grad_(False)
+
+    @property
+    def provenance(self) -> dict:
+        """What produced the features: net, weights id and sha256, random or not, input."""
+        import torch
+
+        c = self.config
+        return {
+            "net": self.name,
+            "weights_id": self.info["weights_id"],
+            "weights_sha256": self.info.get("sha256"),
+            "random_weights": bool(self.info["random"]),
+            "num_frames": c.num_frames,
+            "size": c.size,
+            "resize_to": c.resize_to,
+            "sampling": c.sampling,
+            "normalisation": {"rescale": c.rescale, "offset": c.offset, "mean": list(c.mean),
+                              "std": list(c.std)},
+            "layout": c.layout,
+            "dtype": self.dtype,
+            "torch": torch.__version__,
+        }
+
+    def preprocess(self, clips: np.ndarray):
+        """Network input tensor for ``clips`` (see :func:`preprocess.preprocess`)."""
+        from .preprocess import preprocess
+
+        return preprocess(clips, self.config, device=self.device, dtype=self._torch_dtype)
+
+    def forward(self, x, return_embedding: bool = False):
+        """Bare forward pass of a preprocessed tensor under ``torch.inference_mode``.
+
+        Returns a float32 tensor: logits ``(N, 400)`` or the embedding ``(N, D)``.
+        """
+        import torch
+
+        with torch.inference_mode():
+            out = self.model.forward_features(x) if return_embedding else self.model(x)
+        return out.float()
+
+    def extract(self, clips: np.ndarray, return_embedding: bool = False) -> np.ndarray:
+        """Kinetics-400 logits (or the pre-logit embedding) of each clip.
+
+        Parameters
+        ----------
+        clips : np.ndarray of uint8, shape (n_clips, 150, H, W)
+            Grey clips (H = W = 128 normally), all clips run as one batch.
+        return_embedding : bool
+            Return the pre-logit embedding ``(n_clips, D)`` instead of the logits.
+
+        Returns
+        -------
+        np.ndarray of float32, shape (n_clips, 400)
+            Pre-softmax logits. When the batch runs out of memory it is retried
+            clip by clip.
+        """
+        from .preprocess import check_clips
+
+        check_clips(clips)
+        try:
+            return self._run(clips, return_embedding)
+        except (RuntimeError, MemoryError) as exc:
+            if len(clips) == 1 or not _is_oom(exc):
+                raise
+            _free_memory(self.device)
+            return np.concatenate([self._run(clips[i:i + 1], return_embedding)
+                                   for i in range(len(clips))])
+
+    def _run(self, clips, return_embedding):
+        out = self.forward(self.preprocess(clips), return_embedding=return_embedding)
+        return out.cpu().numpy().astype(np.float32, copy=False)
+
+    def __repr__(self):
+        kind = "random weights" if self.info["random"] else self.info["weights_id"]
+        return f"Backbone({self.name!r}, {kind}, {self.dtype}, {self.device})"
+
+
+def _is_oom(exc: BaseException) -> bool:
+    import torch
+
+    if isinstance(exc, (MemoryError, torch.OutOfMemoryError)):
+        return True
+    text = str(exc).lower()
+    return "out of memory" in text or "can't allocate memory" in text or "not enough memory" in text
+
+
+def _free_memory(device) -> None:
+    import gc
+
+    import torch
+
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()

@@ -1,0 +1,138 @@
+"""3D ResNet building blocks whose parameter names match pytorchvideo's.
+
+SlowFast and R(2+1)D are assembled from these blocks so that pytorchvideo's
+published Kinetics-400 checkpoints (``checkpoint["model_state"]``) load unchanged:
+same attribute names (``blocks.N.res_blocks.M.branch2.conv_a`` ...), same shapes.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+STAGE_DEPTHS = {18: (1, 1, 1, 1), 50: (3, 4, 6, 3), 101: (3, 4, 23, 3)}
+
+
+def _bn(channels: int) -> nn.BatchNorm3d:
+    return nn.BatchNorm3d(channels, eps=1e-5, momentum=0.1)
+
+
+class Stem(nn.Module):
+    """Conv, batch norm, ReLU and optional max pool (pytorchvideo ``ResNetBasicStem``)."""
+
+    def __init__(self, cin, cout, kernel, stride, pool_kernel=None, pool_stride=None):
+        super().__init__()
+        self.conv = nn.Conv3d(cin, cout, kernel, stride, padding=[k // 2 for k in kernel], bias=False)
+        self.norm = _bn(cout)
+        self.activation = nn.ReLU()
+        self.pool = (nn.MaxPool3d(pool_kernel, pool_stride, padding=[k // 2 for k in pool_kernel])
+                     if pool_kernel else None)
+
+    def forward(self, x):
+        x = self.activation(self.norm(self.conv(x)))
+        return self.pool(x) if self.pool is not None else x
+
+
+class Conv2plus1d(nn.Module):
+    """Temporal (k, 1, 1) conv, batch norm, ReLU, then spatial (1, k, k) conv."""
+
+    def __init__(self, cin, cout, kernel, stride):
+        super().__init__()
+        self.conv_t = nn.Conv3d(cin, cout, (kernel[0], 1, 1), (stride[0], 1, 1),
+                                padding=(kernel[0] // 2, 0, 0), bias=False)
+        self.norm = _bn(cout)
+        self.activation = nn.ReLU()
+        self.conv_xy = nn.Conv3d(cout, cout, (1, kernel[1], kernel[2]), (1, stride[1], stride[2]),
+                                 padding=(0, kernel[1] // 2, kernel[2] // 2), bias=False)
+
+    def forward(self, x):
+        return self.conv_xy(self.activation(self.norm(self.conv_t(x))))
+
+
+class Bottleneck(nn.Module):
+    """1x1 (or Tx1x1) reduce, spatial (or (2+1)D) conv, 1x1 expand, each with batch norm."""
+
+    def __init__(self, cin, inner, cout, a_kernel, b_kernel, b_stride, two_plus_one=False):
+        super().__init__()
+        self.conv_a = nn.Conv3d(cin, inner, a_kernel, padding=[k // 2 for k in a_kernel], bias=False)
+        self.norm_a = _bn(inner)
+        self.act_a = nn.ReLU()
+        if two_plus_one:
+            self.conv_b = Conv2plus1d(inner, inner, b_kernel, b_stride)
+        else:
+            self.conv_b = nn.Conv3d(inner, inner, b_kernel, b_stride,
+                                    padding=[k // 2 for k in b_kernel], bias=False)
+        self.norm_b = _bn(inner)
+        self.act_b = nn.ReLU()
+        self.conv_c = nn.Conv3d(inner, cout, 1, bias=False)
+        self.norm_c = _bn(cout)
+
+    def forward(self, x):
+        x = self.act_a(self.norm_a(self.conv_a(x)))
+        x = self.act_b(self.norm_b(self.conv_b(x)))
+        return self.norm_c(self.conv_c(x))
+
+
+class ResBlock(nn.Module):
+    """Bottleneck plus shortcut (a strided 1x1x1 projection when shapes change), then ReLU."""
+
+    def __init__(self, cin, inner, cout, a_kernel, b_kernel, b_stride, two_plus_one=False):
+        super().__init__()
+        if cin != cout or any(s != 1 for s in b_stride):
+            self.branch1_conv = nn.Conv3d(cin, cout, 1, b_stride, bias=False)
+            self.branch1_norm = _bn(cout)
+        else:
+            self.branch1_conv = self.branch1_norm = None
+        self.branch2 = Bottleneck(cin, inner, cout, a_kernel, b_kernel, b_stride, two_plus_one)
+        self.activation = nn.ReLU()
+
+    def forward(self, x):
+        shortcut = x if self.branch1_conv is None else self.branch1_norm(self.branch1_conv(x))
+        return self.activation(shortcut + self.branch2(x))
+
+
+class ResStage(nn.Module):
+    """``depth`` residual blocks; the first one changes width and stride.
+
+    ``a_kernels`` is one kernel or a list cycled over the blocks (pytorchvideo's rule).
+    """
+
+    def __init__(self, depth, cin, inner, cout, a_kernels, b_kernel, b_stride, two_plus_one=False):
+        super().__init__()
+        if isinstance(a_kernels[0], int):
+            a_kernels = [a_kernels]
+        a_kernels = (list(a_kernels) * depth)[:depth]
+        self.res_blocks = nn.ModuleList(
+            ResBlock(cin if i == 0 else cout, inner, cout, a_kernels[i], b_kernel,
+                     b_stride if i == 0 else (1, 1, 1), two_plus_one)
+            for i in range(depth)
+        )
+
+    def forward(self, x):
+        for block in self.res_blocks:
+            x = block(x)
+        return x
+
+
+class Head(nn.Module):
+    """Global average pool, dropout, linear classifier (pytorchvideo ``ResNetBasicHead``).
+
+    pytorchvideo pools with a fixed kernel equal to the feature map at the
+    training input size and then averages the logits globally; pooling globally
+    first gives the same logits at that size (the classifier is linear) and also
+    works at other input sizes.
+    """
+
+    def __init__(self, cin, num_classes, dropout):
+        super().__init__()
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else None
+        self.proj = nn.Linear(cin, num_classes)
+
+    def forward(self, features):
+        x = self.dropout(features) if self.dropout is not None else features
+        return self.proj(x)
+
+
+def global_pool(x: torch.Tensor) -> torch.Tensor:
+    """(N, C, T, H, W) -> (N, C), mean over time and space."""
+    return x.mean(dim=(2, 3, 4))

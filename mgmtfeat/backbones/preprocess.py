@@ -1,0 +1,97 @@
+"""Turn uint8 grey clips into the normalised tensor a backbone expects.
+
+Everything here is derived from the backbone's :class:`WeightsConfig`: frame
+sampling, resize, centre crop, grey to three channels, value range and layout.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._weights import WeightsConfig
+
+__all__ = ["CLIP_FRAMES", "check_clips", "sample_indices", "preprocess"]
+
+#: Frames of a clip as the clip maker writes them.
+CLIP_FRAMES = 150
+
+
+def check_clips(clips) -> None:
+    """Raise TypeError/ValueError unless ``clips`` is uint8 of shape (n_clips, 150, H, W)."""
+    if not isinstance(clips, np.ndarray):
+        raise TypeError(
+            f"clips must be a numpy array, got {type(clips).__name__}; pass "
+            "np.asarray(clips, dtype=np.uint8) of shape (n_clips, 150, H, W)"
+        )
+    if clips.dtype != np.uint8:
+        raise TypeError(
+            f"clips have dtype {clips.dtype}, expected uint8 (grey values 0-255 as the clip "
+            "maker writes them); scale to 0-255 and cast with .astype(np.uint8)"
+        )
+    if clips.ndim != 4 or clips.shape[1] != CLIP_FRAMES or clips.shape[0] < 1:
+        raise ValueError(
+            f"clips have shape {clips.shape}, expected (n_clips >= 1, {CLIP_FRAMES}, H, W): "
+            f"one row per clip, {CLIP_FRAMES} frames each; add a leading axis for a single clip"
+        )
+    if min(clips.shape[2:]) < 8:
+        raise ValueError(f"clip frames of {clips.shape[2]}x{clips.shape[3]} pixels are too small (< 8)")
+
+
+def sample_indices(n_frames: int, config: WeightsConfig) -> np.ndarray:
+    """Frame indices taken from a clip of ``n_frames`` frames.
+
+    Returns
+    -------
+    np.ndarray of int64, shape (config.num_frames,)
+        ``"uniform"``: evenly spaced from the first to the last frame, rounded, so
+        the sampled frames span the whole tumour box (repeats when the clip is
+        shorter than the network input).
+    """
+    return np.round(np.linspace(0, n_frames - 1, config.num_frames)).astype(np.int64)
+
+
+def preprocess(clips: np.ndarray, config: WeightsConfig, device="cpu", dtype=None):
+    """Build the network input from grey uint8 clips.
+
+    Parameters
+    ----------
+    clips : np.ndarray of uint8, shape (n_clips, 150, H, W)
+        Clips as the clip maker writes them (H = W = 128 normally).
+    config : WeightsConfig
+        The backbone's config.
+    device : str or torch.device
+        Where the tensor goes.
+    dtype : torch.dtype, optional
+        Output dtype (default float32). Arithmetic is done in float32 first.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(n_clips, 3, T, S, S)`` for layout ``"NCTHW"`` or ``(n_clips, T, 3, S, S)``
+        for ``"NTCHW"``, with T = ``config.num_frames`` and S = ``config.size``,
+        values ``(grey * rescale + offset - mean) / std``.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    check_clips(clips)
+    n, _, h, w = clips.shape
+    idx = sample_indices(clips.shape[1], config)
+    x = torch.from_numpy(np.ascontiguousarray(clips[:, idx])).to(device)
+    t = x.shape[1]
+    x = x.reshape(n * t, 1, h, w).float()
+    # Resize so the shorter edge is resize_to (bilinear, as the reference pipelines).
+    scale = config.resize_to / min(h, w)
+    out_h, out_w = round(h * scale), round(w * scale)
+    if (out_h, out_w) != (h, w):
+        x = F.interpolate(x, size=(out_h, out_w), mode="bilinear", align_corners=False,
+                          antialias=scale < 1)
+    top, left = (out_h - config.size) // 2, (out_w - config.size) // 2
+    x = x[:, :, top:top + config.size, left:left + config.size]
+    x = x.reshape(n, t, 1, config.size, config.size) * config.rescale + config.offset
+    mean = torch.tensor(config.mean, device=x.device).view(1, 1, 3, 1, 1)
+    std = torch.tensor(config.std, device=x.device).view(1, 1, 3, 1, 1)
+    x = (x - mean) / std  # broadcasting the grey channel to 3 channels
+    if config.layout == "NCTHW":
+        x = x.permute(0, 2, 1, 3, 4)
+    return x.contiguous().to(dtype or torch.float32)

@@ -1,0 +1,134 @@
+"""ViViT-B/16x2 (factorised encoder off, spatio-temporal attention) on Kinetics-400.
+
+A thin wrapper of transformers' ``VivitForVideoClassification`` with the
+``google/vivit-b-16x2-kinetics400`` checkpoint. Preprocessing follows that
+checkpoint's ``preprocessor_config.json`` (VivitImageProcessor): shortest edge
+resized to 256 (bilinear), centre crop 224, ``value / 127.5 - 1`` (``offset``),
+then normalised with mean = std = 0.5.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ._registry import register_backbone
+from ._weights import WeightsConfig, WeightsError
+
+__all__ = ["VIVIT_CONFIG", "HF_REPO_ID"]
+
+HF_REPO_ID = "google/vivit-b-16x2-kinetics400"
+
+VIVIT_CONFIG = WeightsConfig(
+    weights_id=HF_REPO_ID,
+    source="hf",
+    location=HF_REPO_ID,
+    sha256=None,  # Hugging Face checks file digests itself; the repo revision goes to provenance
+    num_frames=32,
+    size=224,
+    resize_to=256,
+    rescale=1 / 127.5,
+    offset=-1.0,
+    mean=(0.5, 0.5, 0.5),
+    std=(0.5, 0.5, 0.5),
+    layout="NTCHW",
+    classifier="classifier",
+)
+
+_HOW_TO = (
+    f"supply the ViViT weights with weights=DIR (a folder holding config.json and the "
+    f"model weights of {HF_REPO_ID}, e.g. from `huggingface-cli download {HF_REPO_ID} "
+    "--local-dir DIR` on a machine with network access), or put them in the Hugging Face "
+    "cache, or run once online without HF_HUB_OFFLINE=1"
+)
+
+
+def _wrapper():
+    import torch.nn as nn
+
+    class ViViT(nn.Module):
+        """``VivitForVideoClassification`` taking (N, T, 3, H, W); logits (N, 400)."""
+
+        def __init__(self, hf_model):
+            super().__init__()
+            self.hf = hf_model
+
+        def forward(self, x):
+            return self.hf(pixel_values=x).logits
+
+        def forward_features(self, x):
+            """Pre-logit embedding (N, hidden_size): the final [CLS] token after layer norm."""
+            return self.hf.vivit(pixel_values=x).last_hidden_state[:, 0]
+
+    return ViViT
+
+
+def _offline() -> bool:
+    from huggingface_hub import constants
+
+    return bool(constants.HF_HUB_OFFLINE) or os.environ.get("HF_HUB_OFFLINE", "0").upper() in ("1", "ON", "YES", "TRUE")
+
+
+def _load_pretrained(weights):
+    """``(hf_model, info)`` from a local dir, the Hugging Face cache, or a download."""
+    from huggingface_hub import try_to_load_from_cache
+    from transformers import VivitForVideoClassification
+
+    if weights is not None:
+        path = Path(weights)
+        if not (path.is_dir() and (path / "config.json").is_file()):
+            raise WeightsError(f"ViViT weights {path} is not a folder with config.json; {_HOW_TO}")
+        model = VivitForVideoClassification.from_pretrained(str(path), local_files_only=True)
+        return model, {"weights_id": f"{HF_REPO_ID} (local {path.name})", "sha256": None}
+    cached = try_to_load_from_cache(HF_REPO_ID, "config.json")
+    if isinstance(cached, str):
+        model = VivitForVideoClassification.from_pretrained(HF_REPO_ID, local_files_only=True)
+        revision = Path(cached).parent.name  # the snapshot folder is the commit hash
+        return model, {"weights_id": f"{HF_REPO_ID}@{revision}", "sha256": None}
+    if _offline():
+        raise WeightsError(f"ViViT weights are not in the Hugging Face cache and HF_HUB_OFFLINE is set; {_HOW_TO}")
+    try:
+        model = VivitForVideoClassification.from_pretrained(HF_REPO_ID)
+    except OSError as exc:
+        raise WeightsError(f"cannot download {HF_REPO_ID}: {exc}; {_HOW_TO}") from exc
+    return model, {"weights_id": HF_REPO_ID, "sha256": None}
+
+
+@register_backbone("vivit", VIVIT_CONFIG)
+def build_vivit(config: WeightsConfig, weights, model_kwargs: dict):
+    """ViViT-B/16x2 from transformers; ``model_kwargs`` override ``VivitConfig`` (random only).
+
+    With random weights the VivitConfig follows the weights config (frames, image
+    size, 400 labels) unless ``model_kwargs`` say otherwise; the network's
+    ``num_frames`` and ``image_size`` must match the input config.
+    """
+    from transformers import VivitConfig, VivitForVideoClassification
+
+    if weights == "random":
+        kwargs = {"num_frames": config.num_frames, "image_size": config.size,
+                  "num_labels": config.num_classes, **model_kwargs}
+        hf_config = VivitConfig(**kwargs)
+        if hf_config.num_frames != config.num_frames or hf_config.image_size != config.size:
+            raise ValueError(
+                f"VivitConfig(num_frames={hf_config.num_frames}, image_size={hf_config.image_size}) "
+                f"does not match the input ({config.num_frames} frames of {config.size} px); pass "
+                "num_frames= and size= to create_backbone instead"
+            )
+        model = VivitForVideoClassification(hf_config)
+        info = {"weights_id": "random", "sha256": None, "random": True}
+    else:
+        model, info = _load_pretrained(weights)
+        info["random"] = False
+        hf = model.config
+        if (hf.num_frames, hf.image_size) != (config.num_frames, config.size):
+            raise ValueError(
+                f"ViViT weights expect {hf.num_frames} frames of {hf.image_size} px, the input "
+                f"config gives {config.num_frames} frames of {config.size} px; leave num_frames "
+                "and size at their defaults"
+            )
+    if model.config.num_labels != config.num_classes:
+        raise WeightsError(
+            f"ViViT model has {model.config.num_labels} labels, expected {config.num_classes} "
+            "(Kinetics-400)"
+        )
+    return _wrapper()(model), info

