@@ -1,0 +1,91 @@
+"""Estimators and the model registry used by cross-validation.
+
+Every model is a scikit-learn classifier on X of shape (n_cases, n_inputs * 400), so ``clone``,
+``Pipeline`` and ``GridSearchCV`` work on all of them. ``make_model(name, random_state)`` builds one
+by name; ``MODELS[name]`` also says which inputs it uses by default and its grid for nested CV.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from .. import MODALITIES
+from .classical import make_logistic, make_random_forest, make_svm, make_xgboost
+from .mlp import MLPClassifier
+from .snn import SNNClassifier
+
+__all__ = ["MODELS", "ModelSpec", "make_model", "SNNClassifier", "MLPClassifier"]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """How to build one named model.
+
+    Attributes
+    ----------
+    build : callable
+        ``build(random_state) -> estimator``.
+    description : str
+        One line for ``--help`` and reports.
+    modalities : tuple of str
+        Inputs used when the user names none.
+    param_grid : dict
+        Hyper-parameter grid searched by ``--nested`` (keys as for ``GridSearchCV``).
+    """
+
+    build: Callable
+    description: str
+    modalities: tuple[str, ...] = MODALITIES
+    param_grid: dict = field(default_factory=dict)
+
+
+MODELS: dict[str, ModelSpec] = {
+    "snn": ModelSpec(
+        lambda rs: SNNClassifier(encoder="linear", shared=False, weight_decay=1e-2, input_dropout=0.5,
+                                 n_members=5, random_state=rs),
+        "SNN, one linear encoder per input, attention fusion, 5-member ensemble",
+        param_grid={"weight_decay": [1e-3, 1e-2, 1e-1], "input_dropout": [0.2, 0.5]},
+    ),
+    "snn-siamese": ModelSpec(
+        lambda rs: SNNClassifier(encoder="linear", shared=True, weight_decay=1e-2, input_dropout=0.5,
+                                 n_members=5, random_state=rs),
+        "SNN with one linear encoder shared by all inputs (Siamese), 5-member ensemble",
+        param_grid={"weight_decay": [1e-3, 1e-2, 1e-1], "input_dropout": [0.2, 0.5]},
+    ),
+    "snn-conv": ModelSpec(
+        lambda rs: SNNClassifier(encoder="conv", shared=True, weight_decay=1e-2, input_dropout=0.5,
+                                 random_state=rs),
+        "SNN as in the paper's supplement: shared 1-D conv residual encoder, attention fusion",
+        param_grid={"weight_decay": [1e-3, 1e-2, 1e-1]},
+    ),
+    "mlp": ModelSpec(
+        lambda rs: MLPClassifier(random_state=rs),
+        "the paper's MLP baseline (100-32 units, dropout 0.4) on T1wCE",
+        modalities=("t1ce",),
+        param_grid={"weight_decay": [1e-4, 1e-2, 1e-1]},
+    ),
+    "logistic": ModelSpec(
+        make_logistic, "standardised L2 logistic regression, C = 0.001",
+        param_grid={"clf__C": [1e-4, 1e-3, 1e-2, 1e-1]},
+    ),
+    "svm": ModelSpec(
+        make_svm, "RBF SVM on the 200 best ANOVA features",
+        param_grid={"clf__C": [0.1, 1.0, 10.0], "select__k": [50, 200, "all"]},
+    ),
+    "rf": ModelSpec(
+        make_random_forest, "random forest, 300 trees",
+        param_grid={"clf__max_features": ["sqrt", 0.1]},
+    ),
+    "xgboost": ModelSpec(
+        make_xgboost, "XGBoost, 200 depth-2 trees",
+        param_grid={"clf__n_estimators": [100, 300], "clf__max_depth": [1, 2, 3]},
+    ),
+}
+
+
+def make_model(name: str, random_state=None):
+    """Build the named model (see ``MODELS``) with ``random_state``."""
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; choose from {', '.join(MODELS)}")
+    return MODELS[name].build(random_state)

@@ -1,0 +1,192 @@
+"""The training loop shared by the torch estimators (SNN and MLP).
+
+The estimators follow scikit-learn's contract: ``__init__`` stores parameters, ``fit`` validates and
+sets attributes ending in ``_``. Training is CPU-only and deterministic for an integer
+``random_state``: the torch seed, the validation split and the batch order all derive from it.
+Early stopping watches a validation split carved from the training rows given to ``fit`` only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import time
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+__all__ = ["TorchBinaryClassifier"]
+
+
+@contextlib.contextmanager
+def _torch_threads(n_threads: int | None):
+    """Use ``n_threads`` torch threads inside the block, then restore the previous number."""
+    import torch
+
+    before = torch.get_num_threads()
+    if n_threads:
+        torch.set_num_threads(n_threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+class TorchBinaryClassifier(ClassifierMixin, BaseEstimator):
+    """Base class: subclasses implement ``_build_module(n_inputs, input_size)``.
+
+    The module takes a float tensor of shape (batch, n_inputs, input_size) and returns logits of
+    shape (batch,). Subclasses keep their parameters as ``__init__`` arguments; the ones read
+    here are ``input_size``, ``standardize``, ``learning_rate``, ``weight_decay``, ``batch_size``,
+    ``max_epochs``, ``patience``, ``validation_fraction``, ``n_members``, ``n_threads`` and
+    ``random_state``. With ``n_members > 1``, that many networks are trained from different seeds
+    (each with its own validation split) and their logits averaged.
+    """
+
+    # -- input layout ----------------------------------------------------------------------
+    def _as_inputs(self, X: np.ndarray) -> np.ndarray:
+        """Reshape X of shape (n, n_inputs * input_size) to (n, n_inputs, input_size)."""
+        size = self.input_size or X.shape[1]
+        if X.shape[1] % size:
+            raise ValueError(
+                f"{type(self).__name__}: {X.shape[1]} features are not a whole number of inputs of "
+                f"input_size={size}; pass features as (n_cases, n_inputs * {size})."
+            )
+        return X.reshape(len(X), X.shape[1] // size, size)
+
+    def _transform(self, X: np.ndarray) -> np.ndarray:
+        X = X.astype(np.float32, copy=False)
+        if self.standardize:
+            X = (X - self.mean_) / self.scale_
+        return self._as_inputs(X)
+
+    # -- fitting ---------------------------------------------------------------------------
+    def fit(self, X, y):
+        """Fit on X of shape (n_cases, n_inputs * input_size) and binary labels y of shape (n_cases,)."""
+        X, y = validate_data(self, X, y, dtype=np.float32)
+        check_classification_targets(y)
+        self.classes_ = np.unique(y)
+        if len(self.classes_) != 2:
+            raise ValueError(f"{type(self).__name__} needs two classes in y; got {self.classes_.tolist()}")
+        target = (y == self.classes_[1]).astype(np.float32)
+        self.mean_ = X.mean(axis=0)
+        self.scale_ = X.std(axis=0) + 1e-6
+        inputs = self._transform(X)
+        self.n_inputs_ = inputs.shape[1]
+        rng = check_random_state(self.random_state)
+        seeds = rng.randint(np.iinfo(np.int32).max, size=self.n_members)
+        start = time.perf_counter()
+        members, self.history_ = [], []
+        with _torch_threads(self.n_threads):
+            for seed in seeds:
+                with _seeded(int(seed)):
+                    module, history = self._train(inputs, target, int(seed))
+                members.append(module)
+                self.history_.append(history)
+        self.module_ = _average(members)
+        self.best_epoch_ = [int(np.argmin(h["val_loss"])) + 1 if h["val_loss"] else len(h["loss"]) for h in self.history_]
+        self.n_epochs_ = [len(h["loss"]) for h in self.history_]
+        self.fit_seconds_ = time.perf_counter() - start
+        return self
+
+    def _split(self, n: int, target: np.ndarray, seed: int):
+        rows = np.arange(n)
+        counts = np.bincount(target.astype(int), minlength=2)
+        n_val = int(round(self.validation_fraction * n))
+        if not self.validation_fraction or n_val < 2 or counts.min() < 2:
+            return rows, None  # too few rows to hold out: train for max_epochs without stopping
+        return train_test_split(rows, test_size=n_val, stratify=target, random_state=seed)
+
+    def _train(self, inputs: np.ndarray, target: np.ndarray, seed: int):
+        import torch
+
+        train_rows, val_rows = self._split(len(inputs), target, seed)
+        module = self._build_module(inputs.shape[1], inputs.shape[2])
+        optimiser = torch.optim.Adam(module.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay)
+        loss_fn = torch.nn.BCEWithLogitsLoss()
+        X_all, y_all = torch.from_numpy(inputs), torch.from_numpy(target)
+        generator = torch.Generator().manual_seed(seed)
+        history = {"loss": [], "val_loss": []}
+        best_state, best_loss, waited = None, np.inf, 0
+        for _ in range(self.max_epochs):
+            module.train()
+            order = torch.from_numpy(train_rows)[torch.randperm(len(train_rows), generator=generator)]
+            total = 0.0
+            for batch in order.split(self.batch_size):
+                if len(batch) < 2:
+                    continue  # batch norm cannot train on a single row
+                optimiser.zero_grad()
+                loss = loss_fn(module(X_all[batch]), y_all[batch])
+                loss.backward()
+                optimiser.step()
+                total += loss.item() * len(batch)
+            history["loss"].append(total / len(train_rows))
+            if val_rows is None:
+                continue
+            module.eval()
+            with torch.no_grad():
+                val_loss = float(loss_fn(module(X_all[val_rows]), y_all[val_rows]))
+            history["val_loss"].append(val_loss)
+            if val_loss < best_loss - 1e-4:
+                best_loss, best_state, waited = val_loss, copy.deepcopy(module.state_dict()), 0
+            else:
+                waited += 1
+                if waited >= self.patience:
+                    break
+        if best_state is not None:
+            module.load_state_dict(best_state)
+        module.eval()
+        return module, history
+
+    # -- prediction ------------------------------------------------------------------------
+    def _forward(self, X, method: str = "forward") -> np.ndarray:
+        import torch
+
+        check_is_fitted(self, "module_")
+        X = validate_data(self, X, dtype=np.float32, reset=False)
+        with _torch_threads(self.n_threads), torch.no_grad():
+            return getattr(self.module_, method)(torch.from_numpy(self._transform(X))).numpy()
+
+    def decision_function(self, X) -> np.ndarray:
+        """Logits of the positive class, shape (n_cases,)."""
+        return self._forward(X).astype(np.float64)
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Class probabilities, shape (n_cases, 2), columns in the order of ``classes_``."""
+        p = 1.0 / (1.0 + np.exp(-self.decision_function(X)))
+        return np.column_stack([1.0 - p, p])
+
+    def predict(self, X) -> np.ndarray:
+        """Predicted class labels, shape (n_cases,)."""
+        return self.classes_[(self.decision_function(X) > 0).astype(int)]
+
+
+def _average(members: list):
+    """One module whose outputs (logits, attention) are the mean of the members'."""
+    import torch
+
+    if len(members) == 1:
+        return members[0]
+
+    class Average(torch.nn.ModuleList):
+        def forward(self, x):
+            return torch.stack([m(x) for m in self]).mean(0)
+
+        def attention(self, x):
+            return torch.stack([m.attention(x) for m in self]).mean(0)
+
+    return Average(members).eval()
+
+
+@contextlib.contextmanager
+def _seeded(seed: int):
+    """Seed torch inside the block without changing the caller's global random state."""
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield

@@ -1,0 +1,170 @@
+"""The paper's published ViViT features: fetch the two TFRecord files and import them as a store.
+
+The files come from the public repository of the paper (folder ``DeepFeaturesAndTFRecords/``):
+577 BraTS 2021 patients, 400 ViViT Kinetics-400 outputs for each of FLAIR, T1, T1wCE, T2 and
+delta-T1, already min-max scaled to [0, 1] per feature by the authors, and the MGMT label. They
+carry no patient identifiers, so case ids are derived from each record's content.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+
+from . import MODALITIES
+from .store import FeatureStore, StoreError, atomic_write_bytes
+from .tfrecord import read_examples
+
+__all__ = ["PUBLISHED_FILES", "fetch_published", "import_published", "published_store", "cache_dir"]
+
+REPOSITORY = "FORRESTHUACHEN/mpMRI_for_MGMT_Prediction-"
+FOLDER = "DeepFeaturesAndTFRecords"
+BASE_URL = f"https://github.com/{REPOSITORY}/raw/main/{FOLDER}/"
+
+#: File name -> (sha256, split name in the paper's first fold).
+PUBLISHED_FILES = {
+    "Traintransdetalrunning1_0.tfrecords": (
+        "ecb62980f5dfd03ce86011a42ab280cd0032297a8e0de782541b96453b42d04c",
+        "train",
+    ),
+    "Testtransdetalrunning1_0.tfrecords": (
+        "8c65d9ce60070c13663733dbebc74fed8b9e085640538d0f478d4d046006010c",
+        "test",
+    ),
+}
+
+#: TFRecord key of each canonical modality ("DETAL" is the authors' spelling).
+RECORD_KEYS = {"flair": "DF_FLAIR", "t1": "DF_T1", "t1ce": "DF_T1CE", "t2": "DF_T2", "delta_t1": "DF_DETAL_T1"}
+NET = "vivit"
+
+
+def cache_dir() -> Path:
+    """The user cache of mgmtfeat: ``$MGMTFEAT_CACHE``, else ``$XDG_CACHE_HOME/mgmtfeat``, else ``~/.cache/mgmtfeat``."""
+    if os.environ.get("MGMTFEAT_CACHE"):
+        return Path(os.environ["MGMTFEAT_CACHE"])
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mgmtfeat"
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def fetch_published(source: str | os.PathLike | None = None, timeout: float = 60.0) -> dict[str, Path]:
+    """Return verified paths of the two published TFRecord files.
+
+    Parameters
+    ----------
+    source : path-like, optional
+        A local folder holding both files (used as is, nothing is copied). Without it, the files
+        are taken from the user cache, or downloaded into it when online.
+    timeout : float
+        Seconds to wait for the download before giving up.
+
+    Raises
+    ------
+    FileNotFoundError
+        A file is missing from ``source``, or it cannot be downloaded.
+    ValueError
+        A file's sha256 differs from the published one.
+    """
+    folder = Path(source) if source is not None else cache_dir() / "published"
+    paths = {}
+    for name, (sha, _) in PUBLISHED_FILES.items():
+        path = folder / name
+        if not path.is_file():
+            if source is not None:
+                raise FileNotFoundError(
+                    f"{path}: published feature file missing; the folder must hold {', '.join(PUBLISHED_FILES)}"
+                )
+            _download(BASE_URL + name, path, timeout)
+        actual = _sha256(path)
+        if actual != sha:
+            raise ValueError(
+                f"{path}: sha256 {actual} differs from the published {sha}; the file is damaged or "
+                "another version. Delete it and fetch it again."
+            )
+        paths[name] = path
+    return paths
+
+
+def _download(url: str, path: Path, timeout: float) -> None:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            data = response.read()
+    except (urllib.error.URLError, OSError) as err:
+        raise FileNotFoundError(
+            f"could not download {url} ({err}). Offline, pass the folder that holds the two "
+            f"published files: --published-source DIR (or set MGMTFEAT_PUBLISHED_SOURCE)."
+        ) from None
+    atomic_write_bytes(path, data)
+
+
+def case_id_of(features: dict[str, np.ndarray], label: int) -> str:
+    """Content-derived id of a published record: ``pub-`` and 12 hex digits of a sha256."""
+    digest = hashlib.sha256()
+    for modality in MODALITIES:
+        digest.update(features[modality].astype("<f4").tobytes())
+    digest.update(int(label).to_bytes(1, "little"))
+    return "pub-" + digest.hexdigest()[:12]
+
+
+def _decode(example: dict, name: str, index: int) -> tuple[dict[str, np.ndarray], int]:
+    where = f"{name}, record {index}"
+    try:
+        features = {m: np.frombuffer(example[key][0], "<f4").astype(np.float32) for m, key in RECORD_KEYS.items()}
+        labels = np.frombuffer(example["Label"][0], "<i4")
+    except (KeyError, IndexError) as err:
+        raise StoreError(f"{where}: missing feature {err}; expected keys {sorted(RECORD_KEYS.values())} and Label") from None
+    if labels.shape != (1,):
+        raise StoreError(f"{where}: Label holds {labels.size} values, expected one int32")
+    return features, int(labels[0])
+
+
+def import_published(out: str | os.PathLike, source: str | os.PathLike | None = None) -> FeatureStore:
+    """Write the published features into a feature store under net ``vivit``.
+
+    Cases get content-derived ids (:func:`case_id_of`) and keep their split (``train``/``test``
+    of the paper's first fold) and record index as metadata. Re-importing replaces the same entries.
+
+    Raises
+    ------
+    StoreError
+        Two records with identical content (their ids would collide), or an invalid record.
+    """
+    files = fetch_published(source)
+    store = FeatureStore(out)
+    store.write_provenance(
+        NET,
+        {
+            "source": f"published TFRecords of {REPOSITORY}/{FOLDER}",
+            "files": {name: sha for name, (sha, _) in PUBLISHED_FILES.items()},
+            "weights": "google/vivit-b-16x2-kinetics400 (as run by the paper's authors)",
+            "preprocessing": "150-frame tumour box clips; features min-max scaled to [0, 1] by the authors",
+        },
+    )
+    seen: dict[str, str] = {}
+    for name, path in files.items():
+        split = PUBLISHED_FILES[name][1]
+        for index, example in enumerate(read_examples(path)):
+            features, label = _decode(example, name, index)
+            case_id = case_id_of(features, label)
+            where = f"{name}, record {index}"
+            if case_id in seen:
+                raise StoreError(f"{where}: same content as {seen[case_id]}; duplicate case in the published files")
+            seen[case_id] = where
+            store.write_case(NET, case_id, features, label, meta={"split": split, "file": name, "record": index})
+    return store
+
+
+def published_store(source: str | os.PathLike | None = None) -> FeatureStore:
+    """The published features as a store in the user cache, imported on first use."""
+    source = source or os.environ.get("MGMTFEAT_PUBLISHED_SOURCE") or None
+    store = FeatureStore(cache_dir() / "published-vivit")
+    if len(store.case_ids(NET)) != 577 or not store.nets():
+        store = import_published(store.root, source)
+    return store

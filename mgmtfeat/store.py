@@ -1,0 +1,347 @@
+"""Feature store: cached Kinetics-400 features keyed by (case id, net, modality).
+
+Layout on disk::
+
+    ROOT/
+      NET/
+        provenance.json        how the features of this net were made (net, weights, clip settings, ...)
+        cases/CASE_ID.npz      one float32 array of 400 values per modality, the label, case metadata
+
+One file per (net, case) makes every write atomic (temporary file, then rename) and idempotent:
+writing a case again replaces it, never duplicates it. ``.npz`` files are read with
+``allow_pickle=False``, so a store can be shared without trusting its author.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from . import MODALITIES, N_FEATURES, __version__
+
+__all__ = ["StoreError", "FeatureSet", "FeatureStore", "atomic_write_bytes", "atomic_write_text"]
+
+_CASE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_NO_LABEL = -1
+
+
+class StoreError(ValueError):
+    """A feature store is missing, incomplete or holds invalid values."""
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Text version of :func:`atomic_write_bytes` (UTF-8)."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def check_vector(values, *, where: str) -> np.ndarray:
+    """Return ``values`` as a float32 vector of 400 finite values, or raise naming ``where``."""
+    vector = np.asarray(values, dtype=np.float32)
+    if vector.shape != (N_FEATURES,):
+        raise StoreError(
+            f"{where}: expected {N_FEATURES} feature values, got shape {vector.shape}; "
+            "features must be the 400 Kinetics-400 outputs of one clip."
+        )
+    if not np.all(np.isfinite(vector)):
+        bad = int(np.sum(~np.isfinite(vector)))
+        raise StoreError(f"{where}: {bad} NaN or infinite values; re-extract this case.")
+    return vector
+
+
+@dataclass(frozen=True)
+class FeatureSet:
+    """Features of labelled cases, ready for a classifier.
+
+    Attributes
+    ----------
+    X : np.ndarray, float32, shape (n_cases, n_inputs, 400)
+        One row of 400 features per case and input.
+    y : np.ndarray, int64, shape (n_cases,)
+        Labels, 0 or 1 (MGMT unmethylated / methylated).
+    case_ids : tuple of str, length n_cases
+        Sorted case ids, the row order of ``X`` and ``y``.
+    inputs : tuple of str, length n_inputs
+        ``"net:modality"`` names of the inputs, the column order of ``X``.
+    """
+
+    X: np.ndarray
+    y: np.ndarray
+    case_ids: tuple[str, ...]
+    inputs: tuple[str, ...]
+
+    @property
+    def X2d(self) -> np.ndarray:
+        """``X`` flattened to shape (n_cases, n_inputs * 400), as the estimators take it."""
+        return self.X.reshape(len(self.X), -1)
+
+    def select(self, inputs: Sequence[str]) -> "FeatureSet":
+        """Keep only ``inputs`` (``"net:modality"`` or, for one net, bare modality names)."""
+        index = [self._input_index(name) for name in inputs]
+        return FeatureSet(self.X[:, index], self.y, self.case_ids, tuple(self.inputs[i] for i in index))
+
+    def subset(self, rows: np.ndarray) -> "FeatureSet":
+        """Keep the cases at positions ``rows``."""
+        return FeatureSet(self.X[rows], self.y[rows], tuple(np.asarray(self.case_ids)[rows]), self.inputs)
+
+    def _input_index(self, name: str) -> int:
+        matches = [i for i, full in enumerate(self.inputs) if full == name or full.split(":", 1)[1] == name]
+        if len(matches) != 1:
+            raise StoreError(
+                f"input {name!r} {'is ambiguous' if matches else 'is not in this feature set'}; "
+                f"available: {', '.join(self.inputs)}"
+            )
+        return matches[0]
+
+
+class FeatureStore:
+    """A folder of cached features (see the module docstring for the layout).
+
+    Parameters
+    ----------
+    root : path-like
+        The store folder; created on the first write.
+    """
+
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root)
+
+    def __repr__(self) -> str:
+        return f"FeatureStore({str(self.root)!r})"
+
+    # -- paths -----------------------------------------------------------------------------
+    def _net_dir(self, net: str) -> Path:
+        if not _CASE_ID.match(net):
+            raise StoreError(f"net name {net!r} is not a valid folder name; use letters, digits, '.', '_', '-'")
+        return self.root / net
+
+    def case_path(self, net: str, case_id: str) -> Path:
+        """Path of the ``.npz`` file of one case of ``net``."""
+        if not _CASE_ID.match(case_id):
+            raise StoreError(
+                f"case id {case_id!r} is not usable as a file name; use letters, digits, '.', '_', '-'"
+            )
+        return self._net_dir(net) / "cases" / f"{case_id}.npz"
+
+    # -- provenance ------------------------------------------------------------------------
+    def nets(self) -> list[str]:
+        """Nets that have a provenance file in this store, sorted."""
+        if not self.root.is_dir():
+            return []
+        return sorted(p.parent.name for p in self.root.glob("*/provenance.json"))
+
+    def provenance(self, net: str) -> dict:
+        """The provenance record of ``net``."""
+        path = self._net_dir(net) / "provenance.json"
+        if not path.is_file():
+            known = ", ".join(self.nets()) or "none"
+            raise StoreError(
+                f"{path}: no features of net {net!r} in store {self.root} (nets present: {known}); "
+                f"extract them first with `python -m mgmtfeat.extract --net {net} --out {self.root}`."
+            )
+        return json.loads(path.read_text())
+
+    def write_provenance(self, net: str, provenance: Mapping, *, replace: bool = False) -> dict:
+        """Record how the features of ``net`` are made; refuse a different record unless ``replace``.
+
+        The fields ``package_version`` and ``created`` are added; they are not compared, so a store
+        can be resumed by a later version of the package. Returns the record as stored.
+        """
+        record = {"net": net, **provenance}
+        path = self._net_dir(net) / "provenance.json"
+        if path.is_file() and not replace:
+            old = json.loads(path.read_text())
+            if _comparable(old) != _comparable(record):
+                diff = sorted(k for k in set(old) | set(record) if _comparable(old).get(k) != _comparable(record).get(k))
+                raise StoreError(
+                    f"{path}: the store holds {net} features made with other settings "
+                    f"(differing: {', '.join(diff)}); use a new --out folder or pass --force to replace them."
+                )
+            return old
+        record["package_version"] = __version__
+        record["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+        atomic_write_text(path, json.dumps(record, indent=2, sort_keys=True, default=str))
+        return record
+
+    # -- cases -----------------------------------------------------------------------------
+    def has_case(self, net: str, case_id: str) -> bool:
+        """Whether a complete entry of ``case_id`` exists for ``net``."""
+        return self.case_path(net, case_id).is_file()
+
+    def case_ids(self, net: str) -> list[str]:
+        """Case ids stored for ``net``, sorted."""
+        folder = self._net_dir(net) / "cases"
+        return sorted(p.stem for p in folder.glob("*.npz")) if folder.is_dir() else []
+
+    def write_case(
+        self,
+        net: str,
+        case_id: str,
+        features: Mapping[str, np.ndarray],
+        label: int | None = None,
+        meta: Mapping | None = None,
+    ) -> Path:
+        """Store the features of one case atomically, replacing an earlier entry.
+
+        Parameters
+        ----------
+        net : str
+            Backbone name, e.g. ``"vivit"``.
+        case_id : str
+            Stable case identifier (a file-name-safe string).
+        features : mapping of str to array of shape (400,)
+            One vector per canonical modality name (see ``mgmtfeat.MODALITIES``).
+        label : int or None
+            0 or 1, or None when unknown.
+        meta : mapping, optional
+            JSON-able case metadata (clip box, source files, ...).
+        """
+        path = self.case_path(net, case_id)
+        arrays = {}
+        for modality, values in features.items():
+            if modality not in MODALITIES:
+                raise StoreError(
+                    f"case {case_id}: unknown modality {modality!r}; use one of {', '.join(MODALITIES)}"
+                )
+            arrays[modality] = check_vector(values, where=f"case {case_id}, {net}/{modality}")
+        if not arrays:
+            raise StoreError(f"case {case_id}: no features given")
+        arrays["label"] = np.array(_NO_LABEL if label is None else _check_label(label, case_id), np.int8)
+        arrays["meta"] = np.array(json.dumps(dict(meta or {}), sort_keys=True, default=str))
+        with tempfile.SpooledTemporaryFile() as buffer:
+            np.savez(buffer, **arrays)
+            buffer.seek(0)
+            atomic_write_bytes(path, buffer.read())
+        return path
+
+    def read_case(self, net: str, case_id: str) -> tuple[dict[str, np.ndarray], int | None, dict]:
+        """Return ``(features by modality, label or None, metadata)`` of one stored case."""
+        path = self.case_path(net, case_id)
+        try:
+            with np.load(path, allow_pickle=False) as npz:
+                features = {m: npz[m] for m in MODALITIES if m in npz.files}
+                label = int(npz["label"]) if "label" in npz.files else _NO_LABEL
+                meta = json.loads(str(npz["meta"])) if "meta" in npz.files else {}
+        except FileNotFoundError:
+            raise StoreError(f"{path}: case {case_id} has no {net} features in this store") from None
+        except (OSError, ValueError, KeyError) as err:
+            raise StoreError(f"{path}: unreadable feature file ({err}); delete it and re-extract the case") from None
+        return features, (None if label == _NO_LABEL else label), meta
+
+    def labels(self, net: str) -> pd.DataFrame:
+        """Table of ``case_id``, ``label`` (nullable Int64) and metadata columns for ``net``."""
+        rows = []
+        for case_id in self.case_ids(net):
+            _, label, meta = self.read_case(net, case_id)
+            rows.append({"case_id": case_id, "label": label, **{k: v for k, v in meta.items() if _scalar(v)}})
+        table = pd.DataFrame(rows, columns=None if rows else ["case_id", "label"])
+        table["label"] = table["label"].astype("Int64")
+        return table
+
+    def load(
+        self,
+        nets: str | Sequence[str] = "vivit",
+        modalities: Iterable[str] = MODALITIES,
+        *,
+        require_labels: bool = True,
+    ) -> FeatureSet:
+        """Load features as an array of shape (n_cases, n_nets * n_modalities, 400).
+
+        Cases are those present for every requested net, in sorted id order. Inputs are ordered
+        net by net, modality by modality (``"vivit:flair", "vivit:t1", ...``).
+
+        Parameters
+        ----------
+        nets : str or sequence of str
+            Backbone names whose features are concatenated along the input axis.
+        modalities : iterable of str
+            Canonical modality names to load.
+        require_labels : bool
+            Drop unlabelled cases (the default); without labels, ``y`` holds -1 for them.
+
+        Raises
+        ------
+        StoreError
+            If the store or a net is missing, a case lacks a requested modality, a vector is not
+            400 finite values, labels disagree between nets, or no labelled case remains.
+        """
+        nets = [nets] if isinstance(nets, str) else list(nets)
+        modalities = list(modalities)
+        unknown = [m for m in modalities if m not in MODALITIES]
+        if unknown or not modalities:
+            raise StoreError(f"unknown modalities {unknown}; choose from {', '.join(MODALITIES)}")
+        if not self.root.is_dir():
+            raise StoreError(
+                f"feature store {self.root} does not exist; extract features into it with "
+                "`python -m mgmtfeat.extract --out ...` or import the published ones with "
+                "`python -m mgmtfeat.published --out ...`."
+            )
+        for net in nets:
+            self.provenance(net)  # raises a clear error for a net that is not there
+        common = sorted(set.intersection(*(set(self.case_ids(net)) for net in nets)))
+        rows, labels, kept = [], [], []
+        for case_id in common:
+            row, label = self._load_row(case_id, nets, modalities)
+            if label is None and require_labels:
+                continue
+            rows.append(row)
+            labels.append(_NO_LABEL if label is None else label)
+            kept.append(case_id)
+        if not rows:
+            raise StoreError(f"feature store {self.root}: no {'labelled ' if require_labels else ''}cases for {nets}")
+        inputs = tuple(f"{net}:{m}" for net in nets for m in modalities)
+        return FeatureSet(np.stack(rows), np.asarray(labels, np.int64), tuple(kept), inputs)
+
+    def _load_row(self, case_id: str, nets: list[str], modalities: list[str]) -> tuple[np.ndarray, int | None]:
+        vectors, labels = [], set()
+        for net in nets:
+            features, label, _ = self.read_case(net, case_id)
+            missing = [m for m in modalities if m not in features]
+            if missing:
+                raise StoreError(
+                    f"{self.case_path(net, case_id)}: case {case_id} has no {net} features for "
+                    f"{', '.join(missing)}; re-extract it or leave those modalities out (--modalities)."
+                )
+            for m in modalities:
+                vectors.append(check_vector(features[m], where=f"{self.case_path(net, case_id)} ({m})"))
+            labels.add(label)
+        if len(labels) > 1:
+            raise StoreError(f"case {case_id}: labels differ between nets {nets}: {sorted(map(str, labels))}")
+        return np.stack(vectors), labels.pop()
+
+
+def _check_label(label, case_id: str) -> int:
+    if label not in (0, 1):
+        raise StoreError(f"case {case_id}: label {label!r} is not 0 or 1 (MGMT unmethylated / methylated)")
+    return int(label)
+
+
+def _comparable(record: Mapping) -> dict:
+    return {k: v for k, v in json.loads(json.dumps(record, default=str)).items() if k not in ("package_version", "created")}
+
+
+def _scalar(value) -> bool:
+    return isinstance(value, (str, int, float, bool)) or value is None
