@@ -1,0 +1,93 @@
+"""ViViT through transformers, with a tiny random VivitConfig (400 labels)."""
+
+import socket
+
+import numpy as np
+import pytest
+import torch
+
+from mgmtfeat.backbones import WeightsError, create_backbone
+
+TINY = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64,
+        "tubelet_size": [2, 16, 16]}
+
+
+def _tiny(**kwargs):
+    torch.manual_seed(0)
+    return create_backbone("vivit", weights="random", num_frames=4, size=32, model_kwargs=TINY, **kwargs)
+
+
+def test_tiny_vivit_extract():
+    bb = _tiny()
+    assert bb.model.hf.config.num_labels == 400
+    clips = np.random.default_rng(0).integers(0, 256, size=(2, 150, 128, 128), dtype=np.uint8)
+    logits = bb.extract(clips)
+    assert logits.shape == (2, 400) and logits.dtype == np.float32 and np.isfinite(logits).all()
+    assert not np.allclose(logits[0], logits[1])
+    emb = bb.extract(clips, return_embedding=True)
+    assert emb.shape == (2, 32)
+    # the logits are the classifier applied to the embedding (pre-softmax)
+    w = bb.model.hf.classifier.weight.numpy()
+    b = bb.model.hf.classifier.bias.numpy()
+    np.testing.assert_allclose(emb @ w.T + b, logits, atol=1e-5)
+    assert bb.provenance["random_weights"] is True and bb.provenance["layout"] == "NTCHW"
+
+
+def test_vivit_from_local_dir_matches(tmp_path):
+    bb = _tiny()
+    bb.model.hf.save_pretrained(tmp_path / "vivit")
+    again = create_backbone("vivit", weights=tmp_path / "vivit", num_frames=4, size=32)
+    assert again.provenance["random_weights"] is False
+    clips = np.random.default_rng(1).integers(0, 256, size=(1, 150, 64, 64), dtype=np.uint8)
+    np.testing.assert_allclose(again.extract(clips), bb.extract(clips), atol=1e-6)
+
+
+def test_vivit_mismatched_sizes_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="does not match the input"):
+        create_backbone("vivit", weights="random", num_frames=4, size=32,
+                        model_kwargs={**TINY, "num_frames": 8})
+    with pytest.raises(WeightsError, match="config.json"):
+        create_backbone("vivit", weights=tmp_path)
+
+
+def test_offline_without_weights_gives_instructions_and_no_network(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf" / "hub"))
+    import huggingface_hub.constants as constants
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf" / "hub"))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+
+    def no_connect(*args, **kwargs):
+        raise AssertionError("a network connection was attempted")
+
+    monkeypatch.setattr(socket.socket, "connect", no_connect)
+    with pytest.raises(WeightsError, match=r"HF_HUB_OFFLINE.*weights=DIR"):
+        create_backbone("vivit")
+
+
+def test_offline_loads_from_hugging_face_cache(tmp_path, monkeypatch):
+    """With HF_HUB_OFFLINE=1 the checkpoint is read from the cache, without any connection."""
+    bb = _tiny()
+    hub = tmp_path / "hub"
+    repo = hub / "models--google--vivit-b-16x2-kinetics400"
+    revision = "0123456789abcdef0123456789abcdef01234567"
+    bb.model.hf.save_pretrained(repo / "snapshots" / revision)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(revision)
+    import huggingface_hub.constants as constants
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(hub))
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(hub))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+
+    def no_connect(*args, **kwargs):
+        raise AssertionError("a network connection was attempted")
+
+    monkeypatch.setattr(socket.socket, "connect", no_connect)
+    cached = create_backbone("vivit", num_frames=4, size=32)
+    assert cached.provenance["weights_id"] == f"google/vivit-b-16x2-kinetics400@{revision}"
+    clips = np.random.default_rng(2).integers(0, 256, size=(1, 150, 64, 64), dtype=np.uint8)
+    np.testing.assert_allclose(cached.extract(clips), bb.extract(clips), atol=1e-6)
