@@ -1,0 +1,183 @@
+"""Convert a dataset folder into clip files and previews, case by case, resumably.
+
+Output folder layout::
+
+    OUT/settings.json            clip settings used (a later run must match or use force)
+    OUT/clips/<case_id>.npz      uint8 (150, 128, 128) per modality + "meta" JSON
+    OUT/previews/<case_id>.png   slice with the box + clip frames, per modality
+    OUT/videos/<case_id>/<modality>.mp4|.avi   (optional)
+    OUT/cases.csv                case_id, layout, label, brats_id, clip file (finished cases)
+    OUT/failures.csv             case_id, file, reason (cases that failed in this run)
+
+A case counts as finished when its ``.npz`` exists (written last, atomically); a
+re-run skips finished cases. A failing case is recorded and the others go on; its
+partial outputs are removed.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+from mgmtfeat import MODALITIES
+from mgmtfeat.clips import ClipSettings, make_clips, read_box_csv, save_case_clips
+from mgmtfeat.cohort import CaseRef, find_cases
+from mgmtfeat.errors import CaseError
+from mgmtfeat.volumes import atomic_write_bytes, load_case
+
+__all__ = ["ConversionReport", "convert_dataset"]
+
+
+@dataclass
+class ConversionReport:
+    """What a conversion did.
+
+    Attributes
+    ----------
+    converted, skipped : list of str
+        Case ids converted in this run, and already finished before it.
+    failed : list of dict
+        ``{"case_id", "file", "reason"}`` per failed case.
+    out : Path
+    """
+
+    out: Path
+    converted: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: list[dict] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+def _csv_bytes(rows: list[dict], columns: list[str]) -> bytes:
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return text.getvalue().encode()
+
+
+def _check_settings(out: Path, settings: ClipSettings, force: bool) -> None:
+    """Refuse to mix clips made with different settings in one folder."""
+    path = out / "settings.json"
+    wanted = settings.as_dict()
+    if path.exists() and not force:
+        try:
+            previous = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"{path} is unreadable ({exc}); pass force=True (--force) to start over") from None
+        if previous != wanted:
+            raise ValueError(f"output folder {out} holds clips made with other settings ({previous}); "
+                             "use another --out or --force to overwrite them")
+    atomic_write_bytes(path, json.dumps(wanted, indent=2).encode())
+
+
+def _outputs(out: Path, case_id: str, preview: bool, video: str | None) -> dict[str, Path]:
+    paths = {"npz": out / "clips" / f"{case_id}.npz"}
+    if preview:
+        paths["preview"] = out / "previews" / f"{case_id}.png"
+    if video:
+        paths.update({m: out / "videos" / case_id / f"{m}.{video}" for m in MODALITIES})
+    return paths
+
+
+def _convert_one(ref: CaseRef, out: Path, settings: ClipSettings, boxes, preview: bool, video: str | None) -> None:
+    from mgmtfeat import video as export
+
+    paths = _outputs(out, ref.case_id, preview, video)
+    written = []
+    try:
+        needs_seg = "require" if settings.box == "seg" else "ignore" if settings.box in ("csv", "brain") else "auto"
+        case = load_case(ref, seg=needs_seg)
+        case_clips = make_clips(case, settings, boxes)
+        if video:
+            for modality, clip in case_clips.clips.items():
+                written.append(export.write_video(clip, paths[modality]))
+        if preview:
+            written.append(export.write_preview(case, case_clips, paths["preview"]))
+        save_case_clips(paths["npz"], case_clips)  # last: its presence marks the case finished
+    except BaseException:
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise
+
+
+def convert_dataset(
+    data: str | Path,
+    out: str | Path,
+    settings: ClipSettings = ClipSettings(),
+    *,
+    exclude: Iterable[str] = (),
+    labels: str | Path | None = None,
+    box_csv: str | Path | None = None,
+    preview: bool = True,
+    video: str | None = None,
+    force: bool = False,
+    progress: bool = True,
+) -> ConversionReport:
+    """Convert every case of a dataset folder to clips (see the module docstring for outputs).
+
+    Parameters
+    ----------
+    data : str or Path
+        Dataset folder (BraTS 2021, RSNA-MICCAI DICOM or UCSF-PDGM layout).
+    out : str or Path
+        Output folder.
+    settings : ClipSettings
+    exclude : iterable of str
+        Case ids to leave out (see :func:`mgmtfeat.cohort.find_cases`).
+    labels : str or Path, optional
+        Label file, when not found beside the data.
+    box_csv : str or Path, optional
+        User boxes (see :func:`mgmtfeat.clips.read_box_csv`).
+    preview : bool
+        Write a PNG preview per case.
+    video : {"mp4", "avi"} or None
+        Also write one video per clip.
+    force : bool
+        Re-convert finished cases and accept a folder made with other settings.
+    progress : bool
+        Show a progress bar.
+
+    Returns
+    -------
+    ConversionReport
+    """
+    from tqdm.auto import tqdm
+
+    if video not in (None, "mp4", "avi"):
+        raise ValueError(f"video={video!r} must be None, 'mp4' or 'avi'")
+    out = Path(out)
+    refs = find_cases(data, exclude=exclude, labels=labels)
+    boxes = read_box_csv(box_csv) if box_csv is not None else None
+    if settings.box == "csv" and boxes is None:
+        raise ValueError("box='csv' needs a box CSV (--box-csv FILE)")
+    out.mkdir(parents=True, exist_ok=True)
+    _check_settings(out, settings, force)
+    report = ConversionReport(out)
+    for ref in tqdm(refs, desc="clips", unit="case", disable=not progress):
+        paths = _outputs(out, ref.case_id, preview, video)
+        if not force and all(p.exists() for p in paths.values()):
+            report.skipped.append(ref.case_id)
+            continue
+        try:
+            _convert_one(ref, out, settings, boxes, preview, video)
+        except CaseError as exc:
+            report.failed.append({"case_id": exc.case_id, "file": exc.file, "reason": exc.reason})
+            continue
+        except (ValueError, OSError) as exc:  # recorded, not hidden: the report names it
+            report.failed.append({"case_id": ref.case_id, "file": "", "reason": f"{type(exc).__name__}: {exc}"})
+            continue
+        report.converted.append(ref.case_id)
+    finished = [r for r in refs if (out / "clips" / f"{r.case_id}.npz").exists()]
+    rows = [{"case_id": r.case_id, "layout": r.layout, "label": "" if r.label is None else r.label,
+             "brats_id": r.brats_id or "", "clips": f"clips/{r.case_id}.npz"} for r in finished]
+    atomic_write_bytes(out / "cases.csv", _csv_bytes(rows, ["case_id", "layout", "label", "brats_id", "clips"]))
+    atomic_write_bytes(out / "failures.csv", _csv_bytes(report.failed, ["case_id", "file", "reason"]))
+    return report

@@ -1,0 +1,185 @@
+"""Clip export for people to look at: MP4/AVI videos, PNG montages and previews; read videos back.
+
+The feature path uses the in-memory uint8 frames; videos here go through a lossy codec
+and are for viewing (or for computing features "the paper's way" from video files,
+through :func:`read_video`).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from mgmtfeat import MODALITIES
+from mgmtfeat.clips import CaseClips, to_frames
+from mgmtfeat.volumes import Case
+
+__all__ = ["montage", "read_video", "write_montage", "write_preview", "write_video"]
+
+_CODECS = {".mp4": "libx264", ".avi": "mpeg4"}
+
+
+def _check_clip(clip: np.ndarray, what: str = "clip") -> np.ndarray:
+    clip = np.asarray(clip)
+    if clip.dtype != np.uint8 or clip.ndim != 3:
+        raise TypeError(f"{what} must be uint8 (frames, height, width), got {clip.dtype} {clip.shape}")
+    return clip
+
+
+def _atomic_target(path: Path):
+    """A temporary name beside ``path`` with the same suffix (writers pick the format from it)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
+    os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file ordinary permissions
+    return Path(tmp)
+
+
+def write_video(clip: np.ndarray, path: str | Path, fps: int = 15, quality: int = 8) -> Path:
+    """Write a uint8 ``(frames, height, width)`` clip as an MP4 (H.264) or AVI (MPEG-4) file.
+
+    Parameters
+    ----------
+    clip : numpy.ndarray
+        uint8 ``(frames, height, width)``; height and width should be multiples of 16
+        (128 is) so that the codec does not resize frames.
+    path : str or Path
+        Output file ending in ``.mp4`` or ``.avi``; written atomically.
+    fps : int
+        Frames per second.
+    quality : int
+        imageio-ffmpeg quality, 0 (worst) to 10 (best).
+    """
+    import imageio.v2 as imageio
+
+    clip = _check_clip(clip)
+    path = Path(path)
+    codec = _CODECS.get(path.suffix.lower())
+    if codec is None:
+        raise ValueError(f"video file {path} must end in .mp4 or .avi")
+    tmp = _atomic_target(path)
+    try:
+        writer = imageio.get_writer(tmp, format="FFMPEG", mode="I", fps=fps, codec=codec,
+                                    quality=quality, macro_block_size=16,
+                                    ffmpeg_log_level="error", pixelformat="yuv420p")
+        with writer:
+            for frame in clip:
+                writer.append_data(np.repeat(frame[:, :, None], 3, axis=2))
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_video(path: str | Path) -> np.ndarray:
+    """Read a video file into a uint8 ``(frames, height, width)`` clip (grey: mean of RGB)."""
+    import imageio.v2 as imageio
+
+    path = Path(path)
+    if not path.is_file() or path.stat().st_size == 0:
+        raise ValueError(f"video file {path} is missing or empty")
+    try:
+        with imageio.get_reader(path, format="FFMPEG") as reader:
+            frames = [np.asarray(f) for f in reader]
+    except Exception as exc:  # imageio-ffmpeg raises OSError/RuntimeError/IndexError on bad files
+        raise ValueError(f"video file {path} cannot be decoded ({type(exc).__name__}: {exc})") from None
+    if not frames:
+        raise ValueError(f"video file {path} holds no frame")
+    video = np.stack(frames)
+    if video.ndim == 4:
+        video = np.rint(video[..., :3].mean(axis=3)).astype(np.uint8)
+    return video
+
+
+def montage(clip: np.ndarray, n_tiles: int = 16, columns: int = 4) -> np.ndarray:
+    """Evenly spaced frames of a clip tiled into one uint8 ``(rows*h, columns*w)`` image.
+
+    Frames are taken between the first and last non-blank frame, so zero padding of a
+    short volume does not fill the montage.
+    """
+    clip = _check_clip(clip)
+    filled = np.flatnonzero(clip.reshape(len(clip), -1).any(axis=1))
+    first, last = (filled[0], filled[-1]) if filled.size else (0, len(clip) - 1)
+    index = np.linspace(first, last, n_tiles).round().astype(int)
+    rows = -(-n_tiles // columns)
+    h, w = clip.shape[1:]
+    out = np.zeros((rows * h, columns * w), dtype=np.uint8)
+    for k, i in enumerate(index):
+        r, c = divmod(k, columns)
+        out[r * h:(r + 1) * h, c * w:(c + 1) * w] = clip[i]
+    return out
+
+
+def _write_png(image: np.ndarray, path: Path) -> Path:
+    import imageio.v2 as imageio
+
+    if path.suffix.lower() != ".png":
+        raise ValueError(f"image file {path} must end in .png")
+    tmp = _atomic_target(path)
+    try:
+        imageio.imwrite(tmp, image, format="PNG")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_montage(clip: np.ndarray, path: str | Path, n_tiles: int = 16, columns: int = 4) -> Path:
+    """Write :func:`montage` of a clip as a PNG, atomically."""
+    return _write_png(montage(clip, n_tiles, columns), Path(path))
+
+
+def _slice_with_box(case: Case, case_clips: CaseClips, modality: str) -> np.ndarray:
+    """RGB ``(rows, cols, 3)`` frame at the clip's middle slice with the box in red."""
+    source = "t1ce" if modality == "delta_t1" else modality
+    place = case_clips.meta["clips"][modality]
+    vol = case.volumes[source].data
+    frames = to_frames(vol)
+    z = int(np.clip((place["slice_start"] + place["slice_stop"]) // 2, 0, frames.shape[0] - 1))
+    if place["source"] == "seg":
+        ext = place["extent"]
+        z = (ext["slice_min"] + ext["slice_max"]) // 2
+    frame = frames[z].astype(np.float32)
+    brain = frame[frame != 0]
+    lo, hi = (np.percentile(brain, [1, 99]) if brain.size else (0.0, 1.0))
+    grey = np.clip((frame - lo) / max(hi - lo, 1e-6) * 255, 0, 255).astype(np.uint8)
+    rgb = np.repeat(grey[:, :, None], 3, axis=2)
+    r0, c0, side = place["row0"], place["col0"], place["side"]
+    h, w = grey.shape
+    rows, cols = np.clip([r0, r0 + side - 1], 0, h - 1), np.clip([c0, c0 + side - 1], 0, w - 1)
+    red = np.array([255, 0, 0], np.uint8)
+    rgb[rows[0], cols[0]:cols[1] + 1] = red
+    rgb[rows[1], cols[0]:cols[1] + 1] = red
+    rgb[rows[0]:rows[1] + 1, cols[0]] = red
+    rgb[rows[0]:rows[1] + 1, cols[1]] = red
+    return rgb
+
+
+def write_preview(case: Case, case_clips: CaseClips, path: str | Path, n_tiles: int = 6) -> Path:
+    """Write a PNG preview: per modality, the full slice through the tumour with the box in
+    red, then ``n_tiles`` evenly spaced frames of the clip. Slice and clip tiles are
+    scaled to the clip's height.
+    """
+    from scipy.ndimage import zoom
+
+    size = case_clips.clips[MODALITIES[0]].shape[1]
+    rows = []
+    for modality in MODALITIES:
+        full = _slice_with_box(case, case_clips, modality)
+        factor = size / full.shape[0]
+        full = zoom(full, (factor, factor, 1), order=0)[:size]
+        clip = case_clips.clips[modality]
+        tiles = montage(clip, n_tiles, n_tiles)
+        tiles = np.repeat(tiles[:, :, None], 3, axis=2)
+        gap = np.full((size, 4, 3), 64, np.uint8)
+        rows.append(np.concatenate([full, gap, tiles], axis=1))
+    width = max(r.shape[1] for r in rows)
+    rows = [np.pad(r, ((0, 4), (0, width - r.shape[1]), (0, 0))) for r in rows]
+    return _write_png(np.concatenate(rows, axis=0), Path(path))
