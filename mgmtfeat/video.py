@@ -15,7 +15,7 @@ import numpy as np
 
 from mgmtfeat import MODALITIES
 from mgmtfeat.clips import CaseClips, to_frames
-from mgmtfeat.volumes import Case
+from mgmtfeat.volumes import Case, same_grid
 
 __all__ = ["montage", "read_video", "write_montage", "write_preview", "write_video"]
 
@@ -136,29 +136,40 @@ def write_montage(clip: np.ndarray, path: str | Path, n_tiles: int = 16, columns
     return _write_png(montage(clip, n_tiles, columns), Path(path))
 
 
-def _slice_with_box(case: Case, case_clips: CaseClips, modality: str) -> np.ndarray:
-    """RGB ``(rows, cols, 3)`` frame at the clip's middle slice with the box in red."""
+def _slice_with_box(case: Case, case_clips: CaseClips, modality: str, height: int) -> np.ndarray:
+    """RGB ``(height, w, 3)`` frame through the tumour (or the clip's middle) with the box in red.
+
+    The frame is resized to ``height`` rows first and the 2-pixel outline drawn after, so
+    that resizing cannot drop it.
+    """
+    from scipy.ndimage import zoom
+
     source = "t1ce" if modality == "delta_t1" else modality
     place = case_clips.meta["clips"][modality]
-    vol = case.volumes[source].data
-    frames = to_frames(vol)
-    z = int(np.clip((place["slice_start"] + place["slice_stop"]) // 2, 0, frames.shape[0] - 1))
+    frames = to_frames(case.volumes[source].data)
+    z = (place["slice_start"] + place["slice_stop"]) // 2
     if place["source"] == "seg":
-        ext = place["extent"]
-        z = (ext["slice_min"] + ext["slice_max"]) // 2
+        z = (place["extent"]["slice_min"] + place["extent"]["slice_max"]) // 2
+    z = int(np.clip(z, 0, frames.shape[0] - 1))
     frame = frames[z].astype(np.float32)
+    if modality == "delta_t1" and same_grid(case.volumes["t1"], case.volumes["t1ce"]):
+        frame = frame - to_frames(case.volumes["t1"].data)[z]  # else: T1wCE stands in for the preview
     brain = frame[frame != 0]
-    lo, hi = (np.percentile(brain, [1, 99]) if brain.size else (0.0, 1.0))
-    grey = np.clip((frame - lo) / max(hi - lo, 1e-6) * 255, 0, 255).astype(np.uint8)
+    lo, hi = np.percentile(brain, [1, 99]) if brain.size else (0.0, 1.0)
+    grey = np.clip((frame - lo) / max(hi - lo, 1e-6) * 255, 0, 255)
+    grey[frame == 0] = 0
+    factor = height / grey.shape[0]
+    grey = zoom(grey, factor, order=1)[:height].astype(np.uint8)
     rgb = np.repeat(grey[:, :, None], 3, axis=2)
-    r0, c0, side = place["row0"], place["col0"], place["side"]
     h, w = grey.shape
-    rows, cols = np.clip([r0, r0 + side - 1], 0, h - 1), np.clip([c0, c0 + side - 1], 0, w - 1)
+    r0, c0, side = (v * factor for v in (place["row0"], place["col0"], place["side"]))
+    top, bottom = int(np.clip(round(r0), 0, h - 2)), int(np.clip(round(r0 + side) - 2, 0, h - 2))
+    left, right = int(np.clip(round(c0), 0, w - 2)), int(np.clip(round(c0 + side) - 2, 0, w - 2))
     red = np.array([255, 0, 0], np.uint8)
-    rgb[rows[0], cols[0]:cols[1] + 1] = red
-    rgb[rows[1], cols[0]:cols[1] + 1] = red
-    rgb[rows[0]:rows[1] + 1, cols[0]] = red
-    rgb[rows[0]:rows[1] + 1, cols[1]] = red
+    rgb[top:top + 2, left:right + 2] = red
+    rgb[bottom:bottom + 2, left:right + 2] = red
+    rgb[top:bottom + 2, left:left + 2] = red
+    rgb[top:bottom + 2, right:right + 2] = red
     return rgb
 
 
@@ -167,14 +178,10 @@ def write_preview(case: Case, case_clips: CaseClips, path: str | Path, n_tiles: 
     red, then ``n_tiles`` evenly spaced frames of the clip. Slice and clip tiles are
     scaled to the clip's height.
     """
-    from scipy.ndimage import zoom
-
     size = case_clips.clips[MODALITIES[0]].shape[1]
     rows = []
     for modality in MODALITIES:
-        full = _slice_with_box(case, case_clips, modality)
-        factor = size / full.shape[0]
-        full = zoom(full, (factor, factor, 1), order=0)[:size]
+        full = _slice_with_box(case, case_clips, modality, size)
         clip = case_clips.clips[modality]
         tiles = montage(clip, n_tiles, n_tiles)
         tiles = np.repeat(tiles[:, :, None], 3, axis=2)
