@@ -337,7 +337,8 @@ def read_box_csv(path: str | Path) -> dict[tuple[str, str | None], BoxSpec]:
     table = pd.read_csv(path, dtype=str).fillna("")
     missing = {"case_id", "row", "col"} - set(table.columns)
     if missing:
-        raise ValueError(f"box file {path} lacks column(s) {sorted(missing)}; expected case_id,row,col[,slice][,modality]")
+        raise ValueError(f"box file {path} lacks column(s) {sorted(missing)}; "
+                         "expected case_id,row,col[,slice][,modality]")
     boxes = {}
     for line, row in enumerate(table.to_dict("records"), start=2):
         try:
@@ -535,7 +536,8 @@ def load_case_clips(path: str | Path) -> CaseClips:
             meta = json.loads(str(data["meta"]))
             clips = {m: data[m] for m in MODALITIES}
     except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
-        raise ValueError(f"clip file {path} is unreadable or incomplete ({exc}); re-run make_clips with --force") from None
+        raise ValueError(f"clip file {path} is unreadable or incomplete ({exc}); "
+                         "re-run make_clips with --force") from None
     for m, clip in clips.items():
         if clip.dtype != np.uint8 or clip.ndim != 3:
             raise ValueError(f"clip file {path}: {m} is {clip.dtype} {clip.shape}, expected uint8 (frames, h, w)")

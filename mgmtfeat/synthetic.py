@@ -177,7 +177,8 @@ def write_cohort(
     if layout == "ucsf_pdgm":
         _write_ucsf_metadata(root, rows)
     else:
-        table = pd.DataFrame({"BraTS21ID": [f"{n:05d}" for n, _, _ in rows], "MGMT_value": [l for _, l, _ in rows]})
+        table = pd.DataFrame({"BraTS21ID": [f"{n:05d}" for n, _, _ in rows],
+                              "MGMT_value": [label for _, label, _ in rows]})
         table.to_csv(root / "train_labels.csv", index=False)
     return root
 

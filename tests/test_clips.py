@@ -1,7 +1,6 @@
 """Tests for mgmtfeat.clips: percentile scaling, the tumour box, 150 frames, delta-T1."""
 
 import json
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +24,7 @@ def _case(shape=(200, 190, 160), tumour=((120, 160), (110, 150), (100, 121)), se
     brain = np.zeros(shape, bool)
     brain[10:-10, 10:-10, 5:-5] = True
     vols = {}
-    for i, m in enumerate(("flair", "t1", "t1ce", "t2")):
+    for m in ("flair", "t1", "t1ce", "t2"):
         data = np.where(brain, rng.random(shape, dtype=np.float32) * 800 + 100, np.float32(0))
         vols[m] = Volume(data, affine, Path(f"{m}.nii.gz"))
     if t1_shape is not None or t1_affine is not None:
