@@ -155,8 +155,13 @@ class CaseClips:
         Each name in :data:`mgmtfeat.MODALITIES` -> uint8 ``(n_frames, box, box)``
         (frames, height, width).
     meta : dict
-        JSON-able: box, frame range and box source per clip, tumour extent, settings,
-        warnings.
+        JSON-able provenance: ``box`` ``[row0, col0, side]`` in frame coordinates and
+        ``frames`` ``[slice_start, slice_stop)`` in canonical slice indices (outside
+        ``0..Z-1`` = zero padding), both None when clips were placed differently (series
+        on different grids); ``box_source`` (sources used: ``seg``, ``csv``,
+        ``brain_extent``); ``tumour`` (inclusive extent in frame coordinates) and
+        ``tumour_fits``; ``clips`` (placement of each clip); ``delta_t1`` (grid handling);
+        ``notes`` (warnings, e.g. tumour larger than the box); ``settings``.
     label : int or None
     """
 
@@ -366,13 +371,13 @@ def _brain_placement(vol: Volume, s: ClipSettings, case_id: str) -> dict:
     return _placement(extent, vol.shape, s, "brain_extent", case_id, centre_box=True)
 
 
-def _seg_placement(case: Case, vol: Volume, modality: str, s: ClipSettings) -> dict:
+def _seg_placement(case: Case, vol: Volume, modality: str, s: ClipSettings, cache: dict) -> dict:
     if not same_grid(case.seg, vol):
         raise CaseError(case.case_id, case.seg.path, f"segmentation grid {case.seg.shape} differs from the "
                         f"{modality} grid {vol.shape} (shape or affine); the box needs co-registered volumes")
-    extent = case.notes.get("_seg_extent")
-    if extent is None:
-        extent = case.notes["_seg_extent"] = _extent(case.seg.data > 0)
+    if "seg" not in cache:  # one pass over the segmentation per case, not per modality
+        cache["seg"] = _extent(case.seg.data > 0)
+    extent = cache["seg"]
     if extent is None:
         raise CaseError(case.case_id, case.seg.path, "segmentation is empty (no tumour voxel); "
                         "use box='brain' or a box CSV")
@@ -390,7 +395,7 @@ def _csv_placement(vol: Volume, spec: BoxSpec, s: ClipSettings, case_id: str) ->
             "extent": None, "fits": None}
 
 
-def _choose(case: Case, vol: Volume, modality: str, s: ClipSettings, boxes) -> dict:
+def _choose(case: Case, vol: Volume, modality: str, s: ClipSettings, boxes, cache: dict) -> dict:
     spec = _box_for(boxes, case.case_id, modality)
     mode = s.box
     if mode == "auto":
@@ -399,7 +404,7 @@ def _choose(case: Case, vol: Volume, modality: str, s: ClipSettings, boxes) -> d
         if case.seg is None:
             raise CaseError(case.case_id, None, "tumour segmentation is absent but box='seg' requires it; "
                             "use box='brain' or a box CSV")
-        return _seg_placement(case, vol, modality, s)
+        return _seg_placement(case, vol, modality, s, cache)
     if mode == "csv":
         if spec is None:
             raise CaseError(case.case_id, None, f"no row for this case ({modality}) in the box CSV; add "
@@ -452,10 +457,10 @@ def make_clips(case: Case, settings: ClipSettings = ClipSettings(),
         ``large_tumour="error"``.
     """
     s = settings
-    clips, places, notes = {}, {}, []
+    clips, places, notes, cache = {}, {}, [], {}
     for modality in ("flair", "t1", "t1ce", "t2"):
         vol = case.volumes[modality]
-        p = _choose(case, vol, modality, s, boxes)
+        p = _choose(case, vol, modality, s, boxes, cache)
         places[modality] = p
 
         def sample(n, data=vol.data):

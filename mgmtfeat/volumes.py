@@ -2,8 +2,8 @@
 
 Every volume comes out as float32 ``(X, Y, Z)`` in RAS+ orientation (nibabel's closest
 canonical orientation): index 0 increases towards the patient's right (R), index 1
-towards anterior (A) and index 2 towards superior (S), so axial slices are ``data[:, :, k]``. The 4x4 affine maps
-voxel indices to RAS millimetres.
+towards anterior (A) and index 2 towards superior (S), so axial slices are
+``data[:, :, k]``. The 4x4 affine maps voxel indices to RAS millimetres.
 
 Reading is strict because nibabel reads lazily and does not check a gzip CRC: a
 damaged file must fail at load, not later with wrong voxels. Every failure raises
@@ -17,7 +17,7 @@ import io
 import os
 import tempfile
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import nibabel as nib
@@ -27,8 +27,10 @@ from mgmtfeat.cohort import IMAGE_MODALITIES, CaseRef
 from mgmtfeat.errors import CaseError
 
 __all__ = [
+    "SEG_LABELS",
     "Case",
     "Volume",
+    "atomic_write_bytes",
     "load_case",
     "load_dicom_series",
     "load_nifti",
@@ -90,7 +92,6 @@ class Case:
     ref: CaseRef
     volumes: dict[str, Volume]
     seg: Volume | None = None
-    notes: dict = field(default_factory=dict)
 
     @property
     def case_id(self) -> str:
