@@ -125,6 +125,7 @@ def write_cohort(
     shape: tuple[int, int, int] = (64, 64, 40),
     seed: int = 0,
     spacing: tuple[float, float, float] | None = None,
+    coregistered: bool = True,
 ) -> Path:
     """Write a synthetic cohort in one layout.
 
@@ -146,6 +147,9 @@ def write_cohort(
     seed : int
     spacing : tuple of float, optional
         Voxel size in mm; default ``240 / shape[0]`` mm in-plane (a BraTS-like field of view).
+    coregistered : bool
+        ``rsna_dicom`` only: False writes T1w with every other axial slice (twice the
+        slice spacing), so that T1 and T1wCE are on different grids as in the real data.
 
     Returns
     -------
@@ -170,7 +174,7 @@ def write_cohort(
         if layout == "brats2021":
             _write_brats(root, int(number), images, seg, spacing)
         elif layout == "rsna_dicom":
-            _write_rsna(root, int(number), images, spacing, rng)
+            _write_rsna(root, int(number), images, spacing, rng, coregistered)
         else:
             _write_ucsf(root, int(number), images, seg, spacing)
         rows.append((int(number), int(label), i))
@@ -198,7 +202,8 @@ def _write_ucsf(root: Path, number: int, images: dict, seg: np.ndarray, spacing)
         write_nifti(root / f"{case}_nifti" / f"{case}_{names[modality]}.nii.gz", data, affine)
 
 
-def _write_rsna(root: Path, number: int, images: dict, spacing, rng: np.random.Generator) -> None:
+def _write_rsna(root: Path, number: int, images: dict, spacing, rng: np.random.Generator,
+                coregistered: bool = True) -> None:
     from pydicom.uid import generate_uid
 
     case = f"{number:05d}"
@@ -207,7 +212,10 @@ def _write_rsna(root: Path, number: int, images: dict, spacing, rng: np.random.G
     names = {"flair": "FLAIR", "t1": "T1w", "t1ce": "T1wCE", "t2": "T2w"}
     for series_number, (modality, folder) in enumerate(names.items(), start=1):
         plane = ("axial", "sagittal", "coronal")[int(rng.integers(0, 3))]
-        write_dicom_series(root / "train" / case / folder, images[modality].astype(np.float32), affine,
+        data, grid = images[modality], affine
+        if modality == "t1" and not coregistered:
+            data, grid = data[:, :, ::2], affine @ np.diag([1.0, 1.0, 2.0, 1.0])  # thicker slices
+        write_dicom_series(root / "train" / case / folder, data.astype(np.float32), grid,
                            plane=plane, study_uid=study, patient_id=case, description=folder,
                            series_number=series_number,
                            series_uid=generate_uid(entropy_srcs=[study, folder]))

@@ -119,3 +119,17 @@ def test_python_dash_m_entry_point(brats, tmp_path):
                            *[r.case_id for r in find_cases(brats)[1:]]], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert len(list((tmp_path / "o" / "clips").iterdir())) == 1
+
+
+def test_t1_t1ce_on_different_grids(tmp_path):
+    root = synthetic.write_cohort(tmp_path / "rsna", "rsna_dicom", n_cases=2, shape=SHAPE, seed=13,
+                                  coregistered=False)
+    out = tmp_path / "out"
+    assert main(["--data", str(root), "--out", str(out), "--quiet", "--no-preview"]) == 1
+    failures = _rows(out / "failures.csv")
+    assert len(failures) == 2 and all("T1 and T1wCE grids differ" in f["reason"] for f in failures)
+    assert all(f["file"].endswith("T1w") for f in failures)
+    assert main(["--data", str(root), "--out", str(tmp_path / "out2"), "--quiet", "--delta-grid", "resample"]) == 0
+    cc = load_case_clips(next((tmp_path / "out2" / "clips").iterdir()))
+    assert cc.meta["delta_t1"] == {"delta_grid": "t1_resampled_to_t1ce"}
+    assert cc.clips["delta_t1"].any()
