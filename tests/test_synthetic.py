@@ -86,3 +86,12 @@ def test_refuses_non_empty_root_and_bad_arguments(tmp_path):
         synthetic.write_cohort(tmp_path / "y", layout="nifti", shape=SHAPE)
     with pytest.raises(ValueError, match="n_cases"):
         synthetic.write_cohort(tmp_path / "z", n_cases=0, shape=SHAPE)
+
+
+def test_command_line(tmp_path, capsys):
+    out = tmp_path / "ucsf"
+    argv = ["--out", str(out), "--layout", "ucsf_pdgm", "--cases", "2", "--shape", "24", "24", "12"]
+    assert synthetic.main(argv) == 0
+    assert len(find_cases(out)) == 2
+    assert synthetic.main(["--out", str(out), "--cases", "2"]) == 2  # refuses a non-empty folder
+    assert "not empty" in capsys.readouterr().err
