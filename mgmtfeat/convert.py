@@ -166,6 +166,9 @@ def convert_dataset(
         if not force and all(p.exists() for p in paths.values()):
             report.skipped.append(ref.case_id)
             continue
+        # Old outputs go first, so that a case failing now cannot leave clips made earlier.
+        for path in paths.values():
+            path.unlink(missing_ok=True)
         try:
             _convert_one(ref, out, settings, boxes, preview, video)
         except CaseError as exc:

@@ -133,3 +133,13 @@ def test_t1_t1ce_on_different_grids(tmp_path):
     cc = load_case_clips(next((tmp_path / "out2" / "clips").iterdir()))
     assert cc.meta["delta_t1"] == {"delta_grid": "t1_resampled_to_t1ce"}
     assert cc.clips["delta_t1"].any()
+
+
+def test_force_rerun_drops_stale_clips_of_a_failing_case(brats, tmp_path):
+    out = tmp_path / "out"
+    assert main(["--data", str(brats), "--out", str(out), "--quiet", "--no-preview"]) == 0
+    ref = find_cases(brats)[0]
+    ref.paths["t1"].write_bytes(b"")
+    assert main(["--data", str(brats), "--out", str(out), "--quiet", "--no-preview", "--force"]) == 1
+    assert not (out / "clips" / f"{ref.case_id}.npz").exists()
+    assert ref.case_id not in [r["case_id"] for r in _rows(out / "cases.csv")]
