@@ -54,9 +54,11 @@ def test_truncated_gzip_fails_at_load(nifti, tmp_path):
     assert info.value.case_id == "c1" and info.value.file == str(cut)
 
 
-def test_corrupt_gzip_crc_fails(nifti, tmp_path):
+@pytest.mark.parametrize("where", ["middle", "crc"])
+def test_corrupt_gzip_fails(nifti, tmp_path, where):
     raw = bytearray(nifti[0].read_bytes())
-    raw[-6] ^= 0xFF  # inside the CRC32 trailer: the stream inflates but does not check out
+    # a flipped bit in the deflate data, or in the CRC32 trailer (the stream inflates but does not check out)
+    raw[len(raw) // 2 if where == "middle" else -6] ^= 0x10
     bad = tmp_path / "crc.nii.gz"
     bad.write_bytes(bytes(raw))
     with pytest.raises(CaseError, match="truncated or corrupt"):
