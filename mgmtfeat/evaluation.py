@@ -40,7 +40,7 @@ def check_labels(y: np.ndarray, case_ids: Sequence[str], n_splits: int) -> np.nd
     y = np.asarray(y)
     bad = ~np.isin(y, (0, 1))
     if bad.any():
-        examples = ", ".join(f"{case_ids[i]}={y[i]!r}" for i in np.flatnonzero(bad)[:3])
+        examples = ", ".join(f"{case_ids[i]}={y[i].item()!r}" for i in np.flatnonzero(bad)[:3])
         raise EvaluationError(f"labels must be 0 or 1; found {examples}. Fix the label table.")
     y = y.astype(np.int64)
     counts = np.bincount(y, minlength=2)

@@ -16,7 +16,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
-from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 __all__ = ["TorchBinaryClassifier"]
@@ -47,6 +47,12 @@ class TorchBinaryClassifier(ClassifierMixin, BaseEstimator):
     (each with its own validation split) and their logits averaged.
     """
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = False  # MGMT status is binary
+        tags.non_deterministic = False
+        return tags
+
     # -- input layout ----------------------------------------------------------------------
     def _as_inputs(self, X: np.ndarray) -> np.ndarray:
         """Reshape X of shape (n, n_inputs * input_size) to (n, n_inputs, input_size)."""
@@ -69,9 +75,14 @@ class TorchBinaryClassifier(ClassifierMixin, BaseEstimator):
         """Fit on X of shape (n_cases, n_inputs * input_size) and binary labels y of shape (n_cases,)."""
         X, y = validate_data(self, X, y, dtype=np.float32)
         check_classification_targets(y)
+        if type_of_target(y, input_name="y") != "binary":
+            raise ValueError(
+                f"Only binary classification is supported; {type(self).__name__} needs labels of two classes, "
+                f"got {np.unique(y).tolist()}"
+            )
         self.classes_ = np.unique(y)
         if len(self.classes_) != 2:
-            raise ValueError(f"{type(self).__name__} needs two classes in y; got {self.classes_.tolist()}")
+            raise ValueError(f"{type(self).__name__} can't train when only one class is present: y is all {self.classes_[0]!r}")
         target = (y == self.classes_[1]).astype(np.float32)
         self.mean_ = X.mean(axis=0)
         self.scale_ = X.std(axis=0) + 1e-6
@@ -162,24 +173,15 @@ class TorchBinaryClassifier(ClassifierMixin, BaseEstimator):
 
     def predict(self, X) -> np.ndarray:
         """Predicted class labels, shape (n_cases,)."""
-        return self.classes_[(self.decision_function(X) > 0).astype(int)]
+        logits = self.decision_function(X)
+        return self.classes_[(logits > 0).astype(int)]
 
 
 def _average(members: list):
     """One module whose outputs (logits, attention) are the mean of the members'."""
-    import torch
+    from ._networks import AverageNetwork
 
-    if len(members) == 1:
-        return members[0]
-
-    class Average(torch.nn.ModuleList):
-        def forward(self, x):
-            return torch.stack([m(x) for m in self]).mean(0)
-
-        def attention(self, x):
-            return torch.stack([m.attention(x) for m in self]).mean(0)
-
-    return Average(members).eval()
+    return members[0] if len(members) == 1 else AverageNetwork(members).eval()
 
 
 @contextlib.contextmanager

@@ -41,12 +41,6 @@ class MLPClassifier(TorchBinaryClassifier):
         self.random_state = random_state
 
     def _build_module(self, n_inputs: int, input_size: int):
-        from torch import nn
+        from ._networks import mlp_network
 
-        layers: list = [nn.Flatten()]
-        width = n_inputs * input_size
-        for size in self.hidden_sizes:
-            layers += [nn.Linear(width, size), nn.ReLU(), nn.Dropout(self.dropout)]
-            width = size
-        layers += [nn.Linear(width, 1), nn.Flatten(0)]
-        return nn.Sequential(*layers)
+        return mlp_network(n_inputs * input_size, self.hidden_sizes, self.dropout)

@@ -1,0 +1,46 @@
+"""Shared fixtures: the published ViViT features (real data beside the checkout) and small stores."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mgmtfeat import MODALITIES
+from mgmtfeat.store import FeatureStore
+
+PUBLISHED_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "paper-vivit-features"
+
+
+@pytest.fixture(scope="session")
+def published_dir() -> Path:
+    if not (PUBLISHED_DIR / "Traintransdetalrunning1_0.tfrecords").is_file():
+        pytest.skip("published features not found beside the checkout (../shared/data/paper-vivit-features)")
+    return PUBLISHED_DIR
+
+
+@pytest.fixture(scope="session")
+def published_store(published_dir, tmp_path_factory) -> FeatureStore:
+    from mgmtfeat.published import import_published
+
+    return import_published(tmp_path_factory.mktemp("published") / "store", published_dir)
+
+
+@pytest.fixture(scope="session")
+def published(published_store):
+    """The 577 published cases as a FeatureSet, shape (577, 5, 400)."""
+    return published_store.load()
+
+
+def write_random_store(root: Path, n_cases: int = 40, net: str = "vivit", seed: int = 0, signal: float = 1.0) -> FeatureStore:
+    """A small store with random features where label 1 shifts the first 20 t1ce features by ``signal``."""
+    rng = np.random.default_rng(seed)
+    store = FeatureStore(root)
+    store.write_provenance(net, {"weights": "random test features"})
+    for i in range(n_cases):
+        label = i % 2
+        features = {m: rng.normal(size=400).astype(np.float32) for m in MODALITIES}
+        features["t1ce"][:20] += signal * label
+        store.write_case(net, f"case{i:03d}", features, label, meta={"index": i})
+    return store

@@ -1,0 +1,141 @@
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+
+from mgmtfeat.evaluation import (EvaluationError, check_labels, concordance_correlation, cross_validate, load_folds,
+                                 make_folds, net_benefit, sem, summarise, wilcoxon_paired)
+from mgmtfeat.models.classical import make_logistic
+
+
+def test_folds_are_stratified_complete_and_reproducible():
+    ids = [f"c{i}" for i in range(50)]
+    y = np.array([0] * 20 + [1] * 30)
+    folds = make_folds(ids, y, n_splits=5, n_repeats=3, seed=7)
+    assert len(folds) == 150 and set(folds["repeat"]) == {0, 1, 2}
+    for _, part in folds.groupby("repeat"):
+        assert sorted(part["case_id"]) == sorted(ids)
+        counts = part.groupby("fold")["label"].agg(["sum", "size"])
+        assert counts["size"].tolist() == [10] * 5 and counts["sum"].tolist() == [6] * 5
+    pd.testing.assert_frame_equal(folds, make_folds(ids, y, 5, 3, seed=7))
+    assert not folds[folds.repeat == 0]["fold"].equals(folds[folds.repeat == 1]["fold"].reset_index(drop=True))
+
+
+def test_saved_folds_must_match_the_cohort(tmp_path):
+    ids = [f"c{i}" for i in range(20)]
+    folds = make_folds(ids, np.arange(20) % 2, 4, 2)
+    folds.to_csv(tmp_path / "f.csv", index=False)
+    assert load_folds(tmp_path / "f.csv", ids).equals(folds)
+    with pytest.raises(EvaluationError, match="cohort changed"):
+        load_folds(tmp_path / "f.csv", ids[:-1])
+
+
+@pytest.mark.parametrize(
+    "y, message",
+    [
+        ([0, 1, 2, 1, 0, 1], "labels must be 0 or 1; found c2=2"),
+        ([1, 1, 1, 1, 1, 1], "all 6 cases have label 1"),
+        ([0, 1, 1, 1, 1, 1], "class 0 has 1 cases, fewer than the 2 folds"),
+    ],
+)
+def test_bad_labels(y, message):
+    with pytest.raises(EvaluationError, match=message):
+        check_labels(np.array(y), [f"c{i}" for i in range(6)], n_splits=2)
+
+
+def test_duplicate_ids():
+    with pytest.raises(EvaluationError, match="duplicate case ids"):
+        check_labels(np.array([0, 1, 0, 1]), ["a", "b", "a", "c"], 2)
+
+
+class RecordingScaler(BaseEstimator, TransformerMixin):
+    """Standard scaler that records the rows it was fitted on (by their first column, a row id)."""
+
+    fitted_rows: list = []
+
+    def fit(self, X, y=None):
+        RecordingScaler.fitted_rows.append(set(X[:, 0].astype(int)))
+        self.mean_ = X.mean(0)
+        return self
+
+    def transform(self, X):
+        return X - self.mean_
+
+
+def test_scaler_is_fitted_on_training_rows_only():
+    rng = np.random.default_rng(0)
+    n = 40
+    X = np.column_stack([np.arange(n), rng.normal(size=(n, 5))])
+    y = np.arange(n) % 2
+    ids = [f"c{i}" for i in range(n)]
+    folds = make_folds(ids, y, 4, 2)
+    RecordingScaler.fitted_rows = []
+    cross_validate(lambda rs: make_pipeline(RecordingScaler(), LogisticRegression()), X, y, ids, folds)
+    assert len(RecordingScaler.fitted_rows) == 8
+    expected = []
+    for repeat in range(2):
+        part = folds[folds.repeat == repeat]
+        for fold in range(4):
+            test = {int(c[1:]) for c in part[part.fold == fold]["case_id"]}
+            expected.append(set(range(n)) - test)
+    assert RecordingScaler.fitted_rows == expected
+
+
+def test_nan_features_are_refused():
+    X = np.zeros((10, 3))
+    X[4, 1] = np.nan
+    ids = [f"c{i}" for i in range(10)]
+    y = np.arange(10) % 2
+    with pytest.raises(EvaluationError, match="case c4: NaN"):
+        cross_validate(make_logistic, X, y, ids, make_folds(ids, y, 2, 1))
+
+
+@pytest.mark.slow
+def test_random_labels_give_chance_auc_on_real_features(published):
+    rng = np.random.default_rng(123)
+    y = rng.permutation(published.y)
+    folds = make_folds(published.case_ids, y, 5, 4, seed=0)
+    result = cross_validate(make_logistic, published.X2d, y, published.case_ids, folds)
+    assert len(result.metrics) == 20
+    assert abs(result.metrics["auc"].mean() - 0.5) < 0.05
+
+
+def test_real_labels_beat_chance(published):
+    folds = make_folds(published.case_ids, published.y, 5, 1, seed=0)
+    result = cross_validate(make_logistic, published.X2d, published.y, published.case_ids, folds)
+    assert result.metrics["auc"].mean() > 0.57
+    assert set(result.predictions["case_id"]) == set(published.case_ids)
+
+
+def test_summary_statistics():
+    metrics = pd.DataFrame({m: [0.5, 0.6, 0.7] for m in ("auc", "precision", "recall", "accuracy", "f1", "fit_seconds")})
+    summary = summarise(metrics)
+    assert summary["auc"]["mean"] == pytest.approx(0.6)
+    assert summary["auc"]["sd"] == pytest.approx(0.1)
+    assert summary["auc"]["sem"] == pytest.approx(0.1 / np.sqrt(3)) == sem([0.5, 0.6, 0.7])
+
+
+def test_concordance_correlation():
+    a = np.array([-1.5, -0.5, 0.5, 1.5])
+    assert concordance_correlation(a, a) == pytest.approx(1.0)
+    assert concordance_correlation(a, a + 10) < 0.1  # perfectly correlated but not concordant
+    assert concordance_correlation(a, -a) == pytest.approx(-1.0)
+    both = concordance_correlation(np.stack([a, a]), np.stack([a, -a]), axis=1)
+    np.testing.assert_allclose(both, [1.0, -1.0])
+
+
+def test_net_benefit_matches_definition():
+    y = np.array([1, 1, 0, 0])
+    p = np.array([0.9, 0.4, 0.6, 0.1])
+    table = net_benefit(y, p, np.array([0.5]))
+    # at t=0.5: TP=1, FP=1 -> 1/4 - 1/4 * 1 = 0
+    assert table["model"].iloc[0] == pytest.approx(0.0)
+    assert table["treat_all"].iloc[0] == pytest.approx(0.5 - 0.5)
+
+
+def test_wilcoxon():
+    assert wilcoxon_paired([1, 2, 3], [1, 2, 3]) == 1.0
+    a = np.linspace(0.6, 0.7, 12)
+    assert wilcoxon_paired(a, a - 0.05) < 0.01

@@ -1,0 +1,125 @@
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.model_selection import cross_val_score
+from sklearn.utils.estimator_checks import parametrize_with_checks
+from sklearn.utils.validation import check_is_fitted
+
+from mgmtfeat.models import MODELS, MLPClassifier, SNNClassifier, make_model
+
+
+def _quick(cls, **kw):
+    # enough epochs and no hold-out, so sklearn's training-accuracy check can pass
+    return cls(max_epochs=60, validation_fraction=0, random_state=0, **kw)
+
+
+@parametrize_with_checks(
+    [_quick(SNNClassifier, input_size=None), _quick(SNNClassifier, input_size=None, encoder="linear"),
+     _quick(MLPClassifier)],
+    expected_failed_checks=lambda est: {
+        "check_classifiers_one_label_sample_weights": "needs rows of both classes (MGMT status is binary)",
+        "check_fit2d_1sample": "needs rows of both classes",
+        "check_methods_subset_invariance": "float32 batched products differ by ~1e-7 between batch sizes",
+    },
+)
+def test_sklearn_estimator_checks(estimator, check):
+    check(estimator)
+
+
+def _toy(n=120, n_inputs=5, seed=0):
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 2
+    X = rng.normal(size=(n, n_inputs, 400)).astype(np.float32)
+    X[:, 2, :30] += 1.0 * y[:, None]  # signal in input 2 only
+    return X.reshape(n, -1), y
+
+
+@pytest.mark.parametrize("params", [dict(), dict(encoder="linear"), dict(shared=False), dict(modality_dropout=0.3)])
+def test_snn_is_deterministic_and_gives_attention(params):
+    X, y = _toy(n=60)
+    model = SNNClassifier(random_state=3, max_epochs=5, **params).fit(X[:40], y[:40])
+    check_is_fitted(model)
+    p = model.predict_proba(X[40:])
+    assert p.shape == (20, 2) and np.allclose(p.sum(1), 1)
+    again = clone(model).fit(X[:40], y[:40]).predict_proba(X[40:])
+    np.testing.assert_array_equal(p, again)
+    other_seed = clone(model).set_params(random_state=4).fit(X[:40], y[:40]).predict_proba(X[40:])
+    assert not np.array_equal(p, other_seed)
+    weights = model.attention_weights(X[40:])
+    assert weights.shape == (20, 5) and np.allclose(weights.sum(1), 1, atol=1e-5)
+
+
+@pytest.mark.parametrize("encoder", ["conv", "linear"])
+def test_snn_learns_and_attends_to_the_informative_input(encoder):
+    from sklearn.metrics import roc_auc_score
+
+    X, y = _toy(n=300)
+    model = SNNClassifier(encoder=encoder, shared=False, random_state=3).fit(X[:200], y[:200])
+    assert roc_auc_score(y[200:], model.predict_proba(X[200:])[:, 1]) > 0.9
+    assert model.attention_weights(X[200:]).mean(0).argmax() == 2
+
+
+def test_shared_weights_are_shared():
+    X, y = _toy(n=40)
+    shared = SNNClassifier(max_epochs=1, random_state=0).fit(X, y)
+    separate = SNNClassifier(max_epochs=1, shared=False, random_state=0).fit(X, y)
+    n_shared = sum(p.numel() for p in shared.module_.encoder.parameters())
+    n_separate = sum(p.numel() for p in separate.module_.encoder.parameters())
+    assert n_separate == pytest.approx(5 * n_shared, rel=0.01)
+
+
+def test_early_stopping_never_sees_rows_outside_fit(monkeypatch):
+    """The validation split for early stopping is carved from the rows given to fit only."""
+    X, y = _toy(n=100)
+    seen = {}
+    original = SNNClassifier._split
+
+    def spy(self, n, target, seed):
+        train, val = original(self, n, target, seed)
+        seen["n"], seen["train"], seen["val"] = n, train, val
+        return train, val
+
+    monkeypatch.setattr(SNNClassifier, "_split", spy)
+    SNNClassifier(max_epochs=2, random_state=0).fit(X[:70], y[:70])
+    assert seen["n"] == 70 and set(seen["train"]) | set(seen["val"]) == set(range(70))
+    assert not set(seen["train"]) & set(seen["val"]) and len(seen["val"]) == round(0.15 * 70)
+
+
+def test_standardisation_uses_training_rows_only():
+    X, y = _toy(n=60)
+    model = MLPClassifier(max_epochs=1, random_state=0).fit(X[:40], y[:40])
+    np.testing.assert_allclose(model.mean_, X[:40].mean(0), rtol=1e-5, atol=1e-6)
+
+
+def test_mlp_and_ensemble():
+    X, y = _toy()
+    single = MLPClassifier(random_state=0, max_epochs=20).fit(X[:80, 800:1200], y[:80])
+    ensemble = MLPClassifier(random_state=0, max_epochs=20, n_members=3).fit(X[:80, 800:1200], y[:80])
+    assert len(ensemble.history_) == 3 and ensemble.predict(X[80:, 800:1200]).shape == (40,)
+    assert single.score(X[80:, 800:1200], y[80:]) > 0.7
+
+
+def test_one_class_and_bad_input_size():
+    X, y = _toy(n=20)
+    with pytest.raises(ValueError, match="only one class"):
+        SNNClassifier().fit(X, np.zeros(20))
+    with pytest.raises(ValueError, match="Only binary classification"):
+        SNNClassifier().fit(X, np.arange(20) % 3)
+    with pytest.raises(ValueError, match="not a whole number of inputs of input_size=400"):
+        SNNClassifier().fit(X[:, :450], y)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_registry_models_fit_in_cross_validation(name):
+    X, y = _toy(n=60)
+    X = X.reshape(60, 5, 400)[:, list(range(5)) if MODELS[name].modalities != ("t1ce",) else [2]].reshape(60, -1)
+    model = make_model(name, random_state=0)
+    if hasattr(model, "max_epochs"):
+        model.set_params(max_epochs=5)
+    scores = cross_val_score(model, X, y, cv=3, scoring="roc_auc")
+    assert np.all(np.isfinite(scores))
+
+
+def test_unknown_model():
+    with pytest.raises(ValueError, match="unknown model 'nope'; choose from snn"):
+        make_model("nope")
