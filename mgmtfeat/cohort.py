@@ -80,7 +80,7 @@ class CaseRef:
 
     case_id: str
     layout: str
-    paths: Mapping[str, Path] = field(repr=False)
+    paths: Mapping[str, Path] = field(repr=False, hash=False)  # a read-only mapping is not hashable
     label: int | None = None
     brats_id: str | None = None
 

@@ -131,3 +131,4 @@ def test_caseref_is_frozen():
         ref.paths["t1"] = "b.nii.gz"
     with pytest.raises(ValueError, match="layout"):
         CaseRef("x", "nifti", {})
+    assert len({ref, CaseRef("BraTS2021_00001", "brats2021", {"t1": "a.nii.gz"})}) == 1  # hashable
