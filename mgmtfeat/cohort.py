@@ -90,6 +90,9 @@ class CaseRef:
         # A read-only mapping keeps the dataclass honestly frozen.
         object.__setattr__(self, "paths", MappingProxyType({k: Path(v) for k, v in self.paths.items()}))
 
+    def __reduce__(self):  # mappingproxy cannot be pickled; send a plain dict (e.g. to dask workers)
+        return (type(self), (self.case_id, self.layout, dict(self.paths), self.label, self.brats_id))
+
     @property
     def number(self) -> int:
         """The integer part of the id (97 for ``BraTS2021_00097``, 4 for ``UCSF-PDGM-0004``)."""

@@ -1,6 +1,7 @@
 """Tests for mgmtfeat.cohort: layout detection, ids, labels, exclusion."""
 
 import dataclasses
+import pickle
 
 import pandas as pd
 import pytest
@@ -132,3 +133,5 @@ def test_caseref_is_frozen():
     with pytest.raises(ValueError, match="layout"):
         CaseRef("x", "nifti", {})
     assert len({ref, CaseRef("BraTS2021_00001", "brats2021", {"t1": "a.nii.gz"})}) == 1  # hashable
+    again = pickle.loads(pickle.dumps(ref))
+    assert again == ref and again.paths == ref.paths

@@ -271,3 +271,11 @@ def test_load_case_missing_modality(tmp_path):
     with pytest.raises(CaseError, match="missing") as info:
         load_case(ref)
     assert info.value.case_id == ref.case_id and info.value.file.endswith("_t1ce.nii.gz")
+
+
+def test_case_error_fields_survive_pickling():
+    import pickle
+
+    err = pickle.loads(pickle.dumps(CaseError("00001", "a/b.dcm", "broken")))
+    assert (err.case_id, err.file, err.reason) == ("00001", "a/b.dcm", "broken")
+    assert str(err) == "case 00001, file a/b.dcm: broken"
