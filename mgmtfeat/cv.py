@@ -35,7 +35,7 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("--features", default=None, metavar="DIR",
-                        help="feature store written by `python -m mgmtfeat.extract` or `python -m mgmtfeat.published` "
+                        help="feature store written by `python -m mgmtfeat.extract` or `python -m mgmtfeat.import_published` "
                         "(default: the paper's published ViViT features, imported into the user cache on first use)")
     parser.add_argument("--published-source", default=None, metavar="DIR",
                         help="offline folder holding the two published TFRecord files, used when --features is not given")

@@ -297,7 +297,7 @@ class FeatureStore:
             raise StoreError(
                 f"feature store {self.root} does not exist; extract features into it with "
                 "`python -m mgmtfeat.extract --out ...` or import the published ones with "
-                "`python -m mgmtfeat.published --out ...`."
+                "`python -m mgmtfeat.import_published --out ...`."
             )
         for net in nets:
             self.provenance(net)  # raises a clear error for a net that is not there

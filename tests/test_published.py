@@ -55,3 +55,15 @@ def test_published_store_uses_cache(published_dir, tmp_path, monkeypatch):
     store = published_store(published_dir)
     assert len(store.case_ids("vivit")) == 577
     assert published_store().root == store.root  # second call: already imported, no source needed
+
+
+def test_import_command(published_dir, tmp_path, capsys):
+    from mgmtfeat.import_published import main
+
+    out = tmp_path / "store"
+    assert main(["--source", str(published_dir), "--out", str(out)]) == 0
+    assert "577 cases (276 unmethylated, 301 methylated)" in capsys.readouterr().out
+    assert main(["--source", str(published_dir), "--out", str(out)]) == 2
+    assert "pass --force" in capsys.readouterr().err
+    assert main(["--source", str(tmp_path), "--out", str(tmp_path / "other")]) == 2
+    assert "published feature file missing" in capsys.readouterr().err

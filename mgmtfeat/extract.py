@@ -1,0 +1,80 @@
+"""``python -m mgmtfeat.extract``: Kinetics-400 features of every case of a dataset folder."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _csv(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m mgmtfeat.extract",
+        description="Turn each case of a dataset folder (BraTS 2021, RSNA-MICCAI DICOM or UCSF-PDGM layout) into "
+        "its five 150-frame clips (FLAIR, T1, T1wCE, T2, delta-T1) and run them through a Kinetics-400 video "
+        "network; store the 400 output logits per clip in a feature store that `python -m mgmtfeat.cv "
+        "--features` reads. Resumable: cases already in the store are skipped. Cases that fail are listed in "
+        "STORE/NET/failures.csv and the run goes on; the exit status is 1 if any case failed.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--data", required=True, metavar="DIR", help="dataset folder")
+    parser.add_argument("--out", default="features/store", metavar="DIR", help="feature store to write into")
+    parser.add_argument("--net", default="i3d",
+                        help="backbone: i3d (DeepMind Kinetics-400 weights, offline), vivit, slowfast, slowfast_8x8, r2plus1d")
+    parser.add_argument("--weights", default=None, metavar="PATH",
+                        help="weights file or folder; 'random' for random weights (labelled so in the store); "
+                        "default: the net's own source (package file, Hugging Face cache, or download)")
+    parser.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32", help="compute precision")
+    parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--limit", type=int, default=None, help="only the first N cases (by id)")
+    parser.add_argument("--exclude", type=_csv, default=[], metavar="ID[,ID...]",
+                        help="case ids to leave out (e.g. the RSNA organisers' flagged 00109,00123,00709)")
+    parser.add_argument("--boxes", default=None, metavar="CSV",
+                        help="tumour boxes for cases without segmentation (see mgmtfeat.clips.read_box_csv)")
+    parser.add_argument("--box", choices=["auto", "seg", "csv", "brain"], default="auto",
+                        help="where the 128x128 box comes from: auto = segmentation, else --boxes, else brain extent")
+    parser.add_argument("--large-tumour", choices=["corner", "centre", "resize", "error"], default="corner",
+                        help="what to do with a tumour larger than the box")
+    parser.add_argument("--frames", type=int, default=None,
+                        help="override the net's input frames (quick trials; recorded in the store's provenance)")
+    parser.add_argument("--size", type=int, default=None,
+                        help="override the net's input size in pixels (quick trials; recorded in provenance)")
+    parser.add_argument("--force", action="store_true",
+                        help="re-extract every case and replace the store's provenance for this net")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from .clips import ClipSettings
+    from .extraction import ExtractionSettings, extract_features
+
+    if args.limit is not None and args.limit < 1:
+        _parser().error("--limit must be at least 1")
+    settings = ExtractionSettings(
+        data=args.data, out=args.out, net=args.net, weights=args.weights, dtype=args.dtype, device=args.device,
+        threads=args.threads, limit=args.limit, exclude=args.exclude, boxes=args.boxes,
+        clip_settings=ClipSettings(box=args.box, large_tumour=args.large_tumour),
+        num_frames=args.frames, size=args.size, force=args.force,
+    )
+    try:
+        report = extract_features(settings, progress=not args.quiet)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    seconds = report.seconds
+    per_case = seconds["total"] / len(report.done) if report.done else float("nan")
+    print(f"{len(report.done)} cases extracted, {len(report.skipped)} already in the store, {len(report.failed)} failed; "
+          f"{per_case:.2f} s per case (forward {seconds['forward']:.1f} s, reading and clips {seconds['read_and_clip']:.1f} s)")
+    for failure in report.failed:
+        print(f"failed: case {failure['case_id']}: {failure['reason']}", file=sys.stderr)
+    return 0 if report.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
