@@ -46,6 +46,7 @@ class ExtractionSettings:
     num_frames: int | None = None
     size: int | None = None
     force: bool = False
+    scheduler: str | None = None  # Dask scheduler ("local:N" or "tcp://host:port"); None = in-process
 
 
 @dataclass
@@ -63,11 +64,19 @@ class ExtractionReport:
 
 
 def open_backbone(settings: ExtractionSettings):
-    """The backbone named in ``settings``, loaded once for the whole run."""
+    """The backbone named in ``settings``, loaded once for the whole run.
+
+    Random weights come from a fixed seed (the global torch generator is left as it was), so every
+    process, e.g. every Dask worker, builds the same network and one store stays consistent.
+    """
+    import torch
+
     from .backbones import create_backbone
 
-    return create_backbone(settings.net, weights=settings.weights, device=settings.device, dtype=settings.dtype,
-                           threads=settings.threads, num_frames=settings.num_frames, size=settings.size)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        return create_backbone(settings.net, weights=settings.weights, device=settings.device, dtype=settings.dtype,
+                               threads=settings.threads, num_frames=settings.num_frames, size=settings.size)
 
 
 def case_features(ref: CaseRef, backbone, clip_settings: ClipSettings, boxes=None) -> tuple[dict, dict, dict]:
@@ -118,14 +127,23 @@ def extract_features(settings: ExtractionSettings, progress: bool = True,
     on_case : callable, optional
         Called with each case id once its features are stored.
 
+    With ``settings.scheduler`` set, the cases run as Dask tasks (see :mod:`mgmtfeat.distributed`).
+
     Raises
     ------
     ValueError
         No cases in the folder, an unknown net, weights that cannot be loaded, or a store holding
         features of this net made with other settings (without ``force``).
     """
+    if settings.scheduler:
+        from .distributed import extract_distributed  # Dask is imported only when asked for
+
+        return extract_distributed(settings, progress=progress, on_case=on_case)
     from tqdm.auto import tqdm
 
+    from .backbones import get_weights_config
+
+    get_weights_config(settings.net)  # an unknown net fails before any data is read
     refs = find_cases(settings.data, exclude=settings.exclude)
     if settings.limit:
         refs = refs[: settings.limit]

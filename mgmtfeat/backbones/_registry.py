@@ -23,6 +23,10 @@ _FAMILIES = ("i3d", "vivit", "slowfast", "r2plus1d")
 _DTYPES = ("float32", "bfloat16")
 
 
+#: Seed of every random-weight backbone (tests, benchmarks, trials without downloaded weights).
+RANDOM_WEIGHTS_SEED = 0
+
+
 def register_backbone(name: str, config: WeightsConfig):
     """Decorator registering ``builder(config, weights, model_kwargs) -> (module, info)``.
 
@@ -135,7 +139,12 @@ def create_backbone(
         # keep the crop ratio of the config
         overrides["resize_to"] = round(config.resize_to * size / config.size)
     config = dataclasses.replace(config, **overrides)
-    model, info = builder(config, weights, dict(model_kwargs or {}))
+    # Random weights come from a fixed seed, so a resumed or distributed extraction stays consistent.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(RANDOM_WEIGHTS_SEED)
+        model, info = builder(config, weights, dict(model_kwargs or {}))
+    if info["random"]:
+        info["random_seed"] = RANDOM_WEIGHTS_SEED
     return Backbone(name, model, config, info, device=device, dtype=dtype)
 
 
@@ -169,6 +178,7 @@ class Backbone:
             "weights_id": self.info["weights_id"],
             "weights_sha256": self.info.get("sha256"),
             "random_weights": bool(self.info["random"]),
+            "random_seed": self.info.get("random_seed"),
             "num_frames": c.num_frames,
             "size": c.size,
             "resize_to": c.resize_to,

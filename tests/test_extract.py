@@ -1,0 +1,104 @@
+"""Extraction: synthetic cohort -> clips -> backbone -> store; resume after a kill; failures go on."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mgmtfeat import extract
+from mgmtfeat.store import FeatureStore
+from mgmtfeat.synthetic import write_cohort
+
+# a small random-weight SlowFast on short, small inputs keeps these tests fast
+FAST = ["--net", "slowfast", "--weights", "random", "--frames", "8", "--size", "64", "--threads", "1", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def cohort(tmp_path_factory):
+    return write_cohort(tmp_path_factory.mktemp("data") / "brats", layout="brats2021", n_cases=5, shape=(48, 48, 24), seed=1)
+
+
+def _features(root: Path, net: str = "slowfast") -> dict:
+    store = FeatureStore(root)
+    return {case_id: store.read_case(net, case_id)[0] for case_id in store.case_ids(net)}
+
+
+def test_extracts_every_case_into_a_store_that_cv_reads(cohort, tmp_path, capsys):
+    out = tmp_path / "store"
+    assert extract.main(["--data", str(cohort), "--out", str(out), *FAST]) == 0
+    assert "5 cases extracted, 0 already in the store, 0 failed" in capsys.readouterr().out
+    store = FeatureStore(out)
+    data = store.load("slowfast")
+    assert data.X.shape == (5, 5, 400) and set(data.y) == {0, 1}
+    provenance = store.provenance("slowfast")
+    assert provenance["random_weights"] is True and provenance["clips"]["n_frames"] == 150
+    _, _, meta = store.read_case("slowfast", data.case_ids[0])
+    assert meta["layout"] == "brats2021" and meta["box_source"] == ["seg"]
+    # a second run skips everything
+    assert extract.main(["--data", str(cohort), "--out", str(out), *FAST]) == 0
+    assert "0 cases extracted, 5 already in the store" in capsys.readouterr().out
+    from mgmtfeat import cv
+
+    assert cv.main(["--features", str(out), "--net", "slowfast", "--model", "logistic", "--folds", "2", "--repeats", "1",
+                    "--out", str(tmp_path / "cv"), "--quiet"]) == 0
+
+
+def test_other_settings_are_refused_without_force(cohort, tmp_path, capsys):
+    out = tmp_path / "store"
+    assert extract.main(["--data", str(cohort), "--out", str(out), "--limit", "1", *FAST]) == 0
+    assert extract.main(["--data", str(cohort), "--out", str(out), "--limit", "1", *FAST, "--large-tumour", "centre"]) == 2
+    assert "made with other settings" in capsys.readouterr().err
+
+
+def test_a_broken_case_is_recorded_and_the_rest_go_on(cohort, tmp_path, capsys):
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(cohort, data)
+    victim = sorted(data.glob("BraTS2021_*"))[1]
+    (victim / f"{victim.name}_t1ce.nii.gz").write_bytes(b"\x1f\x8b\x08 truncated")
+    out = tmp_path / "store"
+    assert extract.main(["--data", str(data), "--out", str(out), *FAST]) == 1
+    assert len(FeatureStore(out).case_ids("slowfast")) == 4
+    report = (out / "slowfast" / "failures.csv").read_text()
+    assert victim.name in report and "t1ce" in report
+    assert f"failed: case {victim.name}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, message", [(["--net", "nope"], "known backbones: i3d"),
+                                           ([], "no cases in")])
+def test_bad_arguments(tmp_path, capsys, argv, message):
+    (tmp_path / "empty").mkdir()
+    base = ["--data", str(tmp_path / "empty"), "--out", str(tmp_path / "store")]
+    assert extract.main(base + argv + ["--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and message in err
+    assert not (tmp_path / "store").exists()
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_to_exactly_the_uninterrupted_features(cohort, tmp_path):
+    reference = tmp_path / "reference"
+    assert extract.main(["--data", str(cohort), "--out", str(reference), *FAST]) == 0
+    killed = tmp_path / "killed"
+    command = [sys.executable, "-m", "mgmtfeat.extract", "--data", str(cohort), "--out", str(killed), *FAST]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    cases = killed / "slowfast" / "cases"
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list(cases.glob("*.npz"))) < 2 and process.poll() is None:
+        time.sleep(0.05)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    n_before = len(FeatureStore(killed).case_ids("slowfast"))
+    assert 2 <= n_before < 5, "the run must be killed midway"
+    assert extract.main(["--data", str(cohort), "--out", str(killed), *FAST]) == 0
+    expected, resumed = _features(reference), _features(killed)
+    assert expected.keys() == resumed.keys()
+    for case_id in expected:
+        for modality in expected[case_id]:
+            np.testing.assert_array_equal(expected[case_id][modality], resumed[case_id][modality])
