@@ -41,6 +41,7 @@ class ExtractionSettings:
     threads: int | None = None
     limit: int | None = None
     exclude: Sequence[str] = ()
+    labels: str | None = None
     boxes: str | None = None
     clip_settings: ClipSettings = field(default_factory=ClipSettings)
     num_frames: int | None = None
@@ -64,19 +65,17 @@ class ExtractionReport:
 
 
 def open_backbone(settings: ExtractionSettings):
-    """The backbone named in ``settings``, loaded once for the whole run.
-
-    Random weights come from a fixed seed (the global torch generator is left as it was), so every
-    process, e.g. every Dask worker, builds the same network and one store stays consistent.
-    """
-    import torch
-
+    """The backbone named in ``settings``, loaded once for the whole run."""
     from .backbones import create_backbone
 
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        return create_backbone(settings.net, weights=settings.weights, device=settings.device, dtype=settings.dtype,
-                               threads=settings.threads, num_frames=settings.num_frames, size=settings.size)
+    return create_backbone(settings.net, weights=settings.weights, device=settings.device, dtype=settings.dtype,
+                           threads=settings.threads, num_frames=settings.num_frames, size=settings.size)
+
+
+def select_cases(settings: ExtractionSettings) -> list[CaseRef]:
+    """The cases of ``settings.data`` a run covers (exclusions, labels and ``limit`` applied), by id."""
+    refs = find_cases(settings.data, exclude=settings.exclude, labels=settings.labels)
+    return refs[: settings.limit] if settings.limit else refs
 
 
 def case_features(ref: CaseRef, backbone, clip_settings: ClipSettings, boxes=None) -> tuple[dict, dict, dict]:
@@ -144,9 +143,7 @@ def extract_features(settings: ExtractionSettings, progress: bool = True,
     from .backbones import get_weights_config
 
     get_weights_config(settings.net)  # an unknown net fails before any data is read
-    refs = find_cases(settings.data, exclude=settings.exclude)
-    if settings.limit:
-        refs = refs[: settings.limit]
+    refs = select_cases(settings)
     boxes = read_box_csv(settings.boxes) if settings.boxes else None
     store = FeatureStore(settings.out)
     backbone = open_backbone(settings)

@@ -15,7 +15,7 @@ from mgmtfeat.store import FeatureStore
 from mgmtfeat.synthetic import write_cohort
 
 # a small random-weight SlowFast on short, small inputs keeps these tests fast
-FAST = ["--net", "slowfast", "--weights", "random", "--frames", "8", "--size", "64", "--threads", "1", "--quiet"]
+FAST = ["--net", "slowfast", "--weights", "random", "--net-frames", "8", "--net-size", "64", "--threads", "1", "--quiet"]
 
 
 @pytest.fixture(scope="module")

@@ -71,7 +71,7 @@ MODELS: dict[str, ModelSpec] = {
     ),
     "svm": ModelSpec(
         make_svm, "RBF SVM on the 200 best ANOVA features",
-        param_grid={"clf__C": [0.1, 1.0, 10.0], "select__k": [50, 200, "all"]},
+        param_grid={"clf__estimator__C": [0.1, 1.0, 10.0], "select__k": [50, 200, "all"]},
     ),
     "rf": ModelSpec(
         make_random_forest, "random forest, 300 trees",
