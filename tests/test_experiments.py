@@ -1,0 +1,242 @@
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mgmtfeat import MODALITIES
+from mgmtfeat import experiments as ex
+from mgmtfeat.evaluation import concordance_correlation
+from mgmtfeat.store import FeatureStore
+
+from conftest import write_random_store
+
+SCRIPTS = Path(__file__).resolve().parents[1] / "experiments"
+FAST = {"snn": {"max_epochs": 4, "n_members": 1}, "mlp": {"max_epochs": 4}}
+
+
+def _script(name):
+    spec = importlib.util.spec_from_file_location(f"experiment_{name}", SCRIPTS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def write_multi_net_store(root: Path, n_cases: int = 40) -> FeatureStore:
+    """i3d (real-weights stand-in) with signal in t1ce; 'twin' = i3d + small noise; 'other' independent.
+
+    twin and other are marked as random-weight nets in their provenance.
+    """
+    store = write_random_store(root, n_cases=n_cases, net="i3d", signal=1.5)
+    rng = np.random.default_rng(7)
+    for net in ("twin", "other"):
+        store.write_provenance(net, {"weights": "random", "random_weights": True})
+    for case_id in store.case_ids("i3d"):
+        features, label, meta = store.read_case("i3d", case_id)
+        twin = {m: v + 0.1 * rng.normal(size=400).astype(np.float32) for m, v in features.items()}
+        other = {m: rng.normal(size=400).astype(np.float32) for m in features}
+        store.write_case("twin", case_id, twin, label, meta)
+        store.write_case("other", case_id, other, label, meta)
+    return store
+
+
+@pytest.fixture(scope="module")
+def multi(tmp_path_factory):
+    return write_multi_net_store(tmp_path_factory.mktemp("multi") / "store")
+
+
+def _settings(store, out, **kw):
+    values = dict(features=str(store.root), out=str(out), folds=3, repeats=2, model_params=FAST, progress=False)
+    values.update(kw)
+    return ex.ExperimentSettings(**values)
+
+
+def test_method_comparison_lists_literature_and_refuses_overwrite(multi, tmp_path):
+    settings = _settings(multi, tmp_path / "t1")
+    table = ex.method_comparison(settings, models=("logistic", "mlp"), net="i3d")["table1"]
+    ours = table[table.source == "this run"].set_index("method")
+    assert list(ours.index) == ["logistic", "mlp"] and ours.loc["mlp", "inputs"] == "t1ce"
+    assert ours.loc["logistic", "auc_mean"] > 0.8 and (ours["n_folds"] == 6).all()
+    reported = table[table.source == "reported, not reproduced"].set_index("method")
+    assert reported.loc["paper SNN", "auc_mean"] == 0.666 and reported.loc["Saeed et al.", "auc_sem"] == 0.001
+    assert len(reported) == 8 and np.isnan(reported.loc["Baid et al.", "auc_sem"])
+    md = (tmp_path / "t1" / "table1.md").read_text()
+    assert "| paper SNN | reported, not reproduced |  | 0.666 ± 0.031 |" in md
+    for name in ("table1.csv", "metrics.csv", "predictions.csv", "roc.png", "auc.png", "settings.json"):
+        assert (tmp_path / "t1" / name).stat().st_size > 0
+    with pytest.raises(FileExistsError, match="--force"):
+        ex.method_comparison(settings, models=("logistic",))
+    settings.force = True
+    ex.method_comparison(settings, models=("logistic",), net="i3d")
+    assert len(pd.read_csv(tmp_path / "t1" / "metrics.csv")) == 6
+    with pytest.raises(ex.ExperimentError, match="unknown model"):
+        ex.method_comparison(settings, models=("nope",))
+
+
+def test_modalities_finds_the_informative_input(multi, tmp_path):
+    out = ex.modalities(_settings(multi, tmp_path / "t2"), model="logistic", net="i3d")
+    table = out["table2"].set_index(["setting", "input"])
+    assert len(table) == 11
+    assert table.loc[("single", "t1ce"), "auc_mean"] > 0.85
+    others = [table.loc[("single", m), "auc_mean"] for m in MODALITIES if m != "t1ce"]
+    assert max(others) < table.loc[("single", "t1ce"), "auc_mean"] - 0.2
+    # leaving out the only informative input hurts most
+    left = table.xs("left out")["auc_mean"]
+    assert left.idxmin() == "t1ce"
+    r = out["correlation"]["pearson_r"].iloc[0]
+    single = table.xs("single")["auc_mean"]
+    assert r == pytest.approx(np.corrcoef(single[list(MODALITIES)], left[list(MODALITIES)])[0, 1])
+    assert r < 0 and out["correlation"]["paper_r"].iloc[0] == -0.90
+    assert "paper reports r = -0.90" in (tmp_path / "t2" / "table2.md").read_text()
+
+
+def test_all_experiments_share_one_fold_table(multi, tmp_path):
+    a = _settings(multi, tmp_path / "a")
+    b = _settings(multi, tmp_path / "b")
+    ex.method_comparison(a, models=("logistic",), net="i3d")
+    ex.networks(b, model="logistic")
+    files = [json.loads((tmp_path / n / "settings.json").read_text())["folds_file"] for n in ("a", "b")]
+    assert files[0] == files[1] and Path(files[0]).parent == multi.root / "folds"
+
+
+def test_networks_and_fusion_label_random_weights(multi, tmp_path):
+    table = ex.networks(_settings(multi, tmp_path / "t3"), model="logistic")["table3"].set_index("net")
+    assert table.loc["i3d", "auc_mean"] > 0.8 and table.loc["other", "auc_mean"] < 0.75
+    assert table["random_weights"].to_dict() == {"i3d": False, "other": True, "twin": True}
+    assert "RANDOM-WEIGHT nets: other, twin" in (tmp_path / "t3" / "table3.md").read_text()
+    out = ex.fusion(_settings(multi, tmp_path / "t4"), model="logistic")
+    fused = out["table4"]
+    assert sorted(fused.loc[fused.n_nets > 1, "nets"]) == ["i3d+other", "i3d+other+twin", "i3d+twin", "other+twin"]
+    single = fused[fused.n_nets == 1].set_index("nets")["auc_mean"]
+    row = fused.set_index("nets").loc["i3d+twin"]
+    assert row["gain"] == pytest.approx(row["auc_mean"] - max(single["i3d"], single["twin"]))
+    ccc = out["ccc"].set_index(["net_a", "net_b"])
+    assert ccc.loc[("i3d", "twin"), "ccc_mean"] > 0.9  # near copies
+    assert abs(ccc.loc[("i3d", "other"), "ccc_mean"]) < 0.15  # independent features
+    assert np.isfinite(out["gain_vs_ccc"]["pearson_r"].iloc[0])
+    for name in ("table4.md", "ccc.md", "fusion.png", "ccc.png", "gain_vs_ccc.png"):
+        assert (tmp_path / "t4" / name).is_file()
+    assert "RANDOM-WEIGHT" in (tmp_path / "t4" / "ccc.md").read_text()
+
+
+def test_feature_ccc_matches_the_definition(multi):
+    data = multi.load(["i3d", "other"], ["t1"])
+    table = ex.feature_ccc(data, ["i3d", "other"], ["t1"], scale=False)
+    expected = np.nanmean(concordance_correlation(data.X[:, 0], data.X[:, 1], axis=0))
+    assert table["ccc_mean"].iloc[0] == pytest.approx(expected)
+
+
+def test_one_net_store_stops_before_fitting(tmp_path):
+    store = write_random_store(tmp_path / "store", n_cases=20)
+    for function in (ex.networks, ex.fusion):
+        with pytest.raises(ex.ExperimentError, match="at least 2 nets.*extract"):
+            function(_settings(store, tmp_path / "x"))
+    assert not (tmp_path / "x").exists() and not (store.root / "folds").exists()
+
+
+def test_delta_t1_paired_and_missing_input(multi, tmp_path):
+    table = ex.delta_t1(_settings(multi, tmp_path / "d"), model="logistic", net="i3d")["delta_t1"].set_index("metric")
+    assert table.loc["auc", "n_folds"] == 6 and 0 < table.loc["auc", "wilcoxon_p"] <= 1
+    assert table.loc["auc", "difference_mean"] == pytest.approx(table.loc["auc", "with_mean"] - table.loc["auc", "without_mean"])
+    metrics = pd.read_csv(tmp_path / "d" / "metrics.csv")
+    assert set(metrics["configuration"]) == {"with delta-T1", "without delta-T1"}
+    store = FeatureStore(tmp_path / "nodelta")
+    store.write_provenance("i3d", {"weights": "test"})
+    rng = np.random.default_rng(0)
+    for i in range(12):
+        store.write_case("i3d", f"c{i}", {m: rng.normal(size=400) for m in ("flair", "t1", "t1ce", "t2")}, i % 2)
+    with pytest.raises(ex.ExperimentError, match="no delta_t1 features.*extract"):
+        ex.delta_t1(_settings(store, tmp_path / "d2"))
+
+
+def test_external_validation_drops_overlap(multi, tmp_path):
+    test = FeatureStore(tmp_path / "ucsf")
+    test.write_provenance("i3d", {"weights": "test"})
+    rng = np.random.default_rng(1)
+    for i in range(24):
+        label = i % 2
+        features = {m: rng.normal(size=400).astype(np.float32) for m in MODALITIES}
+        features["t1ce"][:20] += 1.5 * label
+        brats = {3: "case003", 4: "case004"}.get(i, "")
+        test.write_case("i3d", f"UCSF-PDGM-{i:04d}", features, label, meta={"brats_id": brats})
+    features, label, _ = multi.read_case("i3d", "case005")
+    test.write_case("i3d", "case005", features, label)  # same id as a training case
+    settings = _settings(multi, tmp_path / "ext", repeats=2)
+    out = ex.external_validation(settings, str(test.root), model="logistic", net="i3d")
+    row = out["external"].iloc[0]
+    assert row["n_test"] == 22 and row["n_dropped_overlap"] == 3 and row["n_train"] == 40
+    assert sorted(out["dropped"]["case_id"]) == ["UCSF-PDGM-0003", "UCSF-PDGM-0004", "case005"]
+    assert row["auc_mean"] > 0.8
+    with pytest.raises(ex.ExperimentError, match="second cohort"):
+        ex.external_validation(_settings(multi, tmp_path / "e2"), None)
+    with pytest.raises(ex.ExperimentError, match="is the training store"):
+        ex.external_validation(_settings(multi, tmp_path / "e3"), str(multi.root))
+    with pytest.raises(ex.ExperimentError, match="no features of a net"):
+        ex.external_validation(_settings(multi, tmp_path / "e4"), str(tmp_path / "empty"))
+
+
+def test_decision_curves_and_attention(multi, tmp_path):
+    out = ex.decision_curves(_settings(multi, tmp_path / "dc"), models=("snn", "logistic"), net="i3d")
+    curves = out["decision_curves"]
+    assert set(curves["model_name"]) == {"snn", "logistic"}
+    half = curves[curves.threshold == 0.5].iloc[0]
+    assert half["treat_all"] == pytest.approx(0.5 - 0.5 * 1.0)  # balanced cohort
+    assert (curves["treat_none"] == 0).all() and (tmp_path / "dc" / "decision_curves.png").is_file()
+    att = ex.attention(_settings(multi, tmp_path / "att"), net="i3d")
+    assert att["attention"]["mean"].sum() == pytest.approx(1.0, abs=1e-5)
+    examples = att["examples"]
+    assert sorted(examples["label"]) == [0, 1]
+    assert np.allclose(examples[["FLAIR", "T1", "T1wCE", "T2", "delta-T1"]].sum(axis=1), 1.0, atol=1e-5)
+    per_case = pd.read_csv(tmp_path / "att" / "attention_per_case.csv")
+    assert len(per_case) == 2 * 40
+    with pytest.raises(ex.ExperimentError, match="no attention weights"):
+        ex.attention(_settings(multi, tmp_path / "att2"), model="logistic")
+
+
+def test_overrides_parse_and_reject():
+    assert ex.parse_overrides(["snn.max_epochs=5", "snn.encoder=conv", "mlp.hidden_sizes=[8, 4]"]) == {
+        "snn": {"max_epochs": 5, "encoder": "conv"}, "mlp": {"hidden_sizes": [8, 4]}}
+    with pytest.raises(ValueError, match="MODEL.PARAM=VALUE"):
+        ex.parse_overrides(["max_epochs=5"])
+
+
+@pytest.mark.parametrize("name", ["table1_methods", "table2_modalities", "table3_networks", "table4_fusion",
+                                  "delta_t1", "external_validation", "decision_curves", "attention", "run_all"])
+def test_scripts_have_help(name, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        _script(name).main(["--help"])
+    assert exit_.value.code == 0
+    text = capsys.readouterr().out
+    for option in ("--features", "--repeats", "--folds", "--out", "--force", "--set"):
+        assert option in text
+
+
+def test_scripts_run_and_report_bad_input(multi, tmp_path, capsys):
+    common = ["--features", str(multi.root), "--folds", "3", "--repeats", "1", "--quiet"]
+    t3 = _script("table3_networks")
+    assert t3.main([*common, "--model", "logistic", "--out", str(tmp_path / "t3")]) == 0
+    assert "results in" in capsys.readouterr().out
+    assert t3.main([*common, "--model", "logistic", "--out", str(tmp_path / "t3")]) == 2
+    assert "--force" in capsys.readouterr().err
+    assert _script("external_validation").main([*common, "--out", str(tmp_path / "e")]) == 2
+    assert "second cohort" in capsys.readouterr().err
+    run_all = _script("run_all")
+    argv = [*common, "--out", str(tmp_path / "all"), "--models", "logistic", "--set", "snn.max_epochs=3",
+            "--set", "snn.n_members=1", "--only", "table1_methods,delta_t1,table3_networks,external_validation"]
+    assert run_all.main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "external_validation" in printed and "skipped" in printed and "total" in printed
+    page = (tmp_path / "all" / "RESULTS.md").read_text()
+    assert "# Table 1" in page and "# Table 3" in page and "Delta-T1" in page
+    assert run_all.main(argv) == 2
+
+
+@pytest.mark.slow
+def test_table1_on_published_features(published_store, tmp_path):
+    settings = ex.ExperimentSettings(features=str(published_store.root), out=str(tmp_path / "t1"), repeats=1,
+                                     progress=False)
+    table = ex.method_comparison(settings, models=("logistic",))["table1"]
+    assert table.iloc[0]["auc_mean"] > 0.57 and table.iloc[0]["n_folds"] == 5
+    assert "published ViViT features; 577 cases, 1 x 5-fold CV" in (tmp_path / "t1" / "table1.md").read_text()
