@@ -73,6 +73,8 @@ def test_port_matches_flax_reference(tmp_path, monkeypatch):
     assert out.shape == (2, 400) and out.dtype == np.float32
     np.testing.assert_allclose(again.extract(clips), out, atol=1e-5)
     assert bb.extract(clips, return_embedding=True).shape == (2, 1024)
+    bf16 = create_backbone("i3d", dtype="bfloat16").extract(clips)
+    assert bf16.dtype == np.float32 and np.corrcoef(bf16.ravel(), out.ravel())[0, 1] > 0.99
 
 
 @needs_weights

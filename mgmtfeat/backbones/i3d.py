@@ -181,7 +181,8 @@ def _modules():
                     f"I3D features of {t}x{h}x{w} are smaller than the 2x7x7 final pool; "
                     "use at least 9 frames of 224x224"
                 )
-            return F.avg_pool3d(x, (2, 7, 7), stride=1)
+            # avg_pool3d has no bfloat16 CPU kernel; pool in float32
+            return F.avg_pool3d(x.float(), (2, 7, 7), stride=1).to(x.dtype)
 
         def forward(self, x):
             logits = self.Logits["Conv3d_0c_1x1"](self._pooled(x))

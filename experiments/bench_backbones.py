@@ -1,0 +1,144 @@
+"""Benchmark the Kinetics-400 backbones on one case (five clips) on the CPU.
+
+For each network and dtype (float32, bfloat16) it reports, in the same run:
+
+* seconds per case: ``Backbone.extract`` on the five 150x128x128 uint8 clips of a
+  case (preprocessing included), median over ``--repeats``;
+* the bare forward time of those five clips (preprocessed tensor already built);
+* their ratio (end-to-end / bare forward);
+* peak resident memory of the process (``resource.getrusage`` maxrss; each
+  network and dtype runs in its own subprocess so peaks do not mix);
+* the bfloat16 speed-up and Lin's concordance correlation coefficient (CCC)
+  between the bfloat16 and float32 logits of the case.
+
+I3D runs with its real Kinetics-400 weights; ViViT, SlowFast and R(2+1)D with
+random weights (no downloads here), which is labelled in the output. The clips are
+smooth seeded pseudo-volumes (bright blobs on a dark background) so features are
+not those of white noise.
+
+Usage::
+
+    python experiments/bench_backbones.py                 # all four nets
+    python experiments/bench_backbones.py --nets i3d vivit --repeats 3 --threads 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+DTYPES = ("float32", "bfloat16")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--nets", nargs="+", default=["i3d", "slowfast", "r2plus1d", "vivit"],
+                   help="networks to benchmark (default: all four)")
+    p.add_argument("--repeats", type=int, default=2, help="timed repeats per case (median is reported)")
+    p.add_argument("--threads", type=int, default=os.cpu_count(),
+                   help="torch threads (default: all cores)")
+    p.add_argument("--json", help="also write the results to this JSON file")
+    p.add_argument("--worker", nargs=2, metavar=("NET", "DTYPE"), help=argparse.SUPPRESS)
+    return p
+
+
+def make_case(n_clips: int = 5, seed: int = 0) -> np.ndarray:
+    """Five smooth uint8 clips (n_clips, 150, 128, 128): Gaussian blobs plus mild noise."""
+    rng = np.random.default_rng(seed)
+    z, y, x = np.mgrid[0:150, 0:128, 0:128].astype(np.float32)
+    clips = np.empty((n_clips, 150, 128, 128), np.uint8)
+    for i in range(n_clips):
+        vol = np.zeros((150, 128, 128), np.float32)
+        for _ in range(6):
+            c = rng.uniform([20, 20, 20], [130, 108, 108])
+            s = rng.uniform(8, 30)
+            vol += rng.uniform(0.3, 1.0) * np.exp(-((z - c[0]) ** 2 + (y - c[1]) ** 2 + (x - c[2]) ** 2) / (2 * s * s))
+        vol += rng.normal(0, 0.03, vol.shape).astype(np.float32)
+        clips[i] = np.clip(vol / vol.max() * 255, 0, 255).astype(np.uint8)
+    return clips
+
+
+def run_worker(net: str, dtype: str, repeats: int, threads: int) -> dict:
+    """Time one network in one dtype; returns timings, peak memory and the logits."""
+    import torch
+
+    from mgmtfeat.backbones import create_backbone
+
+    weights = None if net == "i3d" else "random"
+    torch.manual_seed(0)  # the same random weights in both dtypes' subprocesses
+    t0 = time.perf_counter()
+    bb = create_backbone(net, weights=weights, dtype=dtype, threads=threads)
+    build_s = time.perf_counter() - t0
+    clips = make_case()
+    bb.extract(clips)  # warm-up (oneDNN primitive creation, allocator)
+    case_s, fwd_s = [], []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        logits = bb.extract(clips)
+        case_s.append(time.perf_counter() - t0)
+        x = bb.preprocess(clips)
+        t0 = time.perf_counter()
+        bb.forward(x)
+        fwd_s.append(time.perf_counter() - t0)
+    return {
+        "net": net, "dtype": dtype, "random_weights": bb.provenance["random_weights"],
+        "threads": torch.get_num_threads(), "build_s": build_s,
+        "case_s": float(np.median(case_s)), "forward_s": float(np.median(fwd_s)),
+        "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2,
+        "logits": logits.tolist(),
+    }
+
+
+def ccc(a: np.ndarray, b: np.ndarray) -> float:
+    """Lin's concordance correlation coefficient of two arrays (flattened)."""
+    a, b = np.ravel(a).astype(np.float64), np.ravel(b).astype(np.float64)
+    cov = np.mean((a - a.mean()) * (b - b.mean()))
+    return float(2 * cov / (a.var() + b.var() + (a.mean() - b.mean()) ** 2))
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+    if args.worker:
+        print(json.dumps(run_worker(*args.worker, args.repeats, args.threads)))
+        return 0
+    results = []
+    print(f"{'net':10s} {'dtype':9s} {'weights':8s} {'case s':>7s} {'fwd s':>7s} {'case/fwd':>8s} "
+          f"{'peak GB':>7s} {'bf16 x':>6s} {'CCC':>7s}")
+    for net in args.nets:
+        rows = {}
+        for dtype in DTYPES:
+            cmd = [sys.executable, __file__, "--worker", net, dtype, "--repeats", str(args.repeats),
+                   "--threads", str(args.threads)]
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+            if proc.returncode != 0:
+                print(f"{net} {dtype} failed:\n{proc.stderr[-2000:]}", file=sys.stderr)
+                continue
+            rows[dtype] = json.loads(proc.stdout.strip().splitlines()[-1])
+        if len(rows) < 2:
+            continue
+        speedup = rows["float32"]["case_s"] / rows["bfloat16"]["case_s"]
+        agreement = ccc(rows["float32"]["logits"], rows["bfloat16"]["logits"])
+        for dtype, r in rows.items():
+            extra = (f"{speedup:6.2f} {agreement:7.4f}" if dtype == "bfloat16" else "")
+            print(f"{net:10s} {dtype:9s} {'random' if r['random_weights'] else 'real':8s} "
+                  f"{r['case_s']:7.2f} {r['forward_s']:7.2f} {r['case_s'] / r['forward_s']:8.3f} "
+                  f"{r['peak_rss_gb']:7.2f} {extra}", flush=True)
+            r.pop("logits")
+            results.append({**r, "bf16_speedup": speedup, "bf16_ccc": agreement})
+    if args.json:
+        tmp = args.json + ".tmp"
+        with open(tmp, "w") as fh:
+            json.dump(results, fh, indent=2)
+        os.replace(tmp, args.json)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
