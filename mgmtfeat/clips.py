@@ -55,7 +55,8 @@ import numpy as np
 
 from mgmtfeat import MODALITIES
 from mgmtfeat.errors import CaseError
-from mgmtfeat.volumes import Case, Volume, atomic_write_bytes, same_grid
+from mgmtfeat._io import atomic_write_bytes
+from mgmtfeat.volumes import Case, Volume, same_grid
 
 __all__ = [
     "BoxSpec",

@@ -27,7 +27,8 @@ from mgmtfeat import MODALITIES
 from mgmtfeat.clips import ClipSettings, make_clips, read_box_csv, save_case_clips
 from mgmtfeat.cohort import CaseRef, find_cases
 from mgmtfeat.errors import CaseError
-from mgmtfeat.volumes import atomic_write_bytes, load_case
+from mgmtfeat._io import atomic_write_bytes
+from mgmtfeat.volumes import load_case
 
 __all__ = ["ConversionReport", "convert_dataset"]
 

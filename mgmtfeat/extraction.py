@@ -15,13 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
-import numpy as np
 
 from . import MODALITIES
 from .clips import ClipSettings, make_clips, read_box_csv, stack
 from .cohort import CaseRef, find_cases
 from .errors import CaseError
-from .store import FeatureStore, atomic_write_bytes
+from ._io import atomic_write_bytes
+from .store import FeatureStore
 from .volumes import load_case
 
 __all__ = ["ExtractionSettings", "ExtractionReport", "extract_features", "case_features", "open_backbone",

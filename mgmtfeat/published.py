@@ -17,10 +17,11 @@ from pathlib import Path
 import numpy as np
 
 from . import MODALITIES
-from .store import FeatureStore, StoreError, atomic_write_bytes
+from ._io import atomic_write_bytes, cache_dir
+from .store import FeatureStore, StoreError
 from .tfrecord import read_examples
 
-__all__ = ["PUBLISHED_FILES", "fetch_published", "import_published", "published_store", "cache_dir"]
+__all__ = ["PUBLISHED_FILES", "fetch_published", "import_published", "published_store"]
 
 REPOSITORY = "FORRESTHUACHEN/mpMRI_for_MGMT_Prediction-"
 FOLDER = "DeepFeaturesAndTFRecords"
@@ -41,13 +42,6 @@ PUBLISHED_FILES = {
 #: TFRecord key of each canonical modality ("DETAL" is the authors' spelling).
 RECORD_KEYS = {"flair": "DF_FLAIR", "t1": "DF_T1", "t1ce": "DF_T1CE", "t2": "DF_T2", "delta_t1": "DF_DETAL_T1"}
 NET = "vivit"
-
-
-def cache_dir() -> Path:
-    """The user cache of mgmtfeat: ``$MGMTFEAT_CACHE``, else ``$XDG_CACHE_HOME/mgmtfeat``, else ``~/.cache/mgmtfeat``."""
-    if os.environ.get("MGMTFEAT_CACHE"):
-        return Path(os.environ["MGMTFEAT_CACHE"])
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mgmtfeat"
 
 
 def _sha256(path: Path) -> str:

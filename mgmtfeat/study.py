@@ -9,6 +9,7 @@ leaves nothing half-written under the requested name.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import hashlib
 import json
@@ -25,7 +26,8 @@ import pandas as pd
 from . import __version__
 from .evaluation import cross_validate, load_folds, make_folds, summarise
 from .reports import markdown_table, plot_roc, save_figure, summary_table
-from .store import FeatureSet, FeatureStore, atomic_write_text
+from ._io import atomic_write_text
+from .store import FeatureSet, FeatureStore
 
 __all__ = ["StudySettings", "run_study", "shared_folds", "make_estimator_factory", "versions"]
 
@@ -42,6 +44,7 @@ class StudySettings:
     repeats: int = 4
     seed: int = 0
     jobs: int = 1
+    scheduler: str | None = None  # Dask scheduler ("local:N" or "tcp://host:port"); None = in-process
     nested: bool = False
     out: str = "results/cv"
     force: bool = False
@@ -129,6 +132,15 @@ def _finish_out(tmp: Path, out: Path) -> None:
     tmp.rename(out)
 
 
+def _cluster(scheduler: str | None):
+    """A Dask client on ``scheduler`` for the whole study, or None (in-process) without one."""
+    if not scheduler:
+        return contextlib.nullcontext(None)
+    from .distributed import dask_client  # Dask is imported only when asked for
+
+    return dask_client(scheduler)
+
+
 def run_study(settings: StudySettings, progress: bool = True) -> dict:
     """Cross-validate each model of ``settings`` on the same saved folds and write the results folder.
 
@@ -136,7 +148,7 @@ def run_study(settings: StudySettings, progress: bool = True) -> dict:
     """
     from tqdm.auto import tqdm
 
-    from .models import MODELS, make_model  # noqa: F401  (validates names early)
+    from .models import MODELS
 
     for model in settings.models:
         if model not in MODELS:
@@ -150,7 +162,8 @@ def run_study(settings: StudySettings, progress: bool = True) -> dict:
     tmp = _prepare_out(out, settings.force)
     summaries, metric_parts, prediction_parts, attention_parts, inputs_used = {}, [], [], [], {}
     n_folds = folds["repeat"].nunique() * folds["fold"].nunique()
-    with tqdm(total=n_folds * len(settings.models), desc="cross-validation", unit="fold", disable=not progress) as bar:
+    with _cluster(settings.scheduler) as client, \
+            tqdm(total=n_folds * len(settings.models), desc="cross-validation", unit="fold", disable=not progress) as bar:
         for model in settings.models:
             modalities = list(settings.modalities or MODELS[model].modalities)
             data = everything.select([f"{net}:{m}" for net in settings.nets for m in modalities])
@@ -159,6 +172,7 @@ def run_study(settings: StudySettings, progress: bool = True) -> dict:
             result = cross_validate(
                 make_estimator_factory(model, settings.nested, settings.seed), data.X2d, data.y, data.case_ids,
                 folds, seed=settings.seed, n_jobs=settings.jobs, progress=bar.update, input_names=data.inputs,
+                client=client,
             )
             summaries[model] = summarise(result.metrics)
             metric_parts.append(result.metrics.assign(model=model))

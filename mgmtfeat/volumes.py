@@ -23,6 +23,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
+from mgmtfeat._io import atomic_write_bytes
 from mgmtfeat.cohort import IMAGE_MODALITIES, CaseRef
 from mgmtfeat.errors import CaseError
 
@@ -30,7 +31,6 @@ __all__ = [
     "SEG_LABELS",
     "Case",
     "Volume",
-    "atomic_write_bytes",
     "load_case",
     "load_dicom_series",
     "load_nifti",
@@ -269,22 +269,6 @@ def write_nifti(path: str | Path, data: np.ndarray, affine: np.ndarray, dtype=No
         payload = gzip.compress(payload, compresslevel=compresslevel, mtime=0)
     atomic_write_bytes(path, payload)
     return path
-
-
-def atomic_write_bytes(path: Path, payload: bytes) -> None:
-    """Write ``payload`` to a temporary file beside ``path``, then rename it over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(payload)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file ordinary permissions
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 # ----------------------------------------------------------------------------- DICOM
