@@ -131,6 +131,16 @@ def import_published(out: str | os.PathLike, source: str | os.PathLike | None = 
         Two records with identical content (their ids would collide), or an invalid record.
     """
     files = fetch_published(source)
+    cases, seen = [], {}
+    for name, path in files.items():  # read and check everything before writing anything
+        split = PUBLISHED_FILES.get(name, (None, "unknown"))[1]
+        for index, example in enumerate(read_examples(path)):
+            features, label = _decode(example, name, index)
+            case_id, where = case_id_of(features, label), f"{name}, record {index}"
+            if case_id in seen:
+                raise StoreError(f"{where}: same content as {seen[case_id]}; duplicate case in the published files")
+            seen[case_id] = where
+            cases.append((case_id, features, label, {"split": split, "file": name, "record": index}))
     store = FeatureStore(out)
     store.write_provenance(
         NET,
@@ -141,17 +151,8 @@ def import_published(out: str | os.PathLike, source: str | os.PathLike | None = 
             "preprocessing": "150-frame tumour box clips; features min-max scaled to [0, 1] by the authors",
         },
     )
-    seen: dict[str, str] = {}
-    for name, path in files.items():
-        split = PUBLISHED_FILES[name][1]
-        for index, example in enumerate(read_examples(path)):
-            features, label = _decode(example, name, index)
-            case_id = case_id_of(features, label)
-            where = f"{name}, record {index}"
-            if case_id in seen:
-                raise StoreError(f"{where}: same content as {seen[case_id]}; duplicate case in the published files")
-            seen[case_id] = where
-            store.write_case(NET, case_id, features, label, meta={"split": split, "file": name, "record": index})
+    for case_id, features, label, meta in cases:
+        store.write_case(NET, case_id, features, label, meta=meta)
     return store
 
 

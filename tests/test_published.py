@@ -67,3 +67,15 @@ def test_import_command(published_dir, tmp_path, capsys):
     assert "pass --force" in capsys.readouterr().err
     assert main(["--source", str(tmp_path), "--out", str(tmp_path / "other")]) == 2
     assert "published feature file missing" in capsys.readouterr().err
+
+
+def test_duplicate_records_are_refused(published_dir, tmp_path, monkeypatch):
+    import mgmtfeat.published as published
+    from mgmtfeat.store import StoreError
+
+    doubled = tmp_path / "Testtransdetalrunning1_0.tfrecords"
+    doubled.write_bytes((published_dir / doubled.name).read_bytes() * 2)
+    monkeypatch.setattr(published, "fetch_published", lambda source: {doubled.name: doubled})
+    with pytest.raises(StoreError, match=r"record 115: same content as Testtransdetalrunning1_0.tfrecords, record 0"):
+        import_published(tmp_path / "store", tmp_path)
+    assert not (tmp_path / "store").exists()  # nothing partial
