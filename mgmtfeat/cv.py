@@ -51,6 +51,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--folds-file", default=None, metavar="CSV",
                         help="reuse this saved fold table (case_id, repeat, fold) instead of the store's")
     parser.add_argument("--jobs", type=int, default=1, help="folds fitted in parallel processes")
+    parser.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                        help="run one Dask task per (model, repeat, fold), with the same results as in-process: "
+                        "local:N starts N worker processes on this machine, tcp://HOST:PORT joins a running "
+                        "`dask scheduler` (needs `pip install 'mgmtfeat[dask]'`; replaces --jobs; default: in-process)")
     parser.add_argument("--nested", action="store_true",
                         help="choose hyper-parameters by an inner 3-fold CV inside each training fold")
     parser.add_argument("--out", default=None, metavar="DIR",
@@ -74,10 +78,20 @@ def main(argv: list[str] | None = None) -> int:
             _parser().error(f"unknown modalities {', '.join(bad)}; choose from {', '.join(MODALITIES)}")
     if args.folds < 2 or args.repeats < 1 or args.jobs < 1:
         _parser().error("--folds must be at least 2, --repeats and --jobs at least 1")
+    if args.scheduler:
+        from .distributed import SchedulerError, parse_scheduler
+
+        if args.jobs > 1:
+            _parser().error("--jobs and --scheduler both choose where folds run; give one of them")
+        try:
+            parse_scheduler(args.scheduler)
+        except SchedulerError as err:
+            _parser().error(str(err))
     out = args.out or f"results/cv-{_dt.datetime.now():%Y%m%d-%H%M%S}"
     settings = StudySettings(
         features=args.features, nets=args.net, models=args.model, modalities=args.modalities, folds=args.folds,
         repeats=args.repeats, seed=args.seed, jobs=args.jobs, nested=args.nested, out=out, force=args.force,
+        scheduler=args.scheduler,
         folds_file=args.folds_file, published_source=args.published_source,
         command=["python", "-m", "mgmtfeat.cv", *(sys.argv[1:] if argv is None else argv)],
     )

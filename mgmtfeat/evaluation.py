@@ -163,7 +163,7 @@ def _run_fold(make_estimator: Callable, X: np.ndarray, y: np.ndarray, train: np.
 
 def cross_validate(make_estimator: Callable, X: np.ndarray, y: np.ndarray, case_ids: Sequence[str],
                    folds: pd.DataFrame, seed: int = 0, n_jobs: int = 1, progress: Callable | None = None,
-                   input_names: Sequence[str] | None = None) -> CVResult:
+                   input_names: Sequence[str] | None = None, client=None) -> CVResult:
     """Fit a fresh estimator per (repeat, fold) of ``folds`` and score it on the held-out fold.
 
     Parameters
@@ -187,6 +187,9 @@ def cross_validate(make_estimator: Callable, X: np.ndarray, y: np.ndarray, case_
         Called with no argument after each finished fold.
     input_names : sequence of str, optional
         Names of the inputs, for the attention table of estimators that provide one.
+    client : distributed.Client, optional
+        Run each (repeat, fold) as a Dask task on this client's cluster instead (``n_jobs`` is then
+        ignored); same seeds, so the same results (see :mod:`mgmtfeat.distributed`).
     """
     y = check_labels(y, case_ids, int(folds["fold"].max()) + 1)
     if not np.all(np.isfinite(X)):
@@ -195,7 +198,11 @@ def cross_validate(make_estimator: Callable, X: np.ndarray, y: np.ndarray, case_
     splits = _fold_indices(folds, case_ids)
     args = [(make_estimator, X, y, train, test, fold_seed(seed, r, k), input_names is not None)
             for r, k, train, test in splits]
-    if n_jobs == 1:
+    if client is not None:
+        from .distributed import map_folds
+
+        outputs = map_folds(client, _run_fold, args, progress)
+    elif n_jobs == 1:
         outputs = []
         for a in args:
             outputs.append(_run_fold(*a))

@@ -45,6 +45,11 @@ def _parser() -> argparse.ArgumentParser:
                         help="override the net's input size in pixels (quick trials; recorded in provenance)")
     parser.add_argument("--force", action="store_true",
                         help="re-extract every case and replace the store's provenance for this net")
+    parser.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                        help="run one Dask task per case: local:N starts N worker processes on this machine (each "
+                        "with cores/N threads), tcp://HOST:PORT joins a running `dask scheduler` whose workers see "
+                        "--data at the same absolute path; the store is written by this process "
+                        "(needs `pip install 'mgmtfeat[dask]'`; default: in-process)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
@@ -56,11 +61,18 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.limit is not None and args.limit < 1:
         _parser().error("--limit must be at least 1")
+    if args.scheduler:
+        from .distributed import SchedulerError, parse_scheduler
+
+        try:
+            parse_scheduler(args.scheduler)
+        except SchedulerError as err:
+            _parser().error(str(err))
     settings = ExtractionSettings(
         data=args.data, out=args.out, net=args.net, weights=args.weights, dtype=args.dtype, device=args.device,
         threads=args.threads, limit=args.limit, exclude=args.exclude, boxes=args.boxes,
         clip_settings=ClipSettings(box=args.box, large_tumour=args.large_tumour),
-        num_frames=args.frames, size=args.size, force=args.force,
+        num_frames=args.frames, size=args.size, force=args.force, scheduler=args.scheduler,
     )
     try:
         report = extract_features(settings, progress=not args.quiet)
