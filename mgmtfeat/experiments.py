@@ -299,6 +299,25 @@ def _figure(width: float = 6.0, height: float = 4.5, ncols: int = 1):
     return plt.subplots(1, ncols, figsize=(width, height), squeeze=ncols == 1)
 
 
+def _save(fig, path: Path) -> None:
+    """Wrap long titles to the width of their axes (store labels can be long), then save as PNG."""
+    import textwrap
+
+    width_in = fig.get_figwidth()
+    for ax in fig.axes:
+        title = ax.title
+        if not title.get_text():
+            continue
+        axis_in = width_in * ax.get_position().width
+        chars = max(30, int(axis_in * 72 / (title.get_fontsize() * 0.55)))
+        title.set_text("\n".join(textwrap.fill(line, chars) for line in title.get_text().split("\n")))
+    suptitle = getattr(fig, "_suptitle", None)
+    if suptitle is not None and suptitle.get_text():
+        chars = max(30, int(width_in * 72 / (suptitle.get_fontsize() * 0.55)))
+        suptitle.set_text("\n".join(textwrap.fill(line, chars) for line in suptitle.get_text().split("\n")))
+    save_figure(fig, path)
+
+
 def _net_inputs(net: str, modalities: Sequence[str]) -> list[str]:
     return [f"{net}:{m}" for m in modalities]
 
@@ -350,8 +369,8 @@ def method_comparison(settings: ExperimentSettings, models: Sequence[str] = DEFA
     _metrics_long(results).to_csv(tmp / "metrics.csv", index=False)
     predictions = pd.concat([r.predictions.assign(model=m) for m, r in results.items()], ignore_index=True)
     predictions.to_csv(tmp / "predictions.csv", index=False)
-    save_figure(plot_roc(predictions, title=_title("Out-of-fold ROC", cohort, settings)), tmp / "roc.png")
-    save_figure(_plot_method_aucs(table, _title("Table 1: AUC", cohort, settings)), tmp / "auc.png")
+    _save(plot_roc(predictions, title=_title("Out-of-fold ROC", cohort, settings)), tmp / "roc.png")
+    _save(_plot_method_aucs(table, _title("Table 1: AUC", cohort, settings)), tmp / "auc.png")
     _finish(tmp, out, settings, cohort)
     return {"table1": table}
 
@@ -421,7 +440,7 @@ def modalities(settings: ExperimentSettings, model: str = "snn", net: str | None
     _write(tmp, "table2", table, _markdown(shown), title.replace("\n", " — "), notes=[note])
     correlation.to_csv(tmp / "correlation.csv", index=False)
     _metrics_long(results).to_csv(tmp / "metrics.csv", index=False)
-    save_figure(_plot_modalities(table, mods, r, _title("Table 2: single input vs left out", cohort, settings)),
+    _save(_plot_modalities(table, mods, r, _title("Table 2: single input vs left out", cohort, settings)),
                 tmp / "modalities.png")
     _finish(tmp, out, settings, cohort, {"pearson_r": r, "p_value": p})
     return {"table2": table, "correlation": correlation}
@@ -480,7 +499,7 @@ def networks(settings: ExperimentSettings, model: str = "snn", nets: Sequence[st
     tmp = _prepare_out(out, settings.force)
     _write(tmp, "table3", table, _markdown(shown), title.replace("\n", " — "))
     _metrics_long(results).to_csv(tmp / "metrics.csv", index=False)
-    save_figure(_plot_auc_bars(table["net"], table, "Net", title), tmp / "networks.png")
+    _save(_plot_auc_bars(table["net"], table, "Net", title), tmp / "networks.png")
     _finish(tmp, out, settings, cohort)
     return {"table3": table}
 
@@ -590,9 +609,9 @@ def fusion(settings: ExperimentSettings, model: str = "snn", nets: Sequence[str]
            notes=[f"The paper reports a mean CCC below {PAPER_MEAN_CCC_BELOW} between every pair of nets."])
     gain_vs_ccc.to_csv(tmp / "gain_vs_ccc.csv", index=False)
     _metrics_long(results).to_csv(tmp / "metrics.csv", index=False)
-    save_figure(_plot_auc_bars(table["nets"], table, "Nets fused", title), tmp / "fusion.png")
-    save_figure(_plot_ccc(ccc, cohort.nets, f"Feature CCC between nets\n{cohort.label}"), tmp / "ccc.png")
-    save_figure(_plot_gain(fused, r, f"Fusion gain vs feature CCC\n{cohort.label}"), tmp / "gain_vs_ccc.png")
+    _save(_plot_auc_bars(table["nets"], table, "Nets fused", title), tmp / "fusion.png")
+    _save(_plot_ccc(ccc, cohort.nets, f"Feature CCC between nets\n{cohort.label}"), tmp / "ccc.png")
+    _save(_plot_gain(fused, r, f"Fusion gain vs feature CCC\n{cohort.label}"), tmp / "gain_vs_ccc.png")
     _finish(tmp, out, settings, cohort, {"gain_vs_ccc_r": r})
     return {"table4": table, "ccc": ccc, "gain_vs_ccc": gain_vs_ccc}
 
@@ -668,7 +687,7 @@ def delta_t1(settings: ExperimentSettings, model: str = "snn", net: str | None =
            notes=[f"Two-sided Wilcoxon signed-rank test over the {len(a)} paired folds; the paper reports "
                   f"P = {PAPER_DELTA_T1_P} for AUC."])
     _metrics_long({"with delta-T1": with_, "without delta-T1": without_}).to_csv(tmp / "metrics.csv", index=False)
-    save_figure(_plot_paired(a["auc"], b["auc"], float(table.wilcoxon_p[0]), title), tmp / "delta_t1.png")
+    _save(_plot_paired(a["auc"], b["auc"], float(table.wilcoxon_p[0]), title), tmp / "delta_t1.png")
     _finish(tmp, out, settings, cohort)
     return {"delta_t1": table}
 
@@ -762,7 +781,7 @@ def external_validation(settings: ExperimentSettings, test_features: str | None,
     predictions.to_csv(tmp / "predictions.csv", index=False)
     dropped.to_csv(tmp / "dropped.csv", index=False)
     curves = predictions.assign(model=predictions["seed"].map(lambda s: f"seed {s}"))
-    save_figure(plot_roc(curves, title=f"External test ROC\n{label}"[:200]), tmp / "roc.png")
+    _save(plot_roc(curves, title=f"External test ROC ({model}, one curve per seed)\n{label}"), tmp / "roc.png")
     _finish(tmp, out, settings, None, {"train_store": str(train_store.root), "test_store": str(test_store.root),
                                        "features": label})
     return {"external": table, "dropped": dropped}
@@ -825,7 +844,7 @@ def decision_curves(settings: ExperimentSettings, models: Sequence[str] = ("snn"
            notes=["Net benefit = TP/n − FP/n × t/(1 − t) at threshold probability t; the full curves are in "
                   "decision_curves_full.csv."])
     long.to_csv(tmp / "decision_curves_full.csv", index=False)
-    save_figure(plot_decision_curves(curves, title=title), tmp / "decision_curves.png")
+    _save(plot_decision_curves(curves, title=title), tmp / "decision_curves.png")
     _finish(tmp, out, settings, cohort)
     return {"decision_curves": long, "summary": summary}
 
@@ -873,8 +892,8 @@ def attention(settings: ExperimentSettings, model: str = "snn", net: str | None 
     examples.to_csv(tmp / "examples.csv", index=False)
     weights.to_csv(tmp / "attention_per_case.csv", index=False)
     renamed = weights.rename(columns=dict(zip(inputs, names)))[["case_id", "repeat", *names]]
-    save_figure(plot_attention(renamed, title=title), tmp / "attention.png")
-    save_figure(_plot_examples(examples, names, f"Attention of two example cases\n{cohort.label}"), tmp / "examples.png")
+    _save(plot_attention(renamed, title=title), tmp / "attention.png")
+    _save(_plot_examples(examples, names, f"Attention of two example cases\n{cohort.label}"), tmp / "examples.png")
     _finish(tmp, out, settings, cohort)
     return {"attention": table, "examples": examples}
 

@@ -53,6 +53,7 @@ def _settings(store, out, **kw):
     return ex.ExperimentSettings(**values)
 
 
+@pytest.mark.slow
 def test_method_comparison_lists_literature_and_refuses_overwrite(multi, tmp_path):
     settings = _settings(multi, tmp_path / "t1")
     table = ex.method_comparison(settings, models=("logistic", "mlp"), net="i3d")["table1"]
@@ -75,6 +76,7 @@ def test_method_comparison_lists_literature_and_refuses_overwrite(multi, tmp_pat
         ex.method_comparison(settings, models=("nope",))
 
 
+@pytest.mark.slow
 def test_modalities_finds_the_informative_input(multi, tmp_path):
     out = ex.modalities(_settings(multi, tmp_path / "t2"), model="logistic", net="i3d")
     table = out["table2"].set_index(["setting", "input"])
@@ -101,6 +103,7 @@ def test_all_experiments_share_one_fold_table(multi, tmp_path):
     assert files[0] == files[1] and Path(files[0]).parent == multi.root / "folds"
 
 
+@pytest.mark.slow
 def test_networks_and_fusion_label_random_weights(multi, tmp_path):
     table = ex.networks(_settings(multi, tmp_path / "t3"), model="logistic")["table3"].set_index("net")
     assert table.loc["i3d", "auc_mean"] > 0.8 and table.loc["other", "auc_mean"] < 0.75
@@ -213,6 +216,7 @@ def test_scripts_have_help(name, capsys):
         assert option in text
 
 
+@pytest.mark.slow
 def test_scripts_run_and_report_bad_input(multi, tmp_path, capsys):
     common = ["--features", str(multi.root), "--folds", "3", "--repeats", "1", "--quiet"]
     t3 = _script("table3_networks")

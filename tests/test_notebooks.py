@@ -1,0 +1,85 @@
+"""The notebooks execute (nbclient, kernel "python3" of this interpreter) and show tables and figures."""
+
+import importlib.util
+import json
+import os
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+
+
+def _builder():
+    spec = importlib.util.spec_from_file_location("make_notebooks", NOTEBOOKS / "make_notebooks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_default_python3_kernel_runs_this_interpreter():
+    """In the project venv, kernel "python3" must start the venv's own ipykernel."""
+    from jupyter_client.kernelspec import KernelSpecManager
+    from jupyter_client.manager import KernelManager
+
+    spec = KernelSpecManager().get_kernel_spec("python3")
+    manager = KernelManager(kernel_name="python3")
+    command = manager.format_kernel_cmd()
+    assert Path(command[0]).resolve() == Path(sys.executable).resolve(), (spec.resource_dir, command)
+    assert command[1:3] == ["-m", "ipykernel_launcher"]
+
+
+def test_notebooks_match_their_builder():
+    builder = _builder()
+    assert sorted(p.name for p in NOTEBOOKS.glob("*.ipynb")) == sorted(builder.NOTEBOOKS)
+    for name, build in builder.NOTEBOOKS.items():
+        stored = nbformat.read(NOTEBOOKS / name, as_version=4)
+        assert [c.source for c in stored.cells] == [c.source for c in build().cells], (
+            f"notebooks/{name} is stale; run `python notebooks/make_notebooks.py`")
+        assert all(not c.get("outputs") for c in stored.cells if c.cell_type == "code")
+
+
+@pytest.fixture
+def kernel_env(tmp_path, monkeypatch):
+    """Pin kernel "python3" to this interpreter, whatever other kernelspecs the machine has."""
+    spec = tmp_path / "jupyter" / "kernels" / "python3"
+    spec.mkdir(parents=True)
+    spec.joinpath("kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "Python 3", "language": "python"}))
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter") + os.pathsep + os.environ.get("JUPYTER_PATH", ""))
+    monkeypatch.setenv("MGMTFEAT_NOTEBOOK_OUT", str(tmp_path / "results"))
+    return tmp_path / "results"
+
+
+def _execute(name: str) -> nbformat.NotebookNode:
+    notebook = nbformat.read(NOTEBOOKS / name, as_version=4)
+    NotebookClient(notebook, timeout=600, kernel_name="python3",
+                   resources={"metadata": {"path": str(NOTEBOOKS)}}).execute()
+    return notebook
+
+
+def _outputs(notebook, mime: str) -> int:
+    return sum(mime in out.get("data", {}) for c in notebook.cells if c.cell_type == "code" for out in c.outputs)
+
+
+@pytest.mark.slow
+def test_published_features_notebook(kernel_env, published_dir, monkeypatch):
+    monkeypatch.setenv("MGMTFEAT_PUBLISHED_SOURCE", str(published_dir))
+    notebook = _execute("published_features.ipynb")
+    assert _outputs(notebook, "image/png") >= 7 and _outputs(notebook, "text/markdown") >= 5
+    text = (kernel_env / "published" / "table1" / "table1.md").read_text()
+    assert "reported, not reproduced" in text and "577 cases, 1 x 5-fold CV" in text
+    assert (kernel_env / "published" / "table2" / "modalities.png").stat().st_size > 10_000
+
+
+@pytest.mark.slow
+def test_multi_net_notebook(kernel_env):
+    notebook = _execute("multi_net_store.ipynb")
+    assert _outputs(notebook, "image/png") >= 5
+    table4 = (kernel_env / "multi_net" / "table4" / "table4.md").read_text()
+    assert "RANDOM-WEIGHT nets" in table4 and "i3d+r2plus1d+slowfast" in table4
+    assert (kernel_env / "multi_net" / "external" / "dropped.csv").read_text().count("BraTS2021_") == 2
