@@ -6,8 +6,10 @@ For each network and dtype (float32, bfloat16) it reports, in the same run:
   case (preprocessing included), median over ``--repeats``;
 * the bare forward time of those five clips (preprocessed tensor already built);
 * their ratio (end-to-end / bare forward);
-* peak resident memory of the process (``resource.getrusage`` maxrss; each
-  network and dtype runs in its own subprocess so peaks do not mix);
+* peak resident memory while extracting (VmHWM, reset before each dtype's run;
+  each network runs in its own subprocess; the figure includes both dtypes'
+  weights, which stay loaded so the two dtypes can be timed alternately and a
+  changing machine load hits both alike);
 * the bfloat16 speed-up and Lin's concordance correlation coefficient (CCC)
   between the bfloat16 and float32 logits of the case.
 
@@ -45,7 +47,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=os.cpu_count(),
                    help="torch threads (default: all cores)")
     p.add_argument("--json", help="also write the results to this JSON file")
-    p.add_argument("--worker", nargs=2, metavar=("NET", "DTYPE"), help=argparse.SUPPRESS)
+    p.add_argument("--worker", metavar="NET", help=argparse.SUPPRESS)
     return p
 
 
@@ -65,35 +67,61 @@ def make_case(n_clips: int = 5, seed: int = 0) -> np.ndarray:
     return clips
 
 
-def run_worker(net: str, dtype: str, repeats: int, threads: int) -> dict:
-    """Time one network in one dtype; returns timings, peak memory and the logits."""
+def _peak_rss_gb(reset: bool = False) -> float:
+    """Peak resident memory of this process in GB.
+
+    On Linux the peak (VmHWM) can be reset by writing 5 to /proc/self/clear_refs,
+    which gives one peak per phase; elsewhere the process-wide maxrss is used.
+    """
+    try:
+        if reset:
+            with open("/proc/self/clear_refs", "w") as fh:
+                fh.write("5")
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024 ** 2
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2
+
+
+def run_worker(net: str, repeats: int, threads: int) -> dict:
+    """Time one network in float32 and bfloat16, interleaved so machine load hits both alike."""
     import torch
 
     from mgmtfeat.backbones import create_backbone
 
     weights = None if net == "i3d" else "random"
-    torch.manual_seed(0)  # the same random weights in both dtypes' subprocesses
-    t0 = time.perf_counter()
-    bb = create_backbone(net, weights=weights, dtype=dtype, threads=threads)
-    build_s = time.perf_counter() - t0
     clips = make_case()
-    bb.extract(clips)  # warm-up (oneDNN primitive creation, allocator)
-    case_s, fwd_s = [], []
+    backbones, rows = {}, {}
+    for dtype in DTYPES:
+        _peak_rss_gb(reset=True)
+        torch.manual_seed(0)  # the same random weights in both dtypes
+        t0 = time.perf_counter()
+        backbones[dtype] = create_backbone(net, weights=weights, dtype=dtype, threads=threads)
+        build_s = time.perf_counter() - t0
+        backbones[dtype].extract(clips)  # warm-up (oneDNN primitive creation, allocator)
+        rows[dtype] = {"net": net, "dtype": dtype, "build_s": build_s, "threads": torch.get_num_threads(),
+                       "random_weights": backbones[dtype].provenance["random_weights"],
+                       "case_s": [], "forward_s": [], "peak_rss_gb": _peak_rss_gb()}
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        logits = bb.extract(clips)
-        case_s.append(time.perf_counter() - t0)
-        x = bb.preprocess(clips)
-        t0 = time.perf_counter()
-        bb.forward(x)
-        fwd_s.append(time.perf_counter() - t0)
-    return {
-        "net": net, "dtype": dtype, "random_weights": bb.provenance["random_weights"],
-        "threads": torch.get_num_threads(), "build_s": build_s,
-        "case_s": float(np.median(case_s)), "forward_s": float(np.median(fwd_s)),
-        "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2,
-        "logits": logits.tolist(),
-    }
+        for dtype, bb in backbones.items():
+            row = rows[dtype]
+            _peak_rss_gb(reset=True)
+            t0 = time.perf_counter()
+            row["logits"] = bb.extract(clips).tolist()
+            row["case_s"].append(time.perf_counter() - t0)
+            x = bb.preprocess(clips)
+            t0 = time.perf_counter()
+            bb.forward(x)
+            row["forward_s"].append(time.perf_counter() - t0)
+            del x
+            row["peak_rss_gb"] = max(row["peak_rss_gb"], _peak_rss_gb())
+    for row in rows.values():
+        row["case_s"] = float(np.median(row["case_s"]))
+        row["forward_s"] = float(np.median(row["forward_s"]))
+    return rows
 
 
 def ccc(a: np.ndarray, b: np.ndarray) -> float:
@@ -106,23 +134,19 @@ def ccc(a: np.ndarray, b: np.ndarray) -> float:
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     if args.worker:
-        print(json.dumps(run_worker(*args.worker, args.repeats, args.threads)))
+        print(json.dumps(run_worker(args.worker, args.repeats, args.threads)))
         return 0
     results = []
     print(f"{'net':10s} {'dtype':9s} {'weights':8s} {'case s':>7s} {'fwd s':>7s} {'case/fwd':>8s} "
           f"{'peak GB':>7s} {'bf16 x':>6s} {'CCC':>7s}")
     for net in args.nets:
-        rows = {}
-        for dtype in DTYPES:
-            cmd = [sys.executable, __file__, "--worker", net, dtype, "--repeats", str(args.repeats),
-                   "--threads", str(args.threads)]
-            proc = subprocess.run(cmd, capture_output=True, text=True)
-            if proc.returncode != 0:
-                print(f"{net} {dtype} failed:\n{proc.stderr[-2000:]}", file=sys.stderr)
-                continue
-            rows[dtype] = json.loads(proc.stdout.strip().splitlines()[-1])
-        if len(rows) < 2:
+        cmd = [sys.executable, __file__, "--worker", net, "--repeats", str(args.repeats),
+               "--threads", str(args.threads)]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            print(f"{net} failed:\n{proc.stderr[-2000:]}", file=sys.stderr)
             continue
+        rows = json.loads(proc.stdout.strip().splitlines()[-1])
         speedup = rows["float32"]["case_s"] / rows["bfloat16"]["case_s"]
         agreement = ccc(rows["float32"]["logits"], rows["bfloat16"]["logits"])
         for dtype, r in rows.items():

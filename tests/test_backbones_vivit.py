@@ -91,3 +91,14 @@ def test_offline_loads_from_hugging_face_cache(tmp_path, monkeypatch):
     assert cached.provenance["weights_id"] == f"google/vivit-b-16x2-kinetics400@{revision}"
     clips = np.random.default_rng(2).integers(0, 256, size=(1, 150, 64, 64), dtype=np.uint8)
     np.testing.assert_allclose(cached.extract(clips), bb.extract(clips), atol=1e-6)
+
+
+def test_bfloat16_keeps_tubelet_embedding_in_float32():
+    fp32 = _tiny()
+    bf16 = _tiny(dtype="bfloat16")
+    conv = bf16.model.hf.vivit.embeddings.patch_embeddings.projection
+    assert conv.weight.dtype == torch.float32
+    assert bf16.model.hf.classifier.weight.dtype == torch.bfloat16
+    clips = np.random.default_rng(3).integers(0, 256, size=(2, 150, 64, 64), dtype=np.uint8)
+    a, b = fp32.extract(clips), bf16.extract(clips)
+    assert b.dtype == np.float32 and np.corrcoef(a.ravel(), b.ravel())[0, 1] > 0.99

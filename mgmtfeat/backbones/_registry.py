@@ -164,6 +164,8 @@ class Backbone:
         self.dtype = dtype
         self._torch_dtype = getattr(torch, dtype)
         self.model = model.eval().to(device=self.device, dtype=self._torch_dtype)
+        if hasattr(self.model, "prepare_dtype"):  # per-network mixed-precision exceptions
+            self.model.prepare_dtype(self._torch_dtype)
         for param in self.model.parameters():
             param.requires_grad_(False)
 

@@ -60,6 +60,22 @@ def _wrapper():
             """Pre-logit embedding (N, hidden_size): the final [CLS] token after layer norm."""
             return self.hf.vivit(pixel_values=x).last_hidden_state[:, 0]
 
+        def prepare_dtype(self, dtype):
+            """Called after the network is cast to ``dtype``.
+
+            In bfloat16 the tubelet embedding (a Conv3d with 3 input channels and a
+            2x16x16 kernel) is several times slower than in float32 on CPUs, so it
+            keeps float32 weights and its output is cast to bfloat16.
+            """
+            import torch
+
+            if dtype != torch.bfloat16:
+                return
+            conv = self.hf.vivit.embeddings.patch_embeddings.projection
+            conv.float()
+            conv.register_forward_pre_hook(lambda module, args: (args[0].float(),))
+            conv.register_forward_hook(lambda module, args, out: out.to(dtype))
+
     return ViViT
 
 
