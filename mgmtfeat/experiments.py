@@ -767,8 +767,8 @@ def external_validation(settings: ExperimentSettings, test_features: str | None,
     table = pd.DataFrame([{"train_store": str(train_store.root), "test_store": str(test_store.root), "net": net,
                            "inputs": "+".join(mods), "n_train": len(train.y), "n_test": len(test.y),
                            "n_dropped_overlap": len(dropped), "n_seeds": settings.repeats,
-                           **{f"{m}_mean": per_seed[m].mean() for m in TABLE_METRICS},
-                           **{f"{m}_sem": sem(per_seed[m]) for m in TABLE_METRICS},
+                           **{f"{m}_{stat}": (per_seed[m].mean() if stat == "mean" else sem(per_seed[m]))
+                              for m in TABLE_METRICS for stat in ("mean", "sem")},
                            "auc_of_mean_probability": ensemble_auc}])
     shown = pd.concat([table[["net", "n_train", "n_test", "n_dropped_overlap"]], _metric_cells(table),
                        pd.DataFrame({"AUC of mean probability": [f"{ensemble_auc:.3f}"]})], axis=1)
@@ -880,15 +880,17 @@ def attention(settings: ExperimentSettings, model: str = "snn", net: str | None 
     picks = [first[first.label == 1].nlargest(1, "probability"), first[first.label == 0].nsmallest(1, "probability")]
     chosen = pd.concat(picks[:n_examples])
     w0 = weights[weights.repeat == first.repeat.min()].set_index("case_id")
-    examples = pd.DataFrame([{"case_id": r.case_id, "label": r.label, "probability": r.probability,
-                              **{n: w0.loc[r.case_id, i] for n, i in zip(names, inputs)}} for r in chosen.itertuples()])
+    examples = pd.DataFrame([{"case_id": r.case_id, "label": int(r.label), "probability": float(r.probability),
+                              **{n: float(w0.loc[r.case_id, i]) for n, i in zip(names, inputs)}}
+                             for r in chosen.itertuples()])
     shown = table.assign(**{"mean ± SD": [f"{m:.3f} ± {s:.3f}" for m, s in zip(table["mean"], table["sd"])]})[
         ["input", "mean ± SD"]]
     title = _title(f"Attention of the {model} over inputs (out-of-fold cases)", cohort, settings)
     tmp = _prepare_out(out, settings.force)
     _write(tmp, "attention", table, _markdown(shown), title.replace("\n", " — "),
            notes=[f"Uniform attention would be {1 / len(inputs):.3f} per input. Examples (Figure 3):\n\n"
-                  + _markdown(examples.round(3))])
+                  + _markdown(examples.assign(**{c: examples[c].map(lambda v: f"{v:.3f}")
+                                                 for c in ["probability", *names]}))])
     examples.to_csv(tmp / "examples.csv", index=False)
     weights.to_csv(tmp / "attention_per_case.csv", index=False)
     renamed = weights.rename(columns=dict(zip(inputs, names)))[["case_id", "repeat", *names]]
