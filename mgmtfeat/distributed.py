@@ -35,7 +35,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
-__all__ = ["SchedulerError", "parse_scheduler", "dask_client", "extract_distributed", "map_folds"]
+__all__ = ["SchedulerError", "parse_scheduler", "dask_client", "check_versions", "extract_distributed", "map_folds"]
 
 #: Seconds to wait for a ``tcp://`` scheduler to answer.
 CONNECT_TIMEOUT = 5.0
@@ -111,7 +111,6 @@ def dask_client(address: str, *, connect_timeout: float = CONNECT_TIMEOUT,
     """
     kind, value = parse_scheduler(address)
     distributed = _import_distributed()
-    cluster = None
     with contextlib.ExitStack() as stack:
         if kind == "local":
             threads = max(1, (os.cpu_count() or 1) // value)
@@ -153,12 +152,15 @@ def _versions() -> dict[str, str | None]:
 
 
 def check_versions(client) -> None:
-    """Raise :class:`SchedulerError` if a worker runs other versions of the pinned packages."""
+    """Raise :class:`SchedulerError` if a worker runs other versions of the pinned packages.
+
+    Checked on the workers present when the client connects; start every worker before the run.
+    """
     mine = _versions()
     try:
         theirs = client.run(_versions)
     except ModuleNotFoundError as err:
-        raise SchedulerError(f"a Dask worker cannot import mgmtfeat ({err}); install mgmtfeat on every worker.") from None
+        raise SchedulerError(f"a Dask worker cannot import mgmtfeat ({err}); install it on every worker.") from None
     for worker, versions in sorted(theirs.items()):
         diff = {k: (mine[k], versions.get(k)) for k in _PINNED if versions.get(k) != mine[k]}
         if diff:
@@ -285,14 +287,14 @@ def extract_distributed(settings, progress: bool = True, on_case: Callable[[str]
         start = time.perf_counter()
         boxes_arg = client.scatter(boxes, broadcast=True) if boxes is not None else None
         run = uuid.uuid4().hex[:8]
-        futures = [client.submit(extract_case, ref, settings, boxes_arg, key=f"extract-{settings.net}-{ref.case_id}-{run}")
-                   for ref in todo]
+        futures = [client.submit(extract_case, ref, settings, boxes_arg,
+                                 key=f"extract-{settings.net}-{ref.case_id}-{run}") for ref in todo]
         by_key = {f.key: ref for f, ref in zip(futures, todo)}
         try:
             with tqdm(total=len(todo), desc=f"extract {settings.net}", unit="case", disable=not progress) as bar:
                 for future in _as_completed(futures):
                     ref = by_key[future.key]
-                    result = future.result()  # a bug or a worker dying too often raises here
+                    result = _result(future, ref.case_id)
                     future.release()
                     bar.update()
                     bar.set_postfix_str(ref.case_id)
@@ -312,6 +314,20 @@ def extract_distributed(settings, progress: bool = True, on_case: Callable[[str]
     report.failed.sort(key=lambda f: f["case_id"])
     write_failures(failures_path, report.failed)
     return report
+
+
+def _result(future, case_id: str):
+    """The task's value; a case that kept killing workers becomes a :class:`SchedulerError`."""
+    from distributed import KilledWorker
+
+    try:
+        return future.result()  # any other error of the task (a bug) is raised as it is
+    except KilledWorker as err:
+        raise SchedulerError(
+            f"case {case_id}: its task was running on each of the Dask workers that died ({err}); it may need more "
+            "memory than a worker has (the nanny restarts a worker over its memory limit). The cases finished so far "
+            "are in the store; run again, with fewer threads or more memory per worker, to resume."
+        ) from None
 
 
 def _as_completed(futures):

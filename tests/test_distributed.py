@@ -1,7 +1,6 @@
 """Dask scale-out: same features and metrics as in-process, a killed worker, clear scheduler errors."""
 
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -195,7 +194,8 @@ def test_a_worker_killed_mid_case_is_replaced_and_the_store_is_still_exact(cohor
     out = tmp_path / "store"
     killed = []
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None,
-                      silence_logs=50, scheduler_kwargs={"dashboard_address": "127.0.0.1:0"}) as cluster, Client(cluster) as observer:
+                      silence_logs=50, scheduler_kwargs={"dashboard_address": "127.0.0.1:0"}) as cluster, \
+            Client(cluster) as observer:
 
         def kill_a_busy_worker(case_id):
             if killed:
@@ -234,3 +234,32 @@ def test_local_cross_validation_gives_exactly_the_in_process_metrics(tmp_path):
                                   pd.read_csv(there / "metrics.csv").drop(columns="fit_seconds"))
     for name in ("predictions.csv", "attention.csv", "folds.csv"):
         pd.testing.assert_frame_equal(pd.read_csv(here / name), pd.read_csv(there / name))
+
+
+@pytest.mark.slow
+def test_a_case_that_keeps_killing_workers_stops_with_a_clear_error_and_keeps_the_rest(cohort, reference, tmp_path):
+    import dask
+    from distributed import Client, LocalCluster
+
+    out = tmp_path / "store"
+    # no second chance: the first worker death counts as the case killing every worker it ran on
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}), \
+            LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None,
+                         silence_logs=50, scheduler_kwargs={"dashboard_address": "127.0.0.1:0"}) as cluster, \
+            Client(cluster) as observer:
+
+        def kill_a_busy_worker(case_id):
+            busy = [w for w, keys in observer.processing().items() if keys]
+            if busy:
+                os.kill(observer.run(os.getpid, workers=busy[:1])[busy[0]], signal.SIGKILL)
+
+        with pytest.raises(SchedulerError, match="its task was running on each of the Dask workers that died"):
+            extract_features(_settings(cohort, out, scheduler=cluster.scheduler_address), progress=False,
+                             on_case=kill_a_busy_worker)
+    stored = FeatureStore(out).case_ids("slowfast")
+    assert 1 <= len(stored) < N_CASES - 1  # the cases finished before the error are kept, and they are right
+    for case_id in stored:
+        expected = FeatureStore(reference).read_case("slowfast", case_id)[0]
+        actual = FeatureStore(out).read_case("slowfast", case_id)[0]
+        for modality in expected:
+            np.testing.assert_array_equal(expected[modality], actual[modality])
