@@ -3,7 +3,8 @@
 The same synthetic cohort is extracted into two fresh stores: once in this process with torch using
 every core, once with ``--scheduler local:N`` (N worker processes, cores/N torch threads each). It
 prints, per mode, the wall time end to end (backbone loading and cluster start included), the
-wall time of the case loop alone, seconds per case and the speed-up, the largest difference between
+wall time of the case loop alone, seconds per case and the speed-up over the first row (``--single``
+adds in-process with one thread), the largest difference between
 the two stores' features (thread counts change the order of float sums), and the load average of
 the machine before and after, since other work on a shared CPU skews the figures.
 
@@ -35,6 +36,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--net-frames", type=int, default=None, help="override the net's input frames")
     p.add_argument("--net-size", type=int, default=None, help="override the net's input size")
     p.add_argument("--workers", type=int, default=2, help="N of local:N")
+    p.add_argument("--single", action="store_true",
+                   help="also time in-process with one torch thread (separates thread contention from Dask)")
     p.add_argument("--json", help="also write the results to this JSON file")
     return p
 
@@ -79,6 +82,8 @@ def main(argv=None) -> int:
             _run(ExtractionSettings(out=str(root / "dask"), scheduler=f"local:{args.workers}", **common),
                  f"local:{args.workers} ({max(1, cores // args.workers)} thread each)"),
         ]
+        if args.single:
+            rows.append(_run(ExtractionSettings(out=str(root / "one"), threads=1, **common), "in-process (1 thread)"))
         difference = _max_difference(root / "here", root / "dask", args.net)
     load_after = os.getloadavg()
     print(f"{args.cases} synthetic cases, net {args.net} ({args.weights or 'its own weights'}), {cores} cores; "

@@ -198,7 +198,7 @@ def _cached_backbone(settings):
         settings = replace(settings, threads=_worker_threads())
     key = _backbone_key(settings)
     if key not in _BACKBONE:
-        _BACKBONE.clear()  # one net at a time: a ViViT-B alone holds about 1 GB
+        _BACKBONE.clear()  # one network per process at a time, to bound the worker's memory
         _BACKBONE[key] = open_backbone(settings)
     return _BACKBONE[key]
 

@@ -263,3 +263,18 @@ def test_a_case_that_keeps_killing_workers_stops_with_a_clear_error_and_keeps_th
         actual = FeatureStore(out).read_case("slowfast", case_id)[0]
         for modality in expected:
             np.testing.assert_array_equal(expected[modality], actual[modality])
+
+
+def test_extract_command_passes_the_scheduler_on(monkeypatch, tmp_path, capsys):
+    import mgmtfeat.extraction as extraction
+
+    seen = []
+
+    def fake_extract_features(settings, progress=True, on_case=None):
+        seen.append(settings)
+        return extraction.ExtractionReport()
+
+    monkeypatch.setattr(extraction, "extract_features", fake_extract_features)
+    assert extract.main(["--data", str(tmp_path), "--out", str(tmp_path / "store"), "--scheduler", "local:1",
+                         "--quiet"]) == 0
+    assert [s.scheduler for s in seen] == ["local:1"]
