@@ -5,9 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-
-def _csv(text: str) -> list[str]:
-    return [part.strip() for part in text.split(",") if part.strip()]
+from ._cli import BOX_HELP, add_dataset_arguments, clip_settings, exclusions
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -18,9 +16,10 @@ def _parser() -> argparse.ArgumentParser:
         "network; store the 400 output logits per clip in a feature store that `python -m mgmtfeat.cv "
         "--features` reads. Resumable: cases already in the store are skipped. Cases that fail are listed in "
         "STORE/NET/failures.csv and the run goes on; the exit status is 1 if any case failed.",
+        epilog=BOX_HELP,
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--data", required=True, metavar="DIR", help="dataset folder")
+    add_dataset_arguments(parser)
     parser.add_argument("--out", default="features/store", metavar="DIR", help="feature store to write into")
     parser.add_argument("--net", default="i3d",
                         help="backbone: i3d (DeepMind Kinetics-400 weights, offline), vivit, slowfast, slowfast_8x8, r2plus1d")
@@ -31,17 +30,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--limit", type=int, default=None, help="only the first N cases (by id)")
-    parser.add_argument("--exclude", type=_csv, default=[], metavar="ID[,ID...]",
-                        help="case ids to leave out (e.g. the RSNA organisers' flagged 00109,00123,00709)")
-    parser.add_argument("--boxes", default=None, metavar="CSV",
-                        help="tumour boxes for cases without segmentation (see mgmtfeat.clips.read_box_csv)")
-    parser.add_argument("--box", choices=["auto", "seg", "csv", "brain"], default="auto",
-                        help="where the 128x128 box comes from: auto = segmentation, else --boxes, else brain extent")
-    parser.add_argument("--large-tumour", choices=["corner", "centre", "resize", "error"], default="corner",
-                        help="what to do with a tumour larger than the box")
-    parser.add_argument("--frames", type=int, default=None,
+    parser.add_argument("--net-frames", type=int, default=None,
                         help="override the net's input frames (quick trials; recorded in the store's provenance)")
-    parser.add_argument("--size", type=int, default=None,
+    parser.add_argument("--net-size", type=int, default=None,
                         help="override the net's input size in pixels (quick trials; recorded in provenance)")
     parser.add_argument("--force", action="store_true",
                         help="re-extract every case and replace the store's provenance for this net")
@@ -56,7 +47,6 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    from .clips import ClipSettings
     from .extraction import ExtractionSettings, extract_features
 
     if args.limit is not None and args.limit < 1:
@@ -70,9 +60,8 @@ def main(argv: list[str] | None = None) -> int:
             _parser().error(str(err))
     settings = ExtractionSettings(
         data=args.data, out=args.out, net=args.net, weights=args.weights, dtype=args.dtype, device=args.device,
-        threads=args.threads, limit=args.limit, exclude=args.exclude, boxes=args.boxes,
-        clip_settings=ClipSettings(box=args.box, large_tumour=args.large_tumour),
-        num_frames=args.frames, size=args.size, force=args.force, scheduler=args.scheduler,
+        threads=args.threads, limit=args.limit, exclude=exclusions(args), labels=args.labels, boxes=args.box_csv,
+        clip_settings=clip_settings(args), num_frames=args.net_frames, size=args.net_size, force=args.force, scheduler=args.scheduler,
     )
     try:
         report = extract_features(settings, progress=not args.quiet)
