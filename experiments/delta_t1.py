@@ -16,7 +16,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python experiments/delta_t1.py", description=__doc__.split("Example")[0].strip(),
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     add_common_arguments(parser)
-    parser.add_argument("--model", default="snn", help="classifier (an SNN for attention): snn, snn-siamese, snn-conv, mlp, logistic, svm, rf, xgboost")
+    parser.add_argument("--model", default="snn", help="classifier: snn, snn-siamese, snn-conv, mlp, logistic, svm, rf, xgboost")
     parser.add_argument("--net", default=None, help="net whose features are used (default: the first in the store)")
     return parser
 

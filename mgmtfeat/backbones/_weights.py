@@ -22,6 +22,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, Mapping
 
+from .._io import cache_dir
+
 __all__ = [
     "WeightsConfig",
     "WeightsError",
@@ -131,17 +133,6 @@ class WeightsConfig:
         out["mean"] = list(self.mean)
         out["std"] = list(self.std)
         return out
-
-
-def cache_dir() -> Path:
-    """User cache for downloaded and converted weights.
-
-    ``$MGMTFEAT_CACHE`` when set, else ``~/.cache/mgmtfeat``; created on demand.
-    """
-    env = os.environ.get("MGMTFEAT_CACHE")
-    path = Path(env).expanduser() if env else Path.home() / ".cache" / "mgmtfeat"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 def sha256_file(path: str | os.PathLike) -> str:
