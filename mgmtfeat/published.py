@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from . import MODALITIES
-from ._io import atomic_write_bytes, cache_dir
+from ._io import atomic_write_bytes, cache_dir, sha256_file
 from .store import FeatureStore, StoreError
 from .tfrecord import read_examples
 
@@ -42,10 +42,6 @@ PUBLISHED_FILES = {
 #: TFRecord key of each canonical modality ("DETAL" is the authors' spelling).
 RECORD_KEYS = {"flair": "DF_FLAIR", "t1": "DF_T1", "t1ce": "DF_T1CE", "t2": "DF_T2", "delta_t1": "DF_DETAL_T1"}
 NET = "vivit"
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def fetch_published(source: str | os.PathLike | None = None, timeout: float = 60.0) -> dict[str, Path]:
@@ -76,7 +72,7 @@ def fetch_published(source: str | os.PathLike | None = None, timeout: float = 60
                     f"{path}: published feature file missing; the folder must hold {', '.join(PUBLISHED_FILES)}"
                 )
             _download(BASE_URL + name, path, timeout)
-        actual = _sha256(path)
+        actual = sha256_file(path)
         if actual != sha:
             raise ValueError(
                 f"{path}: sha256 {actual} differs from the published {sha}; the file is damaged or "

@@ -13,7 +13,6 @@ with the model before anything is copied, so a mismatch loads nothing.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import importlib.util
 import io
 import os
@@ -22,7 +21,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Mapping
 
-from .._io import cache_dir
+from .._io import cache_dir, sha256_file
 
 __all__ = [
     "WeightsConfig",
@@ -133,15 +132,6 @@ class WeightsConfig:
         out["mean"] = list(self.mean)
         out["std"] = list(self.std)
         return out
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    """Hex sha256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def verify_sha256(path: str | os.PathLike, expected: str | None) -> str:
