@@ -16,10 +16,6 @@ def _quick(cls, **kw):
 @parametrize_with_checks(
     [_quick(SNNClassifier, input_size=None), _quick(SNNClassifier, input_size=None, encoder="linear"),
      _quick(MLPClassifier)],
-    expected_failed_checks=lambda est: (
-        {"check_methods_subset_invariance": "float32 batched convolutions differ by ~1e-7 between batch sizes"}
-        if getattr(est, "encoder", None) == "conv" else {}
-    ),
 )
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)

@@ -9,6 +9,7 @@
 Torch and transformers are imported only when a backbone is built.
 """
 
+from ._cpu import native_bfloat16
 from ._registry import Backbone, create_backbone, get_weights_config, list_backbones, register_backbone
 from ._weights import WeightsConfig, WeightsError
 
@@ -19,5 +20,6 @@ __all__ = [
     "create_backbone",
     "get_weights_config",
     "list_backbones",
+    "native_bfloat16",
     "register_backbone",
 ]
