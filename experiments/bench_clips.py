@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mgmtfeat import cohort, synthetic, volumes
+from mgmtfeat.data import layouts as cohort, synthetic, volumes
 from mgmtfeat.clips import ClipSettings, make_clips
 
 

@@ -2,7 +2,7 @@
 
     python experiments/bench_cv.py --repeats 4 --published-source ../shared/data/paper-vivit-features
 
-Runs `mgmtfeat.study.run_study` (the code behind `python -m mgmtfeat.cv`) once per model on the same
+Runs `mgmtfeat.experiments.cv_study.run_study` (the code behind `python -m mgmtfeat.cv`) once per model on the same
 saved folds, one process, torch limited to one thread per fit, and prints a Markdown table: model,
 AUC mean ± SEM (SD), precision, recall, seconds per fold, and the peak resident memory of the run.
 """
@@ -14,7 +14,7 @@ import resource
 import time
 
 from mgmtfeat.models import MODELS
-from mgmtfeat.study import StudySettings, run_study
+from mgmtfeat.experiments.cv_study import StudySettings, run_study
 
 
 def main(argv=None) -> None:

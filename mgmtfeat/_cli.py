@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .clips import ClipSettings
+from mgmtfeat.clips import ClipSettings
 
 BOX_HELP = """\
 box placement: the 128x128 box's upper-left corner is the upper/left boundary of the whole
@@ -51,6 +51,6 @@ def clip_settings(args: argparse.Namespace) -> ClipSettings:
 
 def exclusions(args: argparse.Namespace) -> list[str]:
     """Case ids to leave out: ``--exclude`` plus, with ``--exclude-flagged``, the RSNA flagged ids."""
-    from .cohort import RSNA_FLAGGED_IDS
+    from mgmtfeat.data.layouts import RSNA_FLAGGED_IDS
 
     return list(args.exclude) + (list(RSNA_FLAGGED_IDS) if args.exclude_flagged else [])

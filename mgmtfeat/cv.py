@@ -6,7 +6,7 @@ import argparse
 import datetime as _dt
 import sys
 
-from . import MODALITIES
+from mgmtfeat import MODALITIES
 
 _MODEL_HELP = {
     "snn": "SNN, one linear encoder per input, attention fusion, 5-member ensemble",
@@ -66,8 +66,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    from .models import MODELS
-    from .study import StudySettings, run_study
+    from mgmtfeat.models import MODELS
+    from mgmtfeat.experiments.cv_study import StudySettings, run_study
 
     unknown = [m for m in args.model if m not in MODELS]
     if unknown:
@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.folds < 2 or args.repeats < 1 or args.jobs < 1:
         _parser().error("--folds must be at least 2, --repeats and --jobs at least 1")
     if args.scheduler:
-        from .distributed import SchedulerError, parse_scheduler
+        from mgmtfeat.extraction.dask import SchedulerError, parse_scheduler
 
         if args.jobs > 1:
             _parser().error("--jobs and --scheduler both choose where folds run; give one of them")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ._cli import BOX_HELP, add_dataset_arguments, clip_settings, exclusions
+from mgmtfeat._cli import BOX_HELP, add_dataset_arguments, clip_settings, exclusions
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -47,12 +47,12 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    from .extraction import ExtractionSettings, extract_features
+    from mgmtfeat.extraction.run import ExtractionSettings, extract_features
 
     if args.limit is not None and args.limit < 1:
         _parser().error("--limit must be at least 1")
     if args.scheduler:
-        from .distributed import SchedulerError, parse_scheduler
+        from mgmtfeat.extraction.dask import SchedulerError, parse_scheduler
 
         try:
             parse_scheduler(args.scheduler)

@@ -24,8 +24,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    from .published import NET, import_published
-    from .store import FeatureStore
+    from mgmtfeat.store.published import NET, import_published
+    from mgmtfeat.store import FeatureStore
 
     if FeatureStore(args.out).case_ids(NET) and not args.force:
         print(f"error: {args.out} already holds {NET} features; pass --force to re-import into it", file=sys.stderr)

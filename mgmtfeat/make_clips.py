@@ -42,7 +42,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     """Run the command; returns the exit status."""
-    from mgmtfeat.convert import convert_dataset
+    from mgmtfeat.clips.dataset import convert_dataset
 
     args = _parser().parse_args(argv)
     try:

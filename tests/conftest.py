@@ -22,7 +22,7 @@ def published_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def published_store(published_dir, tmp_path_factory) -> FeatureStore:
-    from mgmtfeat.published import import_published
+    from mgmtfeat.store.published import import_published
 
     return import_published(tmp_path_factory.mktemp("published") / "store", published_dir)
 

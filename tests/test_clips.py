@@ -6,12 +6,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mgmtfeat import MODALITIES, synthetic
+from mgmtfeat import MODALITIES
+from mgmtfeat.data import synthetic
 from mgmtfeat.clips import (BoxSpec, ClipSettings, load_case_clips, make_clips, read_box_csv,
                             save_case_clips, scale_to_uint8, stack, to_frames)
-from mgmtfeat.cohort import CaseRef, find_cases
-from mgmtfeat.errors import CaseError
-from mgmtfeat.volumes import Case, Volume, load_case
+from mgmtfeat.data.layouts import CaseRef, find_cases
+from mgmtfeat.data.errors import CaseError
+from mgmtfeat.data.volumes import Case, Volume, load_case
 
 EXACT = ClipSettings(percentile_sample=0)
 

@@ -1,4 +1,4 @@
-"""Tests for mgmtfeat.cohort: layout detection, ids, labels, exclusion."""
+"""Tests for mgmtfeat.data.layouts: layout detection, ids, labels, exclusion."""
 
 import dataclasses
 import pickle
@@ -6,8 +6,8 @@ import pickle
 import pandas as pd
 import pytest
 
-from mgmtfeat import cohort, synthetic
-from mgmtfeat.cohort import CaseRef, detect_layout, drop_brats_overlap, find_cases
+from mgmtfeat.data import layouts as cohort, synthetic
+from mgmtfeat.data.layouts import CaseRef, detect_layout, drop_brats_overlap, find_cases
 
 SHAPE = (24, 24, 12)
 

@@ -16,10 +16,10 @@ import pytest
 pytest.importorskip("distributed")
 
 from mgmtfeat import cv, extract  # noqa: E402
-from mgmtfeat.distributed import SchedulerError, check_versions, dask_client, parse_scheduler  # noqa: E402
-from mgmtfeat.extraction import ExtractionSettings, extract_features  # noqa: E402
+from mgmtfeat.extraction.dask import SchedulerError, check_versions, dask_client, parse_scheduler  # noqa: E402
+from mgmtfeat.extraction.run import ExtractionSettings, extract_features  # noqa: E402
 from mgmtfeat.store import FeatureStore  # noqa: E402
-from mgmtfeat.synthetic import write_cohort  # noqa: E402
+from mgmtfeat.data.synthetic import write_cohort  # noqa: E402
 
 from conftest import write_random_store  # noqa: E402
 
@@ -141,7 +141,7 @@ def test_without_scheduler_dask_is_never_imported(cohort, tmp_path):
     code = (
         "import sys\n"
         "from mgmtfeat import cv\n"
-        "from mgmtfeat.extraction import ExtractionSettings, extract_features\n"
+        "from mgmtfeat.extraction.run import ExtractionSettings, extract_features\n"
         f"settings = ExtractionSettings(data={str(cohort)!r}, out={str(tmp_path / 'x')!r}, net='slowfast', "
         "weights='random', threads=1, num_frames=8, size=64, limit=1)\n"
         "assert len(extract_features(settings, progress=False).done) == 1\n"
@@ -266,7 +266,7 @@ def test_a_case_that_keeps_killing_workers_stops_with_a_clear_error_and_keeps_th
 
 
 def test_extract_command_passes_the_scheduler_on(monkeypatch, tmp_path, capsys):
-    import mgmtfeat.extraction as extraction
+    import mgmtfeat.extraction.run as extraction
 
     seen = []
 

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from mgmtfeat import MODALITIES
-from mgmtfeat import experiments as ex
+from mgmtfeat.experiments import core as ex
 from mgmtfeat.evaluation import concordance_correlation
 from mgmtfeat.store import FeatureStore
 

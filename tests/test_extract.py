@@ -12,7 +12,7 @@ import pytest
 
 from mgmtfeat import extract
 from mgmtfeat.store import FeatureStore
-from mgmtfeat.synthetic import write_cohort
+from mgmtfeat.data.synthetic import write_cohort
 
 # a small random-weight SlowFast on short, small inputs keeps these tests fast
 FAST = ["--net", "slowfast", "--weights", "random", "--net-frames", "8", "--net-size", "64", "--threads", "1", "--quiet"]

@@ -1,14 +1,15 @@
-"""Tests for the make_clips command (and mgmtfeat.convert behind it)."""
+"""Tests for the make_clips command (and mgmtfeat.clips.dataset behind it)."""
 
 import csv
 
 import pytest
 
-from mgmtfeat import MODALITIES, synthetic
+from mgmtfeat import MODALITIES
+from mgmtfeat.data import synthetic
 from mgmtfeat.clips import load_case_clips, stack, to_frames
-from mgmtfeat.cohort import find_cases
+from mgmtfeat.data.layouts import find_cases
 from mgmtfeat.make_clips import main
-from mgmtfeat.volumes import load_case
+from mgmtfeat.data.volumes import load_case
 
 SHAPE = (48, 48, 24)
 

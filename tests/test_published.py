@@ -4,7 +4,7 @@ import shutil
 import numpy as np
 import pytest
 
-from mgmtfeat.published import PUBLISHED_FILES, fetch_published, import_published, published_store
+from mgmtfeat.store.published import PUBLISHED_FILES, fetch_published, import_published, published_store
 
 
 def test_import_gives_577_labelled_cases(published_store, published):
@@ -70,7 +70,7 @@ def test_import_command(published_dir, tmp_path, capsys):
 
 
 def test_duplicate_records_are_refused(published_dir, tmp_path, monkeypatch):
-    import mgmtfeat.published as published
+    import mgmtfeat.store.published as published
     from mgmtfeat.store import StoreError
 
     doubled = tmp_path / "Testtransdetalrunning1_0.tfrecords"

@@ -7,9 +7,9 @@ import pandas as pd
 import pydicom
 import pytest
 
-from mgmtfeat import synthetic
-from mgmtfeat.cohort import find_cases
-from mgmtfeat.volumes import load_case
+from mgmtfeat.data import synthetic
+from mgmtfeat.data.layouts import find_cases
+from mgmtfeat.data.volumes import load_case
 
 SHAPE = (32, 32, 16)
 
@@ -89,9 +89,11 @@ def test_refuses_non_empty_root_and_bad_arguments(tmp_path):
 
 
 def test_command_line(tmp_path, capsys):
+    from mgmtfeat import synthetic as command
+
     out = tmp_path / "ucsf"
     argv = ["--out", str(out), "--layout", "ucsf_pdgm", "--cases", "2", "--shape", "24", "24", "12"]
-    assert synthetic.main(argv) == 0
+    assert command.main(argv) == 0
     assert len(find_cases(out)) == 2
-    assert synthetic.main(["--out", str(out), "--cases", "2"]) == 2  # refuses a non-empty folder
+    assert command.main(["--out", str(out), "--cases", "2"]) == 2  # refuses a non-empty folder
     assert "not empty" in capsys.readouterr().err

@@ -3,8 +3,8 @@ import struct
 import numpy as np
 import pytest
 
-from mgmtfeat.tfrecord import TFRecordError, crc32c, parse_example, read_examples, read_records
-from mgmtfeat.tfrecord import _masked_crc
+from mgmtfeat.store.tfrecord import TFRecordError, crc32c, parse_example, read_examples, read_records
+from mgmtfeat.store.tfrecord import _masked_crc
 
 
 def test_crc32c_known_vectors():

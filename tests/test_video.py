@@ -1,14 +1,15 @@
-"""Tests for mgmtfeat.video: MP4/AVI export and read-back, montages, previews."""
+"""Tests for mgmtfeat.clips.video: MP4/AVI export and read-back, montages, previews."""
 
 import imageio.v2 as imageio
 import numpy as np
 import pytest
 
-from mgmtfeat import MODALITIES, synthetic
+from mgmtfeat import MODALITIES
+from mgmtfeat.data import synthetic
 from mgmtfeat.clips import make_clips
-from mgmtfeat.cohort import find_cases
-from mgmtfeat.video import montage, read_video, write_montage, write_preview, write_video
-from mgmtfeat.volumes import load_case
+from mgmtfeat.data.layouts import find_cases
+from mgmtfeat.clips.video import montage, read_video, write_montage, write_preview, write_video
+from mgmtfeat.data.volumes import load_case
 
 
 def _clip(n=30):

@@ -1,4 +1,4 @@
-"""Tests for mgmtfeat.volumes: strict NIfTI / DICOM reading, canonical orientation, writers."""
+"""Tests for mgmtfeat.data.volumes: strict NIfTI / DICOM reading, canonical orientation, writers."""
 
 import gzip
 import shutil
@@ -8,10 +8,10 @@ import numpy as np
 import pydicom
 import pytest
 
-from mgmtfeat import synthetic
-from mgmtfeat.cohort import find_cases
-from mgmtfeat.errors import CaseError
-from mgmtfeat.volumes import (load_case, load_dicom_series, load_nifti, load_segmentation,
+from mgmtfeat.data import synthetic
+from mgmtfeat.data.layouts import find_cases
+from mgmtfeat.data.errors import CaseError
+from mgmtfeat.data.volumes import (load_case, load_dicom_series, load_nifti, load_segmentation,
                               write_dicom_series, write_nifti)
 
 SHAPE = (20, 24, 10)

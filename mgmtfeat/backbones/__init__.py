@@ -9,9 +9,9 @@
 Torch and transformers are imported only when a backbone is built.
 """
 
-from ._cpu import native_bfloat16
-from ._registry import Backbone, create_backbone, get_weights_config, list_backbones, register_backbone
-from ._weights import WeightsConfig, WeightsError
+from mgmtfeat.backbones._cpu import native_bfloat16
+from mgmtfeat.backbones._registry import Backbone, create_backbone, get_weights_config, list_backbones, register_backbone
+from mgmtfeat.backbones._weights import WeightsConfig, WeightsError
 
 __all__ = [
     "Backbone",

@@ -13,7 +13,7 @@ from typing import Callable
 
 import numpy as np
 
-from ._weights import WeightsConfig
+from mgmtfeat.backbones._weights import WeightsConfig
 
 __all__ = ["register_backbone", "create_backbone", "list_backbones", "get_weights_config", "Backbone"]
 
@@ -194,7 +194,7 @@ class Backbone:
 
     def preprocess(self, clips: np.ndarray):
         """Network input tensor for ``clips`` (see :func:`preprocess.preprocess`)."""
-        from .preprocess import preprocess
+        from mgmtfeat.backbones.preprocess import preprocess
 
         return preprocess(clips, self.config, device=self.device, dtype=self._torch_dtype)
 
@@ -225,7 +225,7 @@ class Backbone:
             Pre-softmax logits. When the batch runs out of memory it is retried
             clip by clip.
         """
-        from .preprocess import check_clips
+        from mgmtfeat.backbones.preprocess import check_clips
 
         check_clips(clips)
         try:

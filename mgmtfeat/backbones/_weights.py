@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Mapping
 
-from .._io import cache_dir, sha256_file
+from mgmtfeat._io import cache_dir, sha256_file
 
 __all__ = [
     "WeightsConfig",

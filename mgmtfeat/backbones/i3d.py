@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import math
 
-from ._registry import register_backbone
-from ._weights import (
+from mgmtfeat.backbones._registry import register_backbone
+from mgmtfeat.backbones._weights import (
     WeightsConfig,
     WeightsError,
     cache_dir,
@@ -271,7 +271,7 @@ def build_i3d(config: WeightsConfig, weights, model_kwargs: dict):
     """
     from pathlib import Path
 
-    from ._weights import load_torch_checkpoint, sha256_file
+    from mgmtfeat.backbones._weights import load_torch_checkpoint, sha256_file
 
     model = InceptionI3d(num_classes=config.num_classes, **model_kwargs)
     if weights == "random":

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._weights import WeightsConfig
+from mgmtfeat.backbones._weights import WeightsConfig
 
 __all__ = ["CLIP_FRAMES", "check_clips", "sample_indices", "preprocess"]
 

@@ -18,8 +18,8 @@ every alpha-th frame of it (pytorchvideo's ``PackPathway``: ``linspace`` indices
 
 from __future__ import annotations
 
-from ._registry import register_backbone
-from ._weights import WeightsConfig
+from mgmtfeat.backbones._registry import register_backbone
+from mgmtfeat.backbones._weights import WeightsConfig
 
 __all__ = ["SLOWFAST_4x16_CONFIG", "SLOWFAST_8x8_CONFIG", "SlowFast", "pack_pathways"]
 
@@ -75,7 +75,7 @@ def SlowFast(variant: str = "4x16", depth: int = 50, num_classes: int = 400, dro
     import torch
     import torch.nn as nn
 
-    from ._resnet3d import STAGE_DEPTHS, Head, ResStage, Stem, _bn, global_pool
+    from mgmtfeat.backbones._resnet3d import STAGE_DEPTHS, Head, ResStage, Stem, _bn, global_pool
 
     if variant not in _VARIANTS:
         raise ValueError(f"SlowFast variant {variant!r} is not one of {sorted(_VARIANTS)}")
@@ -149,7 +149,7 @@ def SlowFast(variant: str = "4x16", depth: int = 50, num_classes: int = 400, dro
 
 def _build(variant):
     def build(config: WeightsConfig, weights, model_kwargs: dict):
-        from ._weights import load_checkpoint_weights
+        from mgmtfeat.backbones._weights import load_checkpoint_weights
 
         model = SlowFast(variant=variant, num_classes=config.num_classes, **model_kwargs)
         return model, load_checkpoint_weights(model, config, weights)

@@ -12,8 +12,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ._registry import register_backbone
-from ._weights import WeightsConfig, WeightsError
+from mgmtfeat.backbones._registry import register_backbone
+from mgmtfeat.backbones._weights import WeightsConfig, WeightsError
 
 __all__ = ["VIVIT_CONFIG", "HF_REPO_ID"]
 

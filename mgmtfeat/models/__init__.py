@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from .. import MODALITIES
-from .classical import make_logistic, make_random_forest, make_svm, make_xgboost
-from .mlp import MLPClassifier
-from .snn import SNNClassifier
+from mgmtfeat import MODALITIES
+from mgmtfeat.models.classical import make_logistic, make_random_forest, make_svm, make_xgboost
+from mgmtfeat.models.mlp import MLPClassifier
+from mgmtfeat.models.snn import SNNClassifier
 
 __all__ = ["MODELS", "ModelSpec", "make_model", "SNNClassifier", "MLPClassifier"]
 

@@ -184,7 +184,7 @@ class TorchBinaryClassifier(ClassifierMixin, BaseEstimator):
 
 def _average(members: list):
     """One module whose outputs (logits, attention) are the mean of the members'."""
-    from ._networks import AverageNetwork
+    from mgmtfeat.models._networks import AverageNetwork
 
     return members[0] if len(members) == 1 else AverageNetwork(members).eval()
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._torch import TorchBinaryClassifier
+from mgmtfeat.models._torch import TorchBinaryClassifier
 
 __all__ = ["MLPClassifier"]
 
@@ -41,6 +41,6 @@ class MLPClassifier(TorchBinaryClassifier):
         self.random_state = random_state
 
     def _build_module(self, n_inputs: int, input_size: int):
-        from ._networks import mlp_network
+        from mgmtfeat.models._networks import mlp_network
 
         return mlp_network(n_inputs * input_size, self.hidden_sizes, self.dropout)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._torch import TorchBinaryClassifier
+from mgmtfeat.models._torch import TorchBinaryClassifier
 
 __all__ = ["SNNClassifier"]
 
@@ -95,7 +95,7 @@ class SNNClassifier(TorchBinaryClassifier):
         self.random_state = random_state
 
     def _build_module(self, n_inputs: int, input_size: int):
-        from . import _networks as nets
+        from mgmtfeat.models import _networks as nets
 
         embed = nets.embedding_size(input_size, self.n_blocks)
         if self.encoder == "conv":

@@ -2,7 +2,7 @@
 external validation, decision curves and attention weights.
 
 Each experiment is one function ``f(settings, ...) -> dict of DataFrames`` that cross-validates on
-the store's one saved fold assignment (:func:`mgmtfeat.study.shared_folds`), so every table of a
+the store's one saved fold assignment (:func:`mgmtfeat.experiments.cv_study.shared_folds`), so every table of a
 cohort is paired fold by fold with every other, and writes a results folder::
 
     OUT/
@@ -32,12 +32,12 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from . import MODALITIES
-from .evaluation import (binary_metrics, concordance_correlation, cross_validate, net_benefit, sem, summarise,
+from mgmtfeat import MODALITIES
+from mgmtfeat.evaluation import (binary_metrics, concordance_correlation, cross_validate, net_benefit, sem, summarise,
                          wilcoxon_paired)
-from .reports import plot_attention, plot_decision_curves, plot_roc, save_figure
-from .store import FeatureSet, FeatureStore, StoreError, atomic_write_text
-from .study import _finish_out, _prepare_out, make_estimator_factory, open_store, shared_folds, versions
+from mgmtfeat.reports import plot_attention, plot_decision_curves, plot_roc, save_figure
+from mgmtfeat.store import FeatureSet, FeatureStore, StoreError, atomic_write_text
+from mgmtfeat.experiments.cv_study import _finish_out, _prepare_out, make_estimator_factory, open_store, shared_folds, versions
 
 __all__ = [
     "ExperimentError", "ExperimentSettings", "LITERATURE", "EXPERIMENTS", "describe_features",
@@ -188,7 +188,7 @@ def _factory(model: str, seed: int, params: Mapping | None):
 
 def _cv(cohort: _Cohort, settings: ExperimentSettings, model: str, inputs: Sequence[str], bar=None):
     """Cross-validate ``model`` on ``inputs`` of the cohort (memoised per process)."""
-    from .models import MODELS
+    from mgmtfeat.models import MODELS
 
     if model not in MODELS:
         raise ExperimentError(f"unknown model {model!r}; choose from {', '.join(MODELS)}")
@@ -338,7 +338,7 @@ def method_comparison(settings: ExperimentSettings, models: Sequence[str] = DEFA
     Returns ``{"table1": one row per model and literature entry}``; writes ``table1.csv``/``.md``,
     ``metrics.csv``, ``predictions.csv``, ``roc.png`` and ``auc.png``.
     """
-    from .models import MODELS
+    from mgmtfeat.models import MODELS
 
     out = _check_out(settings)
     unknown = [m for m in models if m not in MODELS]
@@ -814,7 +814,7 @@ def decision_curves(settings: ExperimentSettings, models: Sequence[str] = ("snn"
     Each repeat's out-of-fold probabilities cover every case once; net benefit is computed per
     repeat and averaged. Returns ``{"decision_curves": long table, "summary": a few thresholds}``.
     """
-    from .models import MODELS
+    from mgmtfeat.models import MODELS
 
     out = _check_out(settings)
     cohort = _open(settings, [net] if net else None)
@@ -858,7 +858,7 @@ def attention(settings: ExperimentSettings, model: str = "snn", net: str | None 
     The examples are the most confidently correct methylated and unmethylated cases of the first
     repeat. Returns ``{"attention": mean ± SD per input, "examples": their weights}``.
     """
-    from .models import MODELS
+    from mgmtfeat.models import MODELS
 
     out = _check_out(settings)
     if model not in MODELS:

@@ -54,9 +54,9 @@ from typing import Mapping
 import numpy as np
 
 from mgmtfeat import MODALITIES
-from mgmtfeat.errors import CaseError
+from mgmtfeat.data.errors import CaseError
 from mgmtfeat._io import atomic_write_bytes
-from mgmtfeat.volumes import Case, Volume, same_grid
+from mgmtfeat.data.volumes import Case, Volume, same_grid
 
 __all__ = [
     "BoxSpec",
@@ -440,7 +440,7 @@ def make_clips(case: Case, settings: ClipSettings = ClipSettings(),
     Parameters
     ----------
     case : Case
-        From :func:`mgmtfeat.volumes.load_case`.
+        From :func:`mgmtfeat.data.volumes.load_case`.
     settings : ClipSettings
     boxes : mapping, optional
         User boxes from :func:`read_box_csv`.

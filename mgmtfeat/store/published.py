@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from . import MODALITIES
-from ._io import atomic_write_bytes, cache_dir, sha256_file
-from .store import FeatureStore, StoreError
-from .tfrecord import read_examples
+from mgmtfeat import MODALITIES
+from mgmtfeat._io import atomic_write_bytes, cache_dir, sha256_file
+from mgmtfeat.store.store import FeatureStore, StoreError
+from mgmtfeat.store.tfrecord import read_examples
 
 __all__ = ["PUBLISHED_FILES", "fetch_published", "import_published", "published_store"]
 

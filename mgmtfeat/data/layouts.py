@@ -16,7 +16,7 @@ Three public layouts are recognised:
     ``positive``/``negative``/other and whose ``BraTS21 ID`` marks patients also in BraTS 2021.
 
 A case with a missing modality file is still listed (its expected path is kept) so
-that loading it fails with a :class:`~mgmtfeat.errors.CaseError` a batch can record.
+that loading it fails with a :class:`~mgmtfeat.data.errors.CaseError` a batch can record.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from typing import Iterable, Mapping
 
 import pandas as pd
 
-from mgmtfeat.errors import CaseError
+from mgmtfeat.data.errors import CaseError
 
 __all__ = [
     "CaseError",

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from mgmtfeat import MODALITIES
-from mgmtfeat.clips import CaseClips, to_frames
-from mgmtfeat.volumes import Case, same_grid
+from mgmtfeat.clips.core import CaseClips, to_frames
+from mgmtfeat.data.volumes import Case, same_grid
 
 __all__ = ["montage", "read_video", "write_montage", "write_preview", "write_video"]
 

@@ -7,7 +7,7 @@ towards anterior (A) and index 2 towards superior (S), so axial slices are
 
 Reading is strict because nibabel reads lazily and does not check a gzip CRC: a
 damaged file must fail at load, not later with wrong voxels. Every failure raises
-:class:`~mgmtfeat.errors.CaseError` naming the case, the file and the reason.
+:class:`~mgmtfeat.data.errors.CaseError` naming the case, the file and the reason.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ import nibabel as nib
 import numpy as np
 
 from mgmtfeat._io import atomic_write_bytes
-from mgmtfeat.cohort import IMAGE_MODALITIES, CaseRef
-from mgmtfeat.errors import CaseError
+from mgmtfeat.data.layouts import IMAGE_MODALITIES, CaseRef
+from mgmtfeat.data.errors import CaseError
 
 __all__ = [
     "SEG_LABELS",
@@ -545,7 +545,7 @@ def load_case(ref: CaseRef, seg: str = "auto") -> Case:
     Parameters
     ----------
     ref : CaseRef
-        From :func:`mgmtfeat.cohort.find_cases`.
+        From :func:`mgmtfeat.data.layouts.find_cases`.
     seg : {"auto", "require", "ignore"}
         ``auto`` reads the segmentation when the case has one, ``require`` fails
         without one, ``ignore`` never reads it.

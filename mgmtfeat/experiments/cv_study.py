@@ -23,11 +23,11 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from . import __version__
-from .evaluation import cross_validate, load_folds, make_folds, summarise
-from .reports import markdown_table, plot_roc, save_figure, summary_table
-from ._io import atomic_write_text
-from .store import FeatureSet, FeatureStore
+from mgmtfeat import __version__
+from mgmtfeat.evaluation import cross_validate, load_folds, make_folds, summarise
+from mgmtfeat.reports import markdown_table, plot_roc, save_figure, summary_table
+from mgmtfeat._io import atomic_write_text
+from mgmtfeat.store import FeatureSet, FeatureStore
 
 __all__ = ["StudySettings", "run_study", "shared_folds", "make_estimator_factory", "versions"]
 
@@ -69,7 +69,7 @@ def versions() -> dict[str, str]:
 def open_store(features: str | None, published_source: str | None = None) -> FeatureStore:
     """The store at ``features``, or the published ViViT features when ``features`` is None."""
     if features is None:
-        from .published import published_store
+        from mgmtfeat.store.published import published_store
 
         return published_store(published_source)
     return FeatureStore(features)
@@ -103,7 +103,7 @@ def make_estimator_factory(model: str, nested: bool, seed: int):
     The inner search (3-fold stratified CV on the training rows of each outer fold, scored by AUC)
     chooses among ``MODELS[model].param_grid`` and refits on the whole training fold.
     """
-    from .models import MODELS, make_model
+    from mgmtfeat.models import MODELS, make_model
 
     def build(random_state):
         estimator = make_model(model, random_state)
@@ -136,7 +136,7 @@ def _cluster(scheduler: str | None):
     """A Dask client on ``scheduler`` for the whole study, or None (in-process) without one."""
     if not scheduler:
         return contextlib.nullcontext(None)
-    from .distributed import dask_client  # Dask is imported only when asked for
+    from mgmtfeat.extraction.dask import dask_client  # Dask is imported only when asked for
 
     return dask_client(scheduler)
 
@@ -148,7 +148,7 @@ def run_study(settings: StudySettings, progress: bool = True) -> dict:
     """
     from tqdm.auto import tqdm
 
-    from .models import MODELS
+    from mgmtfeat.models import MODELS
 
     for model in settings.models:
         if model not in MODELS:

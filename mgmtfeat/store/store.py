@@ -26,8 +26,8 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from . import MODALITIES, N_FEATURES, __version__
-from ._io import atomic_write_bytes, atomic_write_text
+from mgmtfeat import MODALITIES, N_FEATURES, __version__
+from mgmtfeat._io import atomic_write_bytes, atomic_write_text
 
 __all__ = ["StoreError", "FeatureSet", "FeatureStore", "atomic_write_bytes", "atomic_write_text"]
 

@@ -189,7 +189,7 @@ def cross_validate(make_estimator: Callable, X: np.ndarray, y: np.ndarray, case_
         Names of the inputs, for the attention table of estimators that provide one.
     client : distributed.Client, optional
         Run each (repeat, fold) as a Dask task on this client's cluster instead (``n_jobs`` is then
-        ignored); same seeds, so the same results (see :mod:`mgmtfeat.distributed`).
+        ignored); same seeds, so the same results (see :mod:`mgmtfeat.extraction.dask`).
     """
     y = check_labels(y, case_ids, int(folds["fold"].max()) + 1)
     if not np.all(np.isfinite(X)):
@@ -199,7 +199,7 @@ def cross_validate(make_estimator: Callable, X: np.ndarray, y: np.ndarray, case_
     args = [(make_estimator, X, y, train, test, fold_seed(seed, r, k), input_names is not None)
             for r, k, train, test in splits]
     if client is not None:
-        from .distributed import map_folds
+        from mgmtfeat.extraction.dask import map_folds
 
         outputs = map_folds(client, _run_fold, args, progress)
     elif n_jobs == 1:

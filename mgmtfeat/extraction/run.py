@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 
-from . import MODALITIES
-from .clips import ClipSettings, make_clips, read_box_csv, stack
-from .cohort import CaseRef, find_cases
-from .errors import CaseError
-from ._io import atomic_write_bytes
-from .store import FeatureStore
-from .volumes import load_case
+from mgmtfeat import MODALITIES
+from mgmtfeat.clips import ClipSettings, make_clips, read_box_csv, stack
+from mgmtfeat.data.layouts import CaseRef, find_cases
+from mgmtfeat.data.errors import CaseError
+from mgmtfeat._io import atomic_write_bytes
+from mgmtfeat.store import FeatureStore
+from mgmtfeat.data.volumes import load_case
 
 __all__ = ["ExtractionSettings", "ExtractionReport", "extract_features", "case_features", "open_backbone",
            "write_failures"]
@@ -66,7 +66,7 @@ class ExtractionReport:
 
 def open_backbone(settings: ExtractionSettings):
     """The backbone named in ``settings``, loaded once for the whole run."""
-    from .backbones import create_backbone
+    from mgmtfeat.backbones import create_backbone
 
     return create_backbone(settings.net, weights=settings.weights, device=settings.device, dtype=settings.dtype,
                            threads=settings.threads, num_frames=settings.num_frames, size=settings.size)
@@ -126,7 +126,7 @@ def extract_features(settings: ExtractionSettings, progress: bool = True,
     on_case : callable, optional
         Called with each case id once its features are stored.
 
-    With ``settings.scheduler`` set, the cases run as Dask tasks (see :mod:`mgmtfeat.distributed`).
+    With ``settings.scheduler`` set, the cases run as Dask tasks (see :mod:`mgmtfeat.extraction.dask`).
 
     Raises
     ------
@@ -135,12 +135,12 @@ def extract_features(settings: ExtractionSettings, progress: bool = True,
         features of this net made with other settings (without ``force``).
     """
     if settings.scheduler:
-        from .distributed import extract_distributed  # Dask is imported only when asked for
+        from mgmtfeat.extraction.dask import extract_distributed  # Dask is imported only when asked for
 
         return extract_distributed(settings, progress=progress, on_case=on_case)
     from tqdm.auto import tqdm
 
-    from .backbones import get_weights_config
+    from mgmtfeat.backbones import get_weights_config
 
     get_weights_config(settings.net)  # an unknown net fails before any data is read
     refs = select_cases(settings)

@@ -24,11 +24,11 @@ from pathlib import Path
 from typing import Iterable
 
 from mgmtfeat import MODALITIES
-from mgmtfeat.clips import ClipSettings, make_clips, read_box_csv, save_case_clips
-from mgmtfeat.cohort import CaseRef, find_cases
-from mgmtfeat.errors import CaseError
+from mgmtfeat.clips.core import ClipSettings, make_clips, read_box_csv, save_case_clips
+from mgmtfeat.data.layouts import CaseRef, find_cases
+from mgmtfeat.data.errors import CaseError
 from mgmtfeat._io import atomic_write_bytes
-from mgmtfeat.volumes import load_case
+from mgmtfeat.data.volumes import load_case
 
 __all__ = ["ConversionReport", "convert_dataset"]
 
@@ -89,7 +89,7 @@ def _outputs(out: Path, case_id: str, preview: bool, video: str | None) -> dict[
 
 
 def _convert_one(ref: CaseRef, out: Path, settings: ClipSettings, boxes, preview: bool, video: str | None) -> None:
-    from mgmtfeat import video as export
+    from mgmtfeat.clips import video as export
 
     paths = _outputs(out, ref.case_id, preview, video)
     written = []
@@ -132,7 +132,7 @@ def convert_dataset(
         Output folder.
     settings : ClipSettings
     exclude : iterable of str
-        Case ids to leave out (see :func:`mgmtfeat.cohort.find_cases`).
+        Case ids to leave out (see :func:`mgmtfeat.data.layouts.find_cases`).
     labels : str or Path, optional
         Label file, when not found beside the data.
     box_csv : str or Path, optional

@@ -13,7 +13,7 @@ the worker's Dask threads, or ``--threads``), one case at a time per process. Wo
 the data folder and return the 5 x 400 logits; the client writes them into the store through the
 store's atomic write, so a task that runs twice (after a worker died) still leaves one entry, and
 the store needs to be reachable from the client only. A case that fails for a data reason
-(:class:`~mgmtfeat.errors.CaseError`) comes back as a value, is written once to
+(:class:`~mgmtfeat.data.errors.CaseError`) comes back as a value, is written once to
 ``failures.csv`` and is not retried; a worker that dies mid-case has its task rerun elsewhere by
 the scheduler.
 
@@ -192,7 +192,7 @@ def _worker_threads() -> int:
 
 def _cached_backbone(settings):
     """The backbone of ``settings`` in this process, built on first use. Call under the lock."""
-    from .extraction import open_backbone
+    from mgmtfeat.extraction.run import open_backbone
 
     if settings.threads is None:
         settings = replace(settings, threads=_worker_threads())
@@ -205,7 +205,7 @@ def _cached_backbone(settings):
 
 def worker_provenance(settings) -> dict:
     """Provenance of the backbone as a worker builds it (and keeps it for the cases to come)."""
-    from .extraction import _provenance
+    from mgmtfeat.extraction.run import _provenance
 
     with _BACKBONE_LOCK:
         return _provenance(_cached_backbone(settings), settings)
@@ -220,8 +220,8 @@ def extract_case(ref, settings, boxes=None) -> dict:
         ``case_id``; then either ``features`` ({modality: (400,) float32}), ``meta`` and ``seconds``,
         or ``failure`` ({case_id, file, reason}) when the case fails for a data reason.
     """
-    from .errors import CaseError
-    from .extraction import case_features
+    from mgmtfeat.data.errors import CaseError
+    from mgmtfeat.extraction.run import case_features
 
     with _BACKBONE_LOCK:
         backbone = _cached_backbone(settings)
@@ -238,14 +238,14 @@ def _check_data_visible(data: str) -> bool:
 
 # -- extraction: client side ------------------------------------------------------------------
 def extract_distributed(settings, progress: bool = True, on_case: Callable[[str], None] | None = None):
-    """:func:`mgmtfeat.extraction.extract_features` with one Dask task per case.
+    """:func:`mgmtfeat.extraction.run.extract_features` with one Dask task per case.
 
     ``settings.scheduler`` names the cluster. The data folder must be at the same absolute path on
     every worker; the store is written by this process only.
 
     Returns
     -------
-    mgmtfeat.extraction.ExtractionReport
+    mgmtfeat.extraction.run.ExtractionReport
         ``done`` in completion order, ``failed`` sorted by case id; ``seconds`` sums the workers'
         per-case times, ``total`` is the wall time.
 
@@ -254,14 +254,14 @@ def extract_distributed(settings, progress: bool = True, on_case: Callable[[str]
     SchedulerError
         The scheduler cannot be reached or a worker cannot see the data folder.
     ValueError
-        As :func:`~mgmtfeat.extraction.extract_features`.
+        As :func:`~mgmtfeat.extraction.run.extract_features`.
     """
     from tqdm.auto import tqdm
 
-    from .backbones import get_weights_config
-    from .clips import read_box_csv
-    from .extraction import ExtractionReport, select_cases, write_failures
-    from .store import FeatureStore
+    from mgmtfeat.backbones import get_weights_config
+    from mgmtfeat.clips import read_box_csv
+    from mgmtfeat.extraction.run import ExtractionReport, select_cases, write_failures
+    from mgmtfeat.store import FeatureStore
 
     get_weights_config(settings.net)  # an unknown net fails before any cluster starts
     address = settings.scheduler
