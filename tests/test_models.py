@@ -98,8 +98,6 @@ def test_one_class_and_bad_input_size():
     X, y = _toy(n=20)
     with pytest.raises(ValueError, match="only one class"):
         SNNClassifier().fit(X, np.zeros(20))
-    with pytest.raises(ValueError, match="Only binary classification"):
-        SNNClassifier().fit(X, np.arange(20) % 3)
     with pytest.raises(ValueError, match="not a whole number of inputs of input_size=400"):
         SNNClassifier().fit(X[:, :450], y)
 
@@ -118,3 +116,40 @@ def test_registry_models_fit_in_cross_validation(name):
 def test_unknown_model():
     with pytest.raises(ValueError, match="unknown model 'nope'; choose from snn"):
         make_model("nope")
+
+
+def _three_classes(n=240, seed=0):
+    """Three classes, each shifting its own block of 30 features of input 2 (string labels)."""
+    rng = np.random.default_rng(seed)
+    y = np.array(["glioblastoma", "lymphoma", "metastasis"])[np.arange(n) % 3]
+    X = rng.normal(size=(n, 5, 400)).astype(np.float32)
+    for k, name in enumerate(np.unique(y)):
+        X[y == name, 2, 30 * k:30 * (k + 1)] += 1.5
+    return X.reshape(n, -1), y
+
+
+@pytest.mark.parametrize("model", [SNNClassifier(encoder="linear", shared=False, random_state=0),
+                                   MLPClassifier(random_state=0)])
+def test_torch_models_learn_three_classes(model):
+    from sklearn.metrics import roc_auc_score
+
+    X, y = _three_classes()
+    model.fit(X[:180], y[:180])
+    p = model.predict_proba(X[180:])
+    assert list(model.classes_) == ["glioblastoma", "lymphoma", "metastasis"]
+    assert p.shape == (60, 3) and np.allclose(p.sum(axis=1), 1)
+    assert roc_auc_score(y[180:], p, multi_class="ovr") > 0.9
+    assert set(model.predict(X[180:])) <= set(model.classes_)
+    np.testing.assert_array_equal(model.predict(X[180:]), model.classes_[p.argmax(axis=1)])
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_registry_models_predict_three_classes(name):
+    X, names = _three_classes(n=90)
+    y = np.unique(names, return_inverse=True)[1]  # the evaluation step encodes classes as 0..K-1 (XGBoost needs it)
+    X = X.reshape(90, 5, 400)[:, list(range(5)) if MODELS[name].modalities != ("t1ce",) else [2]].reshape(90, -1)
+    model = make_model(name, random_state=0)
+    if hasattr(model, "max_epochs"):
+        model.set_params(max_epochs=5)
+    p = model.fit(X[:60], y[:60]).predict_proba(X[60:])
+    assert p.shape == (30, 3) and np.allclose(p.sum(axis=1), 1)

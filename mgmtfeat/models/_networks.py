@@ -81,11 +81,13 @@ class SNNNetwork(nn.Module):
     """Branch encoders, additive self-attention over branches, a dense layer and one logit."""
 
     def __init__(self, encoder: nn.Module, n_inputs: int, embed: int, attention_size: int, hidden_size: int,
-                 dropout: float, modality_dropout: float):
+                 dropout: float, modality_dropout: float, n_outputs: int = 1):
         super().__init__()
         self.encoder, self.n_inputs, self.modality_dropout = encoder, n_inputs, modality_dropout
         self.score = nn.Sequential(nn.Linear(embed, attention_size), nn.Tanh(), nn.Linear(attention_size, 1))
-        self.head = nn.Sequential(nn.Linear(embed, hidden_size), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden_size, 1))
+        self.head = nn.Sequential(nn.Linear(embed, hidden_size), nn.ReLU(), nn.Dropout(dropout),
+                                  nn.Linear(hidden_size, n_outputs))
+        self.n_outputs = n_outputs
 
     def _weights(self, embeddings):
         scores = self.score(embeddings).squeeze(-1)
@@ -102,16 +104,19 @@ class SNNNetwork(nn.Module):
     def forward(self, x):
         embeddings = self.encoder(x)
         fused = (self._weights(embeddings).unsqueeze(-1) * embeddings).sum(dim=1)
-        return self.head(fused).squeeze(-1)
+        logits = self.head(fused)
+        return logits.squeeze(-1) if self.n_outputs == 1 else logits
 
 
-def mlp_network(n_features: int, hidden_sizes, dropout: float) -> nn.Module:
-    """Flatten, hidden layers with ReLU and dropout, one logit: (batch, ...) -> (batch,)."""
+def mlp_network(n_features: int, hidden_sizes, dropout: float, n_outputs: int = 1) -> nn.Module:
+    """Flatten, hidden layers with ReLU and dropout, then logits: (batch, ...) -> (batch,) or (batch, n_outputs)."""
     layers: list = [nn.Flatten()]
     for size in hidden_sizes:
         layers += [nn.Linear(n_features, size), nn.ReLU(), nn.Dropout(dropout)]
         n_features = size
-    layers += [nn.Linear(n_features, 1), nn.Flatten(0)]
+    layers.append(nn.Linear(n_features, n_outputs))
+    if n_outputs == 1:
+        layers.append(nn.Flatten(0))
     return nn.Sequential(*layers)
 
 

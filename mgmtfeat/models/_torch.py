@@ -16,10 +16,10 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
-from sklearn.utils.multiclass import check_classification_targets, type_of_target
+from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-__all__ = ["TorchBinaryClassifier"]
+__all__ = ["TorchClassifier"]
 
 
 @contextlib.contextmanager
@@ -36,11 +36,12 @@ def _torch_threads(n_threads: int | None):
         torch.set_num_threads(before)
 
 
-class TorchBinaryClassifier(ClassifierMixin, BaseEstimator):
-    """Base class: subclasses implement ``_build_module(n_inputs, input_size)``.
+class TorchClassifier(ClassifierMixin, BaseEstimator):
+    """Base class: subclasses implement ``_build_module(n_inputs, input_size, n_outputs)``.
 
     The module takes a float tensor of shape (batch, n_inputs, input_size) and returns logits of
-    shape (batch,). Subclasses keep their parameters as ``__init__`` arguments; the ones read
+    shape (batch,) for two classes (one logit of the second class, binary cross-entropy) or
+    (batch, n_classes) for more (softmax cross-entropy). Subclasses keep their parameters as ``__init__`` arguments; the ones read
     here are ``input_size``, ``standardize``, ``learning_rate``, ``weight_decay``, ``batch_size``,
     ``max_epochs``, ``patience``, ``validation_fraction``, ``n_members``, ``n_threads`` and
     ``random_state``. With ``n_members > 1``, that many networks are trained from different seeds
@@ -49,7 +50,6 @@ class TorchBinaryClassifier(ClassifierMixin, BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.classifier_tags.multi_class = False  # MGMT status is binary
         tags.non_deterministic = False
         return tags
 
@@ -72,18 +72,14 @@ class TorchBinaryClassifier(ClassifierMixin, BaseEstimator):
 
     # -- fitting ---------------------------------------------------------------------------
     def fit(self, X, y):
-        """Fit on X of shape (n_cases, n_inputs * input_size) and binary labels y of shape (n_cases,)."""
+        """Fit on X of shape (n_cases, n_inputs * input_size) and labels y of shape (n_cases,), two or more classes."""
         X, y = validate_data(self, X, y, dtype=np.float32)
         check_classification_targets(y)
-        if type_of_target(y, input_name="y") != "binary":
-            raise ValueError(
-                f"Only binary classification is supported; {type(self).__name__} needs labels of two classes, "
-                f"got {np.unique(y).tolist()}"
-            )
-        self.classes_ = np.unique(y)
-        if len(self.classes_) != 2:
+        self.classes_, encoded = np.unique(y, return_inverse=True)
+        if len(self.classes_) < 2:
             raise ValueError(f"{type(self).__name__} can't train when only one class is present: y is all {self.classes_[0]!r}")
-        target = (y == self.classes_[1]).astype(np.float32)
+        # two classes: one logit and binary cross-entropy (as the paper); more: one logit per class
+        target = encoded.astype(np.float32) if len(self.classes_) == 2 else encoded.astype(np.int64)
         self.mean_ = X.mean(axis=0)
         self.scale_ = X.std(axis=0) + 1e-6
         inputs = self._transform(X)
@@ -106,7 +102,7 @@ class TorchBinaryClassifier(ClassifierMixin, BaseEstimator):
 
     def _split(self, n: int, target: np.ndarray, seed: int):
         rows = np.arange(n)
-        counts = np.bincount(target.astype(int), minlength=2)
+        counts = np.bincount(target.astype(int), minlength=len(self.classes_))
         n_val = int(round(self.validation_fraction * n))
         if not self.validation_fraction or n_val < 2 or counts.min() < 2:
             return rows, None  # too few rows to hold out: train for max_epochs without stopping
@@ -116,9 +112,10 @@ class TorchBinaryClassifier(ClassifierMixin, BaseEstimator):
         import torch
 
         train_rows, val_rows = self._split(len(inputs), target, seed)
-        module = self._build_module(inputs.shape[1], inputs.shape[2])
+        n_outputs = 1 if len(self.classes_) == 2 else len(self.classes_)
+        module = self._build_module(inputs.shape[1], inputs.shape[2], n_outputs)
         optimiser = torch.optim.Adam(module.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay)
-        loss_fn = torch.nn.BCEWithLogitsLoss()
+        loss_fn = torch.nn.BCEWithLogitsLoss() if n_outputs == 1 else torch.nn.CrossEntropyLoss()
         X_all, y_all = torch.from_numpy(inputs), torch.from_numpy(target)
         generator = torch.Generator().manual_seed(seed)
         history = {"loss": [], "val_loss": []}
@@ -168,18 +165,23 @@ class TorchBinaryClassifier(ClassifierMixin, BaseEstimator):
             return getattr(module, method)(inputs).numpy()
 
     def decision_function(self, X) -> np.ndarray:
-        """Logits of the positive class, shape (n_cases,)."""
+        """Logits: shape (n_cases,) of the second class for two classes, (n_cases, n_classes) for more."""
         return self._forward(X).astype(np.float64)
 
     def predict_proba(self, X) -> np.ndarray:
-        """Class probabilities, shape (n_cases, 2), columns in the order of ``classes_``."""
-        p = 1.0 / (1.0 + np.exp(-self.decision_function(X)))
-        return np.column_stack([1.0 - p, p])
+        """Class probabilities, shape (n_cases, n_classes), columns in the order of ``classes_``."""
+        logits = self.decision_function(X)
+        if logits.ndim == 1:
+            p = 1.0 / (1.0 + np.exp(-logits))
+            return np.column_stack([1.0 - p, p])
+        shifted = np.exp(logits - logits.max(axis=1, keepdims=True))  # softmax without overflow
+        return shifted / shifted.sum(axis=1, keepdims=True)
 
     def predict(self, X) -> np.ndarray:
         """Predicted class labels, shape (n_cases,)."""
         logits = self.decision_function(X)
-        return self.classes_[(logits > 0).astype(int)]
+        index = (logits > 0).astype(int) if logits.ndim == 1 else logits.argmax(axis=1)
+        return self.classes_[index]
 
 
 def _average(members: list):

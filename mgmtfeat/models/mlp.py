@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from mgmtfeat.models._torch import TorchBinaryClassifier
+from mgmtfeat.models._torch import TorchClassifier
 
 __all__ = ["MLPClassifier"]
 
 
-class MLPClassifier(TorchBinaryClassifier):
+class MLPClassifier(TorchClassifier):
     """Two-hidden-layer perceptron on the concatenated inputs (the paper uses T1wCE alone).
 
     Parameters
@@ -40,7 +40,7 @@ class MLPClassifier(TorchBinaryClassifier):
         self.n_threads = n_threads
         self.random_state = random_state
 
-    def _build_module(self, n_inputs: int, input_size: int):
+    def _build_module(self, n_inputs: int, input_size: int, n_outputs: int = 1):
         from mgmtfeat.models._networks import mlp_network
 
-        return mlp_network(n_inputs * input_size, self.hidden_sizes, self.dropout)
+        return mlp_network(n_inputs * input_size, self.hidden_sizes, self.dropout, n_outputs)

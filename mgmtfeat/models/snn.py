@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from mgmtfeat.models._torch import TorchBinaryClassifier
+from mgmtfeat.models._torch import TorchClassifier
 
 __all__ = ["SNNClassifier"]
 
 
-class SNNClassifier(TorchBinaryClassifier):
+class SNNClassifier(TorchClassifier):
     """Siamese network with self-attention fusion, a scikit-learn binary classifier.
 
     Parameters
@@ -94,18 +94,19 @@ class SNNClassifier(TorchBinaryClassifier):
         self.n_threads = n_threads
         self.random_state = random_state
 
-    def _build_module(self, n_inputs: int, input_size: int):
+    def _build_module(self, n_inputs: int, input_size: int, n_outputs: int = 1):
         from mgmtfeat.models import _networks as nets
 
         embed = nets.embedding_size(input_size, self.n_blocks)
         if self.encoder == "conv":
             encoder = nets.ConvEncoder(n_inputs, self.channels, self.n_blocks, self.shared, self.input_dropout)
         elif self.encoder == "linear":
+            embed = max(embed, 8)  # a short input (few features) still gets room to separate several classes
             encoder = nets.LinearEncoder(n_inputs, input_size, embed, self.shared, self.input_dropout)
         else:
             raise ValueError(f"SNNClassifier: encoder={self.encoder!r}; use 'conv' or 'linear'")
         return nets.SNNNetwork(encoder, n_inputs, embed, self.attention_size, self.hidden_size, self.dropout,
-                               self.modality_dropout)
+                               self.modality_dropout, n_outputs)
 
     def attention_weights(self, X) -> np.ndarray:
         """Per-case attention weights over the inputs, shape (n_cases, n_inputs); rows sum to 1."""
