@@ -60,23 +60,6 @@ class ConvEncoder(nn.Module):
         return self.net(x)
 
 
-class LinearEncoder(nn.Module):
-    """(batch, n_inputs, input_size) -> (batch, n_inputs, embed) by one linear map + ReLU per branch."""
-
-    def __init__(self, n_inputs: int, input_size: int, embed: int, shared: bool, input_dropout: float):
-        super().__init__()
-        self.n_inputs, self.shared = n_inputs, shared
-        n_maps = 1 if shared else n_inputs
-        self.dropout = nn.Dropout(input_dropout)
-        self.weight = nn.Parameter(torch.randn(n_maps, input_size, embed) / input_size**0.5)
-        self.bias = nn.Parameter(torch.zeros(n_maps, embed))
-
-    def forward(self, x):
-        weight = self.weight.expand(self.n_inputs, -1, -1)
-        bias = self.bias.expand(self.n_inputs, -1)
-        return torch.relu(torch.einsum("bgi,gie->bge", self.dropout(x), weight) + bias)
-
-
 class SNNNetwork(nn.Module):
     """Branch encoders, additive self-attention over branches, a dense layer and one logit."""
 

@@ -87,14 +87,17 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         rng = check_random_state(self.random_state)
         seeds = rng.randint(np.iinfo(np.int32).max, size=self.n_members)
         start = time.perf_counter()
-        members, self.history_ = [], []
         with _torch_threads(self.n_threads):
-            for seed in seeds:
-                with _seeded(int(seed)):
-                    module, history = self._train(inputs, target, int(seed))
-                members.append(module)
-                self.history_.append(history)
-        self.module_ = _average(members)
+            if self._stackable():
+                self.module_, self.history_ = self._train_stacks(inputs, target, [int(s) for s in seeds])
+            else:
+                members, self.history_ = [], []
+                for seed in seeds:
+                    with _seeded(int(seed)):
+                        module, history = self._train(inputs, target, int(seed))
+                    members.append(module)
+                    self.history_.append(history)
+                self.module_ = _average(members)
         self.best_epoch_ = [int(np.argmin(h["val_loss"])) + 1 if h["val_loss"] else len(h["loss"]) for h in self.history_]
         self.n_epochs_ = [len(h["loss"]) for h in self.history_]
         self.fit_seconds_ = time.perf_counter() - start
@@ -107,6 +110,29 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         if not self.validation_fraction or n_val < 2 or counts.min() < 2:
             return rows, None  # too few rows to hold out: train for max_epochs without stopping
         return train_test_split(rows, test_size=n_val, stratify=target, random_state=seed)
+
+    def _stackable(self) -> bool:
+        """Whether the members are :class:`~mgmtfeat.models._stacked.StackedSNN` networks (subclasses say)."""
+        return False
+
+    def _train_stacks(self, inputs: np.ndarray, target: np.ndarray, seeds: list[int]):
+        """Members trained as one stacked network (``stack_members``), or one by one into one stack."""
+        import torch
+
+        from mgmtfeat.models import _stacked
+
+        n_outputs = 1 if len(self.classes_) == 2 else len(self.classes_)
+        groups = [seeds] if self.stack_members else [[seed] for seed in seeds]
+        stacks, histories = [], []
+        for group in groups:
+            generators = [torch.Generator().manual_seed(seed) for seed in group]
+            stack = self._build_stack(generators, inputs.shape[1], inputs.shape[2], n_outputs)
+            histories += _stacked.train_stacked(
+                stack, generators, inputs, target, [self._split(len(inputs), target, seed) for seed in group],
+                learning_rate=self.learning_rate, weight_decay=self.weight_decay, batch_size=self.batch_size,
+                max_epochs=self.max_epochs, patience=self.patience)
+            stacks.append(stack)
+        return _stacked.concatenate(stacks), histories
 
     def _train(self, inputs: np.ndarray, target: np.ndarray, seed: int):
         import torch

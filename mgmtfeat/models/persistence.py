@@ -106,6 +106,7 @@ def _save_torch(estimator, folder: Path, name: str) -> list[Path]:
 
 
 def _load_torch(folder: Path, name: str):
+    import torch
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
@@ -128,8 +129,12 @@ def _load_torch(folder: Path, name: str):
     estimator.mean_, estimator.scale_ = state.pop("mean").numpy(), state.pop("scale").numpy()
     n_outputs = 1 if len(estimator.classes_) == 2 else len(estimator.classes_)
     input_size = estimator.n_features_in_ // estimator.n_inputs_
-    members = [estimator._build_module(estimator.n_inputs_, input_size, n_outputs) for _ in range(meta["n_members"])]
-    module = _average(members)
+    if estimator._stackable():  # weights are overwritten below: the generators only shape the network
+        generators = [torch.Generator() for _ in range(meta["n_members"])]
+        module = estimator._build_stack(generators, estimator.n_inputs_, input_size, n_outputs)
+    else:
+        module = _average([estimator._build_module(estimator.n_inputs_, input_size, n_outputs)
+                           for _ in range(meta["n_members"])])
     try:
         module.load_state_dict({k.removeprefix("module."): v for k, v in state.items()}, strict=True)
     except RuntimeError as err:

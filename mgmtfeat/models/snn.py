@@ -52,6 +52,9 @@ class SNNClassifier(TorchClassifier):
         Share of the training rows held out (stratified) for early stopping; 0 disables it.
     n_members : int
         Networks trained from different seeds and validation splits, logits averaged.
+    stack_members : bool
+        Linear encoder: train the members as one network with stacked weights (one forward/backward
+        per batch for all), else one after the other; both give the same members up to float rounding.
     n_threads : int or None
         torch threads while fitting and predicting (None leaves torch's setting).
     random_state : int, RandomState or None
@@ -72,7 +75,7 @@ class SNNClassifier(TorchClassifier):
     def __init__(self, input_size=400, encoder="conv", shared=True, channels=8, n_blocks=2, modality_dropout=0.0,
                  attention_size=32, hidden_size=32, dropout=0.4, input_dropout=0.0, standardize=True,
                  learning_rate=1e-3, weight_decay=1e-4, batch_size=32, max_epochs=100, patience=10,
-                 validation_fraction=0.15, n_members=1, n_threads=1, random_state=None):
+                 validation_fraction=0.15, n_members=1, stack_members=True, n_threads=1, random_state=None):
         self.input_size = input_size
         self.encoder = encoder
         self.shared = shared
@@ -91,22 +94,30 @@ class SNNClassifier(TorchClassifier):
         self.patience = patience
         self.validation_fraction = validation_fraction
         self.n_members = n_members
+        self.stack_members = stack_members
         self.n_threads = n_threads
         self.random_state = random_state
 
     def _build_module(self, n_inputs: int, input_size: int, n_outputs: int = 1):
         from mgmtfeat.models import _networks as nets
 
-        embed = nets.embedding_size(input_size, self.n_blocks)
-        if self.encoder == "conv":
-            encoder = nets.ConvEncoder(n_inputs, self.channels, self.n_blocks, self.shared, self.input_dropout)
-        elif self.encoder == "linear":
-            embed = max(embed, 8)  # a short input (few features) still gets room to separate several classes
-            encoder = nets.LinearEncoder(n_inputs, input_size, embed, self.shared, self.input_dropout)
-        else:
+        if self.encoder != "conv":  # the linear encoder's members are built by _build_stack
             raise ValueError(f"SNNClassifier: encoder={self.encoder!r}; use 'conv' or 'linear'")
+        embed = nets.embedding_size(input_size, self.n_blocks)
+        encoder = nets.ConvEncoder(n_inputs, self.channels, self.n_blocks, self.shared, self.input_dropout)
         return nets.SNNNetwork(encoder, n_inputs, embed, self.attention_size, self.hidden_size, self.dropout,
                                self.modality_dropout, n_outputs)
+
+    def _stackable(self) -> bool:
+        return self.encoder == "linear"
+
+    def _build_stack(self, generators, n_inputs: int, input_size: int, n_outputs: int):
+        from mgmtfeat.models import _networks as nets
+        from mgmtfeat.models._stacked import StackedSNN
+
+        embed = max(nets.embedding_size(input_size, self.n_blocks), 8)  # room for several classes on short inputs
+        return StackedSNN(generators, n_inputs, input_size, embed, self.attention_size, self.hidden_size, n_outputs,
+                          self.shared, self.input_dropout, self.dropout, self.modality_dropout)
 
     def attention_weights(self, X) -> np.ndarray:
         """Per-case attention weights over the inputs, shape (n_cases, n_inputs); rows sum to 1."""
