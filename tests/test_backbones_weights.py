@@ -128,3 +128,16 @@ def test_local_checkpoint_with_wrong_keys(tmp_path):
         create_backbone("r2plus1d", weights=path)
     with pytest.raises(WeightsError, match="does not exist"):
         create_backbone("r2plus1d", weights=tmp_path / "absent.pyth")
+
+
+def test_url_weights_with_wrong_digest_are_not_cached(tmp_path, monkeypatch):
+    from mgmtfeat.backbones._weights import download_to_cache
+
+    monkeypatch.setenv("MGMTFEAT_CACHE", str(tmp_path / "cache"))
+    server = tmp_path / "server" / "NET.pyth"
+    server.parent.mkdir()
+    server.write_bytes(b"not the published checkpoint")
+    with pytest.raises(WeightsError, match=r"NET\.pyth gave a file with sha256 .*expected 0{64}.*weights=PATH"):
+        download_to_cache(server.as_uri(), "0" * 64, "pass weights=PATH")
+    assert list((tmp_path / "cache").iterdir()) == []
+    assert download_to_cache(server.as_uri(), None, "pass weights=PATH").read_bytes() == server.read_bytes()
