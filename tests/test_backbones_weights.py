@@ -61,8 +61,9 @@ def test_torch_checkpoint_with_objects_is_refused(tmp_path):
     marker = tmp_path / "pwned"
     path = tmp_path / "evil.pyth"
     torch.save({"model_state": {"w": torch.ones(2)}, "extra": _Evil(marker)}, path)
-    with pytest.raises(WeightsError, match="refusing to load"):
+    with pytest.raises(WeightsError, match=r"refusing to load .*evil\.pyth: .*global (posix|nt|os)\.system") as err:
         load_torch_checkpoint(path)
+    assert "weights_only=False" not in str(err.value)  # torch's advice would run the payload
     assert not marker.exists()
 
 
@@ -141,3 +142,14 @@ def test_url_weights_with_wrong_digest_are_not_cached(tmp_path, monkeypatch):
         download_to_cache(server.as_uri(), "0" * 64, "pass weights=PATH")
     assert list((tmp_path / "cache").iterdir()) == []
     assert download_to_cache(server.as_uri(), None, "pass weights=PATH").read_bytes() == server.read_bytes()
+
+
+def test_truncated_safetensors_names_file_and_fix(tmp_path):
+    path = tmp_path / "w.safetensors"
+    save_safetensors({"a": torch.ones(64, 64)}, path)
+    (tmp_path / "w.safetensors.sha256").unlink()  # a file the user supplies has no sidecar
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(WeightsError, match=r"w\.safetensors is not a valid safetensors file .*convert the weights again"):
+        load_safetensors(path)
+    with pytest.raises(WeightsError, match=r"w\.safetensors is not a valid safetensors file"):
+        create_backbone("i3d", weights=path)

@@ -169,6 +169,22 @@ def resolve_package_file(location: str) -> Path:
     return path
 
 
+def pickle_refused(path, exc: Exception, fix: str) -> WeightsError:
+    """The :class:`WeightsError` for a torch pickle that ``weights_only`` loading refused.
+
+    torch's own message advises retrying with ``weights_only=False``, which would run
+    the file's code; only the refused global is taken from it.
+    """
+    import re
+
+    found = re.search(r"GLOBAL (\S+)", str(exc))
+    what = f"the global {found.group(1)}" if found else "objects other than tensors and plain containers"
+    return WeightsError(
+        f"refusing to load {path}: it is a pickle holding {what}, which weights-only loading does "
+        f"not allow; nothing from it was run or loaded and no unsafe fallback is attempted. {fix}"
+    )
+
+
 def load_torch_checkpoint(path: str | os.PathLike) -> dict:
     """``torch.load(path, weights_only=True)`` on CPU with a clear error on refusal."""
     import torch
@@ -176,13 +192,11 @@ def load_torch_checkpoint(path: str | os.PathLike) -> dict:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        raise WeightsError(
-            f"refusing to load {path}: it holds objects other than tensors and plain "
-            f"containers ({exc}); no unsafe fallback is attempted. Re-save the state dict "
-            "alone with torch.save(model.state_dict(), path)"
-        ) from exc
+        raise pickle_refused(path, exc, "Re-save the state dict alone with "
+                             "torch.save(model.state_dict(), path), or download the weights again") from exc
     except Exception as exc:
-        raise WeightsError(f"cannot read torch checkpoint {path}: {exc}") from exc
+        raise WeightsError(f"cannot read torch checkpoint {path}: {exc}; the file is damaged or not a "
+                           "torch checkpoint: download the weights again") from exc
 
 
 def check_state_dict(model, state: Mapping[str, Any], source: str) -> None:
