@@ -67,21 +67,29 @@ def test_offline_without_weights_gives_instructions_and_no_network(tmp_path, mon
         create_backbone("vivit")
 
 
-def test_offline_loads_from_hugging_face_cache(tmp_path, monkeypatch):
-    """With HF_HUB_OFFLINE=1 the checkpoint is read from the cache, without any connection."""
-    bb = _tiny()
+def _offline_hub(tmp_path, monkeypatch):
+    """An offline Hugging Face cache under ``tmp_path``; returns the (absent) snapshot folder of the repo."""
+    import huggingface_hub.constants as constants
+
     hub = tmp_path / "hub"
     repo = hub / "models--google--vivit-b-16x2-kinetics400"
     revision = "0123456789abcdef0123456789abcdef01234567"
-    bb.model.hf.save_pretrained(repo / "snapshots" / revision)
-    (repo / "refs").mkdir()
+    (repo / "refs").mkdir(parents=True)
     (repo / "refs" / "main").write_text(revision)
-    import huggingface_hub.constants as constants
-
+    (repo / "snapshots").mkdir()
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HUB_CACHE", str(hub))
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(hub))
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    return repo / "snapshots" / revision
+
+
+def test_offline_loads_from_hugging_face_cache(tmp_path, monkeypatch):
+    """With HF_HUB_OFFLINE=1 the checkpoint is read from the cache, without any connection."""
+    bb = _tiny()
+    snapshot = _offline_hub(tmp_path, monkeypatch)
+    bb.model.hf.save_pretrained(snapshot)
+    revision = snapshot.name
 
     def no_connect(*args, **kwargs):
         raise AssertionError("a network connection was attempted")
@@ -142,19 +150,9 @@ def test_broken_weights_folders_give_messages_naming_file_and_fix(tmp_path):
 
 
 def test_broken_hugging_face_cache_names_the_folder_to_delete(tmp_path, monkeypatch):
-    hub = tmp_path / "hub"
-    repo = hub / "models--google--vivit-b-16x2-kinetics400"
-    revision = "0123456789abcdef0123456789abcdef01234567"
     dirs, _ = _broken_dirs(tmp_path)
-    (repo / "snapshots").mkdir(parents=True)
-    dirs["truncated"].rename(repo / "snapshots" / revision)
-    (repo / "refs").mkdir()
-    (repo / "refs" / "main").write_text(revision)
-    import huggingface_hub.constants as constants
-
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_HUB_CACHE", str(hub))
-    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(hub))
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
-    with pytest.raises(WeightsError, match=rf"{revision}[/\\]model\.safetensors.*delete the cached repository .*{repo.name}"):
+    snapshot = _offline_hub(tmp_path, monkeypatch)
+    dirs["truncated"].rename(snapshot)
+    repo = snapshot.parent.parent
+    with pytest.raises(WeightsError, match=rf"{snapshot.name}[/\\]model\.safetensors.*delete the cached repository .*{repo.name}"):
         create_backbone("vivit", num_frames=4, size=32)
