@@ -1,13 +1,22 @@
-"""Small file utilities shared by every step: atomic writes and the user cache folder."""
+"""Small file utilities shared by every step: atomic writes, the user cache folder, sha256, downloads."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["atomic_write_bytes", "atomic_write_text", "cache_dir", "sha256_file"]
+__all__ = [
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "cache_dir",
+    "sha256_file",
+    "atomic_path",
+    "download",
+    "DownloadError",
+]
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
@@ -16,21 +25,8 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     A reader sees the old file or the new one, never a partial one; a killed writer leaves at most
     a hidden ``.NAME.*.tmp`` file.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file ordinary permissions
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
@@ -56,3 +52,80 @@ def sha256_file(path: str | os.PathLike) -> str:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike):
+    """Yield a temporary :class:`~pathlib.Path` beside ``path``; rename it over ``path`` on success.
+
+    Write the new content to the yielded path (any writer that takes a file name). When the block
+    ends without an error the file is flushed to disk, given ordinary permissions and renamed over
+    ``path`` in one step; on an error it is removed and ``path`` is left as it was.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file ordinary permissions
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+class DownloadError(OSError):
+    """A download failed, or the file it gave has another sha256 than the expected one."""
+
+
+def download(url: str, path: str | os.PathLike, sha256: str | None = None, timeout: float = 60.0,
+             how_to: str = "check the network connection and try again") -> str:
+    """Download ``url`` to ``path`` atomically; return the file's sha256.
+
+    The file is streamed to a temporary file beside ``path`` and hashed on the way; it is renamed
+    to ``path`` only once its digest equals ``sha256`` (when given), so ``path`` never holds a
+    partial or wrong file.
+
+    Parameters
+    ----------
+    url : str
+        Source URL (``https://``, ``http://`` or ``file://``).
+    path : path-like
+        Destination file; its folder is created.
+    sha256 : str, optional
+        Expected hex digest; None accepts any content (the digest is returned for provenance).
+    timeout : float
+        Seconds to wait for the server on each network operation.
+    how_to : str
+        The fix appended to the message when the download fails (e.g. how to supply the file by hand).
+
+    Raises
+    ------
+    DownloadError
+        The URL cannot be read (network, HTTP error, interrupted transfer) or the digest differs.
+    """
+    import http.client
+    import urllib.request
+
+    digest = hashlib.sha256()
+    with atomic_path(path) as tmp:
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as response, open(tmp, "wb") as out:
+                for chunk in iter(lambda: response.read(1 << 20), b""):
+                    digest.update(chunk)
+                    out.write(chunk)
+        except (OSError, http.client.HTTPException, ValueError) as exc:  # URLError is an OSError
+            raise DownloadError(f"cannot download {url} to {path} ({exc}); {how_to}") from exc
+        actual = digest.hexdigest()
+        if sha256 is not None and actual != sha256.lower():
+            raise DownloadError(
+                f"{url} gave a file with sha256 {actual}, expected {sha256}; it was not saved to {path}. "
+                f"The server sent another file or the transfer was damaged; {how_to}"
+            )
+    return actual

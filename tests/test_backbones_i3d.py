@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from mgmtfeat.backbones import WeightsError, create_backbone, native_bfloat16
+from mgmtfeat.backbones import WeightsError, create_backbone, get_weights_config, native_bfloat16
 from mgmtfeat.backbones.i3d import InceptionI3d, _same_pads, convert_flax_i3d
 
 FIXTURE = Path(__file__).parent / "fixtures" / "i3d_flax_reference.npz"
@@ -97,4 +97,40 @@ def test_tampered_cache_is_refused(tmp_path, monkeypatch):
     raw[len(raw) // 2] ^= 0xFF
     cached.write_bytes(bytes(raw))
     with pytest.raises(WeightsError, match="sha256"):
+        create_backbone("i3d")
+
+
+def _flip_a_byte(path):
+    raw = bytearray(path.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    path.write_bytes(bytes(raw))
+
+
+@needs_weights
+def test_cache_without_sha256_file_is_converted_again_not_used(tmp_path, monkeypatch):
+    monkeypatch.setenv("MGMTFEAT_CACHE", str(tmp_path))
+    first = create_backbone("i3d")
+    cached = next(tmp_path.glob("i3d-kinetics400-*.safetensors"))
+    good = cached.read_bytes()
+    _flip_a_byte(cached)
+    cached.with_name(cached.name + ".sha256").unlink()
+    with pytest.warns(UserWarning, match=r"i3d-kinetics400-.*\.safetensors has no sha256 file.*converting the package weights"):
+        again = create_backbone("i3d")
+    assert cached.read_bytes() == good  # rebuilt from the verified package file
+    digest = cached.with_name(cached.name + ".sha256").read_text().strip()
+    assert again.provenance["weights_converted_sha256"] == digest == first.provenance["weights_converted_sha256"]
+    assert again.provenance["weights_sha256"] == again.config.sha256
+    for key, value in first.model.state_dict().items():
+        assert torch.equal(again.model.state_dict()[key], value), key
+
+
+@needs_weights
+def test_corrupt_cache_with_matching_sha256_file_names_the_file_to_delete(tmp_path, monkeypatch):
+    from mgmtfeat._io import sha256_file
+
+    monkeypatch.setenv("MGMTFEAT_CACHE", str(tmp_path))
+    cached = tmp_path / f"i3d-kinetics400-{get_weights_config('i3d').sha256[:16]}.safetensors"
+    cached.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json")
+    cached.with_name(cached.name + ".sha256").write_text(sha256_file(cached))
+    with pytest.raises(WeightsError, match=rf"{cached.name} is not a valid safetensors file.*delete the cached conversion"):
         create_backbone("i3d")

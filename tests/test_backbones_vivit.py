@@ -67,21 +67,29 @@ def test_offline_without_weights_gives_instructions_and_no_network(tmp_path, mon
         create_backbone("vivit")
 
 
-def test_offline_loads_from_hugging_face_cache(tmp_path, monkeypatch):
-    """With HF_HUB_OFFLINE=1 the checkpoint is read from the cache, without any connection."""
-    bb = _tiny()
+def _offline_hub(tmp_path, monkeypatch):
+    """An offline Hugging Face cache under ``tmp_path``; returns the (absent) snapshot folder of the repo."""
+    import huggingface_hub.constants as constants
+
     hub = tmp_path / "hub"
     repo = hub / "models--google--vivit-b-16x2-kinetics400"
     revision = "0123456789abcdef0123456789abcdef01234567"
-    bb.model.hf.save_pretrained(repo / "snapshots" / revision)
-    (repo / "refs").mkdir()
+    (repo / "refs").mkdir(parents=True)
     (repo / "refs" / "main").write_text(revision)
-    import huggingface_hub.constants as constants
-
+    (repo / "snapshots").mkdir()
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HUB_CACHE", str(hub))
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(hub))
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    return repo / "snapshots" / revision
+
+
+def test_offline_loads_from_hugging_face_cache(tmp_path, monkeypatch):
+    """With HF_HUB_OFFLINE=1 the checkpoint is read from the cache, without any connection."""
+    bb = _tiny()
+    snapshot = _offline_hub(tmp_path, monkeypatch)
+    bb.model.hf.save_pretrained(snapshot)
+    revision = snapshot.name
 
     def no_connect(*args, **kwargs):
         raise AssertionError("a network connection was attempted")
@@ -102,3 +110,49 @@ def test_bfloat16_keeps_tubelet_embedding_in_float32():
     clips = np.random.default_rng(3).integers(0, 256, size=(2, 150, 64, 64), dtype=np.uint8)
     a, b = fp32.extract(clips), bf16.extract(clips)
     assert b.dtype == np.float32 and np.corrcoef(a.ravel(), b.ravel())[0, 1] > 0.99
+
+
+def _broken_dirs(tmp_path):
+    """A config-only folder, a pickle payload as pytorch_model.bin, a truncated model.safetensors."""
+    import os
+
+    good = tmp_path / "good"
+    _tiny().model.hf.save_pretrained(good)
+    config = (good / "config.json").read_text()
+    dirs = {}
+    for name in ("config_only", "pickle", "truncated"):
+        dirs[name] = tmp_path / name
+        dirs[name].mkdir()
+        (dirs[name] / "config.json").write_text(config)
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    torch.save({"vivit.embeddings.cls_token": Payload()}, dirs["pickle"] / "pytorch_model.bin")
+    raw = (good / "model.safetensors").read_bytes()
+    (dirs["truncated"] / "model.safetensors").write_bytes(raw[: len(raw) // 2])
+    return dirs, marker
+
+
+def test_broken_weights_folders_give_messages_naming_file_and_fix(tmp_path):
+    dirs, marker = _broken_dirs(tmp_path)
+    with pytest.raises(WeightsError, match=r"config_only holds config.json but no weights file.*download the weights again"):
+        create_backbone("vivit", weights=dirs["config_only"], num_frames=4, size=32)
+    with pytest.raises(WeightsError, match=r"refusing to load .*pickle[/\\]pytorch_model\.bin: .*global (posix|nt|os)\.system"
+                       r".*download the weights again") as err:
+        create_backbone("vivit", weights=dirs["pickle"], num_frames=4, size=32)
+    assert "weights_only=False" not in str(err.value)  # never advise the unsafe retry
+    assert not marker.exists()
+    with pytest.raises(WeightsError, match=r"truncated[/\\]model\.safetensors: SafetensorError.*download the weights again"):
+        create_backbone("vivit", weights=dirs["truncated"], num_frames=4, size=32)
+
+
+def test_broken_hugging_face_cache_names_the_folder_to_delete(tmp_path, monkeypatch):
+    dirs, _ = _broken_dirs(tmp_path)
+    snapshot = _offline_hub(tmp_path, monkeypatch)
+    dirs["truncated"].rename(snapshot)
+    repo = snapshot.parent.parent
+    with pytest.raises(WeightsError, match=rf"{snapshot.name}[/\\]model\.safetensors.*delete the cached repository .*{repo.name}"):
+        create_backbone("vivit", num_frames=4, size=32)

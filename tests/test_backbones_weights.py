@@ -8,10 +8,10 @@ import pytest
 import torch
 
 from mgmtfeat.backbones import WeightsError, create_backbone
+from mgmtfeat.backbones._numpy_pickle import load_numpy_pickle
 from mgmtfeat.backbones._weights import (
     cache_dir,
     check_state_dict,
-    load_numpy_pickle,
     load_safetensors,
     load_state_dict_strict,
     load_torch_checkpoint,
@@ -42,7 +42,7 @@ def test_numpy_pickle_refuses_other_globals_and_runs_nothing(tmp_path):
     marker = tmp_path / "pwned"
     path = tmp_path / "evil.ckpt"
     path.write_bytes(pickle.dumps({"params": {"x": _Evil(marker)}}))
-    with pytest.raises(WeightsError, match="refusing to unpickle (posix|nt|os).system"):
+    with pytest.raises(WeightsError, match=r"evil\.ckpt: refusing to unpickle (posix|nt|os)\.system"):
         load_numpy_pickle(path)
     assert not marker.exists()
 
@@ -61,8 +61,9 @@ def test_torch_checkpoint_with_objects_is_refused(tmp_path):
     marker = tmp_path / "pwned"
     path = tmp_path / "evil.pyth"
     torch.save({"model_state": {"w": torch.ones(2)}, "extra": _Evil(marker)}, path)
-    with pytest.raises(WeightsError, match="refusing to load"):
+    with pytest.raises(WeightsError, match=r"refusing to load .*evil\.pyth: .*global (posix|nt|os)\.system") as err:
         load_torch_checkpoint(path)
+    assert "weights_only=False" not in str(err.value)  # torch's advice would run the payload
     assert not marker.exists()
 
 
@@ -112,10 +113,10 @@ def test_safetensors_cache_round_trip_and_tamper(tmp_path, monkeypatch):
 def test_url_weights_offline_error_names_the_fix(tmp_path, monkeypatch):
     monkeypatch.setenv("MGMTFEAT_CACHE", str(tmp_path))
 
-    def no_network(url, dst, *args, **kwargs):
+    def no_network(url, *args, **kwargs):
         raise OSError("network is unreachable")
 
-    monkeypatch.setattr(torch.hub, "download_url_to_file", no_network)
+    monkeypatch.setattr("urllib.request.urlopen", no_network)
     with pytest.raises(WeightsError, match=r"R2PLUS1D_16x4_R50.pyth.*weights=PATH"):
         create_backbone("r2plus1d")
     assert list(tmp_path.iterdir()) == []  # no partial download left behind
@@ -128,3 +129,27 @@ def test_local_checkpoint_with_wrong_keys(tmp_path):
         create_backbone("r2plus1d", weights=path)
     with pytest.raises(WeightsError, match="does not exist"):
         create_backbone("r2plus1d", weights=tmp_path / "absent.pyth")
+
+
+def test_url_weights_with_wrong_digest_are_not_cached(tmp_path, monkeypatch):
+    from mgmtfeat.backbones._weights import download_to_cache
+
+    monkeypatch.setenv("MGMTFEAT_CACHE", str(tmp_path / "cache"))
+    server = tmp_path / "server" / "NET.pyth"
+    server.parent.mkdir()
+    server.write_bytes(b"not the published checkpoint")
+    with pytest.raises(WeightsError, match=r"NET\.pyth gave a file with sha256 .*expected 0{64}.*weights=PATH"):
+        download_to_cache(server.as_uri(), "0" * 64, "pass weights=PATH")
+    assert list((tmp_path / "cache").iterdir()) == []
+    assert download_to_cache(server.as_uri(), None, "pass weights=PATH").read_bytes() == server.read_bytes()
+
+
+def test_truncated_safetensors_names_file_and_fix(tmp_path):
+    path = tmp_path / "w.safetensors"
+    save_safetensors({"a": torch.ones(64, 64)}, path)
+    (tmp_path / "w.safetensors.sha256").unlink()  # a file the user supplies has no sidecar
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(WeightsError, match=r"w\.safetensors is not a valid safetensors file .*convert the weights again"):
+        load_safetensors(path)
+    with pytest.raises(WeightsError, match=r"w\.safetensors is not a valid safetensors file"):
+        create_backbone("i3d", weights=path)

@@ -171,14 +171,18 @@ class Backbone:
 
     @property
     def provenance(self) -> dict:
-        """What produced the features: net, weights id and sha256, random or not, input."""
+        """What produced the features: net, weights id and sha256(s), random or not, input."""
         import torch
 
         c = self.config
+        # a converted checkpoint (I3D) also records the digest of the file actually loaded
+        converted = ({"weights_converted_sha256": self.info["converted_sha256"]}
+                     if "converted_sha256" in self.info else {})
         return {
             "net": self.name,
             "weights_id": self.info["weights_id"],
             "weights_sha256": self.info.get("sha256"),
+            **converted,
             "random_weights": bool(self.info["random"]),
             "random_seed": self.info.get("random_seed"),
             "num_frames": c.num_frames,

@@ -6,22 +6,20 @@ frame sampling). Preprocessing is derived from it (see ``preprocess.py``).
 
 Loading is safe by construction: files are checked against their sha256 when one is
 known, pickles are read either with ``torch.load(weights_only=True)`` or with an
-unpickler that only rebuilds numpy arrays, and state dicts are compared key by key
-with the model before anything is copied, so a mismatch loads nothing.
+unpickler that only rebuilds numpy arrays (``_numpy_pickle.py``), and state dicts
+are compared key by key with the model before anything is copied, so a mismatch loads nothing.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import importlib.util
-import io
 import os
 import pickle
-import tempfile
 from pathlib import Path
 from typing import Any, Mapping
 
-from mgmtfeat._io import cache_dir, sha256_file
+from mgmtfeat._io import DownloadError, atomic_path, atomic_write_text, cache_dir, download, sha256_file
 
 __all__ = [
     "WeightsConfig",
@@ -29,7 +27,6 @@ __all__ = [
     "cache_dir",
     "sha256_file",
     "verify_sha256",
-    "load_numpy_pickle",
     "load_torch_checkpoint",
     "check_state_dict",
     "load_state_dict_strict",
@@ -172,80 +169,20 @@ def resolve_package_file(location: str) -> Path:
     return path
 
 
-class _NumpyOnlyUnpickler(pickle.Unpickler):
-    """Unpickler that can rebuild numpy arrays and nothing else.
+def pickle_refused(path, exc: Exception, fix: str) -> WeightsError:
+    """The :class:`WeightsError` for a torch pickle that ``weights_only`` loading refused.
 
-    Any other global (a function, a class, ``os.system`` ...) is refused before it
-    is looked up, so no code from the file can run.
+    torch's own message advises retrying with ``weights_only=False``, which would run
+    the file's code; only the refused global is taken from it.
     """
+    import re
 
-    _ALLOWED = {
-        ("numpy.core.multiarray", "_reconstruct"),
-        ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy", "ndarray"),
-        ("numpy", "dtype"),
-    }
-
-    def find_class(self, module, name):
-        if (module, name) not in self._ALLOWED:
-            raise WeightsError(
-                f"refusing to unpickle {module}.{name}: this checkpoint may only hold "
-                "numpy arrays in nested dicts; the file is not the expected weights file "
-                "and was not loaded"
-            )
-        import numpy as np
-
-        if name == "_reconstruct":
-            # numpy >= 2 moved numpy.core to numpy._core; both names mean the same.
-            core = getattr(np, "_core", None) or np.core
-            return core.multiarray._reconstruct
-        return getattr(np, name)
-
-
-def load_numpy_pickle(path: str | os.PathLike) -> dict:
-    """Load a pickle of nested dicts of numeric numpy arrays, safely.
-
-    Parameters
-    ----------
-    path : path-like
-        The pickle file.
-
-    Returns
-    -------
-    dict
-        Nested ``dict[str, dict | np.ndarray]`` as stored.
-
-    Raises
-    ------
-    WeightsError
-        If the pickle holds any global other than numpy array reconstruction, or
-        a leaf that is not a numeric array.
-    """
-    import numpy as np
-
-    with open(path, "rb") as fh:
-        data = fh.read()
-    try:
-        tree = _NumpyOnlyUnpickler(io.BytesIO(data)).load()
-    except WeightsError:
-        raise
-    except Exception as exc:  # truncated or malformed pickle
-        raise WeightsError(f"cannot read weights pickle {path}: {exc}") from exc
-
-    def check(node, where):
-        if isinstance(node, dict):
-            for key, value in node.items():
-                if not isinstance(key, str):
-                    raise WeightsError(f"weights pickle {path}: non-string key {key!r} at {where}")
-                check(value, f"{where}/{key}")
-        elif not (isinstance(node, np.ndarray) and node.dtype.kind in "fiub"):
-            raise WeightsError(
-                f"weights pickle {path}: {where} is {type(node).__name__}, expected a numeric "
-                "numpy array"
-            )
-
-    check(tree, "")
-    return tree
+    found = re.search(r"GLOBAL (\S+)", str(exc))
+    what = f"the global {found.group(1)}" if found else "objects other than tensors and plain containers"
+    return WeightsError(
+        f"refusing to load {path}: it is a pickle holding {what}, which weights-only loading does "
+        f"not allow; nothing from it was run or loaded and no unsafe fallback is attempted. {fix}"
+    )
 
 
 def load_torch_checkpoint(path: str | os.PathLike) -> dict:
@@ -255,13 +192,11 @@ def load_torch_checkpoint(path: str | os.PathLike) -> dict:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        raise WeightsError(
-            f"refusing to load {path}: it holds objects other than tensors and plain "
-            f"containers ({exc}); no unsafe fallback is attempted. Re-save the state dict "
-            "alone with torch.save(model.state_dict(), path)"
-        ) from exc
+        raise pickle_refused(path, exc, "Re-save the state dict alone with "
+                             "torch.save(model.state_dict(), path), or download the weights again") from exc
     except Exception as exc:
-        raise WeightsError(f"cannot read torch checkpoint {path}: {exc}") from exc
+        raise WeightsError(f"cannot read torch checkpoint {path}: {exc}; the file is damaged or not a "
+                           "torch checkpoint: download the weights again") from exc
 
 
 def check_state_dict(model, state: Mapping[str, Any], source: str) -> None:
@@ -299,54 +234,55 @@ def load_state_dict_strict(model, state: Mapping[str, Any], source: str) -> None
     model.load_state_dict(dict(state), strict=True)
 
 
-def _atomic_target(path: Path) -> tuple[int, str]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+def sidecar_path(path: str | os.PathLike) -> Path:
+    """The ``<path>.sha256`` file that records the digest of a file written by :func:`save_safetensors`."""
+    path = Path(path)
+    return path.with_name(path.name + ".sha256")
 
 
 def save_safetensors(state: Mapping[str, Any], path: str | os.PathLike) -> str:
     """Write a state dict as safetensors atomically; return the file's sha256.
 
-    A ``<path>.sha256`` sidecar holding the digest is written beside it.
+    The ``<path>.sha256`` sidecar holding the digest is written after the file, so a
+    file without a sidecar is one whose writing did not finish (or was tampered with).
     """
     from safetensors.torch import save_file
 
-    path = Path(path)
-    fd, tmp = _atomic_target(path)
-    os.close(fd)
-    try:
-        save_file({k: v.contiguous() for k, v in state.items()}, tmp)
+    with atomic_path(path) as tmp:
+        save_file({k: v.contiguous() for k, v in state.items()}, str(tmp))
         digest = sha256_file(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    fd, tmp = _atomic_target(path.with_name(path.name + ".sha256"))
-    with os.fdopen(fd, "w") as fh:
-        fh.write(digest + "\n")
-    os.replace(tmp, path.with_name(path.name + ".sha256"))
+    atomic_write_text(sidecar_path(path), digest + "\n")
     return digest
 
 
-def load_safetensors(path: str | os.PathLike, expected_sha256: str | None = None) -> tuple[dict, str]:
+def load_safetensors(path: str | os.PathLike, expected_sha256: str | None = None,
+                     fix: str = "download or convert the weights again") -> tuple[dict, str]:
     """Load a safetensors state dict after checking its sha256.
 
     The expected digest is ``expected_sha256`` or, if None, the ``.sha256`` sidecar
-    when present. Returns ``(state_dict, sha256)``.
+    when present. Returns ``(state_dict, sha256 of the file)``. ``fix`` ends the
+    message of the :class:`WeightsError` raised for a file with another digest or
+    one that is not valid safetensors.
     """
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     path = Path(path)
-    sidecar = path.with_name(path.name + ".sha256")
+    sidecar = sidecar_path(path)
     if expected_sha256 is None and sidecar.is_file():
         expected_sha256 = sidecar.read_text().strip() or None
-    digest = verify_sha256(path, expected_sha256)
-    return load_file(str(path), device="cpu"), digest
+    try:
+        digest = verify_sha256(path, expected_sha256)
+    except WeightsError as exc:
+        raise WeightsError(f"{exc}; {fix}") from exc
+    try:
+        return load_file(str(path), device="cpu"), digest
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise WeightsError(f"weights file {path} is not a valid safetensors file ({exc}); {fix}") from exc
 
 
 def download_to_cache(url: str, sha256: str | None, how_to: str) -> Path:
-    """Download ``url`` once into the cache (atomically) and check its sha256.
+    """Download ``url`` once into the cache (atomically, digest checked first) and check its sha256.
 
     Parameters
     ----------
@@ -358,23 +294,12 @@ def download_to_cache(url: str, sha256: str | None, how_to: str) -> Path:
         Sentence appended to the error when the download fails (how to supply the
         file by hand).
     """
-    import torch.hub
-
     target = cache_dir() / url.rsplit("/", 1)[-1]
     if not target.is_file():
-        fd, tmp = _atomic_target(target)
-        os.close(fd)
         try:
-            torch.hub.download_url_to_file(url, tmp, progress=True)
-            verify_sha256(tmp, sha256)
-            os.replace(tmp, target)
-        except WeightsError:
-            os.unlink(tmp)
-            raise
-        except Exception as exc:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise WeightsError(f"cannot download {url}: {exc}. {how_to}") from exc
+            download(url, target, sha256=sha256, how_to=how_to)
+        except DownloadError as exc:
+            raise WeightsError(str(exc)) from exc
     verify_sha256(target, sha256)
     return target
 

@@ -14,17 +14,19 @@ before, zeros for convolutions and -inf for max pooling.
 from __future__ import annotations
 
 import math
+import warnings
 
+from mgmtfeat.backbones._numpy_pickle import load_numpy_pickle
 from mgmtfeat.backbones._registry import register_backbone
 from mgmtfeat.backbones._weights import (
     WeightsConfig,
     WeightsError,
     cache_dir,
-    load_numpy_pickle,
     load_safetensors,
     load_state_dict_strict,
     resolve_package_file,
     save_safetensors,
+    sidecar_path,
     verify_sha256,
 )
 
@@ -243,19 +245,25 @@ def convert_flax_i3d(tree: dict) -> dict:
 def _load_default(model, config: WeightsConfig) -> str:
     """Load the package weights into ``model``: converted once, then read from the cache.
 
-    Returns the sha256 of the cached safetensors file. The cache is written only
-    after the converted state dict has loaded into the model.
+    Returns the sha256 of the safetensors conversion that was loaded. The cache is
+    written only after the converted state dict has loaded into the model, and its
+    sidecar only after the cache file, so the cache is trusted only with a sidecar
+    whose digest it matches; a cache file without one is converted again from the
+    verified package file.
     """
     source = resolve_package_file(config.location)
     cached = cache_dir() / f"i3d-kinetics400-{config.sha256[:16]}.safetensors"
-    if cached.is_file():
-        try:
-            state, digest = load_safetensors(cached)
-        except WeightsError as exc:
-            raise WeightsError(f"{exc}. Delete the cached conversion {cached} to convert "
-                               f"the package weights again") from exc
+    sidecar = sidecar_path(cached)
+    recorded = sidecar.read_text().strip() if sidecar.is_file() else ""
+    if cached.is_file() and recorded:
+        fix = f"delete the cached conversion {cached} to convert the package weights again"
+        state, digest = load_safetensors(cached, expected_sha256=recorded, fix=fix)
         load_state_dict_strict(model, state, f"{config.weights_id} (cached conversion {cached})")
         return digest
+    if cached.is_file():
+        # Without its digest the file cannot be told from a damaged or altered one: never use it.
+        warnings.warn(f"I3D weights cache {cached} has no sha256 file {sidecar.name}, so it cannot be "
+                      f"verified; converting the package weights {source} again", stacklevel=3)
     verify_sha256(source, config.sha256)
     state = convert_flax_i3d(load_numpy_pickle(source))
     load_state_dict_strict(model, state, f"{config.weights_id} ({source})")
@@ -277,6 +285,7 @@ def build_i3d(config: WeightsConfig, weights, model_kwargs: dict):
     if weights == "random":
         return model, {"weights_id": "random", "sha256": None, "random": True}
     if weights is None:
+        # sha256 names the published weights; converted_sha256 is the file actually loaded
         digest = _load_default(model, config)
         return model, {"weights_id": config.weights_id, "sha256": config.sha256,
                        "converted_sha256": digest, "random": False}

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 from mgmtfeat.backbones._registry import register_backbone
-from mgmtfeat.backbones._weights import WeightsConfig, WeightsError
+from mgmtfeat.backbones._weights import WeightsConfig, WeightsError, pickle_refused
 
 __all__ = ["VIVIT_CONFIG", "HF_REPO_ID"]
 
@@ -85,6 +85,32 @@ def _offline() -> bool:
     return bool(constants.HF_HUB_OFFLINE) or os.environ.get("HF_HUB_OFFLINE", "0").upper() in ("1", "ON", "YES", "TRUE")
 
 
+# in the order transformers prefers them
+_WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
+                 "pytorch_model.bin.index.json")
+
+
+def _from_folder(folder: Path, fix: str):
+    """``VivitForVideoClassification`` from a folder; every broken file gives a :class:`WeightsError`."""
+    import pickle
+
+    from safetensors import SafetensorError
+    from transformers import VivitForVideoClassification
+
+    present = [folder / name for name in _WEIGHT_FILES if (folder / name).is_file()]
+    if not present:
+        raise WeightsError(f"ViViT weights folder {folder} holds config.json but no weights file "
+                           f"({', '.join(_WEIGHT_FILES)}); {fix}")
+    try:
+        return VivitForVideoClassification.from_pretrained(str(folder), local_files_only=True)
+    except pickle.UnpicklingError as exc:
+        pickled = [p for p in present if p.name.startswith("pytorch_model")] or present
+        raise pickle_refused(pickled[0], exc, fix) from exc
+    except (SafetensorError, OSError, ValueError, RuntimeError, KeyError) as exc:
+        raise WeightsError(f"cannot load the ViViT weights {present[0]}: {type(exc).__name__}: {exc}; "
+                           f"the file is damaged or not a ViViT checkpoint; {fix}") from exc
+
+
 def _load_pretrained(weights):
     """``(hf_model, info)`` from a local dir, the Hugging Face cache, or a download."""
     from huggingface_hub import try_to_load_from_cache
@@ -94,13 +120,14 @@ def _load_pretrained(weights):
         path = Path(weights)
         if not (path.is_dir() and (path / "config.json").is_file()):
             raise WeightsError(f"ViViT weights {path} is not a folder with config.json; {_HOW_TO}")
-        model = VivitForVideoClassification.from_pretrained(str(path), local_files_only=True)
+        model = _from_folder(path, f"download the weights again: {_HOW_TO}")
         return model, {"weights_id": f"{HF_REPO_ID} (local {path.name})", "sha256": None}
     cached = try_to_load_from_cache(HF_REPO_ID, "config.json")
     if isinstance(cached, str):
-        model = VivitForVideoClassification.from_pretrained(HF_REPO_ID, local_files_only=True)
-        revision = Path(cached).parent.name  # the snapshot folder is the commit hash
-        return model, {"weights_id": f"{HF_REPO_ID}@{revision}", "sha256": None}
+        snapshot = Path(cached).parent  # the snapshot folder is named after the commit hash
+        model = _from_folder(snapshot, f"delete the cached repository {snapshot.parent.parent} and "
+                             f"download the weights again; or {_HOW_TO}")
+        return model, {"weights_id": f"{HF_REPO_ID}@{snapshot.name}", "sha256": None}
     if _offline():
         raise WeightsError(f"ViViT weights are not in the Hugging Face cache and HF_HUB_OFFLINE is set; {_HOW_TO}")
     try:

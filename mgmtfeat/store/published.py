@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import os
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 
 from mgmtfeat import MODALITIES
-from mgmtfeat._io import atomic_write_bytes, cache_dir, sha256_file
+from mgmtfeat._io import DownloadError, cache_dir, download, sha256_file
 from mgmtfeat.store.store import FeatureStore, StoreError
 from mgmtfeat.store.tfrecord import read_examples
 
@@ -83,15 +81,13 @@ def fetch_published(source: str | os.PathLike | None = None, timeout: float = 60
 
 
 def _download(url: str, path: Path, timeout: float) -> None:
+    # the digest is checked before the file appears, so a wrong download never sits in the cache
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            data = response.read()
-    except (urllib.error.URLError, OSError) as err:
-        raise FileNotFoundError(
-            f"could not download {url} ({err}). Offline, pass the folder that holds the two "
-            f"published files: --published-source DIR (or set MGMTFEAT_PUBLISHED_SOURCE)."
-        ) from None
-    atomic_write_bytes(path, data)
+        download(url, path, sha256=PUBLISHED_FILES[path.name][0], timeout=timeout,
+                 how_to="offline, pass the folder that holds the two published files: "
+                 "--published-source DIR (or set MGMTFEAT_PUBLISHED_SOURCE)")
+    except DownloadError as err:
+        raise FileNotFoundError(str(err)) from err
 
 
 def case_id_of(features: dict[str, np.ndarray], label: int) -> str:
