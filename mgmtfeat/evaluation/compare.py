@@ -251,7 +251,7 @@ def calibration_table(y_true, probability, n_bins: int = 10, strategy: str = "un
     from sklearn.calibration import calibration_curve
 
     p = np.asarray(probability, float)
-    _check_binary(y_true, p, "probability")
+    _check_binary(y_true, p, "probability", both_classes=False)
     fraction_positive, mean_predicted = calibration_curve(np.asarray(y_true), p, n_bins=n_bins, strategy=strategy)
     return pd.DataFrame({"mean_predicted": mean_predicted, "fraction_positive": fraction_positive})
 
@@ -261,10 +261,8 @@ def brier_score(y_true, probability) -> float:
 
     Parameters
     ----------
-    y_true : array-like, shape (n_cases,)
-        Labels 0/1.
-    probability : array-like, shape (n_cases,)
-        P(label 1), in [0, 1].
+    y_true, probability : array-like, shape (n_cases,)
+        As in :func:`calibration_table` (one class is allowed here).
 
     Returns
     -------
