@@ -132,7 +132,7 @@ def run_command(name: str, parser: argparse.ArgumentParser, argv: list[str] | No
         if config:
             apply_config(parser, load_config(config, name), where=f"--config {config}")
     except ConfigError as err:
-        print(f"{parser.prog}: error: {err}", file=sys.stderr)
+        print(f"error: {err}", file=sys.stderr)
         return 2
     args = parser.parse_args(argv)
     setup_logging(args.log_level, args.log_file)
@@ -146,7 +146,7 @@ def run_command(name: str, parser: argparse.ArgumentParser, argv: list[str] | No
         status = work(args)
     except (ConfigError, ValueError, FileNotFoundError, FileExistsError) as err:
         log.debug("%s failed", name, exc_info=True)
-        print(f"{parser.prog}: error: {err}", file=sys.stderr)
+        print(f"error: {err}", file=sys.stderr)
         return 2
     if status in (0, 1) and settings_path is not None:
         path = settings_path(args)

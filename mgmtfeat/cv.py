@@ -67,7 +67,7 @@ def _check(args: argparse.Namespace) -> dict:
         raise ValueError(f"--model: unknown model(s) {', '.join(unknown)}; choose from {', '.join(MODELS)}")
     bad = [m for m in args.modalities or [] if m not in MODALITIES]
     if bad:
-        raise ValueError(f"--modalities: unknown {', '.join(bad)}; choose from {', '.join(MODALITIES)}")
+        raise ValueError(f"--modalities: unknown modalities {', '.join(bad)}; choose from {', '.join(MODALITIES)}")
     if args.folds < 2 or args.repeats < 1 or args.jobs < 1:
         raise ValueError(f"--folds must be at least 2 (got {args.folds}), --repeats and --jobs at least 1 "
                          f"(got {args.repeats}, {args.jobs})")

@@ -27,7 +27,7 @@ def _parser() -> argparse.ArgumentParser:
     add_dataset_arguments(parser)
     parser.add_argument("--out", default="features/store", metavar="DIR",
                         help="feature store to write into; an existing store gets the new cases (resumes)")
-    parser.add_argument("--net", default="i3d", choices=list_backbones(all_variants=True), metavar="NET",
+    parser.add_argument("--net", default="i3d", metavar="NET",
                         help=f"backbone, from the registry: {', '.join(list_backbones(all_variants=True))}")
     parser.add_argument("--weights", default=None, metavar="PATH",
                         help="weights file or folder; 'random' for random weights (labelled so in the store); "
