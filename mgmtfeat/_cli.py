@@ -1,10 +1,159 @@
-"""Command-line options shared by the commands that read a dataset folder and make clips."""
+"""What every command shares: its parser, ``--config``/``--dry-run``/logging options and one runner.
+
+:func:`command_parser` builds a command's parser with the common options; :func:`run_command`
+reads ``--config``, parses, sets up logging, runs the work (or the dry run) and writes
+``settings.yaml``. Also the dataset options of the commands that read a dataset folder.
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Callable, Iterator
 
 from mgmtfeat.clips import ClipSettings
+
+log = logging.getLogger(__name__)
+
+#: The program name in front of the command in usage lines; ``mgmtfeat`` under the main command.
+_INVOKED_AS: list[str] = []
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+@contextlib.contextmanager
+def invoked_as(program: str) -> Iterator[None]:
+    """Within this block, command parsers show ``PROGRAM NAME`` (e.g. ``mgmtfeat cv``) as prog."""
+    _INVOKED_AS.append(program)
+    try:
+        yield
+    finally:
+        _INVOKED_AS.pop()
+
+
+def csv_list(text: str) -> list[str]:
+    """``"a, b"`` -> ``["a", "b"]`` (the type of ``--net``, ``--model``, ``--modalities``)."""
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def command_parser(name: str, description: str, epilog: str | None = None,
+                   formatter_class=argparse.ArgumentDefaultsHelpFormatter) -> argparse.ArgumentParser:
+    """The parser of command ``name`` (as typed: ``make-clips``) with the options every command has.
+
+    Common options: ``--config FILE``, ``--dry-run``, ``--quiet``, ``--log-level``, ``--log-file``.
+    """
+    module = name.replace("-", "_")
+    prog = f"{_INVOKED_AS[-1]} {name}" if _INVOKED_AS else f"python -m mgmtfeat.{module}"
+    parser = argparse.ArgumentParser(prog=prog, description=description, epilog=epilog,
+                                     formatter_class=formatter_class)
+    common = parser.add_argument_group("common options")
+    common.add_argument("--config", metavar="FILE", default=None,
+                        help="YAML or JSON settings (e.g. the settings.yaml of an earlier run); options given "
+                        "on the command line override it")
+    common.add_argument("--dry-run", action="store_true",
+                        help="say what would be done (inputs found, what would be skipped or is missing) and write nothing")
+    common.add_argument("--quiet", action="store_true", help="no progress bars")
+    common.add_argument("--log-level", choices=LOG_LEVELS, default="WARNING", help="messages shown and logged")
+    common.add_argument("--log-file", metavar="FILE", default=None, help="also append the log to this file")
+    return parser
+
+
+def setup_logging(level: str = "WARNING", file: str | os.PathLike | None = None) -> None:
+    """Send the ``mgmtfeat`` loggers (and Python warnings) to stderr and, with ``file``, to a file.
+
+    Calling it again replaces the handlers it added before, so repeated ``main()`` calls in one
+    process do not duplicate messages.
+    """
+    root = logging.getLogger("mgmtfeat")
+    for handler in [h for h in root.handlers if getattr(h, "_mgmtfeat", False)]:
+        root.removeHandler(handler)
+        handler.close()
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if file:
+        Path(file).parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(file, encoding="utf-8"))
+    formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%Y-%m-%d %H:%M:%S")
+    for handler in handlers:
+        handler._mgmtfeat = True
+        handler.setFormatter(formatter)
+        root.addHandler(handler)
+    root.setLevel(level)
+    logging.captureWarnings(True)
+    warnings_logger = logging.getLogger("py.warnings")
+    for handler in handlers:  # clip warnings (tumour larger than the box, ...) reach the log file too
+        if handler not in warnings_logger.handlers:
+            warnings_logger.addHandler(handler)
+    for handler in [h for h in warnings_logger.handlers if getattr(h, "_mgmtfeat", False) and h not in handlers]:
+        warnings_logger.removeHandler(handler)
+
+
+def _config_file(argv: list[str]) -> str | None:
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--config")
+    return pre.parse_known_args(argv)[0].config
+
+
+def run_command(name: str, parser: argparse.ArgumentParser, argv: list[str] | None,
+                work: Callable[[argparse.Namespace], int],
+                dry_run: Callable[[argparse.Namespace], int] | None = None,
+                settings_path: Callable[[argparse.Namespace], str | os.PathLike | None] | None = None) -> int:
+    """Run command ``name``: config file, parse, logging, then ``work(args)`` or ``dry_run(args)``.
+
+    Parameters
+    ----------
+    name : str
+        The command as typed (``cv``); a settings file must have been written by it.
+    parser : argparse.ArgumentParser
+        From :func:`command_parser`.
+    argv : list of str or None
+        Arguments (None: ``sys.argv[1:]``).
+    work : callable
+        ``work(args) -> exit status``; may raise ``ValueError``/``FileNotFoundError``/
+        ``FileExistsError`` for bad input (reported, exit status 2).
+    dry_run : callable, optional
+        ``dry_run(args) -> exit status`` for ``--dry-run``; it must write nothing.
+    settings_path : callable, optional
+        ``settings_path(args) -> path`` of the ``settings.yaml`` written after a run that did its
+        work (exit status 0 or 1); called after ``work``, which may fill in defaults in ``args``.
+
+    Returns
+    -------
+    int
+        0 done, 1 done with failed cases, 2 bad input (nothing done).
+    """
+    from mgmtfeat._config import ConfigError, apply_config, load_config, settings_record, write_settings
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        config = _config_file(argv)
+        if config:
+            apply_config(parser, load_config(config, name), where=f"--config {config}")
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    args = parser.parse_args(argv)
+    setup_logging(args.log_level, args.log_file)
+    log.info("%s %s", parser.prog, " ".join(argv))
+    try:
+        if args.dry_run:
+            if dry_run is None:
+                print(f"{parser.prog}: nothing to plan; the command would run with the options given")
+                return 0
+            return dry_run(args)
+        status = work(args)
+    except (ConfigError, ValueError, FileNotFoundError, FileExistsError) as err:
+        log.debug("%s failed", name, exc_info=True)
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if status in (0, 1) and settings_path is not None:
+        path = settings_path(args)
+        if path is not None and Path(path).parent.is_dir():
+            write_settings(path, settings_record(name, parser, args))
+            log.info("settings written to %s", path)
+    return status
 
 BOX_HELP = """\
 box placement: the 128x128 box's upper-left corner is the upper/left boundary of the whole

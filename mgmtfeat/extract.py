@@ -1,28 +1,34 @@
-"""``python -m mgmtfeat.extract``: Kinetics-400 features of every case of a dataset folder."""
+"""``mgmtfeat extract``: Kinetics-400 features of every case of a dataset folder."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
-from mgmtfeat._cli import BOX_HELP, add_dataset_arguments, clip_settings, exclusions
+from mgmtfeat._cli import BOX_HELP, add_dataset_arguments, clip_settings, command_parser, exclusions, run_command
+from mgmtfeat._config import SETTINGS_FILE
+
+NAME = "extract"
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m mgmtfeat.extract",
+    from mgmtfeat.backbones import list_backbones
+
+    parser = command_parser(
+        NAME,
         description="Turn each case of a dataset folder (BraTS 2021, RSNA-MICCAI DICOM or UCSF-PDGM layout) into "
         "its five 150-frame clips (FLAIR, T1, T1wCE, T2, delta-T1) and run them through a Kinetics-400 video "
-        "network; store the 400 output logits per clip in a feature store that `python -m mgmtfeat.cv "
+        "network; store the 400 output logits per clip in a feature store that `mgmtfeat cv "
         "--features` reads. Resumable: cases already in the store are skipped. Cases that fail are listed in "
         "STORE/NET/failures.csv and the run goes on; the exit status is 1 if any case failed.",
         epilog=BOX_HELP,
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     add_dataset_arguments(parser)
-    parser.add_argument("--out", default="features/store", metavar="DIR", help="feature store to write into")
-    parser.add_argument("--net", default="i3d",
-                        help="backbone: i3d (DeepMind Kinetics-400 weights, offline), vivit, slowfast, slowfast_8x8, r2plus1d")
+    parser.add_argument("--out", default="features/store", metavar="DIR",
+                        help="feature store to write into; an existing store gets the new cases (resumes)")
+    parser.add_argument("--net", default="i3d", metavar="NET",
+                        help=f"backbone, from the registry: {', '.join(list_backbones(all_variants=True))}")
     parser.add_argument("--weights", default=None, metavar="PATH",
                         help="weights file or folder; 'random' for random weights (labelled so in the store); "
                         "default: the net's own source (package file, Hugging Face cache, or download)")
@@ -41,40 +47,54 @@ def _parser() -> argparse.ArgumentParser:
                         "with cores/N threads), tcp://HOST:PORT joins a running `dask scheduler` whose workers see "
                         "--data at the same absolute path; the store is written by this process "
                         "(needs `pip install 'mgmtfeat[dask]'`; default: in-process)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    from mgmtfeat.extraction.run import ExtractionSettings, extract_features
+def _settings(args: argparse.Namespace):
+    from mgmtfeat.extraction.run import ExtractionSettings
 
     if args.limit is not None and args.limit < 1:
-        _parser().error("--limit must be at least 1")
+        raise ValueError(f"--limit must be at least 1 (got {args.limit})")
     if args.scheduler:
-        from mgmtfeat.extraction.dask import SchedulerError, parse_scheduler
+        from mgmtfeat.extraction.dask import parse_scheduler
 
-        try:
-            parse_scheduler(args.scheduler)
-        except SchedulerError as err:
-            _parser().error(str(err))
-    settings = ExtractionSettings(
+        parse_scheduler(args.scheduler)  # SchedulerError is a ValueError
+    return ExtractionSettings(
         data=args.data, out=args.out, net=args.net, weights=args.weights, dtype=args.dtype, device=args.device,
         threads=args.threads, limit=args.limit, exclude=exclusions(args), labels=args.labels, boxes=args.box_csv,
-        clip_settings=clip_settings(args), num_frames=args.net_frames, size=args.net_size, force=args.force, scheduler=args.scheduler,
+        clip_settings=clip_settings(args), num_frames=args.net_frames, size=args.net_size, force=args.force,
+        scheduler=args.scheduler,
     )
-    try:
-        report = extract_features(settings, progress=not args.quiet)
-    except (ValueError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    seconds = report.seconds
-    per_case = seconds["total"] / len(report.done) if report.done else float("nan")
-    print(f"{len(report.done)} cases extracted, {len(report.skipped)} already in the store, {len(report.failed)} failed; "
-          f"{per_case:.2f} s per case (forward {seconds['forward']:.1f} s, reading and clips {seconds['read_and_clip']:.1f} s)")
-    for failure in report.failed:
-        print(f"failed: case {failure['case_id']}: {failure['reason']}", file=sys.stderr)
-    return 0 if report.ok else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``mgmtfeat extract``; exit status 0, 1 when a case failed, 2 for bad input."""
+
+    def work(args):
+        from mgmtfeat.extraction.run import extract_features
+
+        report = extract_features(_settings(args), progress=not args.quiet)
+        seconds = report.seconds
+        per_case = seconds["total"] / len(report.done) if report.done else float("nan")
+        print(f"{len(report.done)} cases extracted, {len(report.skipped)} already in the store, {len(report.failed)} "
+              f"failed; {per_case:.2f} s per case (forward {seconds['forward']:.1f} s, reading and clips "
+              f"{seconds['read_and_clip']:.1f} s)")
+        for failure in report.failed:
+            print(f"failed: case {failure['case_id']}: {failure['reason']}", file=sys.stderr)
+        return 0 if report.ok else 1
+
+    def dry_run(args):
+        from mgmtfeat._plan import dataset_plan
+        from mgmtfeat.extraction.run import select_cases
+        from mgmtfeat.store import FeatureStore
+
+        settings = _settings(args)
+        store = FeatureStore(args.out)
+        done = (lambda case_id: False) if args.force else (lambda case_id: store.has_case(args.net, case_id))
+        print(dataset_plan(select_cases(settings), done, f"{args.out} ({args.net})", f"{args.net} features"))
+        return 0
+
+    return run_command(NAME, _parser(), argv, work, dry_run, lambda args: Path(args.out) / args.net / SETTINGS_FILE)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""``python -m mgmtfeat.import_published``: the paper's published ViViT features as a feature store."""
+"""``mgmtfeat import-published``: the paper's published ViViT features as a feature store."""
 
 from __future__ import annotations
 
@@ -6,14 +6,18 @@ import argparse
 import sys
 from pathlib import Path
 
+from mgmtfeat._cli import command_parser, run_command
+from mgmtfeat._config import SETTINGS_FILE
+
+NAME = "import-published"
+
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m mgmtfeat.import_published",
+    parser = command_parser(
+        NAME,
         description="Fetch the two TFRecord files of ViViT features published with the paper (577 BraTS 2021 "
         "patients, five inputs, MGMT labels), verify their sha256 and CRCs, and write them into a feature "
-        "store under net 'vivit' that `python -m mgmtfeat.cv --features` reads.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        "store under net 'vivit' that `mgmtfeat cv --features` reads.",
     )
     parser.add_argument("--source", default=None, metavar="DIR",
                         help="local folder holding both files (offline); default: the user cache, downloading when online")
@@ -23,22 +27,27 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    from mgmtfeat.store.published import NET, import_published
-    from mgmtfeat.store import FeatureStore
+    """Run ``mgmtfeat import-published``; returns the exit status (2 for bad input)."""
+    from mgmtfeat.store.published import NET
 
-    if FeatureStore(args.out).case_ids(NET) and not args.force:
-        print(f"error: {args.out} already holds {NET} features; pass --force to re-import into it", file=sys.stderr)
-        return 2
-    try:
+    def work(args):
+        from mgmtfeat.store import FeatureStore
+        from mgmtfeat.store.published import import_published
+
+        if FeatureStore(args.out).case_ids(NET) and not args.force:
+            raise FileExistsError(f"{args.out} already holds {NET} features; pass --force to re-import into it")
         store = import_published(Path(args.out), args.source)
-    except (ValueError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    table = store.labels(NET)
-    counts = table["label"].value_counts().to_dict()
-    print(f"{len(table)} cases ({counts.get(0, 0)} unmethylated, {counts.get(1, 0)} methylated) in {store.root}")
-    return 0
+        counts = store.labels(NET)["label"].value_counts().to_dict()
+        print(f"{sum(counts.values())} cases ({counts.get(0, 0)} unmethylated, {counts.get(1, 0)} methylated) in {store.root}")
+        return 0
+
+    def dry_run(args):
+        from mgmtfeat._plan import published_plan
+
+        print(published_plan(args.source, args.out, NET, args.force))
+        return 0
+
+    return run_command(NAME, _parser(), argv, work, dry_run, lambda args: Path(args.out) / NET / SETTINGS_FILE)
 
 
 if __name__ == "__main__":

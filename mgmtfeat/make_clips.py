@@ -1,6 +1,6 @@
-"""Command line: convert a dataset folder into 150-frame tumour clips and previews.
+"""``mgmtfeat make-clips``: convert a dataset folder into 150-frame tumour clips and previews.
 
-    python -m mgmtfeat.make_clips --data DIR --out DIR [options]
+    mgmtfeat make-clips --data DIR --out DIR [options]
 
 Exit status 0 when every case converted (or was already done), 1 when any case failed
 (see OUT/failures.csv), 2 for bad arguments.
@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
-from mgmtfeat._cli import BOX_HELP, add_dataset_arguments, clip_settings, exclusions
+from mgmtfeat._cli import BOX_HELP, add_dataset_arguments, clip_settings, command_parser, exclusions, run_command
+from mgmtfeat._config import SETTINGS_FILE
+
+NAME = "make-clips"
 
 _EPILOG = """\
 outputs (in --out):
@@ -20,13 +24,14 @@ outputs (in --out):
   videos/<case_id>/*.mp4     with --video mp4 (or .avi)
   cases.csv, failures.csv    finished cases; failed cases with file and reason
   settings.json              clip settings; a re-run with the same settings resumes
+  settings.yaml              the command's options (re-run with --config OUT/settings.yaml)
 
 """ + BOX_HELP
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m mgmtfeat.make_clips",
+    p = command_parser(
+        NAME,
         description="Convert a BraTS 2021, RSNA-MICCAI DICOM or UCSF-PDGM folder into clips "
                     "(one .npz per case) and previews. Resumable: finished cases are skipped.",
         epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -36,27 +41,34 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-preview", action="store_true", help="do not write PNG previews")
     p.add_argument("--force", action="store_true",
                    help="re-convert finished cases and overwrite clips made with other settings")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
 
 def main(argv=None) -> int:
     """Run the command; returns the exit status."""
-    from mgmtfeat.clips.dataset import convert_dataset
 
-    args = _parser().parse_args(argv)
-    try:
-        report = convert_dataset(args.data, args.out, clip_settings(args), exclude=exclusions(args), labels=args.labels,
-                                 box_csv=args.box_csv, preview=not args.no_preview, video=args.video,
-                                 force=args.force, progress=not args.quiet)
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(f"{len(report.converted)} converted, {len(report.skipped)} already done, "
-          f"{len(report.failed)} failed -> {report.out}")
-    for failure in report.failed:
-        print(f"  FAILED {failure['case_id']}: {failure['file']}: {failure['reason']}", file=sys.stderr)
-    return 0 if report.ok else 1
+    def work(args):
+        from mgmtfeat.clips.dataset import convert_dataset
+
+        report = convert_dataset(args.data, args.out, clip_settings(args), exclude=exclusions(args),
+                                 labels=args.labels, box_csv=args.box_csv, preview=not args.no_preview,
+                                 video=args.video, force=args.force, progress=not args.quiet)
+        print(f"{len(report.converted)} converted, {len(report.skipped)} already done, "
+              f"{len(report.failed)} failed -> {report.out}")
+        for failure in report.failed:
+            print(f"  FAILED {failure['case_id']}: {failure['file']}: {failure['reason']}", file=sys.stderr)
+        return 0 if report.ok else 1
+
+    def dry_run(args):
+        from mgmtfeat._plan import dataset_plan
+        from mgmtfeat.data.layouts import find_cases
+
+        refs = find_cases(args.data, exclude=exclusions(args), labels=args.labels)
+        done = lambda case_id: not args.force and (Path(args.out) / "clips" / f"{case_id}.npz").exists()  # noqa: E731
+        print(dataset_plan(refs, done, args.out, "clips"))
+        return 0
+
+    return run_command(NAME, _parser(), argv, work, dry_run, lambda args: Path(args.out) / SETTINGS_FILE)
 
 
 if __name__ == "__main__":

@@ -83,6 +83,9 @@ class WeightsConfig:
         Name of the final classification layer (its output is the 400 logits).
     num_classes : int
         Number of output logits (400 for Kinetics-400).
+    class_names : str or None
+        The label list naming the logits, in their order (see :mod:`mgmtfeat.backbones.labels`):
+        ``"kinetics400"`` for every net here, None for a net without names (features are numbered).
     """
 
     weights_id: str
@@ -100,6 +103,7 @@ class WeightsConfig:
     layout: str = "NCTHW"
     classifier: str = ""
     num_classes: int = 400
+    class_names: str | None = "kinetics400"
 
     def __post_init__(self):
         if self.source not in SOURCE_KINDS:

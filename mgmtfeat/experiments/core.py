@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from mgmtfeat import MODALITIES
+from mgmtfeat._config import parse_overrides  # moved there; re-exported for old imports
 from mgmtfeat.evaluation import (binary_metrics, concordance_correlation, cross_validate, net_benefit, sem, summarise,
                          wilcoxon_paired)
 from mgmtfeat.reports import plot_attention, plot_decision_curves, plot_roc, save_figure
@@ -960,22 +961,6 @@ def add_common_arguments(parser, models: str | None = None) -> None:
                             help="models, comma-separated: snn, snn-siamese, snn-conv, mlp, logistic, svm, rf, xgboost")
     parser.add_argument("--force", action="store_true", help="replace an existing results folder")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
-
-
-def parse_overrides(items: Sequence[str]) -> dict[str, dict]:
-    """``["snn.max_epochs=20"]`` -> ``{"snn": {"max_epochs": 20}}``."""
-    params: dict[str, dict] = {}
-    for item in items:
-        name, eq, value = item.partition("=")
-        model, dot, param = name.partition(".")
-        if not eq or not dot or not model or not param:
-            raise ValueError(f"--set {item!r}: expected MODEL.PARAM=VALUE, e.g. snn.max_epochs=20")
-        try:
-            parsed = json.loads(value)
-        except json.JSONDecodeError:
-            parsed = value
-        params.setdefault(model, {})[param] = parsed
-    return params
 
 
 def settings_from_args(args, out: str | None = None) -> ExperimentSettings:

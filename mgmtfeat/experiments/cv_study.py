@@ -50,6 +50,7 @@ class StudySettings:
     force: bool = False
     folds_file: str | None = None
     published_source: str | None = None
+    model_params: dict = field(default_factory=dict)  # {model: {param: value}} from --set
     command: list[str] = field(default_factory=lambda: list(sys.argv))
 
 
@@ -97,16 +98,17 @@ def shared_folds(store: FeatureStore, data: FeatureSet, n_splits: int, n_repeats
     return folds, path
 
 
-def make_estimator_factory(model: str, nested: bool, seed: int):
+def make_estimator_factory(model: str, nested: bool, seed: int, params: dict | None = None):
     """``factory(random_state) -> estimator`` for ``model``, wrapped in an inner grid search if ``nested``.
 
     The inner search (3-fold stratified CV on the training rows of each outer fold, scored by AUC)
-    chooses among ``MODELS[model].param_grid`` and refits on the whole training fold.
+    chooses among ``MODELS[model].param_grid`` and refits on the whole training fold. ``params``
+    replace hyper-parameters of the model (``estimator.set_params(**params)``).
     """
     from mgmtfeat.models import MODELS, make_model
 
     def build(random_state):
-        estimator = make_model(model, random_state)
+        estimator = make_model(model, random_state).set_params(**(params or {}))
         if not nested or not MODELS[model].param_grid:
             return estimator
         from sklearn.model_selection import GridSearchCV, StratifiedKFold
@@ -170,7 +172,7 @@ def run_study(settings: StudySettings, progress: bool = True) -> dict:
             inputs_used[model] = list(data.inputs)
             bar.set_postfix_str(model)
             result = cross_validate(
-                make_estimator_factory(model, settings.nested, settings.seed), data.X2d, data.y, data.case_ids,
+                make_estimator_factory(model, settings.nested, settings.seed, settings.model_params.get(model)), data.X2d, data.y, data.case_ids,
                 folds, seed=settings.seed, n_jobs=settings.jobs, progress=bar.update, input_names=data.inputs,
                 client=client,
             )

@@ -296,6 +296,12 @@ class FeatureStore:
         inputs = tuple(f"{net}:{m}" for net in nets for m in modalities)
         return FeatureSet(np.stack(rows), np.asarray(labels, np.int64), tuple(kept), inputs)
 
+    def to_frame(self, nets: str | Sequence[str] = "vivit", modalities: Sequence[str] | None = None) -> pd.DataFrame:
+        """One row per case, one ``NET:MODALITY:FEATURE`` column per feature (see :mod:`mgmtfeat.store.table`)."""
+        from mgmtfeat.store.table import feature_table
+
+        return feature_table(self, nets, modalities)
+
     def _load_row(self, case_id: str, nets: list[str], modalities: list[str]) -> tuple[np.ndarray, int | None]:
         vectors, labels = [], set()
         for net in nets:
