@@ -7,13 +7,12 @@ through :func:`read_video`).
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from mgmtfeat import MODALITIES
+from mgmtfeat._io import atomic_path
 from mgmtfeat.clips.core import CaseClips, to_frames
 from mgmtfeat.data.volumes import Case, same_grid
 
@@ -27,17 +26,6 @@ def _check_clip(clip: np.ndarray, what: str = "clip") -> np.ndarray:
     if clip.dtype != np.uint8 or clip.ndim != 3:
         raise TypeError(f"{what} must be uint8 (frames, height, width), got {clip.dtype} {clip.shape}")
     return clip
-
-
-def _atomic_target(path: Path):
-    """A temporary name beside ``path`` with the same suffix (writers pick the format from it)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file ordinary permissions
-    return Path(tmp)
 
 
 def write_video(clip: np.ndarray, path: str | Path, fps: int = 15, quality: int = 8) -> Path:
@@ -62,18 +50,13 @@ def write_video(clip: np.ndarray, path: str | Path, fps: int = 15, quality: int 
     codec = _CODECS.get(path.suffix.lower())
     if codec is None:
         raise ValueError(f"video file {path} must end in .mp4 or .avi")
-    tmp = _atomic_target(path)
-    try:
+    with atomic_path(path) as tmp:  # the temporary name keeps the suffix: ffmpeg picks the container from it
         writer = imageio.get_writer(tmp, format="FFMPEG", mode="I", fps=fps, codec=codec,
                                     quality=quality, macro_block_size=16,
                                     ffmpeg_log_level="error", pixelformat="yuv420p")
         with writer:
             for frame in clip:
                 writer.append_data(np.repeat(frame[:, :, None], 3, axis=2))
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return path
 
 
@@ -121,13 +104,8 @@ def _write_png(image: np.ndarray, path: Path) -> Path:
 
     if path.suffix.lower() != ".png":
         raise ValueError(f"image file {path} must end in .png")
-    tmp = _atomic_target(path)
-    try:
+    with atomic_path(path) as tmp:
         imageio.imwrite(tmp, image, format="PNG")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return path
 
 
