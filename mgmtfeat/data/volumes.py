@@ -14,7 +14,7 @@ import numpy as np
 from mgmtfeat.data._canonical import Volume
 from mgmtfeat.data.dicom import load_dicom_series, write_dicom_series
 from mgmtfeat.data.errors import CaseError
-from mgmtfeat.data.layouts import IMAGE_MODALITIES, CaseRef
+from mgmtfeat.data.layouts import IMAGE_MODALITIES, LAYOUT_SPECS, CaseRef
 from mgmtfeat.data.nifti import SEG_LABELS, load_nifti, load_segmentation, write_nifti
 
 __all__ = [
@@ -85,7 +85,8 @@ def load_case(ref: CaseRef, seg: str = "auto") -> Case:
     """
     if seg not in ("auto", "require", "ignore"):
         raise ValueError(f"seg={seg!r} is not one of 'auto', 'require', 'ignore'")
-    reader = load_dicom_series if ref.layout == "rsna_dicom" else load_nifti
+    spec = LAYOUT_SPECS[ref.layout]
+    reader = load_dicom_series if spec.series_folders else load_nifti
     volumes = {}
     for modality in IMAGE_MODALITIES:
         if modality not in ref.paths:
@@ -95,7 +96,7 @@ def load_case(ref: CaseRef, seg: str = "auto") -> Case:
     if seg != "ignore" and "seg" in ref.paths:
         segmentation = load_segmentation(ref.paths["seg"], ref.case_id)
     elif seg == "require":
-        expected = {"rsna_dicom": "the RSNA DICOM layout has none; use --box brain or --box-csv"}.get(
-            ref.layout, "add the *_seg.nii.gz / *_tumor_segmentation.nii.gz file or use --box brain")
+        expected = (f"add {spec.file_name(ref.case_id, 'seg')} or use --box brain" if "seg" in spec.files
+                    else f"the {ref.layout} layout has none; use --box brain or --box-csv")
         raise CaseError(ref.case_id, None, f"tumour segmentation is absent but required; {expected}")
     return Case(ref, volumes, segmentation)
