@@ -13,7 +13,8 @@ import numpy as np
 
 from mgmtfeat import MODALITIES
 from mgmtfeat._io import atomic_path
-from mgmtfeat.clips.core import CaseClips, to_frames
+from mgmtfeat.clips.make import CaseClips, to_frames
+from mgmtfeat.clips.placement import Placement
 from mgmtfeat.data.volumes import Case, same_grid
 
 __all__ = ["montage", "read_video", "write_montage", "write_preview", "write_video"]
@@ -123,11 +124,11 @@ def _slice_with_box(case: Case, case_clips: CaseClips, modality: str, height: in
     from scipy.ndimage import zoom
 
     source = "t1ce" if modality == "delta_t1" else modality
-    place = case_clips.meta["clips"][modality]
+    place = Placement.from_dict(case_clips.meta["clips"][modality])  # also from a clip file read back
     frames = to_frames(case.volumes[source].data)
-    z = (place["slice_start"] + place["slice_stop"]) // 2
-    if place["source"] == "seg":
-        z = (place["extent"]["slice_min"] + place["extent"]["slice_max"]) // 2
+    z = (place.slice_start + place.slice_stop) // 2
+    if place.source == "seg":
+        z = place.extent.centre_slice
     z = int(np.clip(z, 0, frames.shape[0] - 1))
     frame = frames[z].astype(np.float32)
     if modality == "delta_t1" and same_grid(case.volumes["t1"], case.volumes["t1ce"]):
@@ -140,7 +141,7 @@ def _slice_with_box(case: Case, case_clips: CaseClips, modality: str, height: in
     grey = zoom(grey, factor, order=1)[:height].astype(np.uint8)
     rgb = np.repeat(grey[:, :, None], 3, axis=2)
     h, w = grey.shape
-    r0, c0, side = (v * factor for v in (place["row0"], place["col0"], place["side"]))
+    r0, c0, side = (v * factor for v in (place.row0, place.col0, place.side))
     top, bottom = int(np.clip(round(r0), 0, h - 2)), int(np.clip(round(r0 + side) - 2, 0, h - 2))
     left, right = int(np.clip(round(c0), 0, w - 2)), int(np.clip(round(c0 + side) - 2, 0, w - 2))
     red = np.array([255, 0, 0], np.uint8)
