@@ -1,4 +1,4 @@
-"""Shared fixtures: the published ViViT features (real data beside the checkout) and small stores."""
+"""Shared fixtures: the published ViViT features (real data beside the checkout), small stores, a small image."""
 
 from __future__ import annotations
 
@@ -44,3 +44,16 @@ def write_random_store(root: Path, n_cases: int = 40, net: str = "vivit", seed: 
         features["t1ce"][:20] += signal * label
         store.write_case(net, f"case{i:03d}", features, label, meta={"index": i})
     return store
+
+
+#: Shape of :func:`lps_image`.
+IMAGE_SHAPE = (20, 24, 10)
+
+
+def lps_image(rng=None):
+    """A random int16 ``IMAGE_SHAPE`` volume stored in LPS order, and its affine (1 x 1.2 x 2 mm)."""
+    rng = rng or np.random.default_rng(0)
+    data = rng.integers(1, 1000, IMAGE_SHAPE).astype(np.int16)
+    affine = np.diag([-1.0, -1.2, 2.0, 1.0])
+    affine[:3, 3] = [10, 20, -5]
+    return data, affine

@@ -275,3 +275,21 @@ def test_synthetic_cases_in_every_layout(tmp_path):
                 assert inside == total > 0
             else:
                 assert cc.meta["box_source"] == ["brain_extent"]
+
+
+def test_placement_is_frozen_and_round_trips_through_the_clip_file(tmp_path):
+    import dataclasses
+
+    from mgmtfeat.clips.placement import Extent, Placement
+
+    cc = make_clips(_case(shape=(60, 60, 30), tumour=((20, 30), (20, 30), (10, 15))),
+                    ClipSettings(n_frames=16, box_size=32))
+    saved = load_case_clips(save_case_clips(tmp_path / "c.npz", cc)).meta["clips"]["t1ce"]
+    place = Placement.from_dict(saved)
+    assert list(place.as_dict()) == ["source", "rule", "row0", "col0", "side", "slice_start", "slice_stop",
+                                     "extent", "fits"]  # the keys clip files have always had
+    assert place.as_dict() | {"grid_shape": saved["grid_shape"]} == saved
+    assert isinstance(place.extent, Extent) and place.source == "seg"
+    assert place.extent.height == place.extent.row_max - place.extent.row_min + 1
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        place.row0 = 0

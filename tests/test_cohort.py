@@ -135,3 +135,35 @@ def test_caseref_is_frozen():
     assert len({ref, CaseRef("BraTS2021_00001", "brats2021", {"t1": "a.nii.gz"})}) == 1  # hashable
     again = pickle.loads(pickle.dumps(ref))
     assert again == ref and again.paths == ref.paths
+
+
+def test_one_table_of_names_for_readers_and_writers(cohorts):
+    for layout, root in cohorts.items():
+        spec = cohort.LAYOUT_SPECS[layout]
+        assert spec.name == layout and tuple(cohort.LAYOUT_SPECS) == cohort.LAYOUTS
+        assert (root / spec.label_file).is_file()  # the writer's label file is the one the reader finds
+        for ref in find_cases(root):
+            assert ref.case_id == spec.case_id.format(number=ref.number)
+            assert set(ref.paths) == set(spec.files)
+            for modality, path in ref.paths.items():
+                assert path == cohort.modality_path(root, layout, ref.case_id, modality) and path.exists()
+    assert cohort.modality_path("d", "ucsf_pdgm", "UCSF-PDGM-0004", "t1ce").as_posix() == \
+        "d/UCSF-PDGM-0004_nifti/UCSF-PDGM-0004_T1c.nii.gz"
+    assert cohort.modality_path("d", "rsna_dicom", "00097", "flair").as_posix() == "d/train/00097/FLAIR"
+    with pytest.raises(ValueError, match="has no 'seg' file"):
+        cohort.modality_path("d", "rsna_dicom", "00097", "seg")
+    with pytest.raises(ValueError, match="not one of"):
+        cohort.modality_path("d", "nifti", "x", "t1")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cohort.LAYOUT_SPECS["brats2021"].label_file = "labels.csv"
+
+
+def test_required_segmentation_names_the_expected_file(cohorts, tmp_path):
+    from mgmtfeat.data.errors import CaseError
+    from mgmtfeat.data.volumes import load_case
+
+    root = synthetic.write_cohort(tmp_path / "u", "ucsf_pdgm", n_cases=1, shape=SHAPE)
+    ref = find_cases(root)[0]
+    ref.paths["seg"].unlink()
+    with pytest.raises(CaseError, match=f"add {ref.case_id}_tumor_segmentation.nii.gz or use --box brain"):
+        load_case(find_cases(root)[0], seg="require")

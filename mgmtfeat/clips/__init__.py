@@ -1,11 +1,16 @@
-"""Step 2, volumes -> 150-frame uint8 clips (percentile scaling, tumour box, delta-T1), clip files and videos.
+"""Step 2, volumes -> 150-frame uint8 clips, one module per job: settings (ClipSettings, user boxes),
+placement (the tumour box and frames), intensity (percentile scaling), delta (delta-T1), make (make_clips),
+files (clip .npz), video (MP4/AVI, montages, previews), dataset (a dataset folder -> clip files).
 
 >>> from mgmtfeat.clips import ClipSettings, make_clips
 >>> clips = make_clips(case, ClipSettings())   # five (150, 128, 128) uint8 clips
 """
 
-from mgmtfeat.clips.core import (BoxSpec, CaseClips, ClipSettings, load_case_clips, make_clips, read_box_csv,
-                                 save_case_clips, scale_to_uint8, stack, to_frames)
+from mgmtfeat.clips.files import load_case_clips, save_case_clips
+from mgmtfeat.clips.intensity import scale_to_uint8
+from mgmtfeat.clips.make import CaseClips, make_clips, stack, to_frames
+from mgmtfeat.clips.placement import Placement
+from mgmtfeat.clips.settings import BoxSpec, ClipSettings, read_box_csv
 
-__all__ = ["BoxSpec", "CaseClips", "ClipSettings", "load_case_clips", "make_clips", "read_box_csv", "save_case_clips",
-           "scale_to_uint8", "stack", "to_frames"]
+__all__ = ["BoxSpec", "CaseClips", "ClipSettings", "Placement", "load_case_clips", "make_clips", "read_box_csv",
+           "save_case_clips", "scale_to_uint8", "stack", "to_frames"]

@@ -24,7 +24,9 @@ from pathlib import Path
 from typing import Iterable
 
 from mgmtfeat import MODALITIES
-from mgmtfeat.clips.core import ClipSettings, make_clips, read_box_csv, save_case_clips
+from mgmtfeat.clips.files import save_case_clips
+from mgmtfeat.clips.make import make_clips
+from mgmtfeat.clips.settings import ClipSettings, read_box_csv
 from mgmtfeat.data.layouts import CaseRef, find_cases
 from mgmtfeat.data.errors import CaseError
 from mgmtfeat._io import atomic_write_bytes

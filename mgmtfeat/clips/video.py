@@ -7,14 +7,14 @@ through :func:`read_video`).
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from mgmtfeat import MODALITIES
-from mgmtfeat.clips.core import CaseClips, to_frames
+from mgmtfeat._io import atomic_path
+from mgmtfeat.clips.make import CaseClips, to_frames
+from mgmtfeat.clips.placement import Placement
 from mgmtfeat.data.volumes import Case, same_grid
 
 __all__ = ["montage", "read_video", "write_montage", "write_preview", "write_video"]
@@ -27,17 +27,6 @@ def _check_clip(clip: np.ndarray, what: str = "clip") -> np.ndarray:
     if clip.dtype != np.uint8 or clip.ndim != 3:
         raise TypeError(f"{what} must be uint8 (frames, height, width), got {clip.dtype} {clip.shape}")
     return clip
-
-
-def _atomic_target(path: Path):
-    """A temporary name beside ``path`` with the same suffix (writers pick the format from it)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file ordinary permissions
-    return Path(tmp)
 
 
 def write_video(clip: np.ndarray, path: str | Path, fps: int = 15, quality: int = 8) -> Path:
@@ -62,18 +51,13 @@ def write_video(clip: np.ndarray, path: str | Path, fps: int = 15, quality: int 
     codec = _CODECS.get(path.suffix.lower())
     if codec is None:
         raise ValueError(f"video file {path} must end in .mp4 or .avi")
-    tmp = _atomic_target(path)
-    try:
+    with atomic_path(path) as tmp:  # the temporary name keeps the suffix: ffmpeg picks the container from it
         writer = imageio.get_writer(tmp, format="FFMPEG", mode="I", fps=fps, codec=codec,
                                     quality=quality, macro_block_size=16,
                                     ffmpeg_log_level="error", pixelformat="yuv420p")
         with writer:
             for frame in clip:
                 writer.append_data(np.repeat(frame[:, :, None], 3, axis=2))
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return path
 
 
@@ -121,13 +105,8 @@ def _write_png(image: np.ndarray, path: Path) -> Path:
 
     if path.suffix.lower() != ".png":
         raise ValueError(f"image file {path} must end in .png")
-    tmp = _atomic_target(path)
-    try:
+    with atomic_path(path) as tmp:
         imageio.imwrite(tmp, image, format="PNG")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return path
 
 
@@ -145,11 +124,11 @@ def _slice_with_box(case: Case, case_clips: CaseClips, modality: str, height: in
     from scipy.ndimage import zoom
 
     source = "t1ce" if modality == "delta_t1" else modality
-    place = case_clips.meta["clips"][modality]
+    place = Placement.from_dict(case_clips.meta["clips"][modality])  # also from a clip file read back
     frames = to_frames(case.volumes[source].data)
-    z = (place["slice_start"] + place["slice_stop"]) // 2
-    if place["source"] == "seg":
-        z = (place["extent"]["slice_min"] + place["extent"]["slice_max"]) // 2
+    z = (place.slice_start + place.slice_stop) // 2
+    if place.source == "seg":
+        z = place.extent.centre_slice
     z = int(np.clip(z, 0, frames.shape[0] - 1))
     frame = frames[z].astype(np.float32)
     if modality == "delta_t1" and same_grid(case.volumes["t1"], case.volumes["t1ce"]):
@@ -162,7 +141,7 @@ def _slice_with_box(case: Case, case_clips: CaseClips, modality: str, height: in
     grey = zoom(grey, factor, order=1)[:height].astype(np.uint8)
     rgb = np.repeat(grey[:, :, None], 3, axis=2)
     h, w = grey.shape
-    r0, c0, side = (v * factor for v in (place["row0"], place["col0"], place["side"]))
+    r0, c0, side = (v * factor for v in (place.row0, place.col0, place.side))
     top, bottom = int(np.clip(round(r0), 0, h - 2)), int(np.clip(round(r0 + side) - 2, 0, h - 2))
     left, right = int(np.clip(round(c0), 0, w - 2)), int(np.clip(round(c0 + side) - 2, 0, w - 2))
     red = np.array([255, 0, 0], np.uint8)

@@ -1,4 +1,5 @@
-"""Step 1, dataset folder -> cases -> volumes: layouts and labels, NIfTI and DICOM readers, synthetic cohorts.
+"""Step 1, dataset folder -> cases -> volumes: layouts and labels (layouts), NIfTI (nifti) and DICOM (dicom)
+readers, cases (volumes), synthetic cohorts (synthetic).
 
 >>> from mgmtfeat.data import find_cases, load_case
 >>> case = load_case(find_cases("data/brats")[0])   # volumes in RAS, checked

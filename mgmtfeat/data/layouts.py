@@ -36,9 +36,12 @@ __all__ = [
     "CaseRef",
     "LAYOUTS",
     "RSNA_FLAGGED_IDS",
+    "LAYOUT_SPECS",
+    "LayoutSpec",
     "detect_layout",
     "drop_brats_overlap",
     "find_cases",
+    "modality_path",
     "read_rsna_labels",
     "read_ucsf_metadata",
 ]
@@ -50,12 +53,113 @@ IMAGE_MODALITIES = ("flair", "t1", "t1ce", "t2")
 #: Cases the RSNA-MICCAI organisers flagged as problematic (pass them as ``exclude``).
 RSNA_FLAGGED_IDS = ("00109", "00123", "00709")
 
-_BRATS_DIR = re.compile(r"^BraTS2021_(\d{5})$")
-_RSNA_DIR = re.compile(r"^(\d{5})$")
-_UCSF_DIR = re.compile(r"^UCSF-PDGM-(\d{3,4})_nifti$")
-_BRATS_SUFFIX = {"flair": "flair", "t1": "t1", "t1ce": "t1ce", "t2": "t2", "seg": "seg"}
-_RSNA_SERIES = {"flair": "FLAIR", "t1": "T1w", "t1ce": "T1wCE", "t2": "T2w"}
-_UCSF_SUFFIX = {"flair": "FLAIR", "t1": "T1", "t1ce": "T1c", "t2": "T2", "seg": "tumor_segmentation"}
+
+@dataclass(frozen=True)
+class LayoutSpec:
+    """The names one public layout uses: the one table readers and the synthetic writers share.
+
+    Attributes
+    ----------
+    name : str
+        One of :data:`LAYOUTS`.
+    case_id, label_id : str
+        Case id, and the case's reference in the label file, from the case number (format
+        strings: ``"UCSF-PDGM-{number:04d}"``, ``"UCSF-PDGM-{number:03d}"``).
+    folder : str
+        Case folder name from the case id (``"{case_id}_nifti"``); ``folder_pattern`` matches
+        such names, its group 1 is the case number.
+    files : Mapping[str, str]
+        Canonical modality (``flair``, ``t1``, ``t1ce``, ``t2``, ``seg`` where the layout has
+        one) -> name in the case folder from the case id (``"{case_id}_t1ce.nii.gz"``): a
+        NIfTI file, or a DICOM series folder when ``series_folders``.
+    cases_under : str
+        Subfolder of the dataset folder holding the case folders (``"train"``), or ``""``.
+    label_file, label_glob : str
+        The label file's name (writers), and the pattern that finds it in the dataset folder or
+        its parent (readers).
+    id_column, label_column, brats_id_column : str
+        Label file columns: the case, the MGMT status, the same patient's BraTS 2021 id (None:
+        no such column).
+    """
+
+    name: str
+    case_id: str
+    folder: str
+    folder_pattern: re.Pattern
+    files: Mapping[str, str] = field(hash=False)  # a read-only mapping is not hashable
+    series_folders: bool
+    cases_under: str
+    label_file: str
+    label_glob: str
+    id_column: str
+    label_column: str
+    label_id: str
+    brats_id_column: str | None = None
+
+    def case_folder(self, case_id: str) -> str:
+        """Name of the folder holding ``case_id``'s files."""
+        return self.folder.format(case_id=case_id)
+
+    def file_name(self, case_id: str, modality: str) -> str:
+        """Name of ``modality``'s file (or series folder) inside the case folder."""
+        if modality not in self.files:
+            raise ValueError(f"layout {self.name} has no {modality!r} file; it has {sorted(self.files)}")
+        return self.files[modality].format(case_id=case_id)
+
+
+def _names(template: str, names: dict[str, str]) -> Mapping[str, str]:
+    return MappingProxyType({m: template.format(name=n) for m, n in names.items()})
+
+
+_RSNA_LABELS = dict(label_file="train_labels.csv", label_glob="train_labels.csv", id_column="BraTS21ID",
+                    label_column="MGMT_value", label_id="{number:05d}")
+#: The file names of every layout, by layout name.
+LAYOUT_SPECS: Mapping[str, LayoutSpec] = MappingProxyType({
+    "brats2021": LayoutSpec(
+        "brats2021", "BraTS2021_{number:05d}", "{case_id}", re.compile(r"^BraTS2021_(\d{5})$"),
+        _names("{{case_id}}_{name}.nii.gz", {"flair": "flair", "t1": "t1", "t1ce": "t1ce", "t2": "t2", "seg": "seg"}),
+        series_folders=False, cases_under="", **_RSNA_LABELS),
+    "rsna_dicom": LayoutSpec(
+        "rsna_dicom", "{number:05d}", "{case_id}", re.compile(r"^(\d{5})$"),
+        _names("{name}", {"flair": "FLAIR", "t1": "T1w", "t1ce": "T1wCE", "t2": "T2w"}),
+        series_folders=True, cases_under="train", **_RSNA_LABELS),
+    "ucsf_pdgm": LayoutSpec(
+        "ucsf_pdgm", "UCSF-PDGM-{number:04d}", "{case_id}_nifti", re.compile(r"^UCSF-PDGM-(\d{3,4})_nifti$"),
+        _names("{{case_id}}_{name}.nii.gz",
+               {"flair": "FLAIR", "t1": "T1", "t1ce": "T1c", "t2": "T2", "seg": "tumor_segmentation"}),
+        series_folders=False, cases_under="", label_file="UCSF-PDGM-metadata_v2.csv", label_glob="*metadata*.csv",
+        id_column="ID", label_column="MGMT status", label_id="UCSF-PDGM-{number:03d}", brats_id_column="BraTS21 ID"),
+})
+
+
+def modality_path(root: str | Path, layout: str, case_id: str, modality: str) -> Path:
+    """Where ``modality`` of ``case_id`` lives in a dataset folder of ``layout`` (readers and writers agree).
+
+    Parameters
+    ----------
+    root : str or Path
+        Dataset folder (for ``rsna_dicom``, the one holding ``train/``).
+    layout, case_id, modality : str
+        One of :data:`LAYOUTS`; ``BraTS2021_00097``, ``00097`` or ``UCSF-PDGM-0004``; ``flair``,
+        ``t1``, ``t1ce``, ``t2`` or ``seg``.
+
+    Returns
+    -------
+    Path
+        A NIfTI file, or for ``rsna_dicom`` a series folder.
+    """
+    if layout not in LAYOUT_SPECS:
+        raise ValueError(f"layout {layout!r} is not one of {LAYOUTS}")
+    spec = LAYOUT_SPECS[layout]
+    return Path(root) / spec.cases_under / spec.case_folder(case_id) / spec.file_name(case_id, modality)
+
+
+def _case_files(spec: LayoutSpec, case_dir: Path, case_id: str) -> dict[str, Path]:
+    """Every modality path of a case found in ``case_dir``; a segmentation only when its file exists."""
+    paths = {m: case_dir / spec.file_name(case_id, m) for m in spec.files}
+    if "seg" in paths and not paths["seg"].exists():
+        del paths["seg"]
+    return paths
 
 
 @dataclass(frozen=True)
@@ -101,8 +205,10 @@ class CaseRef:
 
 def _dataset_dir(root: Path) -> Path:
     """The folder holding the case folders (``train/`` for a full RSNA download)."""
-    if (root / "train").is_dir() and any(_RSNA_DIR.match(p.name) for p in (root / "train").iterdir()):
-        return root / "train"
+    rsna = LAYOUT_SPECS["rsna_dicom"]
+    under = root / rsna.cases_under
+    if under.is_dir() and any(rsna.folder_pattern.match(p.name) for p in under.iterdir()):
+        return under
     return root
 
 
@@ -128,12 +234,7 @@ def detect_layout(root: str | Path) -> str:
     if not root.is_dir():
         raise ValueError(f"dataset folder {root} does not exist or is not a folder; pass --data DIR")
     names = [p.name for p in _dataset_dir(root).iterdir() if p.is_dir()]
-    found = {
-        "brats2021": any(_BRATS_DIR.match(n) for n in names),
-        "rsna_dicom": any(_RSNA_DIR.match(n) for n in names),
-        "ucsf_pdgm": any(_UCSF_DIR.match(n) for n in names),
-    }
-    layouts = [k for k, v in found.items() if v]
+    layouts = [k for k in LAYOUTS if any(LAYOUT_SPECS[k].folder_pattern.match(n) for n in names)]
     if not layouts:
         raise ValueError(
             f"no cases in {root}: expected folders named BraTS2021_XXXXX (BraTS 2021), XXXXX with "
@@ -154,12 +255,13 @@ def read_rsna_labels(path: str | Path) -> dict[int, int]:
         ``BraTS21ID`` (int) to ``MGMT_value`` (0 or 1).
     """
     path = Path(path)
+    id_column, label_column = LAYOUT_SPECS["rsna_dicom"].id_column, LAYOUT_SPECS["rsna_dicom"].label_column
     table = pd.read_csv(path, dtype=str)
-    missing = {"BraTS21ID", "MGMT_value"} - set(table.columns)
+    missing = {id_column, label_column} - set(table.columns)
     if missing:
-        raise ValueError(f"label file {path} lacks column(s) {sorted(missing)}; expected BraTS21ID,MGMT_value")
+        raise ValueError(f"label file {path} lacks column(s) {sorted(missing)}; expected {id_column},{label_column}")
     labels: dict[int, int] = {}
-    for row, (case, value) in enumerate(zip(table["BraTS21ID"], table["MGMT_value"]), start=2):
+    for row, (case, value) in enumerate(zip(table[id_column], table[label_column]), start=2):
         try:
             case_n, label = int(str(case).strip()), int(str(value).strip())
         except ValueError:
@@ -182,21 +284,22 @@ def read_ucsf_metadata(path: str | Path) -> pd.DataFrame:
         (``BraTS2021_XXXXX`` or None).
     """
     path = Path(path)
+    spec = LAYOUT_SPECS["ucsf_pdgm"]
     table = pd.read_csv(path, dtype=str)
-    missing = {"ID", "MGMT status"} - set(table.columns)
+    missing = {spec.id_column, spec.label_column} - set(table.columns)
     if missing:
         raise ValueError(f"metadata file {path} lacks column(s) {sorted(missing)}; "
-                         "expected the UCSF-PDGM metadata CSV with ID and MGMT status")
+                         f"expected the UCSF-PDGM metadata CSV with {spec.id_column} and {spec.label_column}")
     rows = []
-    for line, (case, status) in enumerate(zip(table["ID"], table["MGMT status"]), start=2):
+    for line, (case, status) in enumerate(zip(table[spec.id_column], table[spec.label_column]), start=2):
         digits = re.findall(r"\d+", str(case))
         if not digits:
             raise ValueError(f"metadata file {path}, line {line}: ID {case!r} has no number")
         status = str(status).strip().lower()
         label = 1 if status == "positive" else 0 if status == "negative" else None
         brats = None
-        if "BraTS21 ID" in table.columns:
-            raw = table["BraTS21 ID"].iloc[line - 2]
+        if spec.brats_id_column in table.columns:
+            raw = table[spec.brats_id_column].iloc[line - 2]
             if isinstance(raw, str) and raw.strip():
                 brats = _brats_name(raw.strip())
         rows.append({"number": int(digits[-1]), "label": label, "brats_id": brats})
@@ -207,7 +310,7 @@ def _brats_name(raw: str) -> str:
     """``97``, ``00097`` or ``BraTS2021_00097`` -> ``BraTS2021_00097``."""
     digits = re.findall(r"\d+", raw)
     if raw.startswith("BraTS2021_") or len(digits) == 1:
-        return f"BraTS2021_{int(digits[-1]):05d}"
+        return LAYOUT_SPECS["brats2021"].case_id.format(number=int(digits[-1]))
     raise ValueError(f"BraTS21 ID {raw!r} is not a BraTS 2021 id (BraTS2021_XXXXX or an integer)")
 
 
@@ -225,20 +328,11 @@ def _exclusion_numbers(exclude: Iterable[str | int]) -> tuple[set[str], set[int]
 
 def _find_label_file(root: Path, layout: str) -> Path | None:
     # RSNA keeps train_labels.csv beside train/, so the parent is searched too.
-    candidates = [root, root.parent]
-    pattern = "*metadata*.csv" if layout == "ucsf_pdgm" else "train_labels.csv"
-    for folder in candidates:
-        hits = sorted(folder.glob(pattern))
-        if hits:
-            return hits[0]
-    return None
+    hits = [hit for folder in (root, root.parent) for hit in sorted(folder.glob(LAYOUT_SPECS[layout].label_glob))]
+    return hits[0] if hits else None
 
 
-def find_cases(
-    root: str | Path,
-    exclude: Iterable[str | int] = (),
-    labels: str | Path | None = None,
-) -> list[CaseRef]:
+def find_cases(root: str | Path, exclude: Iterable[str | int] = (), labels: str | Path | None = None) -> list[CaseRef]:
     """List the cases of a dataset folder, sorted by id.
 
     Parameters
@@ -268,49 +362,25 @@ def find_cases(
     if label_file is not None and not label_file.is_file():
         raise ValueError(f"label file {label_file} does not exist; pass an existing CSV or omit it")
     names, numbers = _exclusion_numbers(exclude)
-    builder = {"brats2021": _brats_case, "rsna_dicom": _rsna_case, "ucsf_pdgm": _ucsf_case}[layout]
-    pattern = {"brats2021": _BRATS_DIR, "rsna_dicom": _RSNA_DIR, "ucsf_pdgm": _UCSF_DIR}[layout]
-    if layout == "ucsf_pdgm":
-        meta = read_ucsf_metadata(label_file) if label_file is not None else None
-    else:
-        meta = read_rsna_labels(label_file) if label_file is not None else None
+    spec = LAYOUT_SPECS[layout]
+    labels_by_number, brats_by_number = {}, {}
+    if label_file is not None and layout == "ucsf_pdgm":
+        meta = read_ucsf_metadata(label_file)
+        labels_by_number = {n: int(v) for n, v in meta["label"].items() if not pd.isna(v)}
+        brats_by_number = {n: v for n, v in meta["brats_id"].items() if not pd.isna(v)}
+    elif label_file is not None:
+        labels_by_number = read_rsna_labels(label_file)
     refs = []
-    for case_dir in sorted(p for p in folder.iterdir() if p.is_dir() and pattern.match(p.name)):
-        ref = builder(case_dir, meta)
-        if ref.case_id in names or ref.number in numbers:
+    for case_dir in sorted(p for p in folder.iterdir() if p.is_dir() and spec.folder_pattern.match(p.name)):
+        number = int(spec.folder_pattern.match(case_dir.name).group(1))
+        case_id = spec.case_id.format(number=number)  # UCSF folders may carry 3 digits, ids carry 4
+        if case_id in names or number in numbers:
             continue
-        refs.append(ref)
+        refs.append(CaseRef(case_id, layout, _case_files(spec, case_dir, case_id), labels_by_number.get(number),
+                            brats_by_number.get(number)))
     if not refs:
         raise ValueError(f"no cases left in {root} (layout {layout}) after excluding {sorted(map(str, exclude))}")
     return refs
-
-
-def _brats_case(case_dir: Path, labels: dict[int, int] | None) -> CaseRef:
-    case_id = case_dir.name
-    paths = {m: case_dir / f"{case_id}_{s}.nii.gz" for m, s in _BRATS_SUFFIX.items()}
-    if not paths["seg"].exists():
-        del paths["seg"]
-    number = int(_BRATS_DIR.match(case_id).group(1))
-    return CaseRef(case_id, "brats2021", paths, None if labels is None else labels.get(number))
-
-
-def _rsna_case(case_dir: Path, labels: dict[int, int] | None) -> CaseRef:
-    paths = {m: case_dir / s for m, s in _RSNA_SERIES.items()}
-    return CaseRef(case_dir.name, "rsna_dicom", paths, None if labels is None else labels.get(int(case_dir.name)))
-
-
-def _ucsf_case(case_dir: Path, meta: pd.DataFrame | None) -> CaseRef:
-    number = int(_UCSF_DIR.match(case_dir.name).group(1))
-    case_id = f"UCSF-PDGM-{number:04d}"
-    paths = {m: case_dir / f"{case_id}_{s}.nii.gz" for m, s in _UCSF_SUFFIX.items()}
-    if not paths["seg"].exists():
-        del paths["seg"]
-    label = brats = None
-    if meta is not None and number in meta.index:
-        row = meta.loc[number]
-        label = None if pd.isna(row["label"]) else int(row["label"])
-        brats = None if pd.isna(row["brats_id"]) else row["brats_id"]
-    return CaseRef(case_id, "ucsf_pdgm", paths, label, brats)
 
 
 def drop_brats_overlap(refs: Iterable[CaseRef]) -> list[CaseRef]:

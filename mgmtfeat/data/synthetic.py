@@ -17,7 +17,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mgmtfeat.data.volumes import write_dicom_series, write_nifti
+from mgmtfeat.data.dicom import write_dicom_series
+from mgmtfeat.data.layouts import IMAGE_MODALITIES, LAYOUT_SPECS, LAYOUTS, modality_path
+from mgmtfeat.data.nifti import write_nifti
 
 __all__ = ["phantom", "write_cohort"]
 
@@ -139,7 +141,8 @@ def write_cohort(
         Image-N.dcm`` (series in mixed planes, no segmentation) and ``train_labels.csv``;
         ``ucsf_pdgm``: ``UCSF-PDGM-XXXX_nifti/…_{T1,T1c,T2,FLAIR,tumor_segmentation}.nii.gz``
         and ``UCSF-PDGM-metadata_v2.csv`` (3-digit ``ID``; one patient marked as also in
-        BraTS 2021 and one with an indeterminate MGMT status when ``n_cases >= 5``).
+        BraTS 2021 and one with an indeterminate MGMT status when ``n_cases >= 5``). All names
+        come from :data:`mgmtfeat.data.layouts.LAYOUT_SPECS`, the table the readers use.
     n_cases : int
         Number of cases; labels alternate in a seeded random order (balanced).
     shape : tuple of int
@@ -156,8 +159,8 @@ def write_cohort(
     Path
         ``root``.
     """
-    if layout not in ("brats2021", "rsna_dicom", "ucsf_pdgm"):
-        raise ValueError(f"layout {layout!r} is not one of brats2021, rsna_dicom, ucsf_pdgm")
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout {layout!r} is not one of {', '.join(LAYOUTS)}")
     if n_cases < 1:
         raise ValueError(f"n_cases={n_cases} must be at least 1")
     root = Path(root)
@@ -178,59 +181,62 @@ def write_cohort(
         else:
             _write_ucsf(root, int(number), images, seg, spacing)
         rows.append((int(number), int(label), i))
+    spec = LAYOUT_SPECS[layout]
     if layout == "ucsf_pdgm":
         _write_ucsf_metadata(root, rows)
     else:
-        table = pd.DataFrame({"BraTS21ID": [f"{n:05d}" for n, _, _ in rows],
-                              "MGMT_value": [label for _, label, _ in rows]})
-        table.to_csv(root / "train_labels.csv", index=False)
+        table = pd.DataFrame({spec.id_column: [spec.label_id.format(number=n) for n, _, _ in rows],
+                              spec.label_column: [label for _, label, _ in rows]})
+        table.to_csv(root / spec.label_file, index=False)
     return root
 
 
 def _write_brats(root: Path, number: int, images: dict, seg: np.ndarray, spacing) -> None:
-    case = f"BraTS2021_{number:05d}"
+    case = LAYOUT_SPECS["brats2021"].case_id.format(number=number)
     affine = _lps_affine(seg.shape, spacing)
     for modality, data in {**images, "seg": seg}.items():
-        write_nifti(root / case / f"{case}_{modality}.nii.gz", data[::-1, ::-1, :], affine)
+        write_nifti(modality_path(root, "brats2021", case, modality), data[::-1, ::-1, :], affine)
 
 
 def _write_ucsf(root: Path, number: int, images: dict, seg: np.ndarray, spacing) -> None:
-    case = f"UCSF-PDGM-{number:04d}"
-    names = {"flair": "FLAIR", "t1": "T1", "t1ce": "T1c", "t2": "T2", "seg": "tumor_segmentation"}
+    case = LAYOUT_SPECS["ucsf_pdgm"].case_id.format(number=number)
     affine = _ras_affine(seg.shape, spacing)
     for modality, data in {**images, "seg": seg}.items():
-        write_nifti(root / f"{case}_nifti" / f"{case}_{names[modality]}.nii.gz", data, affine)
+        write_nifti(modality_path(root, "ucsf_pdgm", case, modality), data, affine)
 
 
 def _write_rsna(root: Path, number: int, images: dict, spacing, rng: np.random.Generator,
                 coregistered: bool = True) -> None:
     from pydicom.uid import generate_uid
 
-    case = f"{number:05d}"
+    spec = LAYOUT_SPECS["rsna_dicom"]
+    case = spec.case_id.format(number=number)
     affine = _ras_affine(images["t1"].shape, spacing)
     study = generate_uid(entropy_srcs=["mgmtfeat-synthetic", case])
-    names = {"flair": "FLAIR", "t1": "T1w", "t1ce": "T1wCE", "t2": "T2w"}
-    for series_number, (modality, folder) in enumerate(names.items(), start=1):
+    for series_number, modality in enumerate(IMAGE_MODALITIES, start=1):
+        folder = spec.file_name(case, modality)  # the series folder's name, also its description
         plane = ("axial", "sagittal", "coronal")[int(rng.integers(0, 3))]
         data, grid = images[modality], affine
         if modality == "t1" and not coregistered:
             data, grid = data[:, :, ::2], affine @ np.diag([1.0, 1.0, 2.0, 1.0])  # thicker slices
-        write_dicom_series(root / "train" / case / folder, data.astype(np.float32), grid,
+        write_dicom_series(modality_path(root, spec.name, case, modality), data.astype(np.float32), grid,
                            plane=plane, study_uid=study, patient_id=case, description=folder,
                            series_number=series_number,
                            series_uid=generate_uid(entropy_srcs=[study, folder]))
 
 
 def _write_ucsf_metadata(root: Path, rows: list) -> None:
+    spec = LAYOUT_SPECS["ucsf_pdgm"]
     records = []
     for number, label, i in rows:
         status = "positive" if label == 1 else "negative"
         if len(rows) >= 5 and i == len(rows) - 1:
             status = "indeterminate"
+        overlap = LAYOUT_SPECS["brats2021"].case_id.format(number=number + 1000)
         records.append({
-            "ID": f"UCSF-PDGM-{number:03d}",
+            spec.id_column: spec.label_id.format(number=number),
             "Sex": "M" if i % 2 else "F",
-            "MGMT status": status,
-            "BraTS21 ID": f"BraTS2021_{number + 1000:05d}" if len(rows) >= 5 and i == 0 else "",
+            spec.label_column: status,
+            spec.brats_id_column: overlap if len(rows) >= 5 and i == 0 else "",
         })
-    pd.DataFrame(records).to_csv(root / "UCSF-PDGM-metadata_v2.csv", index=False)
+    pd.DataFrame(records).to_csv(root / spec.label_file, index=False)

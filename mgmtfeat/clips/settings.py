@@ -1,0 +1,127 @@
+"""How clips are made: :class:`ClipSettings` (recorded in every clip file), user boxes (:class:`BoxSpec`, a CSV)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+
+from mgmtfeat import MODALITIES
+
+__all__ = ["BoxSpec", "ClipSettings", "box_for", "read_box_csv"]
+
+_BOX_SOURCES = ("auto", "seg", "csv", "brain")
+_LARGE_RULES = ("corner", "centre", "resize", "error")
+_DELTA_GRID = ("require", "resample")
+
+
+@dataclass(frozen=True)
+class ClipSettings:
+    """How clips are made; ``as_dict()`` goes into every clip file's provenance.
+
+    Attributes
+    ----------
+    n_frames : int
+        Frames per clip (the paper: 150).
+    box_size : int
+        Side of the square box in voxels (the paper: 128).
+    percentiles : tuple of float
+        Lower and upper intensity percentiles mapped to 0 and 255 (the paper: 1, 99).
+    percentile_sample : int
+        Maximum voxels sampled (regularly) to estimate the percentiles; 0 uses all.
+    box : {"auto", "seg", "csv", "brain"}
+        Where the box comes from (see :mod:`mgmtfeat.clips.placement`).
+    large_tumour : {"corner", "centre", "resize", "error"}
+        What to do when the tumour is larger than the box.
+    delta_grid : {"require", "resample"}
+        Whether T1 and T1wCE must share a grid, or T1 is resampled onto T1wCE.
+    """
+
+    n_frames: int = 150
+    box_size: int = 128
+    percentiles: tuple[float, float] = (1.0, 99.0)
+    percentile_sample: int = 262_144
+    box: str = "auto"
+    large_tumour: str = "corner"
+    delta_grid: str = "require"
+
+    def __post_init__(self):
+        for name in ("n_frames", "box_size"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"{name}={value!r} must be a positive integer")
+        lo, hi = self.percentiles
+        if not 0 <= lo < hi <= 100:
+            raise ValueError(f"percentiles={self.percentiles!r} must satisfy 0 <= low < high <= 100")
+        if self.percentile_sample < 0:
+            raise ValueError(f"percentile_sample={self.percentile_sample} must be >= 0 (0 = all voxels)")
+        for name, allowed in (("box", _BOX_SOURCES), ("large_tumour", _LARGE_RULES),
+                              ("delta_grid", _DELTA_GRID)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name}={getattr(self, name)!r} is not one of {allowed}")
+
+    def as_dict(self) -> dict:
+        """JSON-able settings."""
+        out = asdict(self)
+        out["percentiles"] = list(self.percentiles)
+        return out
+
+
+@dataclass(frozen=True)
+class BoxSpec:
+    """A user-given box for one case (frame coordinates, see :mod:`mgmtfeat.clips.make`).
+
+    Attributes
+    ----------
+    row, col : int
+        Upper-left corner of the box.
+    slice : int or None
+        Canonical slice index (axis Z) on which to centre the frames; None: brain centre.
+    """
+
+    row: int
+    col: int
+    slice: int | None = None
+
+
+def read_box_csv(path: str | Path) -> dict[tuple[str, str | None], BoxSpec]:
+    """Read user boxes: CSV with columns ``case_id,row,col`` and optional ``slice``, ``modality``.
+
+    ``row``/``col`` are the box's upper-left corner in frame coordinates of the case's
+    canonical grid; ``slice`` the canonical slice index on which to centre the frames;
+    ``modality`` (blank: all) allows one box per series when series are not co-registered.
+
+    Returns
+    -------
+    dict
+        ``(case_id, modality or None)`` -> :class:`BoxSpec`.
+    """
+    import pandas as pd
+
+    path = Path(path)
+    table = pd.read_csv(path, dtype=str).fillna("")
+    missing = {"case_id", "row", "col"} - set(table.columns)
+    if missing:
+        raise ValueError(f"box file {path} lacks column(s) {sorted(missing)}; "
+                         "expected case_id,row,col[,slice][,modality]")
+    boxes = {}
+    for line, row in enumerate(table.to_dict("records"), start=2):
+        try:
+            spec = BoxSpec(int(row["row"]), int(row["col"]),
+                           int(row["slice"]) if row.get("slice", "") != "" else None)
+        except ValueError:
+            raise ValueError(f"box file {path}, line {line}: row/col/slice must be integers, got {row}") from None
+        modality = row.get("modality", "") or None
+        if modality is not None and modality not in MODALITIES:
+            raise ValueError(f"box file {path}, line {line}: modality {modality!r} is not one of {MODALITIES}")
+        boxes[(str(row["case_id"]).strip(), modality)] = spec
+    return boxes
+
+
+def box_for(boxes: Mapping | None, case_id: str, modality: str) -> BoxSpec | None:
+    """The user box of ``case_id``'s ``modality`` (else the case's box for all modalities), or None."""
+    if not boxes:
+        return None
+    return boxes.get((case_id, modality)) or boxes.get((case_id, None))
