@@ -12,11 +12,11 @@ import sys
 
 
 def _parser() -> argparse.ArgumentParser:
-    from mgmtfeat.experiments import (EXPERIMENTS, HelpFormatter as _FORMAT, Option, add_common_arguments,
-                                      models_help, split_csv)
+    """One subcommand per experiment of the registry (its own options beside the common ones), and ``all``."""
+    from mgmtfeat.experiments import EXPERIMENTS, RUN_ALL_OPTIONS, HelpFormatter, add_common_arguments, models_help
 
     parser = argparse.ArgumentParser(
-        prog="python -m mgmtfeat.experiment", formatter_class=_FORMAT,
+        prog="python -m mgmtfeat.experiment", formatter_class=HelpFormatter,
         description="Run one of the paper's experiments on a feature store (default: the published ViViT "
         "features), or all of them. Every experiment cross-validates on the store's one saved fold table, so "
         "tables are paired fold by fold, and writes its tables (CSV, Markdown), figures and settings to --out.")
@@ -24,26 +24,25 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="name", metavar="NAME", title="experiments",
                                      description="`python -m mgmtfeat.experiment NAME --help` shows its options")
     for name, spec in EXPERIMENTS.items():
-        sub = commands.add_parser(name, aliases=list(spec.aliases), help=spec.description, formatter_class=_FORMAT,
+        sub = commands.add_parser(name, aliases=list(spec.aliases), help=spec.description,
                                   description=spec.description[:1].upper() + spec.description[1:] + ".",
-                                  epilog=models_help())
+                                  epilog=models_help(), formatter_class=HelpFormatter)
         add_common_arguments(sub)
         spec.add_options(sub)
     run_all = commands.add_parser(
         "all", help="every experiment whose inputs exist (the others are skipped with the reason): OUT/NAME/ "
-        "per experiment and OUT/RESULTS.md with every table and the timings", formatter_class=_FORMAT,
+        "per experiment and OUT/RESULTS.md with every table and the timings", formatter_class=HelpFormatter,
         epilog=models_help())
     add_common_arguments(run_all)
-    for option in (EXPERIMENTS["methods"].options[0], EXPERIMENTS["external"].options[-1]):
+    for option in RUN_ALL_OPTIONS:
         option.add_to(run_all)
-    Option(("--only",), "only", {"default": ",".join(EXPERIMENTS), "type": split_csv, "metavar": "NAME[,NAME...]",
-                                 "help": f"experiments to run, in this order, from: {', '.join(EXPERIMENTS)}"}
-           ).add_to(run_all)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    from mgmtfeat.experiments import get_experiment, list_experiments, run_all, run_experiment, settings_from_args
+    """Run the command; returns the exit status (2 on bad input, after an ``error:`` line)."""
+    from mgmtfeat.experiments import (get_experiment, list_experiments, run_all, run_all_options, run_experiment,
+                                      settings_from_args)
     from mgmtfeat.store import StoreError
 
     parser = _parser()
@@ -57,8 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = settings_from_args(args, command=command)
         if args.name == "all":
-            options = {"methods": {"models": args.models}, "external": {"test_features": args.test_features}}
-            run_all(settings, args.only, options, echo=lambda line: print(line, flush=True))
+            run_all(settings, args.only, run_all_options(args), echo=lambda line: print(line, flush=True))
         else:
             tables = run_experiment(args.name, settings, **get_experiment(args.name)[1].kwargs(args))
             print(next(iter(tables.values())).round(3).to_string(index=False, max_cols=20))

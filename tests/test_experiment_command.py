@@ -105,3 +105,14 @@ def test_all_runs_what_it_can_and_writes_results_md(tmp_path, capsys):
     assert "Command: `python -m mgmtfeat.experiment all --features" in page
     assert experiment.main(argv) == 2
     assert "--force" in capsys.readouterr().err
+
+
+def test_registry_options_fill_parameters_of_their_function():
+    import inspect
+
+    for name, spec in EXPERIMENTS.items():
+        params = inspect.signature(spec.function).parameters
+        assert list(params)[0] == "settings" and spec.description
+        for option in spec.options:
+            assert option.param in params, (name, option.flags)
+    assert ALIASES["table1_methods"] == "methods" and get_experiment("external_validation")[0] == "external"

@@ -46,8 +46,10 @@ from mgmtfeat.experiments.modalities import modality_ablation
 from mgmtfeat.experiments.networks import network_comparison
 
 __all__ = [
-    "EXPERIMENTS", "ALIASES", "Experiment", "HelpFormatter", "Option", "ExperimentError", "ExperimentSettings", "DEFAULT_METHODS",
-    "LITERATURE", "get_experiment", "list_experiments", "run_experiment", "run_all", "method_comparison", "modality_ablation", "network_comparison", "net_fusion",
+    "EXPERIMENTS", "ALIASES", "Experiment", "HelpFormatter", "Option", "ExperimentError", "ExperimentSettings",
+    "DEFAULT_METHODS",
+    "LITERATURE", "RUN_ALL_OPTIONS", "get_experiment", "list_experiments", "run_experiment", "run_all",
+    "run_all_options", "method_comparison", "modality_ablation", "network_comparison", "net_fusion",
     "feature_ccc", "delta_t1_ablation", "external_validation", "decision_curve_analysis", "attention_analysis",
     "add_common_arguments", "parse_overrides", "settings_from_args", "split_csv", "models_help", "clear_cache",
     "describe_features", "available_modalities", "open_store", "shared_folds", "make_estimator_factory", "versions",
@@ -94,7 +96,8 @@ def _models(default) -> Option:
                                             "help": "models, comma-separated, from: {models}"})
 
 
-_NET = Option(("--net",), "net", {"default": None, "help": "net whose features are used (default: the first in the store)"})
+_NET = Option(("--net",), "net",
+              {"default": None, "help": "net whose features are used (default: the first in the store)"})
 _NETS = Option(("--nets",), "nets", {"default": None, "type": split_csv, "metavar": "NET[,NET...]",
                                      "help": "nets to compare, at least two (default: every net in the store)"})
 _EXTERNAL = Option(("--external-features", "--test-features"), "test_features",
@@ -125,6 +128,20 @@ EXPERIMENTS: dict[str, Experiment] = {
                            "second cohort's (--external-features) without shared patients", (_model(), _NET, _EXTERNAL),
                            ("external_validation",)),
 }
+
+#: Options of ``all`` beside the common ones: Table 1's models, the external test store, which to run
+#: (every other option of an experiment keeps its default there).
+RUN_ALL_OPTIONS: tuple[Option, ...] = (
+    _models(DEFAULT_METHODS), _EXTERNAL,
+    Option(("--only",), "only", {"default": ",".join(EXPERIMENTS), "type": split_csv, "metavar": "NAME[,NAME...]",
+                                 "help": f"experiments to run, in this order, from: {', '.join(EXPERIMENTS)}"}),
+)
+
+
+def run_all_options(args: argparse.Namespace) -> dict[str, dict]:
+    """Per-experiment keyword arguments of :func:`run_all` from options parsed with :data:`RUN_ALL_OPTIONS`."""
+    return {"methods": {"models": args.models}, "external": {"test_features": args.test_features}}
+
 
 #: Earlier name -> registry name.
 ALIASES: dict[str, str] = {alias: name for name, spec in EXPERIMENTS.items() for alias in spec.aliases}

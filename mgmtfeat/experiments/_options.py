@@ -9,7 +9,8 @@ from typing import Sequence
 
 from mgmtfeat.experiments._common import ExperimentSettings
 
-__all__ = ["HelpFormatter", "Option", "add_common_arguments", "parse_overrides", "settings_from_args", "split_csv", "models_help"]
+__all__ = ["HelpFormatter", "Option", "add_common_arguments", "parse_overrides", "settings_from_args", "split_csv",
+           "models_help"]
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):

@@ -65,7 +65,8 @@ def attention_analysis(settings: ExperimentSettings, model: str = "snn", net: st
                                                        for c in ["probability", *names]}))
     tmp = _prepare_out(out, settings.force)
     _write(tmp, "attention", table, cells_to_markdown(shown), title.replace("\n", " — "),
-           notes=[f"Uniform attention would be {1 / len(inputs):.3f} per input. Examples (Figure 3):\n\n" + examples_md])
+           notes=[f"Uniform attention would be {1 / len(inputs):.3f} per input. Examples (Figure 3):\n\n"
+                  + examples_md])
     examples.to_csv(tmp / "examples.csv", index=False)
     weights.to_csv(tmp / "attention_per_case.csv", index=False)
     renamed = weights.rename(columns=dict(zip(inputs, names)))[["case_id", "repeat", *names]]

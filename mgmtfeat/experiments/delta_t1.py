@@ -16,7 +16,8 @@ __all__ = ["PAPER_DELTA_T1_P", "delta_t1_ablation"]
 PAPER_DELTA_T1_P = 0.03
 
 
-def delta_t1_ablation(settings: ExperimentSettings, model: str = "snn", net: str | None = None) -> dict[str, pd.DataFrame]:
+def delta_t1_ablation(settings: ExperimentSettings, model: str = "snn",
+                      net: str | None = None) -> dict[str, pd.DataFrame]:
     """With and without the delta-T1 input, paired per fold, Wilcoxon signed-rank P (paper: P = 0.03 for AUC).
 
     Returns

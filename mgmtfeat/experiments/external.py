@@ -8,8 +8,9 @@ import numpy as np
 import pandas as pd
 
 from mgmtfeat.evaluation import binary_metrics, sem
-from mgmtfeat.experiments._common import (ExperimentError, ExperimentSettings, _check_models, _check_out, _factory, _finish,
-                                          _prepare_out, _write, available_modalities, describe_features, open_store)
+from mgmtfeat.experiments._common import (ExperimentError, ExperimentSettings, _check_models, _check_out, _factory,
+                                          _finish, _prepare_out, _write, available_modalities, describe_features,
+                                          open_store)
 from mgmtfeat.reports import TABLE_METRICS, cells_to_markdown, metric_cells, plot_roc, save_figure
 from mgmtfeat.store import FeatureStore
 

@@ -16,7 +16,8 @@ __all__ = ["PAPER_MODALITY_R", "modality_ablation"]
 PAPER_MODALITY_R = -0.90
 
 
-def modality_ablation(settings: ExperimentSettings, model: str = "snn", net: str | None = None) -> dict[str, pd.DataFrame]:
+def modality_ablation(settings: ExperimentSettings, model: str = "snn",
+                      net: str | None = None) -> dict[str, pd.DataFrame]:
     """Table 2: each input alone, each input left out (missingness) and all inputs.
 
     Also the Pearson correlation between the single-input AUCs and the leave-one-out AUCs

@@ -10,7 +10,8 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-__all__ = ["TABLE_METRICS", "INPUT_LABELS", "summary_table", "markdown_table", "plus_minus", "metric_cells", "cells_to_markdown"]
+__all__ = ["TABLE_METRICS", "INPUT_LABELS", "summary_table", "markdown_table", "plus_minus", "metric_cells",
+           "cells_to_markdown"]
 
 #: Metrics shown in the experiments' tables (F1 and fit time stay in their CSV files).
 TABLE_METRICS = ("auc", "precision", "recall", "accuracy")
@@ -55,7 +56,8 @@ def plus_minus(mean, err, digits: int = 3) -> str:
 
 def metric_cells(table: pd.DataFrame, metrics: Sequence[str] = TABLE_METRICS) -> pd.DataFrame:
     """Columns ``AUC``, ``precision`` ... as 'mean ± SEM' strings from ``METRIC_mean``/``METRIC_sem`` columns."""
-    return pd.DataFrame({("AUC" if m == "auc" else m): [plus_minus(a, b) for a, b in zip(table[f"{m}_mean"], table[f"{m}_sem"])]
+    return pd.DataFrame({("AUC" if m == "auc" else m): [plus_minus(a, b)
+                                                        for a, b in zip(table[f"{m}_mean"], table[f"{m}_sem"])]
                          for m in metrics}, index=table.index)
 
 
