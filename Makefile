@@ -2,12 +2,13 @@
 #   make demo   runs the main job: synthetic cohort -> clips -> real I3D features -> cross-validation
 #   make test   runs the test suite
 # Both create (or reuse) a virtual environment in .venv.
+# `make notebooks` re-executes notebooks/*.ipynb and stores their outputs (tables, figures).
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 
-.PHONY: venv demo test clean
+.PHONY: venv demo test notebooks clean
 
 venv: $(VENV)/.installed
 
@@ -40,6 +41,10 @@ demo: venv
 
 test: venv
 	$(PY) -m pytest -q tests
+
+# the two notebooks with their outputs (tables, figures): 2 repeats on the published features, a few minutes
+notebooks: venv
+	$(PY) notebooks/make_notebooks.py --execute
 
 clean:
 	rm -rf $(VENV) results

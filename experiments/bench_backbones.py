@@ -36,6 +36,8 @@ import time
 
 import numpy as np
 
+from mgmtfeat.evaluation import concordance_correlation
+
 DTYPES = ("float32", "bfloat16")
 
 
@@ -124,13 +126,6 @@ def run_worker(net: str, repeats: int, threads: int) -> dict:
     return rows
 
 
-def ccc(a: np.ndarray, b: np.ndarray) -> float:
-    """Lin's concordance correlation coefficient of two arrays (flattened)."""
-    a, b = np.ravel(a).astype(np.float64), np.ravel(b).astype(np.float64)
-    cov = np.mean((a - a.mean()) * (b - b.mean()))
-    return float(2 * cov / (a.var() + b.var() + (a.mean() - b.mean()) ** 2))
-
-
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     if args.worker:
@@ -148,7 +143,9 @@ def main(argv=None) -> int:
             continue
         rows = json.loads(proc.stdout.strip().splitlines()[-1])
         speedup = rows["float32"]["case_s"] / rows["bfloat16"]["case_s"]
-        agreement = ccc(rows["float32"]["logits"], rows["bfloat16"]["logits"])
+        # Lin's CCC over all logits of the case, flattened (the package's one CCC)
+        agreement = float(concordance_correlation(np.ravel(rows["float32"]["logits"]),
+                                                  np.ravel(rows["bfloat16"]["logits"])))
         for dtype, r in rows.items():
             extra = (f"{speedup:6.2f} {agreement:7.4f}" if dtype == "bfloat16" else "")
             print(f"{net:10s} {dtype:9s} {'random' if r['random_weights'] else 'real':8s} "

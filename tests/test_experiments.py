@@ -1,4 +1,3 @@
-import importlib.util
 import json
 from pathlib import Path
 
@@ -7,21 +6,13 @@ import pandas as pd
 import pytest
 
 from mgmtfeat import MODALITIES
-from mgmtfeat.experiments import core as ex
+from mgmtfeat import experiments as ex
 from mgmtfeat.evaluation import concordance_correlation
 from mgmtfeat.store import FeatureStore
 
 from conftest import write_random_store
 
-SCRIPTS = Path(__file__).resolve().parents[1] / "experiments"
 FAST = {"snn": {"max_epochs": 4, "n_members": 1}, "mlp": {"max_epochs": 4}}
-
-
-def _script(name):
-    spec = importlib.util.spec_from_file_location(f"experiment_{name}", SCRIPTS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def write_multi_net_store(root: Path, n_cases: int = 40) -> FeatureStore:
@@ -78,7 +69,7 @@ def test_method_comparison_lists_literature_and_refuses_overwrite(multi, tmp_pat
 
 @pytest.mark.slow
 def test_modalities_finds_the_informative_input(multi, tmp_path):
-    out = ex.modalities(_settings(multi, tmp_path / "t2"), model="logistic", net="i3d")
+    out = ex.modality_ablation(_settings(multi, tmp_path / "t2"), model="logistic", net="i3d")
     table = out["table2"].set_index(["setting", "input"])
     assert len(table) == 11
     assert table.loc[("single", "t1ce"), "auc_mean"] > 0.85
@@ -98,18 +89,18 @@ def test_all_experiments_share_one_fold_table(multi, tmp_path):
     a = _settings(multi, tmp_path / "a")
     b = _settings(multi, tmp_path / "b")
     ex.method_comparison(a, models=("logistic",), net="i3d")
-    ex.networks(b, model="logistic")
+    ex.network_comparison(b, model="logistic")
     files = [json.loads((tmp_path / n / "settings.json").read_text())["folds_file"] for n in ("a", "b")]
     assert files[0] == files[1] and Path(files[0]).parent == multi.root / "folds"
 
 
 @pytest.mark.slow
 def test_networks_and_fusion_label_random_weights(multi, tmp_path):
-    table = ex.networks(_settings(multi, tmp_path / "t3"), model="logistic")["table3"].set_index("net")
+    table = ex.network_comparison(_settings(multi, tmp_path / "t3"), model="logistic")["table3"].set_index("net")
     assert table.loc["i3d", "auc_mean"] > 0.8 and table.loc["other", "auc_mean"] < 0.75
     assert table["random_weights"].to_dict() == {"i3d": False, "other": True, "twin": True}
     assert "RANDOM-WEIGHT nets: other, twin" in (tmp_path / "t3" / "table3.md").read_text()
-    out = ex.fusion(_settings(multi, tmp_path / "t4"), model="logistic")
+    out = ex.net_fusion(_settings(multi, tmp_path / "t4"), model="logistic")
     fused = out["table4"]
     assert sorted(fused.loc[fused.n_nets > 1, "nets"]) == ["i3d+other", "i3d+other+twin", "i3d+twin", "other+twin"]
     single = fused[fused.n_nets == 1].set_index("nets")["auc_mean"]
@@ -133,14 +124,14 @@ def test_feature_ccc_matches_the_definition(multi):
 
 def test_one_net_store_stops_before_fitting(tmp_path):
     store = write_random_store(tmp_path / "store", n_cases=20)
-    for function in (ex.networks, ex.fusion):
+    for function in (ex.network_comparison, ex.net_fusion):
         with pytest.raises(ex.ExperimentError, match="at least 2 nets.*extract"):
             function(_settings(store, tmp_path / "x"))
     assert not (tmp_path / "x").exists() and not (store.root / "folds").exists()
 
 
 def test_delta_t1_paired_and_missing_input(multi, tmp_path):
-    table = ex.delta_t1(_settings(multi, tmp_path / "d"), model="logistic", net="i3d")["delta_t1"].set_index("metric")
+    table = ex.delta_t1_ablation(_settings(multi, tmp_path / "d"), model="logistic", net="i3d")["delta_t1"].set_index("metric")
     assert table.loc["auc", "n_folds"] == 6 and 0 < table.loc["auc", "wilcoxon_p"] <= 1
     assert table.loc["auc", "difference_mean"] == pytest.approx(table.loc["auc", "with_mean"] - table.loc["auc", "without_mean"])
     metrics = pd.read_csv(tmp_path / "d" / "metrics.csv")
@@ -151,7 +142,7 @@ def test_delta_t1_paired_and_missing_input(multi, tmp_path):
     for i in range(12):
         store.write_case("i3d", f"c{i}", {m: rng.normal(size=400) for m in ("flair", "t1", "t1ce", "t2")}, i % 2)
     with pytest.raises(ex.ExperimentError, match="no delta_t1 features.*extract"):
-        ex.delta_t1(_settings(store, tmp_path / "d2"))
+        ex.delta_t1_ablation(_settings(store, tmp_path / "d2"))
 
 
 def test_external_validation_drops_overlap(multi, tmp_path):
@@ -181,13 +172,13 @@ def test_external_validation_drops_overlap(multi, tmp_path):
 
 
 def test_decision_curves_and_attention(multi, tmp_path):
-    out = ex.decision_curves(_settings(multi, tmp_path / "dc"), models=("snn", "logistic"), net="i3d")
+    out = ex.decision_curve_analysis(_settings(multi, tmp_path / "dc"), models=("snn", "logistic"), net="i3d")
     curves = out["decision_curves"]
     assert set(curves["model_name"]) == {"snn", "logistic"}
     half = curves[curves.threshold == 0.5].iloc[0]
     assert half["treat_all"] == pytest.approx(0.5 - 0.5 * 1.0)  # balanced cohort
     assert (curves["treat_none"] == 0).all() and (tmp_path / "dc" / "decision_curves.png").is_file()
-    att = ex.attention(_settings(multi, tmp_path / "att"), net="i3d")
+    att = ex.attention_analysis(_settings(multi, tmp_path / "att"), net="i3d")
     assert att["attention"]["mean"].sum() == pytest.approx(1.0, abs=1e-5)
     examples = att["examples"]
     assert sorted(examples["label"]) == [0, 1]
@@ -195,7 +186,7 @@ def test_decision_curves_and_attention(multi, tmp_path):
     per_case = pd.read_csv(tmp_path / "att" / "attention_per_case.csv")
     assert len(per_case) == 2 * 40
     with pytest.raises(ex.ExperimentError, match="no attention weights"):
-        ex.attention(_settings(multi, tmp_path / "att2"), model="logistic")
+        ex.attention_analysis(_settings(multi, tmp_path / "att2"), model="logistic")
 
 
 def test_overrides_parse_and_reject():
@@ -203,38 +194,6 @@ def test_overrides_parse_and_reject():
         "snn": {"max_epochs": 5, "encoder": "conv"}, "mlp": {"hidden_sizes": [8, 4]}}
     with pytest.raises(ValueError, match="MODEL.PARAM=VALUE"):
         ex.parse_overrides(["max_epochs=5"])
-
-
-@pytest.mark.parametrize("name", ["table1_methods", "table2_modalities", "table3_networks", "table4_fusion",
-                                  "delta_t1", "external_validation", "decision_curves", "attention", "run_all"])
-def test_scripts_have_help(name, capsys):
-    with pytest.raises(SystemExit) as exit_:
-        _script(name).main(["--help"])
-    assert exit_.value.code == 0
-    text = capsys.readouterr().out
-    for option in ("--features", "--repeats", "--folds", "--out", "--force", "--set"):
-        assert option in text
-
-
-@pytest.mark.slow
-def test_scripts_run_and_report_bad_input(multi, tmp_path, capsys):
-    common = ["--features", str(multi.root), "--folds", "3", "--repeats", "1", "--quiet"]
-    t3 = _script("table3_networks")
-    assert t3.main([*common, "--model", "logistic", "--out", str(tmp_path / "t3")]) == 0
-    assert "results in" in capsys.readouterr().out
-    assert t3.main([*common, "--model", "logistic", "--out", str(tmp_path / "t3")]) == 2
-    assert "--force" in capsys.readouterr().err
-    assert _script("external_validation").main([*common, "--out", str(tmp_path / "e")]) == 2
-    assert "second cohort" in capsys.readouterr().err
-    run_all = _script("run_all")
-    argv = [*common, "--out", str(tmp_path / "all"), "--models", "logistic", "--set", "snn.max_epochs=3",
-            "--set", "snn.n_members=1", "--only", "table1_methods,delta_t1,table3_networks,external_validation"]
-    assert run_all.main(argv) == 0
-    printed = capsys.readouterr().out
-    assert "external_validation" in printed and "skipped" in printed and "total" in printed
-    page = (tmp_path / "all" / "RESULTS.md").read_text()
-    assert "# Table 1" in page and "# Table 3" in page and "Delta-T1" in page
-    assert run_all.main(argv) == 2
 
 
 @pytest.mark.slow

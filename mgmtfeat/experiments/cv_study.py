@@ -11,10 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
-import hashlib
 import json
-import platform
-import shutil
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -23,13 +20,14 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from mgmtfeat import __version__
-from mgmtfeat.evaluation import cross_validate, load_folds, make_folds, summarise
-from mgmtfeat.reports import markdown_table, plot_roc, save_figure, summary_table
 from mgmtfeat._io import atomic_write_text
-from mgmtfeat.store import FeatureSet, FeatureStore
+from mgmtfeat.evaluation import cross_validate, summarise
+from mgmtfeat.experiments._common import (_finish_out, _prepare_out, make_estimator_factory, open_store, shared_folds,
+                                          versions)
+from mgmtfeat.reports import markdown_table, plot_roc, save_figure, summary_table
 
-__all__ = ["StudySettings", "run_study", "shared_folds", "make_estimator_factory", "versions"]
+# open_store, shared_folds, make_estimator_factory and versions live in _common (shared with the experiments)
+__all__ = ["StudySettings", "run_study", "open_store", "shared_folds", "make_estimator_factory", "versions"]
 
 
 @dataclass
@@ -52,86 +50,6 @@ class StudySettings:
     published_source: str | None = None
     model_params: dict = field(default_factory=dict)  # {model: {param: value}} from --set
     command: list[str] = field(default_factory=lambda: list(sys.argv))
-
-
-def versions() -> dict[str, str]:
-    """Versions of Python, mgmtfeat and the libraries that shape the results."""
-    import importlib.metadata as md
-
-    out = {"python": platform.python_version(), "mgmtfeat": __version__, "platform": platform.platform()}
-    for package in ("numpy", "pandas", "scikit-learn", "scipy", "torch", "xgboost", "xgboost-cpu"):
-        try:
-            out[package] = md.version(package)
-        except md.PackageNotFoundError:
-            pass
-    return out
-
-
-def open_store(features: str | None, published_source: str | None = None) -> FeatureStore:
-    """The store at ``features``, or the published ViViT features when ``features`` is None."""
-    if features is None:
-        from mgmtfeat.store.published import published_store
-
-        return published_store(published_source)
-    return FeatureStore(features)
-
-
-def shared_folds(store: FeatureStore, data: FeatureSet, n_splits: int, n_repeats: int, seed: int,
-                 folds_file: str | None = None) -> tuple[pd.DataFrame, Path | None]:
-    """Fold table shared by every run on the same cases, saved in the store's ``folds/`` folder.
-
-    The file name carries K, repeats, seed and a digest of the case ids and labels, so every model
-    and ablation on the same cohort reuses one assignment, and a changed cohort gets a new one.
-    Returns the table and where it is saved (None when the store folder is not writable).
-    """
-    if folds_file:
-        return load_folds(folds_file, data.case_ids), Path(folds_file)
-    digest = hashlib.sha256("\n".join(f"{c},{l}" for c, l in zip(data.case_ids, data.y)).encode()).hexdigest()[:10]
-    path = store.root / "folds" / f"k{n_splits}-r{n_repeats}-seed{seed}-{digest}.csv"
-    if path.is_file():
-        return load_folds(path, data.case_ids), path
-    folds = make_folds(data.case_ids, data.y, n_splits, n_repeats, seed)
-    try:
-        atomic_write_text(path, folds.to_csv(index=False))
-    except OSError:
-        return folds, None
-    return folds, path
-
-
-def make_estimator_factory(model: str, nested: bool, seed: int, params: dict | None = None):
-    """``factory(random_state) -> estimator`` for ``model``, wrapped in an inner grid search if ``nested``.
-
-    The inner search (3-fold stratified CV on the training rows of each outer fold, scored by AUC)
-    chooses among ``MODELS[model].param_grid`` and refits on the whole training fold. ``params``
-    replace hyper-parameters of the model (``estimator.set_params(**params)``).
-    """
-    from mgmtfeat.models import MODELS, make_model
-
-    def build(random_state):
-        estimator = make_model(model, random_state).set_params(**(params or {}))
-        if not nested or not MODELS[model].param_grid:
-            return estimator
-        from sklearn.model_selection import GridSearchCV, StratifiedKFold
-
-        inner = StratifiedKFold(3, shuffle=True, random_state=random_state)
-        return GridSearchCV(estimator, MODELS[model].param_grid, scoring="roc_auc", cv=inner, n_jobs=1)
-
-    return build
-
-
-def _prepare_out(out: Path, force: bool) -> Path:
-    if out.exists() and not force:
-        raise FileExistsError(f"{out} exists; choose another --out or pass --force to replace it.")
-    tmp = out.with_name(f".{out.name}.partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    return tmp
-
-
-def _finish_out(tmp: Path, out: Path) -> None:
-    if out.exists():
-        shutil.rmtree(out)
-    tmp.rename(out)
 
 
 def _cluster(scheduler: str | None):
@@ -201,8 +119,9 @@ def run_study(settings: StudySettings, progress: bool = True) -> dict:
         "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "results": summaries,
     }
-    (tmp / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
-    (tmp / "summary.md").write_text(
+    atomic_write_text(tmp / "summary.json", json.dumps(summary, indent=2, default=str))
+    atomic_write_text(
+        tmp / "summary.md",
         f"# Cross-validation: {settings.repeats} x {settings.folds}-fold, {len(everything.y)} cases, seed {settings.seed}\n\n"
         + markdown_table(table)
         + f"\nCommand: `{' '.join(settings.command)}`\n"

@@ -1,0 +1,83 @@
+"""Table 1: each model on its default inputs, beside the AUCs the paper lists from the literature."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from mgmtfeat.experiments._common import (DEFAULT_METHODS, ExperimentSettings, ExperimentError, _bar,
+                                          _check_models, _check_out, _cv, _finish, _metrics_long, _net_inputs, _open,
+                                          _pick_net, _prepare_out, _summary_row, _title, _write,
+                                          available_modalities)
+from mgmtfeat.reports import cells_to_markdown, metric_cells, plot_method_aucs, plot_roc, save_figure
+
+__all__ = ["LITERATURE", "method_comparison"]
+
+#: AUCs listed in the paper's Table 1 (mean, ± value as reported or None); not reproduced here.
+LITERATURE = {
+    "Baid et al.": (0.622, None),
+    "Saeed et al.": (0.631, 0.001),
+    "Emchinov et al.": (0.596, 0.040),
+    "Kim et al.": (0.549, 0.054),
+    "Yogananda et al.": (0.580, 0.081),
+    "Faghani et al.": (0.632, 0.027),
+    "paper MLP (T1wCE)": (0.618, 0.039),
+    "paper SNN": (0.666, 0.031),
+}
+
+
+def method_comparison(settings: ExperimentSettings, models: Sequence[str] = DEFAULT_METHODS,
+                      net: str | None = None) -> dict[str, pd.DataFrame]:
+    """Table 1: each model on its default inputs, beside the AUCs reported in the literature.
+
+    Parameters
+    ----------
+    settings : ExperimentSettings
+        Store, folds, output folder and model overrides.
+    models : sequence of str
+        Names from :data:`mgmtfeat.models.MODELS`, one row each.
+    net : str or None
+        Net whose features are used; None = the first in the store.
+
+    Returns
+    -------
+    dict of str to pandas.DataFrame
+        ``{"table1": one row per model and literature entry}``; writes ``table1.csv``/``.md``,
+        ``metrics.csv``, ``predictions.csv``, ``roc.png`` and ``auc.png``.
+    """
+    from mgmtfeat.models import MODELS
+
+    out = _check_out(settings)
+    _check_models(models)
+    cohort = _open(settings, [net] if net else None)
+    net = _pick_net(cohort, net)
+    stored = available_modalities(cohort.store, net)
+    results, rows = {}, []
+    with _bar(settings, cohort, len(models), "table 1") as bar:
+        for model in models:
+            wanted = [m for m in MODELS[model].modalities if m in stored]
+            if not wanted:
+                raise ExperimentError(f"model {model} uses {', '.join(MODELS[model].modalities)}, which store "
+                                      f"{cohort.store.root} lacks for net {net}; extract them first.")
+            results[model] = _cv(cohort, settings, model, _net_inputs(net, wanted), bar)
+            rows.append({"method": model, "source": "this run", "inputs": "+".join(wanted),
+                         **_summary_row(results[model])})
+    for name, (auc, err) in LITERATURE.items():
+        rows.append({"method": name, "source": "reported, not reproduced", "inputs": "", "auc_mean": auc,
+                     "auc_sem": np.nan if err is None else err})
+    table = pd.DataFrame(rows)
+    shown = pd.concat([table[["method", "source", "inputs"]], metric_cells(table)], axis=1)
+    title = _title("Table 1: MGMT classifiers (AUC etc. mean ± SEM over folds)", cohort, settings)
+    tmp = _prepare_out(out, settings.force)
+    _write(tmp, "table1", table, cells_to_markdown(shown), title.replace("\n", " — "), notes=[
+        "Rows marked 'reported, not reproduced' are the AUCs the paper lists (± as reported); they come from "
+        "other data splits and code, not from this run."])
+    _metrics_long(results).to_csv(tmp / "metrics.csv", index=False)
+    predictions = pd.concat([r.predictions.assign(model=m) for m, r in results.items()], ignore_index=True)
+    predictions.to_csv(tmp / "predictions.csv", index=False)
+    save_figure(plot_roc(predictions, title=_title("Out-of-fold ROC", cohort, settings)), tmp / "roc.png")
+    save_figure(plot_method_aucs(table, _title("Table 1: AUC", cohort, settings)), tmp / "auc.png")
+    _finish(tmp, out, settings, cohort)
+    return {"table1": table}

@@ -1,0 +1,50 @@
+"""Table 3: the same model on the features of each net in the store (common cases, same folds)."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import pandas as pd
+
+from mgmtfeat.experiments._common import (ExperimentSettings, _bar, _check_out, _cv, _finish, _is_random,
+                                          _metrics_long, _net_inputs, _open, _prepare_out, _summary_row, _title,
+                                          _write)
+from mgmtfeat.reports import cells_to_markdown, metric_cells, plot_auc_bars, save_figure
+
+__all__ = ["network_comparison"]
+
+
+def network_comparison(settings: ExperimentSettings, model: str = "snn", nets: Sequence[str] | None = None,
+                       modalities: Sequence[str] | None = None) -> dict[str, pd.DataFrame]:
+    """Table 3: the same model on the features of each net in the store (common cases, same folds).
+
+    Parameters
+    ----------
+    nets : sequence of str or None
+        Nets to compare (at least two); None = every net in the store.
+    modalities : sequence of str or None
+        Inputs; None = those every compared net has.
+
+    Returns
+    -------
+    dict of str to pandas.DataFrame
+        ``{"table3": one row per net, flagging random-weight nets}``.
+    """
+    out = _check_out(settings)
+    cohort = _open(settings, nets, modalities, min_nets=2)
+    mods = [i.split(":", 1)[1] for i in cohort.data.inputs if i.startswith(cohort.nets[0] + ":")]
+    results, rows = {}, []
+    with _bar(settings, cohort, len(cohort.nets), "table 3") as bar:
+        for net in cohort.nets:
+            results[net] = _cv(cohort, settings, model, _net_inputs(net, mods), bar)
+            rows.append({"net": net, "random_weights": _is_random(cohort.store, net), "inputs": "+".join(mods),
+                         **_summary_row(results[net])})
+    table = pd.DataFrame(rows)
+    shown = pd.concat([table[["net", "random_weights"]], metric_cells(table)], axis=1)
+    title = _title(f"Table 3: {model} on the features of each net", cohort, settings)
+    tmp = _prepare_out(out, settings.force)
+    _write(tmp, "table3", table, cells_to_markdown(shown), title.replace("\n", " — "))
+    _metrics_long(results).to_csv(tmp / "metrics.csv", index=False)
+    save_figure(plot_auc_bars(table["net"], table, "Net", title), tmp / "networks.png")
+    _finish(tmp, out, settings, cohort)
+    return {"table3": table}
