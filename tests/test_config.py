@@ -103,9 +103,9 @@ def test_set_reaches_the_estimator_and_the_summary(store, tmp_path):
 
 
 def test_parse_overrides_reads_yaml_values_and_is_re_exported():
-    from mgmtfeat.experiments import core
+    from mgmtfeat import experiments
 
-    assert core.parse_overrides is parse_overrides
+    assert experiments.parse_overrides is parse_overrides
     assert parse_overrides(["snn.weight_decay=1e-3", "snn.encoder=conv", "mlp.hidden_sizes=[8, 4]",
                             "snn.shared=true"]) == {
         "snn": {"weight_decay": 0.001, "encoder": "conv", "shared": True}, "mlp": {"hidden_sizes": [8, 4]}}

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from mgmtfeat.evaluation import binary_metrics, sem
-from mgmtfeat.experiments._common import (ExperimentError, ExperimentSettings, _check_models, _check_out, _factory,
+from mgmtfeat.experiments._common import (ExperimentError, ExperimentSettings, _check_models, _check_out, make_estimator_factory,
                                           _finish, _prepare_out, _write, available_modalities, describe_features,
                                           open_store)
 from mgmtfeat.reports import TABLE_METRICS, cells_to_markdown, metric_cells, plot_roc, save_figure
@@ -71,7 +71,7 @@ def external_validation(settings: ExperimentSettings, test_features: str | None,
     rows, parts = [], []
     for r in tqdm(range(settings.repeats), desc="external", unit="fit", disable=not settings.progress):
         seed = settings.seed * 1000 + r
-        estimator = _factory(model, settings.seed, params)(seed).fit(train.X2d, train.y)
+        estimator = make_estimator_factory(model, False, settings.seed, params)(seed).fit(train.X2d, train.y)
         p = estimator.predict_proba(test.X2d)[:, 1]
         rows.append({"seed": seed, **binary_metrics(test.y, p)})
         parts.append(pd.DataFrame({"case_id": test.case_ids, "label": test.y, "seed": seed, "probability": p}))
