@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.folds < 2 or args.repeats < 1 or args.jobs < 1:
         _parser().error("--folds must be at least 2, --repeats and --jobs at least 1")
     if args.scheduler:
-        from mgmtfeat.extraction.dask import SchedulerError, parse_scheduler
+        from mgmtfeat._parallel import SchedulerError, parse_scheduler
 
         if args.jobs > 1:
             _parser().error("--jobs and --scheduler both choose where folds run; give one of them")

@@ -36,6 +36,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="override the net's input size in pixels (quick trials; recorded in provenance)")
     parser.add_argument("--force", action="store_true",
                         help="re-extract every case and replace the store's provenance for this net")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="cases extracted in parallel worker processes on this machine (each with cores/N threads)")
     parser.add_argument("--scheduler", default=None, metavar="ADDRESS",
                         help="run one Dask task per case: local:N starts N worker processes on this machine (each "
                         "with cores/N threads), tcp://HOST:PORT joins a running `dask scheduler` whose workers see "
@@ -51,9 +53,13 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.limit is not None and args.limit < 1:
         _parser().error("--limit must be at least 1")
+    if args.jobs < 1:
+        _parser().error("--jobs must be at least 1")
     if args.scheduler:
-        from mgmtfeat.extraction.dask import SchedulerError, parse_scheduler
+        from mgmtfeat._parallel import SchedulerError, parse_scheduler
 
+        if args.jobs > 1:
+            _parser().error("--jobs and --scheduler both choose where cases run; give one of them")
         try:
             parse_scheduler(args.scheduler)
         except SchedulerError as err:
@@ -61,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     settings = ExtractionSettings(
         data=args.data, out=args.out, net=args.net, weights=args.weights, dtype=args.dtype, device=args.device,
         threads=args.threads, limit=args.limit, exclude=exclusions(args), labels=args.labels, boxes=args.box_csv,
-        clip_settings=clip_settings(args), num_frames=args.net_frames, size=args.net_size, force=args.force, scheduler=args.scheduler,
+        clip_settings=clip_settings(args), num_frames=args.net_frames, size=args.net_size, force=args.force, jobs=args.jobs,
+        scheduler=args.scheduler,
     )
     try:
         report = extract_features(settings, progress=not args.quiet)
@@ -69,9 +76,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     seconds = report.seconds
-    per_case = seconds["total"] / len(report.done) if report.done else float("nan")
-    print(f"{len(report.done)} cases extracted, {len(report.skipped)} already in the store, {len(report.failed)} failed; "
-          f"{per_case:.2f} s per case (forward {seconds['forward']:.1f} s, reading and clips {seconds['read_and_clip']:.1f} s)")
+    timing = (f"; {seconds['total'] / len(report.done):.2f} s per case (forward {seconds['forward']:.1f} s, reading "
+              f"and clips {seconds['read_and_clip']:.1f} s)" if report.done else "")
+    print(f"{len(report.done)} cases extracted, {len(report.skipped)} already in the store, "
+          f"{len(report.failed)} failed{timing}")
     for failure in report.failed:
         print(f"failed: case {failure['case_id']}: {failure['reason']}", file=sys.stderr)
     return 0 if report.ok else 1

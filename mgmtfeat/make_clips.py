@@ -36,6 +36,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-preview", action="store_true", help="do not write PNG previews")
     p.add_argument("--force", action="store_true",
                    help="re-convert finished cases and overwrite clips made with other settings")
+    p.add_argument("--jobs", type=int, default=1, help="cases converted in parallel worker processes (default 1)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
@@ -45,10 +46,13 @@ def main(argv=None) -> int:
     from mgmtfeat.clips.dataset import convert_dataset
 
     args = _parser().parse_args(argv)
+    if args.jobs < 1:
+        _parser().error("--jobs must be at least 1")
     try:
         report = convert_dataset(args.data, args.out, clip_settings(args), exclude=exclusions(args), labels=args.labels,
                                  box_csv=args.box_csv, preview=not args.no_preview, video=args.video,
-                                 force=args.force, progress=not args.quiet)
+                                 force=args.force, progress=not args.quiet,
+                                 jobs=args.jobs)
     except (ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
