@@ -43,7 +43,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _run(settings, label: str) -> dict:
-    from mgmtfeat.extraction.run import extract_features
+    from mgmtfeat.extraction import extract_features
 
     start = time.perf_counter()
     report = extract_features(settings, progress=False)
@@ -67,7 +67,7 @@ def _max_difference(a: Path, b: Path, net: str) -> float:
 
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
-    from mgmtfeat.extraction.run import ExtractionSettings
+    from mgmtfeat.extraction import ExtractionSettings
     from mgmtfeat.synthetic import write_cohort
 
     cores = os.cpu_count() or 1

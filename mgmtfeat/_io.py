@@ -1,17 +1,22 @@
-"""Small file utilities shared by every step: atomic writes, the user cache folder, sha256, downloads."""
+"""Small file utilities shared by every step: atomic writes, the failures table, the user cache folder, sha256,
+downloads."""
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import os
 import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
-__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text", "cache_dir", "sha256_file", "download",
-           "DownloadError"]
+__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text", "write_csv", "write_failures_csv", "FAILURE_COLUMNS",
+           "cache_dir", "sha256_file", "download", "DownloadError"]
+
+FAILURE_COLUMNS = ("case_id", "file", "reason")
 
 
 def _ordinary_permissions(path: str, mode: int) -> None:
@@ -83,6 +88,25 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """Text (UTF-8) version of :func:`atomic_write_bytes`."""
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def write_csv(path: str | os.PathLike, rows: list[dict], columns: Sequence[str]) -> None:
+    """Write ``rows`` (dicts keyed by ``columns``) as a CSV table with a header, atomically."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(columns), lineterminator="\n", extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(path, buffer.getvalue())
+
+
+def write_failures_csv(path: str | os.PathLike, failures: list[dict]) -> None:
+    """Write the failures table of a batch run atomically: ``case_id, file, reason``, sorted by case id.
+
+    The one writer of every failures table (a feature store's, a clip folder's). The file is written
+    even when nothing failed (header only), so it always describes the last run; rows come sorted
+    so that the table does not depend on the order in which parallel tasks finished.
+    """
+    write_csv(path, sorted(failures, key=lambda row: str(row["case_id"])), FAILURE_COLUMNS)
 
 
 def cache_dir() -> Path:

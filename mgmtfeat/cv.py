@@ -72,7 +72,7 @@ def _check(args: argparse.Namespace) -> dict:
         raise ValueError(f"--folds must be at least 2 (got {args.folds}), --repeats and --jobs at least 1 "
                          f"(got {args.repeats}, {args.jobs})")
     if args.scheduler:
-        from mgmtfeat.extraction.dask import parse_scheduler
+        from mgmtfeat._parallel import parse_scheduler
 
         if args.jobs > 1:
             raise ValueError("--jobs and --scheduler both choose where folds run; give one of them")

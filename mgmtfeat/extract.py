@@ -42,6 +42,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="override the net's input size in pixels (quick trials; recorded in provenance)")
     parser.add_argument("--force", action="store_true",
                         help="re-extract every case and replace the store's provenance for this net")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="cases extracted in parallel worker processes on this machine (each with cores/N threads)")
     parser.add_argument("--scheduler", default=None, metavar="ADDRESS",
                         help="run one Dask task per case: local:N starts N worker processes on this machine (each "
                         "with cores/N threads), tcp://HOST:PORT joins a running `dask scheduler` whose workers see "
@@ -55,15 +57,19 @@ def _settings(args: argparse.Namespace):
 
     if args.limit is not None and args.limit < 1:
         raise ValueError(f"--limit must be at least 1 (got {args.limit})")
+    if args.jobs < 1:
+        raise ValueError(f"--jobs must be at least 1 (got {args.jobs})")
     if args.scheduler:
-        from mgmtfeat.extraction.dask import parse_scheduler
+        from mgmtfeat._parallel import parse_scheduler
 
+        if args.jobs > 1:
+            raise ValueError("--jobs and --scheduler both choose where cases run; give one of them")
         parse_scheduler(args.scheduler)  # SchedulerError is a ValueError
     return ExtractionSettings(
         data=args.data, out=args.out, net=args.net, weights=args.weights, dtype=args.dtype, device=args.device,
         threads=args.threads, limit=args.limit, exclude=exclusions(args), labels=args.labels, boxes=args.box_csv,
         clip_settings=clip_settings(args), num_frames=args.net_frames, size=args.net_size, force=args.force,
-        scheduler=args.scheduler,
+        jobs=args.jobs, scheduler=args.scheduler,
     )
 
 
@@ -75,10 +81,10 @@ def main(argv: list[str] | None = None) -> int:
 
         report = extract_features(_settings(args), progress=not args.quiet)
         seconds = report.seconds
-        per_case = seconds["total"] / len(report.done) if report.done else float("nan")
-        print(f"{len(report.done)} cases extracted, {len(report.skipped)} already in the store, {len(report.failed)} "
-              f"failed; {per_case:.2f} s per case (forward {seconds['forward']:.1f} s, reading and clips "
-              f"{seconds['read_and_clip']:.1f} s)")
+        timing = (f"; {seconds['total'] / len(report.done):.2f} s per case (forward {seconds['forward']:.1f} s, "
+                  f"reading and clips {seconds['read_and_clip']:.1f} s)" if report.done else "")
+        print(f"{len(report.done)} cases extracted, {len(report.skipped)} already in the store, "
+              f"{len(report.failed)} failed{timing}")
         for failure in report.failed:
             print(f"failed: case {failure['case_id']}: {failure['reason']}", file=sys.stderr)
         return 0 if report.ok else 1

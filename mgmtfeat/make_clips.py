@@ -41,6 +41,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-preview", action="store_true", help="do not write PNG previews")
     p.add_argument("--force", action="store_true",
                    help="re-convert finished cases and overwrite clips made with other settings")
+    p.add_argument("--jobs", type=int, default=1, help="cases converted in parallel worker processes")
     return p
 
 
@@ -52,7 +53,7 @@ def main(argv=None) -> int:
 
         report = convert_dataset(args.data, args.out, clip_settings(args), exclude=exclusions(args),
                                  labels=args.labels, box_csv=args.box_csv, preview=not args.no_preview,
-                                 video=args.video, force=args.force, progress=not args.quiet)
+                                 video=args.video, force=args.force, progress=not args.quiet, jobs=args.jobs)
         print(f"{len(report.converted)} converted, {len(report.skipped)} already done, "
               f"{len(report.failed)} failed -> {report.out}")
         for failure in report.failed:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+
 from pathlib import Path
 
 from mgmtfeat._cli import command_parser, run_command
@@ -46,4 +47,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(main())

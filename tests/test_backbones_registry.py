@@ -46,7 +46,7 @@ def test_sample_indices_span_the_clip():
 @pytest.mark.parametrize("bad, exc, match", [
     (np.zeros((2, 150, 16, 16), np.float32), TypeError, "dtype float32"),
     (np.zeros((150, 16, 16), np.uint8), ValueError, "shape"),
-    (np.zeros((1, 149, 16, 16), np.uint8), ValueError, "150"),
+    (np.zeros((1, 0, 16, 16), np.uint8), ValueError, "n_frames >= 1"),
     ([[0]], TypeError, "numpy array"),
 ])
 def test_bad_clips(bad, exc, match):
@@ -135,3 +135,13 @@ def test_bfloat16_backbone_close_to_float32():
     a, b = fp32.extract(clips), bf16.extract(clips)
     assert b.dtype == np.float32 and bf16.provenance["dtype"] == "bfloat16"
     assert np.corrcoef(a.ravel(), b.ravel())[0, 1] > 0.95
+
+
+@pytest.mark.parametrize("n_frames", [1, 12, 150, 300])
+def test_any_clip_frame_count_is_sampled_to_the_net_frames(n_frames):
+    config = get_weights_config("i3d")
+    clips = np.zeros((1, n_frames, 32, 32), np.uint8)
+    check_clips(clips)
+    assert preprocess(clips, config).shape[2] == config.num_frames  # NCTHW
+    idx = sample_indices(n_frames, config)
+    assert idx[0] == 0 and idx[-1] == n_frames - 1

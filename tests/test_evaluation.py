@@ -139,3 +139,51 @@ def test_wilcoxon():
     assert wilcoxon_paired([1, 2, 3], [1, 2, 3]) == 1.0
     a = np.linspace(0.6, 0.7, 12)
     assert wilcoxon_paired(a, a - 0.05) < 0.01
+
+
+def test_saved_folds_splitter_reproduces_the_table_and_serves_grid_search():
+    from sklearn.model_selection import GridSearchCV, cross_val_score
+
+    from mgmtfeat.evaluation import SavedFolds
+
+    rng = np.random.default_rng(1)
+    ids = [f"c{i}" for i in range(30)]
+    y = np.arange(30) % 2
+    X = rng.normal(size=(30, 4)) + y[:, None]
+    folds = make_folds(ids, y, 3, 2, seed=5)
+    order = rng.permutation(30)  # the splitter follows case_ids, whatever the table's row order
+    shuffled_ids = [ids[i] for i in order]
+    splitter = SavedFolds(folds.sample(frac=1, random_state=0), shuffled_ids, repeat=1)
+    assert splitter.get_n_splits() == 3
+    part = folds[folds.repeat == 1].set_index("case_id")["fold"]
+    for fold, (train, test) in enumerate(splitter.split(X)):
+        assert sorted(shuffled_ids[i] for i in test) == sorted(part.index[part == fold])
+        assert set(train).isdisjoint(test) and len(train) + len(test) == 30
+    explicit = [(tr, te) for tr, te in splitter.split()]
+    search = GridSearchCV(LogisticRegression(), {"C": [0.1, 1.0]}, cv=splitter).fit(X[order], y[order])
+    again = GridSearchCV(LogisticRegression(), {"C": [0.1, 1.0]}, cv=explicit).fit(X[order], y[order])
+    np.testing.assert_array_equal(search.cv_results_["mean_test_score"], again.cv_results_["mean_test_score"])
+    assert len(cross_val_score(LogisticRegression(), X[order], y[order], cv=splitter)) == 3
+    with pytest.raises(EvaluationError, match="no repeat 7"):
+        SavedFolds(folds, ids, repeat=7)
+    with pytest.raises(EvaluationError, match="cohort changed"):
+        SavedFolds(folds, ids[:-1])
+    with pytest.raises(EvaluationError, match="given X with 29 rows"):
+        next(SavedFolds(folds, ids).split(X[:-1]))
+
+
+def test_cross_validate_takes_an_executor_and_gives_the_same_metrics():
+    from mgmtfeat._parallel import InProcess, ProcessPool
+
+    rng = np.random.default_rng(2)
+    ids = [f"c{i}" for i in range(24)]
+    y = np.arange(24) % 2
+    X = rng.normal(size=(24, 6)) + 0.8 * y[:, None]
+    folds = make_folds(ids, y, 3, 2)
+    seen = []
+    with InProcess() as here, ProcessPool(2) as pool:
+        a = cross_validate(make_logistic, X, y, ids, folds, executor=here, progress=lambda: seen.append(1))
+        b = cross_validate(make_logistic, X, y, ids, folds, executor=pool)
+    assert len(seen) == 6
+    pd.testing.assert_frame_equal(a.metrics.drop(columns="fit_seconds"), b.metrics.drop(columns="fit_seconds"))
+    pd.testing.assert_frame_equal(a.predictions, b.predictions)

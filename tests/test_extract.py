@@ -102,3 +102,48 @@ def test_killed_run_resumes_to_exactly_the_uninterrupted_features(cohort, tmp_pa
     for case_id in expected:
         for modality in expected[case_id]:
             np.testing.assert_array_equal(expected[case_id][modality], resumed[case_id][modality])
+
+
+def test_any_clip_frame_count_works_end_to_end(cohort, tmp_path, capsys):
+    out = tmp_path / "store"
+    assert extract.main(["--data", str(cohort), "--out", str(out), "--limit", "2", "--frames", "12", *FAST]) == 0
+    store = FeatureStore(out)
+    assert store.provenance("slowfast")["clips"]["n_frames"] == 12 and len(store.case_ids("slowfast")) == 2
+    assert store.load("slowfast").X.shape == (2, 5, 400)
+
+
+def test_a_run_that_stops_at_its_first_case_leaves_no_provenance(cohort, tmp_path, monkeypatch, capsys):
+    import mgmtfeat.extraction.run as run
+
+    def broken(*args, **kwargs):
+        raise ValueError("this backbone cannot take these clips")
+
+    out = tmp_path / "store"
+    with monkeypatch.context() as patch:
+        patch.setattr(run, "case_features", broken)
+        assert extract.main(["--data", str(cohort), "--out", str(out), "--frames", "12", *FAST]) == 2
+    assert "cannot take these clips" in capsys.readouterr().err
+    assert not (out / "slowfast" / "provenance.json").exists()
+    # the corrected command (other clip settings) runs without --force
+    assert extract.main(["--data", str(cohort), "--out", str(out), "--limit", "1", *FAST]) == 0
+    assert FeatureStore(out).provenance("slowfast")["clips"]["n_frames"] == 150
+
+
+def test_a_resumed_run_with_nothing_to_do_reports_no_timing(cohort, tmp_path, capsys):
+    out = tmp_path / "store"
+    assert extract.main(["--data", str(cohort), "--out", str(out), "--limit", "1", *FAST]) == 0
+    capsys.readouterr()
+    assert extract.main(["--data", str(cohort), "--out", str(out), "--limit", "1", *FAST]) == 0
+    printed = capsys.readouterr().out
+    assert "0 cases extracted, 1 already in the store, 0 failed" in printed and "nan" not in printed
+
+
+def test_process_pool_gives_exactly_the_in_process_store(cohort, tmp_path):
+    assert extract.main(["--data", str(cohort), "--out", str(tmp_path / "here"), "--limit", "3", *FAST]) == 0
+    assert extract.main(["--data", str(cohort), "--out", str(tmp_path / "pool"), "--limit", "3", "--jobs", "2",
+                         *FAST]) == 0
+    expected, actual = _features(tmp_path / "here"), _features(tmp_path / "pool")
+    assert expected.keys() == actual.keys() and len(expected) == 3
+    for case_id in expected:
+        for modality in expected[case_id]:
+            np.testing.assert_array_equal(expected[case_id][modality], actual[case_id][modality])

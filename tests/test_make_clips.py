@@ -144,3 +144,18 @@ def test_force_rerun_drops_stale_clips_of_a_failing_case(brats, tmp_path):
     assert main(["--data", str(brats), "--out", str(out), "--quiet", "--no-preview", "--force"]) == 1
     assert not (out / "clips" / f"{ref.case_id}.npz").exists()
     assert ref.case_id not in [r["case_id"] for r in _rows(out / "cases.csv")]
+
+
+def test_parallel_workers_write_exactly_the_same_folder(brats, tmp_path):
+    refs = find_cases(brats)
+    refs[1].paths["t2"].unlink()  # one failure, recorded once whatever runs it
+    here, pool = tmp_path / "here", tmp_path / "pool"
+    assert main(["--data", str(brats), "--out", str(here), "--quiet", "--no-preview"]) == 1
+    assert main(["--data", str(brats), "--out", str(pool), "--quiet", "--no-preview", "--jobs", "2"]) == 1
+    for name in ("cases.csv", "failures.csv", "settings.json"):
+        assert (here / name).read_text() == (pool / name).read_text(), name
+    assert len(_rows(pool / "failures.csv")) == 1
+    for ref in (refs[0], refs[2]):
+        a, b = stack(load_case_clips(here / "clips" / f"{ref.case_id}.npz")), \
+            stack(load_case_clips(pool / "clips" / f"{ref.case_id}.npz"))
+        assert (a == b).all()

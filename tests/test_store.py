@@ -60,6 +60,10 @@ def test_provenance_mismatch_is_refused(tmp_path):
     with pytest.raises(StoreError, match="differing: frames"):
         store.write_provenance("i3d", {"frames": 32})
     assert store.write_provenance("i3d", {"frames": 32}, replace=True)["frames"] == 32
+    assert store.check_provenance("i3d", {"frames": 32})["frames"] == 32  # checks, writes nothing
+    with pytest.raises(StoreError, match="differing: frames"):
+        store.check_provenance("i3d", {"frames": 64})
+    assert store.check_provenance("r2plus1d", {"frames": 64}) is None and store.nets() == ["i3d"]
 
 
 @pytest.mark.parametrize(
@@ -128,3 +132,21 @@ def test_feature_files_hold_no_pickles(tmp_path):
     store = write_random_store(tmp_path, n_cases=2)
     with np.load(store.case_path("vivit", "case000"), allow_pickle=False) as npz:
         assert json.loads(str(npz["meta"])) == {"index": 0}
+
+
+def test_the_store_owns_its_failures_and_folds_paths(tmp_path):
+    import csv
+
+    store = FeatureStore(tmp_path / "s")
+    path = store.write_failures("i3d", [{"case_id": "b", "file": "b/t1.nii.gz", "reason": "truncated"},
+                                        {"case_id": "a", "file": "a/t2.nii.gz", "reason": "missing"}])
+    assert path == store.failures_path("i3d") == tmp_path / "s" / "i3d" / "failures.csv"
+    with open(path, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["case_id"] for r in rows] == ["a", "b"] and rows[0]["reason"] == "missing"  # sorted, whatever the order
+    store.write_failures("i3d", [])
+    assert path.read_text() == "case_id,file,reason\n"  # the last run had none
+    assert store.nets() == []  # a failures table alone does not make a net
+    assert store.folds_path("k5-r4-seed0-abc") == tmp_path / "s" / "folds" / "k5-r4-seed0-abc.csv"
+    with pytest.raises(StoreError, match="not a valid file name"):
+        store.folds_path("../elsewhere")

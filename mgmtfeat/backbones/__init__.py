@@ -5,7 +5,7 @@
 ['i3d', 'r2plus1d', 'slowfast', 'vivit']
 
 ``create_backbone(name).extract(clips)`` maps uint8 clips of shape
-(n_clips, 150, H, W) to float32 Kinetics-400 logits of shape (n_clips, 400).
+(n_clips, n_frames, H, W) (150 frames in the paper) to float32 Kinetics-400 logits of shape (n_clips, 400).
 Torch and transformers are imported only when a backbone is built.
 """
 

@@ -218,8 +218,8 @@ class Backbone:
 
         Parameters
         ----------
-        clips : np.ndarray of uint8, shape (n_clips, 150, H, W)
-            Grey clips (H = W = 128 normally), all clips run as one batch.
+        clips : np.ndarray of uint8, shape (n_clips, n_frames, H, W)
+            Grey clips (n_frames = 150, H = W = 128 normally; any frame count is sampled to the net's), all clips run as one batch.
         return_embedding : bool
             Return the pre-logit embedding ``(n_clips, D)`` instead of the logits.
 

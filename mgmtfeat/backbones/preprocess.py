@@ -10,28 +10,29 @@ import numpy as np
 
 from mgmtfeat.backbones._weights import WeightsConfig
 
-__all__ = ["CLIP_FRAMES", "check_clips", "sample_indices", "preprocess"]
-
-#: Frames of a clip as the clip maker writes them.
-CLIP_FRAMES = 150
+__all__ = ["check_clips", "sample_indices", "preprocess"]
 
 
 def check_clips(clips) -> None:
-    """Raise TypeError/ValueError unless ``clips`` is uint8 of shape (n_clips, 150, H, W)."""
+    """Raise TypeError/ValueError unless ``clips`` is uint8 of shape (n_clips, n_frames, H, W).
+
+    Any ``n_frames`` >= 1 is accepted: the clip maker's frame count is a setting (``--frames``,
+    150 in the paper) and :func:`sample_indices` takes the network's frames from however many there are.
+    """
     if not isinstance(clips, np.ndarray):
         raise TypeError(
             f"clips must be a numpy array, got {type(clips).__name__}; pass "
-            "np.asarray(clips, dtype=np.uint8) of shape (n_clips, 150, H, W)"
+            "np.asarray(clips, dtype=np.uint8) of shape (n_clips, n_frames, H, W)"
         )
     if clips.dtype != np.uint8:
         raise TypeError(
             f"clips have dtype {clips.dtype}, expected uint8 (grey values 0-255 as the clip "
             "maker writes them); scale to 0-255 and cast with .astype(np.uint8)"
         )
-    if clips.ndim != 4 or clips.shape[1] != CLIP_FRAMES or clips.shape[0] < 1:
+    if clips.ndim != 4 or min(clips.shape[:2]) < 1:
         raise ValueError(
-            f"clips have shape {clips.shape}, expected (n_clips >= 1, {CLIP_FRAMES}, H, W): "
-            f"one row per clip, {CLIP_FRAMES} frames each; add a leading axis for a single clip"
+            f"clips have shape {clips.shape}, expected (n_clips >= 1, n_frames >= 1, H, W): "
+            "one row per clip; add a leading axis for a single clip"
         )
     if min(clips.shape[2:]) < 8:
         raise ValueError(f"clip frames of {clips.shape[2]}x{clips.shape[3]} pixels are too small (< 8)")
@@ -55,8 +56,8 @@ def preprocess(clips: np.ndarray, config: WeightsConfig, device="cpu", dtype=Non
 
     Parameters
     ----------
-    clips : np.ndarray of uint8, shape (n_clips, 150, H, W)
-        Clips as the clip maker writes them (H = W = 128 normally).
+    clips : np.ndarray of uint8, shape (n_clips, n_frames, H, W)
+        Clips as the clip maker writes them (n_frames = 150, H = W = 128 normally).
     config : WeightsConfig
         The backbone's config.
     device : str or torch.device

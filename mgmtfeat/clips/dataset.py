@@ -11,13 +11,13 @@ Output folder layout::
 
 A case counts as finished when its ``.npz`` exists (written last, atomically); a
 re-run skips finished cases. A failing case is recorded and the others go on; its
-partial outputs are removed.
+partial outputs are removed. Cases run in this process or in parallel workers
+(:mod:`mgmtfeat._parallel`); each task writes only its own case's files.
 """
 
 from __future__ import annotations
 
-import csv
-import io
+import contextlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,10 +29,11 @@ from mgmtfeat.clips.make import make_clips
 from mgmtfeat.clips.settings import ClipSettings, read_box_csv
 from mgmtfeat.data.layouts import CaseRef, find_cases
 from mgmtfeat.data.errors import CaseError
-from mgmtfeat._io import atomic_write_bytes
+from mgmtfeat._io import atomic_write_bytes, write_csv, write_failures_csv
+from mgmtfeat._parallel import Executor, make_executor
 from mgmtfeat.data.volumes import load_case
 
-__all__ = ["ConversionReport", "convert_dataset"]
+__all__ = ["ConversionReport", "convert_dataset", "convert_case"]
 
 
 @dataclass
@@ -58,14 +59,6 @@ class ConversionReport:
         return not self.failed
 
 
-def _csv_bytes(rows: list[dict], columns: list[str]) -> bytes:
-    text = io.StringIO()
-    writer = csv.DictWriter(text, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return text.getvalue().encode()
-
-
 def _check_settings(out: Path, settings: ClipSettings, force: bool) -> None:
     """Refuse to mix clips made with different settings in one folder."""
     path = out / "settings.json"
@@ -88,6 +81,23 @@ def _outputs(out: Path, case_id: str, preview: bool, video: str | None) -> dict[
     if video:
         paths.update({m: out / "videos" / case_id / f"{m}.{video}" for m in MODALITIES})
     return paths
+
+
+def convert_case(ref: CaseRef, *, out: Path, settings: ClipSettings, boxes, preview: bool,
+                 video: str | None) -> dict | None:
+    """Task: write the outputs of one case; None when done, else its failure ``{case_id, file, reason}``.
+
+    Old outputs of the case go first, so that a case failing now cannot leave clips made earlier.
+    """
+    for path in _outputs(out, ref.case_id, preview, video).values():
+        path.unlink(missing_ok=True)
+    try:
+        _convert_one(ref, out, settings, boxes, preview, video)
+    except CaseError as exc:
+        return {"case_id": exc.case_id, "file": exc.file, "reason": exc.reason}
+    except (ValueError, OSError) as exc:  # recorded, not hidden: the report names it
+        return {"case_id": ref.case_id, "file": "", "reason": f"{type(exc).__name__}: {exc}"}
+    return None
 
 
 def _convert_one(ref: CaseRef, out: Path, settings: ClipSettings, boxes, preview: bool, video: str | None) -> None:
@@ -123,6 +133,8 @@ def convert_dataset(
     video: str | None = None,
     force: bool = False,
     progress: bool = True,
+    jobs: int = 1,
+    executor: Executor | None = None,
 ) -> ConversionReport:
     """Convert every case of a dataset folder to clips (see the module docstring for outputs).
 
@@ -147,6 +159,10 @@ def convert_dataset(
         Re-convert finished cases and accept a folder made with other settings.
     progress : bool
         Show a progress bar.
+    jobs : int
+        Cases converted in parallel worker processes (1 = in this process).
+    executor : mgmtfeat._parallel.Executor, optional
+        Where the cases run (left open); overrides ``jobs``.
 
     Returns
     -------
@@ -164,26 +180,29 @@ def convert_dataset(
     out.mkdir(parents=True, exist_ok=True)
     _check_settings(out, settings, force)
     report = ConversionReport(out)
-    for ref in tqdm(refs, desc="clips", unit="case", disable=not progress):
-        paths = _outputs(out, ref.case_id, preview, video)
-        if not force and all(p.exists() for p in paths.values()):
+    todo = []
+    for ref in refs:
+        if not force and all(p.exists() for p in _outputs(out, ref.case_id, preview, video).values()):
             report.skipped.append(ref.case_id)
-            continue
-        # Old outputs go first, so that a case failing now cannot leave clips made earlier.
-        for path in paths.values():
-            path.unlink(missing_ok=True)
-        try:
-            _convert_one(ref, out, settings, boxes, preview, video)
-        except CaseError as exc:
-            report.failed.append({"case_id": exc.case_id, "file": exc.file, "reason": exc.reason})
-            continue
-        except (ValueError, OSError) as exc:  # recorded, not hidden: the report names it
-            report.failed.append({"case_id": ref.case_id, "file": "", "reason": f"{type(exc).__name__}: {exc}"})
-            continue
-        report.converted.append(ref.case_id)
+        else:
+            todo.append(ref)
+    shared = {"out": out, "settings": settings, "boxes": boxes, "preview": preview, "video": video}
+    with contextlib.ExitStack() as stack, tqdm(total=len(todo), desc="clips", unit="case", disable=not progress) as bar:
+        if executor is None:
+            executor = stack.enter_context(make_executor(jobs))
+        for index, failure in executor.map(convert_case, todo, shared=shared, names=[f"clips-{r.case_id}" for r in todo]):
+            bar.update()
+            if failure is None:
+                report.converted.append(todo[index].case_id)
+            else:
+                report.failed.append(failure)
+    # completion order differs between executors; the report does not
+    order = {r.case_id: i for i, r in enumerate(refs)}
+    report.converted.sort(key=order.get)
+    report.failed.sort(key=lambda f: f["case_id"])
     finished = [r for r in refs if (out / "clips" / f"{r.case_id}.npz").exists()]
     rows = [{"case_id": r.case_id, "layout": r.layout, "label": "" if r.label is None else r.label,
              "brats_id": r.brats_id or "", "clips": f"clips/{r.case_id}.npz"} for r in finished]
-    atomic_write_bytes(out / "cases.csv", _csv_bytes(rows, ["case_id", "layout", "label", "brats_id", "clips"]))
-    atomic_write_bytes(out / "failures.csv", _csv_bytes(report.failed, ["case_id", "file", "reason"]))
+    write_csv(out / "cases.csv", rows, ["case_id", "layout", "label", "brats_id", "clips"])
+    write_failures_csv(out / "failures.csv", report.failed)
     return report

@@ -1,10 +1,17 @@
 """Step 7, saved folds, repeated cross-validation, metrics and statistics.
 
 >>> from mgmtfeat.evaluation import make_folds, cross_validate
+
+``folds`` (saved, shared; a scikit-learn splitter over them), ``validate`` (CV over saved folds),
+``metrics`` (per fold), ``statistics`` (over folds and between models).
 """
 
-from mgmtfeat.evaluation.core import (CVResult, binary_metrics, EvaluationError, check_labels, concordance_correlation, cross_validate,
-                                      fold_seed, load_folds, make_folds, net_benefit, sem, summarise, wilcoxon_paired)
+from mgmtfeat.evaluation.folds import (EvaluationError, SavedFolds, check_labels, fold_seed, load_folds,
+                                       make_folds)
+from mgmtfeat.evaluation.metrics import METRICS, binary_metrics, net_benefit
+from mgmtfeat.evaluation.statistics import concordance_correlation, sem, summarise, wilcoxon_paired
+from mgmtfeat.evaluation.validate import CVResult, cross_validate
 
-__all__ = ["CVResult", "binary_metrics", "EvaluationError", "check_labels", "concordance_correlation", "cross_validate", "fold_seed",
-           "load_folds", "make_folds", "net_benefit", "sem", "summarise", "wilcoxon_paired"]
+__all__ = ["CVResult", "METRICS", "SavedFolds", "binary_metrics", "EvaluationError", "check_labels",
+           "concordance_correlation", "cross_validate", "fold_seed", "load_folds", "make_folds", "net_benefit", "sem",
+           "summarise", "wilcoxon_paired"]

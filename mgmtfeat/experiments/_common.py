@@ -111,7 +111,7 @@ def shared_folds(store: FeatureStore, data: FeatureSet, n_splits: int, n_repeats
     if folds_file:
         return load_folds(folds_file, data.case_ids), Path(folds_file)
     digest = hashlib.sha256("\n".join(f"{c},{l}" for c, l in zip(data.case_ids, data.y)).encode()).hexdigest()[:10]
-    path = store.root / "folds" / f"k{n_splits}-r{n_repeats}-seed{seed}-{digest}.csv"
+    path = store.folds_path(f"k{n_splits}-r{n_repeats}-seed{seed}-{digest}")
     if path.is_file():
         return load_folds(path, data.case_ids), path
     folds = make_folds(data.case_ids, data.y, n_splits, n_repeats, seed)

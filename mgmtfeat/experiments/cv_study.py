@@ -9,7 +9,6 @@ leaves nothing half-written under the requested name.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as _dt
 import json
 import sys
@@ -21,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from mgmtfeat._io import atomic_write_text
+from mgmtfeat._parallel import make_executor
 from mgmtfeat.evaluation import cross_validate, summarise
 from mgmtfeat.experiments._common import (_finish_out, _prepare_out, make_estimator_factory, open_store, shared_folds,
                                           versions)
@@ -52,15 +52,6 @@ class StudySettings:
     command: list[str] = field(default_factory=lambda: list(sys.argv))
 
 
-def _cluster(scheduler: str | None):
-    """A Dask client on ``scheduler`` for the whole study, or None (in-process) without one."""
-    if not scheduler:
-        return contextlib.nullcontext(None)
-    from mgmtfeat.extraction.dask import dask_client  # Dask is imported only when asked for
-
-    return dask_client(scheduler)
-
-
 def run_study(settings: StudySettings, progress: bool = True) -> dict:
     """Cross-validate each model of ``settings`` on the same saved folds and write the results folder.
 
@@ -82,7 +73,7 @@ def run_study(settings: StudySettings, progress: bool = True) -> dict:
     tmp = _prepare_out(out, settings.force)
     summaries, metric_parts, prediction_parts, attention_parts, inputs_used = {}, [], [], [], {}
     n_folds = folds["repeat"].nunique() * folds["fold"].nunique()
-    with _cluster(settings.scheduler) as client, \
+    with make_executor(settings.jobs, settings.scheduler) as executor, \
             tqdm(total=n_folds * len(settings.models), desc="cross-validation", unit="fold", disable=not progress) as bar:
         for model in settings.models:
             modalities = list(settings.modalities or MODELS[model].modalities)
@@ -91,8 +82,7 @@ def run_study(settings: StudySettings, progress: bool = True) -> dict:
             bar.set_postfix_str(model)
             result = cross_validate(
                 make_estimator_factory(model, settings.nested, settings.seed, settings.model_params.get(model)), data.X2d, data.y, data.case_ids,
-                folds, seed=settings.seed, n_jobs=settings.jobs, progress=bar.update, input_names=data.inputs,
-                client=client,
+                folds, seed=settings.seed, progress=bar.update, input_names=data.inputs, executor=executor,
             )
             summaries[model] = summarise(result.metrics)
             metric_parts.append(result.metrics.assign(model=model))

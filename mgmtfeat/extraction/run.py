@@ -2,16 +2,19 @@
 
 Each case is read, turned into its five clips, and the five clips run through the backbone as one
 batch; the 400 logits per clip land in the store through its atomic write. Cases already in the
-store are skipped, so a killed run loses at most the case in flight and resumes where it stopped.
-A case that fails for a data reason is recorded in ``STORE/NET/failures.csv`` and the run goes on.
+store are skipped, so a killed run loses at most the cases in flight and resumes where it stopped.
+A case that fails for a data reason is recorded in the store's failures table and the run goes on.
+The cases run in this process, in a process pool or on a Dask cluster (:mod:`mgmtfeat._parallel`);
+the loop below is the same for all three.
 """
 
 from __future__ import annotations
 
-import csv
-import io
+import contextlib
+import socket
+import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -20,12 +23,12 @@ from mgmtfeat import MODALITIES
 from mgmtfeat.clips import ClipSettings, make_clips, read_box_csv, stack
 from mgmtfeat.data.layouts import CaseRef, find_cases
 from mgmtfeat.data.errors import CaseError
-from mgmtfeat._io import atomic_write_bytes
+from mgmtfeat._parallel import Executor, TaskKilledError, make_executor, worker_threads
 from mgmtfeat.store import FeatureStore
 from mgmtfeat.data.volumes import load_case
 
 __all__ = ["ExtractionSettings", "ExtractionReport", "extract_features", "case_features", "open_backbone",
-           "write_failures"]
+           "extract_case", "backbone_provenance"]
 
 
 @dataclass
@@ -47,7 +50,8 @@ class ExtractionSettings:
     num_frames: int | None = None
     size: int | None = None
     force: bool = False
-    scheduler: str | None = None  # Dask scheduler ("local:N" or "tcp://host:port"); None = in-process
+    jobs: int = 1  # worker processes on this machine (1 = in this process)
+    scheduler: str | None = None  # Dask scheduler ("local:N" or "tcp://host:port"); excludes jobs > 1
 
 
 @dataclass
@@ -88,7 +92,7 @@ def case_features(ref: CaseRef, backbone, clip_settings: ClipSettings, boxes=Non
     """
     start = time.perf_counter()
     case_clips = make_clips(load_case(ref), clip_settings, boxes)
-    clips = stack(case_clips)  # uint8 (5, 150, 128, 128)
+    clips = stack(case_clips)  # uint8 (5, n_frames, box, box)
     middle = time.perf_counter()
     logits = backbone.extract(clips)  # float32 (5, 400)
     end = time.perf_counter()
@@ -98,25 +102,68 @@ def case_features(ref: CaseRef, backbone, clip_settings: ClipSettings, boxes=Non
     return dict(zip(MODALITIES, logits)), meta, {"read_and_clip": middle - start, "forward": end - middle}
 
 
-def write_failures(path: Path, failures: list[dict]) -> None:
-    """Write the failures report (case_id, file, reason) atomically; remove it when empty."""
-    if not failures:
-        path.unlink(missing_ok=True)
-        return
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=["case_id", "file", "reason"], lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(failures)
-    atomic_write_bytes(path, buffer.getvalue().encode())
+# -- worker side: one task per case -------------------------------------------------------------
+_BACKBONE: dict[tuple, object] = {}  # one backbone per worker process, keyed by its settings
+_BACKBONE_LOCK = threading.Lock()  # also makes a process run one case at a time on all its threads
 
 
-def _provenance(backbone, settings: ExtractionSettings) -> dict:
-    return {**backbone.provenance, "clips": settings.clip_settings.as_dict()}
+def _cached_backbone(settings: ExtractionSettings):
+    """The backbone of ``settings`` in this process, built on first use. Call under the lock."""
+    if settings.threads is None:  # on a Dask worker: all of its threads
+        settings = replace(settings, threads=worker_threads())
+    key = (settings.net, settings.weights, settings.dtype, settings.device, settings.threads, settings.num_frames,
+           settings.size)
+    if key not in _BACKBONE:
+        _BACKBONE.clear()  # one network per process at a time, to bound the worker's memory
+        _BACKBONE[key] = open_backbone(settings)
+    return _BACKBONE[key]
 
 
+def backbone_provenance(_, settings: ExtractionSettings) -> dict:
+    """Task: provenance of the backbone as a worker builds it (and keeps it for the cases to come)."""
+    with _BACKBONE_LOCK:
+        return {**_cached_backbone(settings).provenance, "clips": settings.clip_settings.as_dict()}
+
+
+def extract_case(ref: CaseRef, settings: ExtractionSettings, boxes=None) -> dict:
+    """Task: features of one case, or its data failure, as a plain dictionary.
+
+    Returns
+    -------
+    dict
+        Either ``features`` ({modality: (400,) float32}), ``meta`` and ``seconds``, or ``failure``
+        ({case_id, file, reason}) when the case fails for a data reason (reported, never retried).
+
+    Raises
+    ------
+    FileNotFoundError
+        This worker cannot see the data folder (it must be at the same absolute path everywhere).
+    """
+    if not Path(settings.data).is_dir():
+        raise FileNotFoundError(
+            f"the worker on host {socket.gethostname()} cannot see the data folder {settings.data}; the data must be "
+            "at the same absolute path on every worker (a shared or copied folder)."
+        )
+    with _BACKBONE_LOCK:
+        backbone = _cached_backbone(settings)
+        try:
+            features, meta, seconds = case_features(ref, backbone, settings.clip_settings, boxes)
+        except CaseError as err:
+            return {"failure": {"case_id": err.case_id, "file": err.file, "reason": err.reason}}
+    return {"features": features, "meta": meta, "seconds": seconds}
+
+
+# -- the one extraction loop -------------------------------------------------------------------
 def extract_features(settings: ExtractionSettings, progress: bool = True,
-                     on_case: Callable[[str], None] | None = None) -> ExtractionReport:
+                     on_case: Callable[[str], None] | None = None, executor: Executor | None = None) -> ExtractionReport:
     """Extract the features of every case of ``settings.data`` into the store ``settings.out``.
+
+    One task per case (all five clips as one batch) runs where ``executor`` says: in this process,
+    in ``settings.jobs`` processes, or on the Dask cluster of ``settings.scheduler``. Each worker
+    process builds the backbone once. Workers only read the data and return the 5 x 400 logits;
+    this process writes them into the store (atomically, so a task run twice after a worker died
+    leaves one entry). The provenance is written with the first stored case, so a run that stops
+    before any case succeeds leaves no record that would refuse the corrected command.
 
     Parameters
     ----------
@@ -125,51 +172,73 @@ def extract_features(settings: ExtractionSettings, progress: bool = True,
         Show a progress bar with cases/s and ETA.
     on_case : callable, optional
         Called with each case id once its features are stored.
+    executor : Executor, optional
+        Where the cases run (left open); default: ``make_executor(settings.jobs, settings.scheduler)``.
 
-    With ``settings.scheduler`` set, the cases run as Dask tasks (see :mod:`mgmtfeat.extraction.dask`).
+    Returns
+    -------
+    ExtractionReport
+        ``done`` in completion order, ``failed`` sorted by case id; ``seconds`` sums the per-case
+        times of the workers, ``total`` is the wall time of the case loop.
 
     Raises
     ------
     ValueError
         No cases in the folder, an unknown net, weights that cannot be loaded, or a store holding
         features of this net made with other settings (without ``force``).
+    SchedulerError
+        The scheduler cannot be reached, or a case kept killing the workers it ran on.
     """
-    if settings.scheduler:
-        from mgmtfeat.extraction.dask import extract_distributed  # Dask is imported only when asked for
-
-        return extract_distributed(settings, progress=progress, on_case=on_case)
     from tqdm.auto import tqdm
 
     from mgmtfeat.backbones import get_weights_config
 
-    get_weights_config(settings.net)  # an unknown net fails before any data is read
+    get_weights_config(settings.net)  # an unknown net fails before any data is read or cluster starts
+    # Workers may run elsewhere: give them absolute paths.
+    settings = replace(settings, data=str(Path(settings.data).resolve()),
+                       boxes=str(Path(settings.boxes).resolve()) if settings.boxes else None)
     refs = select_cases(settings)
     boxes = read_box_csv(settings.boxes) if settings.boxes else None
     store = FeatureStore(settings.out)
-    backbone = open_backbone(settings)
-    store.write_provenance(settings.net, _provenance(backbone, settings), replace=settings.force)
-    failures_path = store.root / settings.net / "failures.csv"
     report = ExtractionReport()
-    todo = []
-    for ref in refs:
-        (report.skipped if store.has_case(settings.net, ref.case_id) and not settings.force else todo).append(ref)
-    report.skipped = [r.case_id for r in report.skipped]
-    start = time.perf_counter()
-    with tqdm(todo, desc=f"extract {settings.net}", unit="case", disable=not progress) as bar:
-        for ref in bar:
-            bar.set_postfix_str(ref.case_id)
+    todo = [r for r in refs if settings.force or not store.has_case(settings.net, r.case_id)]
+    report.skipped = [r.case_id for r in refs if r not in todo]
+    with contextlib.ExitStack() as stack:
+        if executor is None:
+            executor = stack.enter_context(make_executor(settings.jobs, settings.scheduler))
+        if settings.threads is None and executor.threads_per_worker is not None:
+            settings = replace(settings, threads=executor.threads_per_worker)
+        provenance = dict(executor.map(backbone_provenance, [None], shared={"settings": settings},
+                                       names=[f"provenance-{settings.net}"]))[0]
+        if not settings.force:
+            store.check_provenance(settings.net, provenance)  # refuse other settings before any work
+        start, recorded = time.perf_counter(), False
+        names = [f"extract-{settings.net}-{ref.case_id}" for ref in todo]
+        tasks = executor.map(extract_case, todo, shared={"settings": settings, "boxes": boxes}, names=names)
+        with tqdm(total=len(todo), desc=f"extract {settings.net}", unit="case", disable=not progress) as bar:
             try:
-                features, meta, seconds = case_features(ref, backbone, settings.clip_settings, boxes)
-            except CaseError as err:
-                report.failed.append({"case_id": err.case_id, "file": err.file, "reason": err.reason})
-                write_failures(failures_path, report.failed)
-                continue
-            store.write_case(settings.net, ref.case_id, features, ref.label, meta)
-            for step, value in seconds.items():
-                report.seconds[step] += value
-            report.done.append(ref.case_id)
-            if on_case:
-                on_case(ref.case_id)
+                for index, result in tasks:
+                    ref = todo[index]
+                    bar.update()
+                    bar.set_postfix_str(ref.case_id)
+                    if "failure" in result:
+                        report.failed.append(result["failure"])
+                        store.write_failures(settings.net, report.failed)
+                        continue
+                    if not recorded:
+                        store.write_provenance(settings.net, provenance, replace=settings.force)
+                        recorded = True
+                    store.write_case(settings.net, ref.case_id, result["features"], ref.label, result["meta"])
+                    for step, value in result["seconds"].items():
+                        report.seconds[step] += value
+                    report.done.append(ref.case_id)
+                    if on_case:
+                        on_case(ref.case_id)
+            except TaskKilledError as err:
+                name = f"case {todo[err.index].case_id}" if err.index is not None else "a case"
+                raise TaskKilledError(name, f"{err.reason} The cases finished so far are in the store {store.root}; "
+                                      "the same command resumes from them.", err.index) from None
     report.seconds["total"] = time.perf_counter() - start
-    write_failures(failures_path, report.failed)
+    report.failed.sort(key=lambda f: f["case_id"])
+    store.write_failures(settings.net, report.failed)
     return report

@@ -6,6 +6,8 @@ Layout on disk::
       NET/
         provenance.json        how the features of this net were made (net, weights, clip settings, ...)
         cases/CASE_ID.npz      one float32 array of 400 values per modality, the label, case metadata
+        failures.csv           cases the last extraction could not read (case_id, file, reason)
+      folds/KEY.csv            saved fold tables (case_id, label, repeat, fold) shared by every model
 
 One file per (net, case) makes every write atomic (temporary file, then rename) and idempotent:
 writing a case again replaces it, never duplicates it. ``.npz`` files are read with
@@ -27,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from mgmtfeat import MODALITIES, N_FEATURES, __version__
-from mgmtfeat._io import atomic_write_bytes, atomic_write_text
+from mgmtfeat._io import atomic_write_bytes, atomic_write_text, write_failures_csv
 
 __all__ = ["StoreError", "FeatureSet", "FeatureStore", "atomic_write_bytes", "atomic_write_text"]
 
@@ -127,6 +129,22 @@ class FeatureStore:
             )
         return self._net_dir(net) / "cases" / f"{case_id}.npz"
 
+    def failures_path(self, net: str) -> Path:
+        """Path of the failures table of ``net`` (cases its last extraction could not read)."""
+        return self._net_dir(net) / "failures.csv"
+
+    def write_failures(self, net: str, failures: list[dict]) -> Path:
+        """Replace the failures table of ``net`` with ``failures`` (dicts of case_id, file, reason)."""
+        path = self.failures_path(net)
+        write_failures_csv(path, failures)
+        return path
+
+    def folds_path(self, key: str) -> Path:
+        """Path of the saved fold table named ``key`` (e.g. ``"k5-r4-seed0-<digest of the cohort>"``)."""
+        if not _CASE_ID.match(key):
+            raise StoreError(f"fold table name {key!r} is not a valid file name; use letters, digits, '.', '_', '-'")
+        return self.root / "folds" / f"{key}.csv"
+
     # -- provenance ------------------------------------------------------------------------
     def nets(self) -> list[str]:
         """Nets that have a provenance file in this store, sorted."""
@@ -153,19 +171,35 @@ class FeatureStore:
         """
         record = {"net": net, **provenance}
         path = self._net_dir(net) / "provenance.json"
-        if path.is_file() and not replace:
-            old = json.loads(path.read_text())
-            if _comparable(old) != _comparable(record):
-                diff = sorted(k for k in set(old) | set(record) if _comparable(old).get(k) != _comparable(record).get(k))
-                raise StoreError(
-                    f"{path}: the store holds {net} features made with other settings "
-                    f"(differing: {', '.join(diff)}); use a new --out folder or pass --force to replace them."
-                )
-            return old
+        if not replace:
+            old = self.check_provenance(net, provenance)
+            if old is not None:
+                return old
         record["package_version"] = __version__
         record["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
         atomic_write_text(path, json.dumps(record, indent=2, sort_keys=True, default=str))
         return record
+
+    def check_provenance(self, net: str, provenance: Mapping) -> dict | None:
+        """The stored provenance record of ``net`` (None if there is none yet), if it matches ``provenance``.
+
+        Raises
+        ------
+        StoreError
+            The store holds features of ``net`` made with other settings.
+        """
+        record = {"net": net, **provenance}
+        path = self._net_dir(net) / "provenance.json"
+        if not path.is_file():
+            return None
+        old = json.loads(path.read_text())
+        if _comparable(old) != _comparable(record):
+            diff = sorted(k for k in set(old) | set(record) if _comparable(old).get(k) != _comparable(record).get(k))
+            raise StoreError(
+                f"{path}: the store holds {net} features made with other settings "
+                f"(differing: {', '.join(diff)}); use a new --out folder or pass --force to replace them."
+            )
+        return old
 
     # -- cases -----------------------------------------------------------------------------
     def has_case(self, net: str, case_id: str) -> bool:

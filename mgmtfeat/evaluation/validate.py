@@ -1,0 +1,141 @@
+"""Repeated cross-validation over saved folds: one loop, wherever its folds run.
+
+Each fit sees its training rows only: scaling, selection, early stopping and nested
+hyper-parameter search all happen inside the estimator or pipeline that :func:`cross_validate`
+builds afresh per fold. The folds run in this process, in a process pool or on a Dask cluster
+(:mod:`mgmtfeat._parallel`) with the same seeds, so with the same results.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from mgmtfeat._parallel import DaskExecutor, Executor, make_executor
+from mgmtfeat.evaluation.folds import EvaluationError, SavedFolds, check_labels, fold_seed
+from mgmtfeat.evaluation.metrics import binary_metrics
+
+__all__ = ["CVResult", "cross_validate"]
+
+
+@dataclass
+class CVResult:
+    """Result of one model's repeated cross-validation.
+
+    Attributes
+    ----------
+    metrics : pandas.DataFrame
+        One row per (repeat, fold): the metrics, ``fit_seconds``, ``seed``, ``n_train``, ``n_test``.
+    predictions : pandas.DataFrame
+        Out-of-fold probabilities: ``case_id``, ``label``, ``repeat``, ``fold``, ``probability``.
+    extras : dict
+        Optional per-fold outputs (e.g. ``attention``: DataFrame of case x input weights).
+    """
+
+    metrics: pd.DataFrame
+    predictions: pd.DataFrame
+    extras: dict
+
+
+def _fold_indices(folds: pd.DataFrame, case_ids: Sequence[str]) -> list[tuple[int, int, np.ndarray, np.ndarray]]:
+    """``(repeat, fold, train rows, test rows)`` of every fold of the table, repeat by repeat."""
+    splits = []
+    for repeat in sorted(folds["repeat"].unique()):
+        splitter = SavedFolds(folds, case_ids, repeat)
+        for fold, (train, test) in zip(splitter.fold_ids, splitter.split()):
+            splits.append((int(repeat), int(fold), train, test))
+    return splits
+
+
+def _run_fold(split: tuple[np.ndarray, np.ndarray, int], *, make_estimator: Callable, X: np.ndarray, y: np.ndarray,
+              attention: bool):
+    """Task: fit on the training rows of ``split = (train, test, seed)``; probabilities of the test rows.
+
+    Returns
+    -------
+    tuple
+        ``(p, fit seconds, attention weights or None)``; ``p`` of shape (n_test,), the weights of
+        shape (n_test, n_inputs).
+    """
+    train, test, seed = split
+    estimator = make_estimator(seed)
+    start = time.perf_counter()
+    estimator.fit(X[train], y[train])
+    seconds = time.perf_counter() - start
+    p = estimator.predict_proba(X[test])[:, 1]
+    weights = None
+    if attention:
+        final = getattr(estimator, "best_estimator_", estimator)
+        if hasattr(final, "attention_weights"):
+            weights = final.attention_weights(X[test])
+    return p, seconds, weights
+
+
+def cross_validate(make_estimator: Callable, X: np.ndarray, y: np.ndarray, case_ids: Sequence[str],
+                   folds: pd.DataFrame, seed: int = 0, n_jobs: int = 1, progress: Callable | None = None,
+                   input_names: Sequence[str] | None = None, client=None, executor: Executor | None = None) -> CVResult:
+    """Fit a fresh estimator per (repeat, fold) of ``folds`` and score it on the held-out fold.
+
+    Parameters
+    ----------
+    make_estimator : callable
+        ``make_estimator(random_state) -> estimator``; called once per fold with
+        :func:`fold_seed`, so every fit starts unfitted and seeded.
+    X : np.ndarray, shape (n_cases, n_features)
+        Features in the order of ``case_ids``.
+    y : np.ndarray, shape (n_cases,)
+        Labels 0/1.
+    case_ids : sequence of str
+        Case ids of the rows of ``X``.
+    folds : pandas.DataFrame
+        Table from :func:`make_folds` or :func:`load_folds`.
+    seed : int
+        Base seed of the estimators.
+    n_jobs : int
+        Folds run in that many local processes when above 1 (ignored when ``executor`` or ``client`` is given).
+    progress : callable, optional
+        Called with no argument after each finished fold.
+    input_names : sequence of str, optional
+        Names of the inputs, for the attention table of estimators that provide one.
+    client : distributed.Client, optional
+        Run each (repeat, fold) as a Dask task on this client's cluster (same as
+        ``executor=DaskExecutor(client=client)``).
+    executor : mgmtfeat._parallel.Executor, optional
+        Where the folds run (left open). The seeds do not depend on it, so neither do the results.
+    """
+    y = check_labels(y, case_ids, int(folds["fold"].max()) + 1)
+    if not np.all(np.isfinite(X)):
+        row = int(np.flatnonzero(~np.isfinite(X).all(axis=1))[0])
+        raise EvaluationError(f"case {case_ids[row]}: NaN or infinite feature values; re-extract it.")
+    splits = _fold_indices(folds, case_ids)
+    items = [(train, test, fold_seed(seed, r, k)) for r, k, train, test in splits]
+    shared = {"make_estimator": make_estimator, "X": X, "y": y, "attention": input_names is not None}
+    outputs: list = [None] * len(items)
+    with contextlib.ExitStack() as stack:
+        if executor is None:
+            executor = DaskExecutor(client=client) if client is not None else make_executor(jobs=n_jobs)
+            stack.enter_context(executor)
+        names = [f"fold-r{r}-k{k}" for r, k, _, _ in splits]
+        for index, output in executor.map(_run_fold, items, shared=shared, names=names):
+            outputs[index] = output
+            if progress:
+                progress()
+    metric_rows, prediction_parts, attention_parts = [], [], []
+    ids = np.asarray(case_ids)
+    for (repeat, fold, train, test), (p, seconds, weights) in zip(splits, outputs):
+        metric_rows.append({"repeat": repeat, "fold": fold, **binary_metrics(y[test], p), "fit_seconds": seconds,
+                            "seed": fold_seed(seed, repeat, fold), "n_train": len(train), "n_test": len(test)})
+        prediction_parts.append(pd.DataFrame({"case_id": ids[test], "label": y[test], "repeat": repeat,
+                                              "fold": fold, "probability": p}))
+        if weights is not None:
+            table = pd.DataFrame(weights, columns=list(input_names))
+            table.insert(0, "case_id", ids[test])
+            table.insert(1, "repeat", repeat)
+            attention_parts.append(table)
+    extras = {"attention": pd.concat(attention_parts, ignore_index=True)} if attention_parts else {}
+    return CVResult(pd.DataFrame(metric_rows), pd.concat(prediction_parts, ignore_index=True), extras)
