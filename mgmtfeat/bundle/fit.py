@@ -78,10 +78,13 @@ def _estimator(name: str, params: dict, seed: int):
 
 
 def prediction_frame(case_ids: Sequence[str], proba: np.ndarray, classes: Sequence) -> pd.DataFrame:
-    """``case_id`` and one ``prob_<class>`` column per class; ``proba`` has shape (n_cases, K)."""
+    """``case_id`` and one ``prob_<class>`` column per class; ``proba`` has shape (n_cases, K).
+
+    Probabilities are float64: a float32 value widens exactly and its CSV text reads back unchanged.
+    """
     frame = pd.DataFrame({"case_id": list(case_ids)})
     for k, name in enumerate(classes):
-        frame[f"prob_{name}"] = proba[:, k]
+        frame[f"prob_{name}"] = np.asarray(proba[:, k], dtype=np.float64)
     return frame
 
 
@@ -136,7 +139,9 @@ def point_metrics(labels: np.ndarray, proba: np.ndarray, positive_index: int = 1
 
     if proba.shape[1] == 2:
         return binary_metrics(labels, proba[:, positive_index])
-    return multiclass_metrics(labels, proba, classes=list(range(proba.shape[1])))
+    # class names as text: sklearn takes an object array of ints (what predict_classes returns) for "unknown" targets
+    names = np.asarray([f"class{k}" for k in range(proba.shape[1])], dtype=object)
+    return multiclass_metrics(names[labels], proba, classes=list(names))
 
 
 def _load(settings: FitSettings):
