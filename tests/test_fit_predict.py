@@ -180,7 +180,6 @@ def test_fit_refuses_bad_labels_and_options_before_writing(store, tmp_path, caps
     assert not (tmp_path / "m").exists()
 
 
-@pytest.mark.slow
 def test_published_train_split_predicts_the_test_split(published_store, tmp_path):
     from sklearn.metrics import roc_auc_score
 
