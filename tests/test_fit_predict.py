@@ -196,3 +196,26 @@ def test_published_train_split_predicts_the_test_split(published_store, tmp_path
     assert len(frame) == len(table) - n_train
     assert auc["estimate"] == pytest.approx(roc_auc_score(frame["label"], frame["prob_1"]))
     assert auc["low"] < auc["estimate"] < auc["high"]
+
+
+def test_provenance_check_ignores_only_when_and_by_which_version_features_were_made():
+    from mgmtfeat.bundle.record import provenance_differences
+
+    made = {"net": "i3d", "weights_sha256": "ab", "clips": {"n_frames": 150}, "created": "2024", "torch": "2.1",
+            "package_version": "0.1.0"}
+    assert provenance_differences(made, {**made, "created": "2025", "torch": "2.13", "package_version": "0.1.3"}) == []
+    assert provenance_differences(made, {**made, "clips": {"n_frames": 64}}) == \
+        [("clips", {"n_frames": 150}, {"n_frames": 64})]
+
+
+def test_random_weights_are_flagged_in_the_card_and_training_cases_in_the_log(tmp_path, caplog):
+    import logging
+
+    store = write_random_store(tmp_path / "store", n_cases=12)
+    store.write_provenance("vivit", {"weights_id": "i3d-random", "random_weights": True}, replace=True)
+    assert _fit(store, tmp_path / "m") == 0
+    card = (tmp_path / "m" / "MODEL_CARD.md").read_text()
+    assert "**RANDOM WEIGHTS**" in card and "ran with RANDOM weights" in card
+    with caplog.at_level(logging.WARNING, logger="mgmtfeat"):
+        assert _predict(tmp_path / "m", store, tmp_path / "p") == 0
+    assert "12 of the 12 cases to predict were training cases" in caplog.text
