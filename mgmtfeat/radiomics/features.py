@@ -324,6 +324,10 @@ def radiomics_features(case: Case, settings: RadiomicsSettings | None = None,
             data = ref.data.astype(np.float32) - t1.data.astype(np.float32)
         else:
             data = ref.data.astype(np.float32, copy=False)
+        if data.min() == data.max():  # z-scoring divides by 0 and pyradiomics fails cryptically
+            raise CaseError(cid, ref.path, f"the {modality} image is constant ({float(data.min()):g} everywhere); "
+                            "there is no texture to describe: check the file (a blank series, or T1wCE "
+                            "identical to T1) or leave it out of RadiomicsSettings.modalities")
         key = ref.affine.tobytes()
         if key not in sitk_masks:
             sitk_masks[key] = to_sitk(chosen, ref.affine, cid, source.path)
