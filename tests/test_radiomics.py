@@ -15,8 +15,9 @@ from mgmtfeat.data.errors import CaseError  # noqa: E402
 from mgmtfeat.data.layouts import find_cases  # noqa: E402
 from mgmtfeat.data.synthetic import write_cohort  # noqa: E402
 from mgmtfeat.data.volumes import Volume, load_case, load_nifti, write_nifti  # noqa: E402
+from mgmtfeat.clips.registration import to_sitk  # noqa: E402
 from mgmtfeat.radiomics import (  # noqa: E402
-    DEFAULT_PARAMS, RadiomicsSettings, box_mask, feature_names, radiomics_features, to_sitk)
+    DEFAULT_PARAMS, RadiomicsSettings, box_mask, feature_names, radiomics_features)
 
 SHAPE = (48, 48, 32)
 SPACING = (1.0, 1.0, 1.5)  # anisotropic, so the 1 mm resampling of the default params does something

@@ -10,7 +10,6 @@ from mgmtfeat.radiomics.features import (
     box_mask,
     feature_names,
     radiomics_features,
-    to_sitk,
 )
 
-__all__ = ["DEFAULT_PARAMS", "RadiomicsSettings", "box_mask", "feature_names", "radiomics_features", "to_sitk"]
+__all__ = ["DEFAULT_PARAMS", "RadiomicsSettings", "box_mask", "feature_names", "radiomics_features"]

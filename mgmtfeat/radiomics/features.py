@@ -7,9 +7,9 @@ pyradiomics features computed from that image and the tumour mask.
 Geometry
     Our :class:`~mgmtfeat.data.volumes.Volume` holds ``(X, Y, Z)`` voxels with an affine to
     RAS millimetres; SimpleITK works in LPS and its arrays are ``(z, y, x)``. The image
-    handed to pyradiomics has the same voxels, spacing ``|affine[:3, i]|``, origin and
-    direction of ``diag(-1, -1, 1) @ affine`` (RAS -> LPS), so a file written from it
-    is the same image a radiologist's tool would read.
+    handed to pyradiomics (:func:`mgmtfeat.clips.registration.to_sitk`) has the same voxels,
+    spacing ``|affine[:3, i]|``, origin and direction of ``diag(-1, -1, 1) @ affine``
+    (RAS -> LPS), so a file written from it is the image any ITK-based tool would read.
 Mask
     ``RadiomicsSettings.labels``: ``None`` is the whole tumour (every label > 0), else the
     union of the listed labels; it is handed to pyradiomics as a binary mask with label 1.
@@ -34,15 +34,14 @@ from typing import Sequence
 import numpy as np
 
 from mgmtfeat import MODALITIES
+from mgmtfeat.clips.registration import to_sitk
 from mgmtfeat.data.errors import CaseError
 from mgmtfeat.data.volumes import Case, Volume
 
-__all__ = ["DEFAULT_PARAMS", "RadiomicsSettings", "box_mask", "feature_names", "radiomics_features",
-           "to_sitk"]
+__all__ = ["DEFAULT_PARAMS", "RadiomicsSettings", "box_mask", "feature_names", "radiomics_features"]
 
 #: The shipped parameter file (pyradiomics format).
 DEFAULT_PARAMS = Path(__file__).with_name("params.yaml")
-_RAS_TO_LPS = np.diag([-1.0, -1.0, 1.0])
 
 
 @dataclass(frozen=True)
@@ -126,46 +125,7 @@ def _version(*names: str) -> str | None:
     return None
 
 
-# ----------------------------------------------------------------------------- images
-
-def to_sitk(volume: Volume | np.ndarray, affine: np.ndarray | None = None, case_id: str = "?", path=None):
-    """A SimpleITK image with the voxels and geometry of a RAS :class:`Volume`.
-
-    Parameters
-    ----------
-    volume : Volume or numpy.ndarray
-        ``(X, Y, Z)`` voxels (with ``affine`` when an array).
-    affine : numpy.ndarray, optional
-        ``(4, 4)`` voxel -> RAS mm; default ``volume.affine``.
-
-    Returns
-    -------
-    SimpleITK.Image
-        Same voxels: ``image[i, j, k] == data[i, j, k]``; spacing in mm, LPS origin and direction.
-
-    Raises
-    ------
-    CaseError
-        An affine with shear (not a rotation times a scaling): SimpleITK cannot represent it.
-    """
-    import SimpleITK as sitk
-
-    data = volume.data if isinstance(volume, Volume) else np.asarray(volume)
-    affine = np.asarray(volume.affine if affine is None else affine, dtype=np.float64)
-    path = volume.path if path is None and isinstance(volume, Volume) else path
-    lps = _RAS_TO_LPS @ affine[:3, :3]
-    spacing = np.linalg.norm(lps, axis=0)
-    direction = lps / spacing
-    if not np.allclose(direction.T @ direction, np.eye(3), atol=1e-4):
-        raise CaseError(case_id, path, "the affine has shear (its axes are not orthogonal); SimpleITK "
-                        "needs orthogonal voxel axes: reslice the volume onto an orthogonal grid")
-    # numpy (X, Y, Z) -> SimpleITK's (z, y, x) array order, so that index (i, j, k) is data[i, j, k]
-    image = sitk.GetImageFromArray(np.ascontiguousarray(np.transpose(data, (2, 1, 0))))
-    image.SetSpacing([float(v) for v in spacing])
-    image.SetOrigin([float(v) for v in _RAS_TO_LPS @ affine[:3, 3]])
-    image.SetDirection([float(v) for v in direction.ravel()])
-    return image
-
+# ----------------------------------------------------------------------------- masks
 
 def box_mask(reference: Volume, rows: tuple[int, int], cols: tuple[int, int],
              slices: tuple[int, int]) -> Volume:
