@@ -14,7 +14,7 @@ from mgmtfeat import MODALITIES  # noqa: E402
 from mgmtfeat.data.errors import CaseError  # noqa: E402
 from mgmtfeat.data.layouts import find_cases  # noqa: E402
 from mgmtfeat.data.synthetic import write_cohort  # noqa: E402
-from mgmtfeat.data.volumes import Volume, load_case, load_nifti, write_nifti  # noqa: E402
+from mgmtfeat.data.volumes import Volume, load_case  # noqa: E402
 from mgmtfeat.clips.registration import to_sitk  # noqa: E402
 from mgmtfeat.radiomics import (  # noqa: E402
     DEFAULT_PARAMS, RadiomicsSettings, box_mask, feature_names, radiomics_features)
@@ -68,14 +68,13 @@ def test_geometry_matches_simpleitk_reading_the_nifti_file(cohort, case):
 
 def test_features_match_pyradiomics_on_the_files(cohort, case, features, tmp_path):
     names = feature_names(RadiomicsSettings())
-    seg = load_nifti(cohort.paths["seg"], dtype=None)  # canonical copy only for its affine check
     raw = {m: sitk.ReadImage(str(cohort.paths[m])) for m in ("t1", "t1ce", "seg")}
     # whole-tumour mask and delta-T1 written in the files' own (LPS) order with SimpleITK
     mask = sitk.Cast(raw["seg"] > 0, sitk.sitkUInt8)
     sitk.WriteImage(mask, str(tmp_path / "mask.nii.gz"))
     delta = sitk.Cast(raw["t1ce"], sitk.sitkFloat32) - sitk.Cast(raw["t1"], sitk.sitkFloat32)
     sitk.WriteImage(delta, str(tmp_path / "delta.nii.gz"))
-    assert seg.shape == SHAPE
+    assert case.seg.shape == SHAPE
     for modality in MODALITIES:
         path = tmp_path / "delta.nii.gz" if modality == "delta_t1" else cohort.paths[modality]
         direct = _direct(path, tmp_path / "mask.nii.gz")
