@@ -186,6 +186,9 @@ def add_dataset_arguments(p: argparse.ArgumentParser) -> None:
                         "the T1wCE grid through the affines (not a registration) (default %(default)s)")
     p.add_argument("--frames", type=int, default=d.n_frames, help="frames per clip (default %(default)s)")
     p.add_argument("--box-size", type=int, default=d.box_size, help="box side in voxels (default %(default)s)")
+    p.add_argument("--series-uid", nargs="+", default=[], metavar="UID", dest="series_uid",
+                   help="RSNA DICOM: where a series folder mixes several series, read the one with this "
+                        "SeriesInstanceUID (give one per such folder; folders holding one series ignore them)")
     p.add_argument("--exact-percentiles", action="store_true",
                    help="compute the 1st/99th percentiles over all brain voxels instead of a "
                         f"{d.percentile_sample}-voxel regular subsample (slower)")
@@ -195,6 +198,7 @@ def clip_settings(args: argparse.Namespace) -> ClipSettings:
     """The :class:`ClipSettings` the options of :func:`add_dataset_arguments` ask for."""
     return ClipSettings(n_frames=args.frames, box_size=args.box_size, box=args.box,
                         large_tumour=args.large_tumour, delta_grid=args.delta_grid,
+                        series_uids=tuple(args.series_uid),
                         percentile_sample=0 if args.exact_percentiles else ClipSettings().percentile_sample)
 
 

@@ -37,6 +37,9 @@ class ClipSettings:
         What to do when the tumour is larger than the box.
     delta_grid : {"require", "resample"}
         Whether T1 and T1wCE must share a grid, or T1 is resampled onto T1wCE.
+    series_uids : tuple of str
+        DICOM SeriesInstanceUIDs to keep where a series folder mixes several series
+        (``--series-uid``); recorded only when given, so earlier provenance still matches.
     """
 
     n_frames: int = 150
@@ -46,6 +49,7 @@ class ClipSettings:
     box: str = "auto"
     large_tumour: str = "corner"
     delta_grid: str = "require"
+    series_uids: tuple[str, ...] = ()
 
     def __post_init__(self):
         for name in ("n_frames", "box_size"):
@@ -61,11 +65,18 @@ class ClipSettings:
                               ("delta_grid", _DELTA_GRID)):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name}={getattr(self, name)!r} is not one of {allowed}")
+        if isinstance(self.series_uids, str) or not all(isinstance(u, str) and u for u in self.series_uids):
+            raise ValueError(f"series_uids={self.series_uids!r} must be a sequence of SeriesInstanceUID strings")
+        object.__setattr__(self, "series_uids", tuple(self.series_uids))
 
     def as_dict(self) -> dict:
         """JSON-able settings."""
         out = asdict(self)
         out["percentiles"] = list(self.percentiles)
+        if self.series_uids:
+            out["series_uids"] = list(self.series_uids)
+        else:  # absent when unused, so clips made before the option existed still match
+            del out["series_uids"]
         return out
 
 

@@ -91,7 +91,7 @@ def case_features(ref: CaseRef, backbone, clip_settings: ClipSettings, boxes=Non
         The case's files cannot be read or clipped (data reasons, recorded by batch callers).
     """
     start = time.perf_counter()
-    case_clips = make_clips(load_case(ref), clip_settings, boxes)
+    case_clips = make_clips(load_case(ref, series_uids=clip_settings.series_uids), clip_settings, boxes)
     clips = stack(case_clips)  # uint8 (5, n_frames, box, box)
     middle = time.perf_counter()
     logits = backbone.extract(clips)  # float32 (5, 400)
