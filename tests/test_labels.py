@@ -11,6 +11,14 @@ from mgmtfeat.data.layouts import find_cases
 HEADER = "BraTS21ID,MGMT_value"
 
 
+def _assert_error(read, path, *fragments):
+    """``read(path)`` raises a ValueError whose message names the file and holds each fragment."""
+    with pytest.raises(ValueError) as info:
+        read(path)
+    for fragment in (str(path), *fragments):
+        assert fragment in str(info.value)
+
+
 def _write(path, *lines):
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -30,11 +38,8 @@ def test_rsna_labels_read_as_written(tmp_path):
 @pytest.mark.parametrize("value", ["0.7", "2", "yes", "-1", "", "1.5", "NA"])
 def test_a_label_other_than_0_or_1_is_an_error_naming_file_line_id_value(tmp_path, value):
     path = _write(tmp_path / "l.csv", HEADER, "00001,1", f"00002,{value}")
-    with pytest.raises(ValueError) as info:
-        labels.read_rsna_labels(path)
-    message = str(info.value)
-    assert str(path) in message and f"line 3: BraTS21ID 00002 has MGMT_value {value!r}" in message
-    assert "accepted values are 0 (unmethylated) and 1 (methylated)" in message
+    _assert_error(labels.read_rsna_labels, path, f"line 3: BraTS21ID 00002 has MGMT_value {value!r}",
+                  "accepted values are 0 (unmethylated) and 1 (methylated)")
 
 
 def test_every_bad_row_is_listed_at_once(tmp_path):
@@ -45,10 +50,8 @@ def test_every_bad_row_is_listed_at_once(tmp_path):
 
 def test_one_id_with_two_labels_is_an_error_naming_both(tmp_path):
     path = _write(tmp_path / "l.csv", HEADER, "00001,0", "00002,1", "1,1")  # 00001 and 1 are one case
-    with pytest.raises(ValueError, match=r"BraTS21ID 00001 / 1 is listed on lines 2, 4 with different values "
-                                         r"\(line 2: '0'; line 4: '1'\)") as info:
-        labels.read_rsna_labels(path)
-    assert str(path) in str(info.value)
+    _assert_error(labels.read_rsna_labels, path,
+                  "BraTS21ID 00001 / 1 is listed on lines 2, 4 with different values (line 2: '0'; line 4: '1')")
 
 
 def test_an_identical_repeated_row_is_used_once_with_a_warning(tmp_path):
@@ -85,11 +88,8 @@ def test_ucsf_status_any_case_and_no_label_values(tmp_path):
 @pytest.mark.parametrize("status", ["methylated", "yes", "1", "pos"])
 def test_an_unknown_ucsf_status_is_named(tmp_path, status):
     path = _meta(tmp_path / "m.csv", ["UCSF-PDGM-004", "UCSF-PDGM-005"], ["positive", status])
-    with pytest.raises(ValueError) as info:
-        labels.read_ucsf_metadata(path)
-    message = str(info.value)
-    assert str(path) in message and f"line 3: ID UCSF-PDGM-005 has MGMT status {status!r}" in message
-    assert "accepted values are positive (methylated), negative (unmethylated)" in message
+    _assert_error(labels.read_ucsf_metadata, path, f"line 3: ID UCSF-PDGM-005 has MGMT status {status!r}",
+                  "accepted values are positive (methylated), negative (unmethylated)")
 
 
 def test_a_repeated_ucsf_id_is_a_clear_error_or_a_warning_when_identical(tmp_path):
