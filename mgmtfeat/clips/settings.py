@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Mapping
 
@@ -90,11 +90,25 @@ class BoxSpec:
         Upper-left corner of the box.
     slice : int or None
         Canonical slice index (axis Z) on which to centre the frames; None: brain centre.
+    file : str or None
+        The box CSV it was read from, and ``line`` its line there (1 = header), so that an
+        error about the box can point at the row to fix; not part of equality.
     """
 
     row: int
     col: int
     slice: int | None = None
+    file: str | None = field(default=None, compare=False)
+    line: int | None = field(default=None, compare=False)
+
+    def describe(self) -> str:
+        """Where the box comes from and its values: ``box file F, line N (row=5, col=7, slice=80)``."""
+        where = f"box file {self.file}, line {self.line}" if self.file else "user box"
+        return f"{where} ({self.values()})"
+
+    def values(self) -> str:
+        """``row=5, col=7, slice=80`` (``slice`` only when given)."""
+        return f"row={self.row}, col={self.col}" + (f", slice={self.slice}" if self.slice is not None else "")
 
 
 def read_box_csv(path: str | Path) -> dict[tuple[str, str | None], BoxSpec]:
@@ -103,11 +117,19 @@ def read_box_csv(path: str | Path) -> dict[tuple[str, str | None], BoxSpec]:
     ``row``/``col`` are the box's upper-left corner in frame coordinates of the case's
     canonical grid; ``slice`` the canonical slice index on which to centre the frames;
     ``modality`` (blank: all) allows one box per series when series are not co-registered.
+    Where the box lies relative to each image is checked when the clip is placed
+    (:mod:`mgmtfeat.clips.placement`): outside, the case fails; partly outside, it is clamped.
 
     Returns
     -------
     dict
         ``(case_id, modality or None)`` -> :class:`BoxSpec`.
+
+    Raises
+    ------
+    ValueError
+        Missing columns, non-integer values, an unknown modality, or two different boxes for
+        the same case and modality (identical repeated rows are accepted).
     """
     import pandas as pd
 
@@ -121,13 +143,19 @@ def read_box_csv(path: str | Path) -> dict[tuple[str, str | None], BoxSpec]:
     for line, row in enumerate(table.to_dict("records"), start=2):
         try:
             spec = BoxSpec(int(row["row"]), int(row["col"]),
-                           int(row["slice"]) if row.get("slice", "") != "" else None)
+                           int(row["slice"]) if row.get("slice", "") != "" else None, str(path), line)
         except ValueError:
             raise ValueError(f"box file {path}, line {line}: row/col/slice must be integers, got {row}") from None
         modality = row.get("modality", "") or None
         if modality is not None and modality not in MODALITIES:
             raise ValueError(f"box file {path}, line {line}: modality {modality!r} is not one of {MODALITIES}")
-        boxes[(str(row["case_id"]).strip(), modality)] = spec
+        key = (str(row["case_id"]).strip(), modality)
+        # A second row for the same case and modality would silently replace the first.
+        if key in boxes and boxes[key] != spec:
+            raise ValueError(f"box file {path}: case {key[0]} ({modality or 'all modalities'}) has two different "
+                             f"boxes: line {boxes[key].line} ({boxes[key].values()}) and line {line} "
+                             f"({spec.values()}); keep one row")
+        boxes.setdefault(key, spec)
     return boxes
 
 
