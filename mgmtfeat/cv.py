@@ -118,6 +118,9 @@ def _check(args: argparse.Namespace) -> dict:
         parse_scheduler(args.scheduler)  # SchedulerError is a ValueError
     if args.harmonize and not args.group_column:
         raise ValueError("--harmonize combat needs the site of each case: name its column with --group-column")
+    if args.leave_one_group_out and args.harmonize:
+        raise ValueError("--leave-one-group-out holds each site out, but ComBat needs every test site in training; "
+                         "drop one of them")
     if args.leave_one_group_out and not args.group_column:
         raise ValueError("--leave-one-group-out needs --group-column naming the site column")
     if args.bootstrap_fraction is not None and not 0 < args.bootstrap_fraction < 1:

@@ -190,6 +190,7 @@ def test_age_bands_edges():
     ("single_site", ["--harmonize", "combat"], "--group-column"),
     ("single_site", ["--group-column", "hospital"], "no such column"),
     (None, ["--bootstrap-fraction", "0.9"], "--test-features or --test-labels"),
+    (None, ["--group-column", "site", "--harmonize", "combat", "--leave-one-group-out"], "drop one of them"),
 ])
 def test_bad_site_and_test_options(tmp_path, capsys, setup, argv, message):
     store = write_random_store(tmp_path / "store", n_cases=40)

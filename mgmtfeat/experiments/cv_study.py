@@ -2,7 +2,11 @@
 
 The results folder holds ``folds.csv``, ``metrics.csv`` (per model, repeat and fold),
 ``predictions.csv`` (out-of-fold probabilities), ``attention.csv`` (SNN models), ``summary.json``
-(settings, seeds, versions, command line, mean/SEM/SD per model), ``summary.md`` and ``roc.png``.
+(settings, seeds, versions, command line, mean/SEM/SD per model), ``summary.md`` and ``roc.png``,
+plus (:mod:`~mgmtfeat.experiments.study_outputs`) ``confusion.csv/.png``, ``metric_intervals.csv``,
+``class_intervals.csv``, ``calibration.csv/.png`` (binary), and with the options of
+:class:`~mgmtfeat.experiments.study_task.TaskOptions` ``test_*.csv/.png``, ``site_comparison.csv/.png``
+and ``subgroups.csv/.png``.
 It is written into a temporary sibling folder and renamed at the end, so a failed or killed run
 leaves nothing half-written under the requested name.
 """

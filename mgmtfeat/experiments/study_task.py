@@ -20,7 +20,7 @@ import pandas as pd
 
 from mgmtfeat.evaluation import CVResult, fold_seed, load_folds
 from mgmtfeat.evaluation.folds import EvaluationError
-from mgmtfeat.evaluation.groups import check_groups, folds_key, task_folds
+from mgmtfeat.evaluation.groups import check_group_folds, check_groups, folds_key, task_folds
 from mgmtfeat.store import FeatureSet, FeatureStore
 from mgmtfeat.store.labels import ID_COLUMNS, LabelError, _match, read_task_labels
 
@@ -197,7 +197,10 @@ def cohort_folds(store: FeatureStore, data: FeatureSet, n_splits: int, n_repeats
     from mgmtfeat._io import atomic_write_text
 
     if folds_file:
-        return load_folds(folds_file, data.case_ids), folds_file
+        table = load_folds(folds_file, data.case_ids)
+        if groups is not None:  # a hand-made table must honour the grouping too
+            check_group_folds(table, dict(zip(data.case_ids, groups)))
+        return table, folds_file
     key = folds_key(data.case_ids, data.y, n_splits, n_repeats, seed, group_column, groups, leave_one_group_out)
     path = store.folds_path(key)
     if path.is_file():
