@@ -71,7 +71,7 @@ def test_nested_and_modalities(tmp_path):
         ("store", ["--model", "nope"], "unknown model"),
         ("store", ["--modalities", "pd"], "unknown modalities"),
         ("store", ["--folds", "30"], "fewer than the 30 folds"),
-        ("one_class", [], "have label 0"),
+        ("one_class", [], "every labelled case has the class 0"),
         ("missing_modality", [], "has no vivit features for flair"),
     ],
 )

@@ -2,7 +2,11 @@
 
 The results folder holds ``folds.csv``, ``metrics.csv`` (per model, repeat and fold),
 ``predictions.csv`` (out-of-fold probabilities), ``attention.csv`` (SNN models), ``summary.json``
-(settings, seeds, versions, command line, mean/SEM/SD per model), ``summary.md`` and ``roc.png``.
+(settings, seeds, versions, command line, mean/SEM/SD per model), ``summary.md`` and ``roc.png``,
+plus (:mod:`~mgmtfeat.experiments.study_outputs`) ``confusion.csv/.png``, ``metric_intervals.csv``,
+``class_intervals.csv``, ``calibration.csv/.png`` (binary), and with the options of
+:class:`~mgmtfeat.experiments.study_task.TaskOptions` ``test_*.csv/.png``, ``site_comparison.csv/.png``
+and ``subgroups.csv/.png``.
 It is written into a temporary sibling folder and renamed at the end, so a failed or killed run
 leaves nothing half-written under the requested name.
 """
@@ -21,9 +25,13 @@ import pandas as pd
 
 from mgmtfeat._io import atomic_write_text
 from mgmtfeat._parallel import make_executor
-from mgmtfeat.evaluation import cross_validate, summarise
+from mgmtfeat.evaluation import METRICS
 from mgmtfeat.experiments._common import (_finish_out, _prepare_out, make_estimator_factory, open_store, shared_folds,
                                           versions)
+from mgmtfeat.experiments.study_outputs import TASK_METRICS, oof_reports, site_comparison, subgroup_frame, \
+    summarise_task, test_reports
+from mgmtfeat.experiments.study_task import (TaskOptions, cohort_folds, cross_validate_task, estimator_factory,
+                                             model_matrix, prepare_cohort)
 from mgmtfeat.reports import markdown_table, plot_roc, save_figure, summary_table
 
 # open_store, shared_folds, make_estimator_factory and versions live in _common (shared with the experiments)
@@ -50,6 +58,7 @@ class StudySettings:
     published_source: str | None = None
     model_params: dict = field(default_factory=dict)  # {model: {param: value}} from --set
     command: list[str] = field(default_factory=lambda: list(sys.argv))
+    task: TaskOptions = field(default_factory=TaskOptions)  # labels, held-out test, sites, covariates
 
 
 def run_study(settings: StudySettings, progress: bool = True) -> dict:
@@ -68,11 +77,21 @@ def run_study(settings: StudySettings, progress: bool = True) -> dict:
     if out.exists() and not settings.force:
         raise FileExistsError(f"{out} exists; choose another --out or pass --force to replace it.")
     store = open_store(settings.features, settings.published_source)
-    everything = store.load(list(settings.nets))
-    folds, folds_path = shared_folds(store, everything, settings.folds, settings.repeats, settings.seed, settings.folds_file)
+    task = settings.task
+    cohort = prepare_cohort(store, settings.nets, task, settings.folds, settings.repeats, settings.seed,
+                            settings.folds_file)
+    everything, folds, folds_path = cohort.data, cohort.folds, cohort.folds_path
+    # the site comparison re-runs each model on plain stratified folds of the same cases
+    compare_sites = task.group_column is not None and not task.harmonize
+    mixed_folds = cohort_folds(store, everything, settings.folds, settings.repeats, settings.seed)[0] \
+        if compare_sites else None
+    site_codes = {g: float(i) for i, g in enumerate(sorted(set(cohort.groups)))} if task.harmonize else None
+    metric_names = METRICS if cohort.binary else TASK_METRICS
     tmp = _prepare_out(out, settings.force)
     summaries, metric_parts, prediction_parts, attention_parts, inputs_used = {}, [], [], [], {}
+    fold_models, mixed_metrics = {}, {}
     n_folds = folds["repeat"].nunique() * folds["fold"].nunique()
+    n_folds += len(mixed_folds[["repeat", "fold"]].drop_duplicates()) if compare_sites else 0
     with make_executor(settings.jobs, settings.scheduler) as executor, \
             tqdm(total=n_folds * len(settings.models), desc="cross-validation", unit="fold", disable=not progress) as bar:
         for model in settings.models:
@@ -80,11 +99,22 @@ def run_study(settings: StudySettings, progress: bool = True) -> dict:
             data = everything.select([f"{net}:{m}" for net in settings.nets for m in modalities])
             inputs_used[model] = list(data.inputs)
             bar.set_postfix_str(model)
-            result = cross_validate(
-                make_estimator_factory(model, settings.nested, settings.seed, settings.model_params.get(model)), data.X2d, data.y, data.case_ids,
-                folds, seed=settings.seed, progress=bar.update, input_names=data.inputs, executor=executor,
+            factory = estimator_factory(model, settings.nested, settings.seed, settings.model_params.get(model),
+                                        task.harmonize)
+            X = model_matrix(data, site_codes, cohort.groups)
+            result = cross_validate_task(
+                factory, X, data.y, data.case_ids, folds, cohort.classes, seed=settings.seed, progress=bar.update,
+                input_names=None if task.harmonize else data.inputs, executor=executor,
+                keep_repeat=0 if cohort.test is not None else None,
             )
-            summaries[model] = summarise(result.metrics)
+            summaries[model] = summarise_task(result.metrics, metric_names)
+            if cohort.test is not None:
+                test = cohort.test.select(list(data.inputs))
+                fold_models[model] = (result.extras["models"], model_matrix(test, site_codes, cohort.test_groups))
+            if compare_sites:
+                mixed_metrics[model] = cross_validate_task(
+                    factory, X, data.y, data.case_ids, mixed_folds, cohort.classes, seed=settings.seed,
+                    progress=bar.update, executor=executor).metrics
             metric_parts.append(result.metrics.assign(model=model))
             prediction_parts.append(result.predictions.assign(model=model))
             if "attention" in result.extras:
@@ -95,14 +125,24 @@ def run_study(settings: StudySettings, progress: bool = True) -> dict:
     predictions.to_csv(tmp / "predictions.csv", index=False)
     if attention_parts:
         pd.concat(attention_parts).to_csv(tmp / "attention.csv", index=False)
-    table = summary_table(summaries)
+    table = summary_table(summaries, metric_names)
+    sections = oof_reports(tmp, predictions, cohort.classes, task, settings.seed,
+                           subgroup_frame(cohort.covariates, task.age_bands) if cohort.covariates is not None else None)
+    if cohort.test is not None:
+        sections += "\n" + test_reports(tmp, fold_models, cohort.test, cohort.classes, task, settings.seed)
+    if compare_sites:
+        sections += "\n" + site_comparison(tmp, {m: r for m, r in zip(settings.models, metric_parts)}, mixed_metrics,
+                                           task.group_column)
     table.to_csv(tmp / "summary.csv", index=False)
     summary = {
         "settings": {**asdict(settings), "models": list(settings.models), "nets": list(settings.nets)},
         "store": str(store.root),
         "folds_file": str(folds_path) if folds_path else None,
         "n_cases": len(everything.y),
-        "class_counts": np.bincount(everything.y, minlength=2).tolist(),
+        "class_counts": np.bincount(everything.y, minlength=len(cohort.classes)).tolist(),
+        "task": {"classes": list(cohort.classes), "positive_class": cohort.positive_class,
+                 "label_source": cohort.label_source, "n_unlabelled_left_out": cohort.n_unlabelled,
+                 "n_test": 0 if cohort.test is None else len(cohort.test.y), "notes": cohort.notes},
         "inputs": inputs_used,
         "fold_seeds": sorted(set(metrics["seed"].tolist())),
         "versions": versions(),
@@ -113,9 +153,12 @@ def run_study(settings: StudySettings, progress: bool = True) -> dict:
     atomic_write_text(
         tmp / "summary.md",
         f"# Cross-validation: {settings.repeats} x {settings.folds}-fold, {len(everything.y)} cases, seed {settings.seed}\n\n"
-        + markdown_table(table)
+        + markdown_table(table, metric_names)
+        + "".join(f"\n{note}.\n" for note in cohort.notes)
+        + "\n" + sections
         + f"\nCommand: `{' '.join(settings.command)}`\n"
     )
-    save_figure(plot_roc(predictions), tmp / "roc.png")
+    if cohort.binary:
+        save_figure(plot_roc(predictions), tmp / "roc.png")
     _finish_out(tmp, out)
     return summary
