@@ -9,7 +9,7 @@ import pytest
 
 from mgmtfeat import cv
 from mgmtfeat.evaluation.folds import EvaluationError
-from mgmtfeat.evaluation.groups import check_group_folds, folds_key, task_folds
+from mgmtfeat.evaluation import check_group_folds, folds_key, make_folds
 from mgmtfeat.evaluation.intervals import age_band_labels
 
 from conftest import write_random_store
@@ -106,7 +106,7 @@ def test_group_folds_never_put_a_site_on_both_sides():
     ids = [f"c{i:02d}" for i in range(40)]
     y, sites = np.arange(40) % 2, np.array([f"s{i % 6}" for i in range(40)])
     for logo in (False, True):
-        folds = task_folds(ids, y, 3, 2, 0, groups=sites, leave_one_group_out=logo)
+        folds = make_folds(ids, y, 3, 2, 0, groups=sites, leave_one_group_out=logo)
         site_of = dict(zip(ids, sites))
         for _, part in folds.groupby("repeat"):
             for fold in part["fold"].unique():
@@ -114,7 +114,7 @@ def test_group_folds_never_put_a_site_on_both_sides():
                 assert not {site_of[c] for c in part["case_id"][test]} & {site_of[c] for c in part["case_id"][~test]}
         check_group_folds(folds, site_of)
     assert folds["fold"].nunique() == 6 and folds["repeat"].nunique() == 1  # one fold per site
-    plain = task_folds(ids, y, 3, 1, 0)
+    plain = make_folds(ids, y, 3, 1, 0)
     with pytest.raises(EvaluationError, match="on both sides"):
         check_group_folds(plain, site_of)
     assert folds_key(ids, y, 3, 2, 0) != folds_key(ids, y, 3, 2, 0, "site", sites)

@@ -20,7 +20,7 @@ from mgmtfeat.bundle.record import CARD_FILE, FORMAT, RECORD_FILE, library_versi
 from mgmtfeat.store import FeatureStore
 from mgmtfeat.store.labels import TaskLabels, read_task_labels
 
-__all__ = ["FitSettings", "fit_bundle", "prediction_frame", "metrics_table", "point_metrics"]
+__all__ = ["FitSettings", "fit_bundle", "prediction_frame", "metrics_table"]
 
 log = logging.getLogger(__name__)
 
@@ -132,18 +132,6 @@ def metrics_table(labels: np.ndarray, proba: np.ndarray, classes: Sequence, posi
                                        "n_skipped"])
 
 
-def point_metrics(labels: np.ndarray, proba: np.ndarray, positive_index: int = 1) -> dict[str, float]:
-    """Metrics without intervals (per fold): :func:`binary_metrics` or :func:`multiclass_metrics`."""
-    from mgmtfeat.evaluation import binary_metrics
-    from mgmtfeat.evaluation.multiclass import multiclass_metrics
-
-    if proba.shape[1] == 2:
-        return binary_metrics(labels, proba[:, positive_index])
-    # class names as text: sklearn takes an object array of ints (what predict_classes returns) for "unknown" targets
-    names = np.asarray([f"class{k}" for k in range(proba.shape[1])], dtype=object)
-    return multiclass_metrics(names[labels], proba, classes=list(names))
-
-
 def _load(settings: FitSettings):
     from mgmtfeat.models import MODELS
 
@@ -161,38 +149,34 @@ def _load(settings: FitSettings):
 
 def _fold_models(settings: FitSettings, task: TaskLabels, X: np.ndarray, folder: Path):
     """Fit the K fold models; write their estimators, folds and out-of-fold predictions; return the fold rows."""
-    from sklearn.model_selection import StratifiedKFold
-
-    from mgmtfeat.evaluation import fold_seed
+    from mgmtfeat.evaluation import cross_validate, make_folds
     from mgmtfeat.models.persistence import save_estimator
 
     k = settings.fold_models
     task.check_folds(k)
-    # the split of make_folds' repeat 0 (same splitter and seed), which also takes K > 2 classes
-    splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=settings.seed)
-    proba = np.zeros((len(task.y), len(task.classes)))
-    fold_of = np.empty(len(task.y), np.int64)
+    # the first repeat of the saved-fold scheme, through the package's one CV loop (seeds fold_seed(seed, 0, k))
+    folds = make_folds(task.case_ids, task.y, k, 1, settings.seed)
+    result = cross_validate(lambda seed: _estimator(settings.model, settings.params, seed), X, task.y, task.case_ids,
+                            folds, seed=settings.seed, keep_repeat=0)
+    oof_rows = result.predictions.set_index("case_id").loc[list(task.case_ids)]
+    proba = oof_rows[[f"prob_{k_}" for k_ in range(len(task.classes))]].to_numpy()
+    fold_of = oof_rows["fold"].to_numpy()
     rows, files = [], []
-    for fold, (train, test) in enumerate(splitter.split(X, task.y)):
-        seed = fold_seed(settings.seed, 0, fold)
-        estimator = _estimator(settings.model, settings.params, seed).fit(X[train], task.y[train])
-        proba[test] = estimator.predict_proba(X[test])
-        fold_of[test] = fold
-        name = f"estimator-fold{fold}"
+    for (_, fit), estimator in zip(result.metrics.iterrows(), result.extras["models"]):
+        name = f"estimator-fold{int(fit['fold'])}"
         files += [p.name for p in save_estimator(estimator, folder, name)]
-        rows.append({"fold": fold, "seed": seed, "estimator": name, "n_train": len(train), "n_test": len(test)})
-        log.info("fold %d/%d fitted (seed %d)", fold + 1, k, seed)
+        rows.append({"fold": int(fit["fold"]), "seed": int(fit["seed"]), "estimator": name,
+                     "n_train": int(fit["n_train"]), "n_test": int(fit["n_test"])})
     classes = list(task.classes)
     oof = prediction_frame(task.case_ids, proba, classes)
     oof.insert(1, "fold", fold_of)
     oof.insert(2, "label", np.asarray(classes, dtype=object)[task.y])
     pd.DataFrame({"case_id": task.case_ids, "fold": fold_of}).to_csv(folder / "folds.csv", index=False)
     oof.to_csv(folder / "oof_predictions.csv", index=False)
-    per_fold = []
-    for fold in range(k):
-        test = fold_of == fold
-        per_fold += [{"fold": fold, "metric": m, "value": v} for m, v in point_metrics(task.y[test], proba[test]).items()]
-    pd.DataFrame(per_fold).to_csv(folder / "cv_metrics.csv", index=False)
+    metric_names = [c for c in result.metrics.columns if c not in ("repeat", "fold", "fit_seconds", "seed", "n_train",
+                                                                    "n_test")]
+    per_fold = result.metrics.melt(id_vars="fold", value_vars=metric_names, var_name="metric")
+    per_fold.to_csv(folder / "cv_metrics.csv", index=False)
     ci = metrics_table(task.y, proba, classes, task.positive_class, seed=settings.seed)
     ci.to_csv(folder / "cv_bootstrap.csv", index=False)
     files += ["folds.csv", "oof_predictions.csv", "cv_metrics.csv", "cv_bootstrap.csv"]

@@ -21,7 +21,7 @@ import pandas as pd
 
 from mgmtfeat import MODALITIES, __version__
 from mgmtfeat._io import atomic_write_text
-from mgmtfeat.evaluation import cross_validate, load_folds, make_folds, summarise
+from mgmtfeat.evaluation import check_group_folds, cross_validate, folds_key, load_folds, make_folds, summarise
 from mgmtfeat.reports import TABLE_METRICS
 from mgmtfeat.store import FeatureSet, FeatureStore
 
@@ -101,20 +101,26 @@ def open_store(features: str | None, published_source: str | None = None) -> Fea
 
 
 def shared_folds(store: FeatureStore, data: FeatureSet, n_splits: int, n_repeats: int, seed: int,
-                 folds_file: str | None = None) -> tuple[pd.DataFrame, Path | None]:
+                 folds_file: str | None = None, groups=None, group_column: str | None = None,
+                 leave_one_group_out: bool = False) -> tuple[pd.DataFrame, Path | None]:
     """Fold table shared by every run on the same cases, saved in the store's ``folds/`` folder.
 
-    The file name carries K, repeats, seed and a digest of the case ids and labels, so every model
-    and ablation on the same cohort reuses one assignment, and a changed cohort gets a new one.
-    Returns the table and where it is saved (None when the store folder is not writable).
+    The file name (:func:`~mgmtfeat.evaluation.folds_key`) carries K, repeats, seed, the grouping and
+    a digest of the case ids and labels (and groups), so every model and ablation on the same cohort
+    reuses one assignment, and a changed cohort or grouping gets a new one. A ``folds_file`` given
+    by hand must honour the grouping too. Returns the table and where it is saved (None when the
+    store folder is not writable).
     """
     if folds_file:
-        return load_folds(folds_file, data.case_ids), Path(folds_file)
-    digest = hashlib.sha256("\n".join(f"{c},{l}" for c, l in zip(data.case_ids, data.y)).encode()).hexdigest()[:10]
-    path = store.folds_path(f"k{n_splits}-r{n_repeats}-seed{seed}-{digest}")
+        table = load_folds(folds_file, data.case_ids)
+        if groups is not None:
+            check_group_folds(table, dict(zip(data.case_ids, groups)))
+        return table, Path(folds_file)
+    path = store.folds_path(folds_key(data.case_ids, data.y, n_splits, n_repeats, seed, group_column, groups,
+                                      leave_one_group_out))
     if path.is_file():
         return load_folds(path, data.case_ids), path
-    folds = make_folds(data.case_ids, data.y, n_splits, n_repeats, seed)
+    folds = make_folds(data.case_ids, data.y, n_splits, n_repeats, seed, groups, leave_one_group_out)
     try:
         atomic_write_text(path, folds.to_csv(index=False))
     except OSError:

@@ -25,13 +25,12 @@ import pandas as pd
 
 from mgmtfeat._io import atomic_write_text
 from mgmtfeat._parallel import make_executor
-from mgmtfeat.evaluation import METRICS
+from mgmtfeat.evaluation import METRICS, cross_validate
 from mgmtfeat.experiments._common import (_finish_out, _prepare_out, make_estimator_factory, open_store, shared_folds,
                                           versions)
 from mgmtfeat.experiments.study_outputs import TASK_METRICS, oof_reports, site_comparison, subgroup_frame, \
     summarise_task, test_reports
-from mgmtfeat.experiments.study_task import (TaskOptions, cohort_folds, cross_validate_task, estimator_factory,
-                                             model_matrix, prepare_cohort)
+from mgmtfeat.experiments.study_task import TaskOptions, estimator_factory, model_matrix, prepare_cohort
 from mgmtfeat.reports import markdown_table, plot_roc, save_figure, summary_table
 
 # open_store, shared_folds, make_estimator_factory and versions live in _common (shared with the experiments)
@@ -83,7 +82,7 @@ def run_study(settings: StudySettings, progress: bool = True) -> dict:
     everything, folds, folds_path = cohort.data, cohort.folds, cohort.folds_path
     # the site comparison re-runs each model on plain stratified folds of the same cases
     compare_sites = task.group_column is not None and not task.harmonize
-    mixed_folds = cohort_folds(store, everything, settings.folds, settings.repeats, settings.seed)[0] \
+    mixed_folds = shared_folds(store, everything, settings.folds, settings.repeats, settings.seed)[0] \
         if compare_sites else None
     site_codes = {g: float(i) for i, g in enumerate(sorted(set(cohort.groups)))} if task.harmonize else None
     metric_names = METRICS if cohort.binary else TASK_METRICS
@@ -102,8 +101,8 @@ def run_study(settings: StudySettings, progress: bool = True) -> dict:
             factory = estimator_factory(model, settings.nested, settings.seed, settings.model_params.get(model),
                                         task.harmonize)
             X = model_matrix(data, site_codes, cohort.groups)
-            result = cross_validate_task(
-                factory, X, data.y, data.case_ids, folds, cohort.classes, seed=settings.seed, progress=bar.update,
+            result = cross_validate(
+                factory, X, data.y, data.case_ids, folds, classes=cohort.classes, seed=settings.seed, progress=bar.update,
                 input_names=None if task.harmonize else data.inputs, executor=executor,
                 keep_repeat=0 if cohort.test is not None else None,
             )
@@ -112,8 +111,8 @@ def run_study(settings: StudySettings, progress: bool = True) -> dict:
                 test = cohort.test.select(list(data.inputs))
                 fold_models[model] = (result.extras["models"], model_matrix(test, site_codes, cohort.test_groups))
             if compare_sites:
-                mixed_metrics[model] = cross_validate_task(
-                    factory, X, data.y, data.case_ids, mixed_folds, cohort.classes, seed=settings.seed,
+                mixed_metrics[model] = cross_validate(
+                    factory, X, data.y, data.case_ids, mixed_folds, classes=cohort.classes, seed=settings.seed,
                     progress=bar.update, executor=executor).metrics
             metric_parts.append(result.metrics.assign(model=model))
             prediction_parts.append(result.predictions.assign(model=model))

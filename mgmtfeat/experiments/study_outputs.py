@@ -143,10 +143,9 @@ def oof_reports(tmp: Path, predictions: pd.DataFrame, classes: list, options, se
 
 
 def _auc(y: np.ndarray, proba: np.ndarray) -> float:
-    from mgmtfeat.bundle.fit import point_metrics
+    from mgmtfeat.evaluation import fold_metrics
 
-    scores = point_metrics(y, proba)
-    return scores.get("auc", scores.get("auc_ovr_macro"))
+    return fold_metrics(y, proba)["auc"]
 
 
 def test_reports(tmp: Path, fold_models: Mapping[str, tuple[list, np.ndarray]], test, classes: list, options,

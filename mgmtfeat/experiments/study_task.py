@@ -11,21 +11,18 @@ that is fitted (harmonisation, models) sees training rows only: ComBat enters ea
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
 
-from mgmtfeat.evaluation import CVResult, fold_seed, load_folds
-from mgmtfeat.evaluation.folds import EvaluationError
-from mgmtfeat.evaluation.groups import check_group_folds, check_groups, folds_key, task_folds
+from mgmtfeat.evaluation import check_groups
 from mgmtfeat.store import FeatureSet, FeatureStore
+from mgmtfeat.experiments._common import shared_folds
 from mgmtfeat.store.labels import ID_COLUMNS, LabelError, _match, read_task_labels
 
-__all__ = ["TaskOptions", "StudyCohort", "prepare_cohort", "read_columns", "cohort_folds", "estimator_factory",
-           "model_matrix", "cross_validate_task"]
+__all__ = ["TaskOptions", "StudyCohort", "prepare_cohort", "read_columns", "estimator_factory", "model_matrix"]
 
 log = logging.getLogger(__name__)
 _SHOWN = 5
@@ -181,36 +178,10 @@ def prepare_cohort(store: FeatureStore, nets: Sequence[str], options: TaskOption
         if options.covariates else None
     # ComBat must see every test-fold site in training, so with it the folds mix sites (plain stratified)
     fold_groups = groups if groups is not None and not options.harmonize else None
-    table, path = cohort_folds(store, data, folds, repeats, seed, folds_file, fold_groups, options.group_column,
+    table, path = shared_folds(store, data, folds, repeats, seed, folds_file, fold_groups, options.group_column,
                                options.leave_one_group_out)
     return StudyCohort(data, classes, task.positive_class, task.source, task.n_unlisted, table, path, groups,
                        covariates, test, test_groups, notes)
-
-
-def cohort_folds(store: FeatureStore, data: FeatureSet, n_splits: int, n_repeats: int, seed: int,
-                 folds_file: str | None = None, groups: np.ndarray | None = None, group_column: str | None = None,
-                 leave_one_group_out: bool = False) -> tuple[pd.DataFrame, object]:
-    """The saved fold table of these cases (made and saved in the store on first use).
-
-    Returns the table and its path (None when the store is not writable).
-    """
-    from mgmtfeat._io import atomic_write_text
-
-    if folds_file:
-        table = load_folds(folds_file, data.case_ids)
-        if groups is not None:  # a hand-made table must honour the grouping too
-            check_group_folds(table, dict(zip(data.case_ids, groups)))
-        return table, folds_file
-    key = folds_key(data.case_ids, data.y, n_splits, n_repeats, seed, group_column, groups, leave_one_group_out)
-    path = store.folds_path(key)
-    if path.is_file():
-        return load_folds(path, data.case_ids), path
-    table = task_folds(data.case_ids, data.y, n_splits, n_repeats, seed, groups, leave_one_group_out)
-    try:
-        atomic_write_text(path, table.to_csv(index=False))
-    except OSError:
-        return table, None
-    return table, path
 
 
 def estimator_factory(model: str, nested: bool, seed: int, params: dict | None, harmonize: str | None) -> Callable:
@@ -240,94 +211,3 @@ def model_matrix(data: FeatureSet, site_codes: dict | None = None, groups: np.nd
     if site_codes is None:
         return data.X2d
     return np.column_stack([np.array([site_codes[g] for g in groups], float), data.X2d])
-
-
-def _fit_fold(item, *, make_estimator: Callable, X: np.ndarray, y: np.ndarray, n_classes: int, attention: bool):
-    """Task: fit on ``train``; (probabilities of ``test`` (n_test, K), seconds, attention, the model if kept)."""
-    train, test, seed, keep = item
-    estimator = make_estimator(seed)
-    start = time.perf_counter()
-    estimator.fit(X[train], y[train])
-    seconds = time.perf_counter() - start
-    proba = np.asarray(estimator.predict_proba(X[test]), float)
-    if proba.shape[1] != n_classes:
-        raise EvaluationError(f"a fold model gives {proba.shape[1]} probability columns for {n_classes} classes: a "
-                              "training fold lacks a class; lower --folds or add cases of the rare class.")
-    final = getattr(estimator, "best_estimator_", estimator)
-    weights = final.attention_weights(X[test]) if attention and hasattr(final, "attention_weights") else None
-    return proba, seconds, weights, estimator if keep else None
-
-
-def cross_validate_task(make_estimator: Callable, X: np.ndarray, y: np.ndarray, case_ids: Sequence[str],
-                        folds: pd.DataFrame, classes: Sequence, *, seed: int = 0, executor=None,
-                        progress: Callable | None = None, input_names: Sequence[str] | None = None,
-                        keep_repeat: int | None = None) -> CVResult:
-    """:func:`mgmtfeat.evaluation.cross_validate` for K >= 2 classes, keeping one repeat's fold models.
-
-    Same folds, seeds and estimators as ``cross_validate``, so a binary task gives the same numbers.
-
-    Parameters
-    ----------
-    y : np.ndarray of int, shape (n_cases,)
-        Encoded labels 0..K-1 (binary: 1 = positive class).
-    classes : sequence
-        Class names, for the ``prob_<class>`` columns.
-    keep_repeat : int, optional
-        Keep the fitted fold models of this repeat (``extras["models"]``, in fold order).
-
-    Returns
-    -------
-    CVResult
-        ``metrics``: per fold, binary AUC, precision, recall, accuracy, F1 or for K > 2 one-vs-rest
-        macro ``auc``, ``accuracy``, ``balanced_accuracy``; ``predictions``: ``case_id``, ``label``
-        (code), ``repeat``, ``fold``, ``prob_<class>`` per class and, binary, ``probability``
-        (= P(positive), the column older readers use).
-    """
-    from mgmtfeat._parallel import make_executor
-    from mgmtfeat.bundle.fit import point_metrics
-    from mgmtfeat.evaluation.validate import _fold_indices
-
-    if not np.all(np.isfinite(X)):
-        row = int(np.flatnonzero(~np.isfinite(X).all(axis=1))[0])
-        raise EvaluationError(f"case {case_ids[row]}: NaN or infinite feature values; re-extract it.")
-    splits = _fold_indices(folds, case_ids)
-    items = [(train, test, fold_seed(seed, r, k), r == keep_repeat) for r, k, train, test in splits]
-    shared = {"make_estimator": make_estimator, "X": X, "y": y, "n_classes": len(classes),
-              "attention": input_names is not None}
-    outputs: list = [None] * len(items)
-    own = executor is None
-    executor = make_executor(jobs=1) if own else executor
-    try:
-        for index, output in executor.map(_fit_fold, items, shared=shared,
-                                          names=[f"fold-r{r}-k{k}" for r, k, _, _ in splits]):
-            outputs[index] = output
-            if progress:
-                progress()
-    finally:
-        if own:
-            executor.close()
-    rows, parts, attention, models = [], [], [], []
-    ids = np.asarray(case_ids)
-    for (repeat, fold, train, test), (proba, seconds, weights, model) in zip(splits, outputs):
-        scores = point_metrics(y[test], proba)
-        if "auc_ovr_macro" in scores:
-            scores["auc"] = scores.pop("auc_ovr_macro")
-        rows.append({"repeat": repeat, "fold": fold, **scores, "fit_seconds": seconds,
-                     "seed": fold_seed(seed, repeat, fold), "n_train": len(train), "n_test": len(test)})
-        part = pd.DataFrame({"case_id": ids[test], "label": y[test], "repeat": repeat, "fold": fold})
-        if len(classes) == 2:
-            part["probability"] = proba[:, 1]
-        for k, name in enumerate(classes):
-            part[f"prob_{name}"] = proba[:, k]
-        parts.append(part)
-        if weights is not None:
-            table = pd.DataFrame(weights, columns=list(input_names))
-            table.insert(0, "case_id", ids[test])
-            table.insert(1, "repeat", repeat)
-            attention.append(table)
-        if model is not None:
-            models.append(model)
-    extras = {"models": models} if models else {}
-    if attention:
-        extras["attention"] = pd.concat(attention, ignore_index=True)
-    return CVResult(pd.DataFrame(rows), pd.concat(parts, ignore_index=True), extras)

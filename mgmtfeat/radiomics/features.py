@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
