@@ -40,8 +40,12 @@ def check_labels(y: np.ndarray, case_ids: Sequence[str], n_splits: int, grouped:
         Labels that are not codes 0..K-1, a single class, fewer cases of a class than folds, or duplicate ids.
     """
     y = np.asarray(y)
-    integral = np.issubdtype(y.dtype, np.integer) or (np.issubdtype(y.dtype, np.floating) and np.all(y == np.round(y)))
-    bad = ~np.isfinite(y.astype(float)) | (y < 0) if integral else np.ones(len(y), bool)
+    try:
+        values = y.astype(float)
+    except (TypeError, ValueError):
+        raise EvaluationError(f"labels must be class codes 0, 1, ...; found {y[:3].tolist()}. Encode the classes "
+                              "(mgmtfeat.store.labels.read_task_labels does).") from None
+    bad = ~np.isfinite(values) | (values < 0) | (values != np.round(values))
     if bad.any():
         examples = ", ".join(f"{case_ids[i]}={y[i].item()!r}" for i in np.flatnonzero(bad)[:3])
         raise EvaluationError(f"labels must be class codes 0, 1, ... (0/1 for a binary task); found {examples}. "
