@@ -33,11 +33,15 @@ def published(published_store):
     return published_store.load()
 
 
-def write_random_store(root: Path, n_cases: int = 40, net: str = "vivit", seed: int = 0, signal: float = 1.0) -> FeatureStore:
-    """A small store with random features where label 1 shifts the first 20 t1ce features by ``signal``."""
+def write_random_store(root: Path, n_cases: int = 40, net: str = "vivit", seed: int = 0, signal: float = 1.0,
+                       provenance: dict | None = None) -> FeatureStore:
+    """A small store with random features where label 1 shifts the first 20 t1ce features by ``signal``.
+
+    ``provenance`` replaces the net's record (default: ``{"weights": "random test features"}``).
+    """
     rng = np.random.default_rng(seed)
     store = FeatureStore(root)
-    store.write_provenance(net, {"weights": "random test features"})
+    store.write_provenance(net, provenance or {"weights": "random test features"}, replace=provenance is not None)
     for i in range(n_cases):
         label = i % 2
         features = {m: rng.normal(size=400).astype(np.float32) for m in MODALITIES}
