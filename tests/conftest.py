@@ -50,6 +50,23 @@ def write_random_store(root: Path, n_cases: int = 40, net: str = "vivit", seed: 
     return store
 
 
+def failing_after(real, fits: list, fail_after: int | None = None):
+    """``make_estimator_factory`` that records each fit's seed in ``fits`` and raises after ``fail_after`` fits.
+
+    Stands in for a run killed after some folds (the folds fitted before it stay cached on disk).
+    """
+    def make(*args, **kwargs):
+        build = real(*args, **kwargs)
+
+        def factory(seed):
+            if fail_after is not None and len(fits) >= fail_after:
+                raise RuntimeError("killed")
+            fits.append(seed)
+            return build(seed)
+        return factory
+    return make
+
+
 #: Shape of :func:`lps_image`.
 IMAGE_SHAPE = (20, 24, 10)
 

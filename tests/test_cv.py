@@ -6,7 +6,7 @@ import pytest
 
 from mgmtfeat import cv
 
-from conftest import write_random_store
+from conftest import failing_after, write_random_store
 
 
 def test_help_lists_every_option(capsys):
@@ -174,25 +174,15 @@ def test_a_killed_run_resumes_from_its_finished_folds(tmp_path, monkeypatch):
     assert cv.main([*base, "--out", str(tmp_path / "reference")]) == 0
     real, fits = cv_study.make_estimator_factory, []
 
-    def counting(*args, fail_after=None, **kwargs):
-        build = real(*args, **kwargs)
-
-        def factory(seed):
-            if fail_after is not None and len(fits) >= fail_after:
-                raise RuntimeError("killed")
-            fits.append(seed)
-            return build(seed)
-        return factory
-
     out = tmp_path / "resumed"
-    monkeypatch.setattr(cv_study, "make_estimator_factory", lambda *a, **k: counting(*a, fail_after=8, **k))
+    monkeypatch.setattr(cv_study, "make_estimator_factory", failing_after(real, fits, 8))
     with pytest.raises(RuntimeError, match="killed"):
         cv.main([*base, "--out", str(out)])
     assert len(fits) == 8 and not out.exists()
     cached = sorted(p.name for p in (tmp_path / ".resumed.partial" / "fold-cache").iterdir())
     assert len(cached) == 8 and cached[0].startswith("logistic-fold-r0-k0-")
     fits.clear()
-    monkeypatch.setattr(cv_study, "make_estimator_factory", lambda *a, **k: counting(*a, **k))
+    monkeypatch.setattr(cv_study, "make_estimator_factory", failing_after(real, fits))
     assert cv.main([*base, "--out", str(out)]) == 0
     assert len(fits) == 4  # only the folds the killed run had not finished
     reference = pd.read_csv(tmp_path / "reference" / "metrics.csv").drop(columns="fit_seconds")

@@ -10,7 +10,7 @@ from mgmtfeat import experiments as ex
 from mgmtfeat.evaluation import concordance_correlation
 from mgmtfeat.store import FeatureStore
 
-from conftest import write_random_store
+from conftest import failing_after, write_random_store
 
 FAST = {"snn": {"max_epochs": 4, "n_members": 1}, "mlp": {"max_epochs": 4}}
 
@@ -212,23 +212,13 @@ def test_a_killed_experiment_resumes_from_its_finished_folds(multi, tmp_path, mo
     reference = ex.method_comparison(_settings(multi, tmp_path / "reference"), models=("logistic",), net="i3d")
     real, fits = common.make_estimator_factory, []
 
-    def counting(*args, fail_after=None, **kwargs):
-        build = real(*args, **kwargs)
-
-        def factory(seed):
-            if fail_after is not None and len(fits) >= fail_after:
-                raise RuntimeError("killed")
-            fits.append(seed)
-            return build(seed)
-        return factory
-
     ex.clear_cache()
-    monkeypatch.setattr(common, "make_estimator_factory", lambda *a, **k: counting(*a, fail_after=4, **k))
+    monkeypatch.setattr(common, "make_estimator_factory", failing_after(real, fits, 4))
     with pytest.raises(RuntimeError, match="killed"):
         ex.method_comparison(_settings(multi, tmp_path / "t1"), models=("logistic",), net="i3d")
     assert len(list((tmp_path / ".t1.partial" / "fold-cache").iterdir())) == 4
     fits.clear()
-    monkeypatch.setattr(common, "make_estimator_factory", lambda *a, **k: counting(*a, **k))
+    monkeypatch.setattr(common, "make_estimator_factory", failing_after(real, fits))
     resumed = ex.method_comparison(_settings(multi, tmp_path / "t1"), models=("logistic",), net="i3d")
     assert len(fits) == 2  # 2 repeats x 3 folds, 4 of them finished before the kill
     pd.testing.assert_frame_equal(resumed["table1"].drop(columns="seconds_per_fold"),
