@@ -264,7 +264,7 @@ def test_one_extraction_per_net_claims_it(tmp_path):
         pass
 
 
-def test_a_stale_claim_is_recognised(tmp_path):
+def test_the_claim_of_a_killed_run_is_taken_over_only_on_its_own_host(tmp_path, caplog):
     import socket
     import subprocess
     import sys
@@ -272,10 +272,16 @@ def test_a_stale_claim_is_recognised(tmp_path):
     finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     lock = tmp_path / "i3d" / "extract.lock"
     lock.parent.mkdir()
-    lock.write_text(json.dumps({"pid": int(finished.stdout), "host": socket.gethostname(), "started": "x"}))
-    with pytest.raises(StoreError, match="no longer running, so the claim is stale.*delete"):
+    lock.write_text(json.dumps({"pid": int(finished.stdout), "host": "elsewhere", "started": "x"}))
+    with pytest.raises(StoreError, match="process .* on host elsewhere.*delete"):  # cannot tell: refused
         with FeatureStore(tmp_path).claim("i3d"):
             pass
+    lock.write_text(json.dumps({"pid": int(finished.stdout), "host": socket.gethostname(), "started": "x"}))
+    with caplog.at_level("WARNING", logger="mgmtfeat"):
+        with FeatureStore(tmp_path).claim("i3d"):
+            assert json.loads(lock.read_text())["pid"] == os.getpid()
+    assert "which no longer runs (a killed run)" in caplog.text
+    assert sorted(p.name for p in lock.parent.iterdir()) == []
 
 
 def test_an_unchanged_failures_table_is_not_rewritten(tmp_path, monkeypatch):

@@ -7,7 +7,9 @@
   (another run, a ``--force`` run, a copy from another store) and is refused when read.
 * :class:`ExtractionClaim` is a lock file per net, created with ``O_CREAT | O_EXCL`` (atomic on local
   file systems and NFSv3+), holding the PID, host, start time and command of the extraction that owns
-  the net; a second extraction on the same store and net is refused while it exists.
+  the net; a second extraction on the same store and net is refused while it exists. A claim left by
+  a killed run on this host (its PID no longer runs) is taken over with a warning, so the same
+  command resumes; one from another host is never guessed stale: the message says how to remove it.
 * :func:`check_fusion` refuses to fuse nets whose clip settings or case sets differ, unless the
   caller asks for the cases common to all nets.
 """
@@ -84,10 +86,19 @@ class ExtractionClaim:
         try:
             fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:
-            raise StoreError(self._held_by_other()) from None
+            if not self._take_over_stale():
+                raise StoreError(self._held_by_other()) from None
+            try:  # another run may have taken it over first
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                raise StoreError(self._held_by_other()) from None
         self._held = True
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(record, handle)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump(record, handle)
+        except BaseException:  # e.g. a full disk: leave no claim that would refuse the next run
+            self.__exit__()
+            raise
         return self
 
     def __exit__(self, *exc) -> None:
@@ -95,17 +106,42 @@ class ExtractionClaim:
             self.path.unlink(missing_ok=True)
             self._held = False
 
-    def _held_by_other(self) -> str:
+    def _owner(self) -> tuple[str, dict]:
         try:
-            owner = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            text = self.path.read_text(encoding="utf-8")
+        except OSError:
+            return "", {}
+        try:
+            owner = json.loads(text)
+        except ValueError:
             owner = {}
+        return text, owner if isinstance(owner, dict) else {}
+
+    def _take_over_stale(self) -> bool:
+        """Remove the claim of a killed run on this host; True if it was removed."""
+        text, owner = self._owner()
+        if not (owner.get("host") == socket.gethostname() and isinstance(owner.get("pid"), int)
+                and not _alive(owner["pid"])):
+            return False
+        # move it aside and check that what moved is the stale claim, not one a run created meanwhile
+        aside = self.path.with_name(f".{LOCK_NAME}.stale-{os.getpid()}")
+        try:
+            os.replace(self.path, aside)
+        except FileNotFoundError:
+            return True
+        if aside.read_text(encoding="utf-8") != text:
+            os.replace(aside, self.path)  # a live claim: put it back
+            return False
+        aside.unlink()
+        log.warning("%s: took over the claim of process %s (started %s), which no longer runs (a killed run)",
+                    self.path, owner["pid"], owner.get("started", "?"))
+        return True
+
+    def _held_by_other(self) -> str:
+        _, owner = self._owner()
         who = (f"process {owner.get('pid', '?')} on host {owner.get('host', '?')}, started {owner.get('started', '?')}"
                f" ({owner.get('command', 'command unknown')})")
-        stale = ""
-        if owner.get("host") == socket.gethostname() and isinstance(owner.get("pid"), int) and not _alive(owner["pid"]):
-            stale = " That process is no longer running, so the claim is stale."
-        return (f"{self.path}: another extraction of {self.net} into this store holds it: {who}.{stale} Two runs on "
+        return (f"{self.path}: another extraction of {self.net} into this store holds it: {who}. Two runs on "
                 "one net would mix entries made with different settings; wait for it to finish. If no such run is "
                 f"going on (it was killed), delete {self.path} and run the command again.")
 
