@@ -31,7 +31,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--published-source", default=None, metavar="DIR",
                         help="offline folder holding the two published TFRecord files, used when --features is not given")
     parser.add_argument("--net", default=["vivit"], type=csv_list, metavar="NET[,NET...]",
-                        help="backbone(s) whose features are used; several nets are fused as extra inputs")
+                        help="backbone(s) whose features are used; several nets are fused as extra inputs (they must "
+                        "share clip settings and cases)")
+    parser.add_argument("--intersect", action="store_true",
+                        help="fused nets holding different cases: use the cases common to all (logged) instead of "
+                        "stopping with the list of missing cases")
     parser.add_argument("--model", default=["snn"], type=csv_list, metavar="MODEL[,MODEL...]",
                         help=f"model(s) to evaluate, from: {', '.join(MODELS)}")
     parser.add_argument("--modalities", default=None, type=csv_list, metavar="M[,M...]",
@@ -52,7 +56,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--nested", action="store_true",
                         help="choose hyper-parameters by an inner 3-fold CV inside each training fold")
     parser.add_argument("--out", default=None, metavar="DIR",
-                        help="results folder; refused if it exists, unless --force (default: results/cv-YYYYmmdd-HHMMSS)")
+                        help="results folder; refused if it exists, unless --force, and if it is or contains an input "
+                        "(default: results/cv-YYYYmmdd-HHMMSS). A killed or failed run keeps its finished folds in "
+                        ".NAME.partial/fold-cache/: the same command again fits only the missing ones")
     parser.add_argument("--force", action="store_true", help="replace an existing results folder")
     _task_options(parser)
     return parser
@@ -140,6 +146,7 @@ def _settings(args: argparse.Namespace, overrides: dict, parser_prog: str):
         features=args.features, nets=args.net, models=args.model, modalities=args.modalities, folds=args.folds,
         repeats=args.repeats, seed=args.seed, jobs=args.jobs, nested=args.nested, out=args.out, force=args.force,
         scheduler=args.scheduler, folds_file=args.folds_file, published_source=args.published_source,
+        intersect=args.intersect,
         model_params=overrides, command=[*parser_prog.split(), *args.argv],
         task=TaskOptions(labels=args.labels, label_column=args.label_column, id_column=args.id_column,
                          positive_class=args.positive_class, test_features=args.test_features,

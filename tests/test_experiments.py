@@ -10,7 +10,7 @@ from mgmtfeat import experiments as ex
 from mgmtfeat.evaluation import concordance_correlation
 from mgmtfeat.store import FeatureStore
 
-from conftest import write_random_store
+from conftest import failing_after, write_random_store
 
 FAST = {"snn": {"max_epochs": 4, "n_members": 1}, "mlp": {"max_epochs": 4}}
 
@@ -203,3 +203,24 @@ def test_table1_on_published_features(published_store, tmp_path):
     table = ex.method_comparison(settings, models=("logistic",))["table1"]
     assert table.iloc[0]["auc_mean"] > 0.57 and table.iloc[0]["n_folds"] == 5
     assert "published ViViT features; 577 cases, 1 x 5-fold CV" in (tmp_path / "t1" / "table1.md").read_text()
+
+
+def test_a_killed_experiment_resumes_from_its_finished_folds(multi, tmp_path, monkeypatch):
+    import mgmtfeat.experiments._common as common
+
+    ex.clear_cache()
+    reference = ex.method_comparison(_settings(multi, tmp_path / "reference"), models=("logistic",), net="i3d")
+    real, fits = common.make_estimator_factory, []
+
+    ex.clear_cache()
+    monkeypatch.setattr(common, "make_estimator_factory", failing_after(real, fits, 4))
+    with pytest.raises(RuntimeError, match="killed"):
+        ex.method_comparison(_settings(multi, tmp_path / "t1"), models=("logistic",), net="i3d")
+    assert len(list((tmp_path / ".t1.partial" / "fold-cache").iterdir())) == 4
+    fits.clear()
+    monkeypatch.setattr(common, "make_estimator_factory", failing_after(real, fits))
+    resumed = ex.method_comparison(_settings(multi, tmp_path / "t1"), models=("logistic",), net="i3d")
+    assert len(fits) == 2  # 2 repeats x 3 folds, 4 of them finished before the kill
+    pd.testing.assert_frame_equal(resumed["table1"].drop(columns="seconds_per_fold"),
+                                  reference["table1"].drop(columns="seconds_per_fold"))
+    assert not (tmp_path / ".t1.partial").exists()

@@ -142,13 +142,13 @@ def _sites(options: TaskOptions, case_ids: Sequence[str]) -> np.ndarray:
 
 
 def prepare_cohort(store: FeatureStore, nets: Sequence[str], options: TaskOptions, folds: int, repeats: int,
-                   seed: int, folds_file: str | None = None) -> StudyCohort:
+                   seed: int, folds_file: str | None = None, intersect: bool = False) -> StudyCohort:
     """Load the store's cases with their task labels, sites and covariates; set aside the test cases; fold.
 
     Store cases without a label in ``options.labels`` are left out (counted in ``n_unlabelled`` and
     logged by :func:`read_task_labels`).
     """
-    everything = store.load(list(nets), require_labels=options.labels is None)
+    everything = store.load(list(nets), require_labels=options.labels is None, intersect=intersect)
     task = read_task_labels(options.labels, everything.case_ids, options.label_column, options.id_column,
                             options.positive_class, store_labels=everything.y)
     classes, train_ids, y = list(task.classes), list(task.case_ids), task.y
@@ -157,7 +157,7 @@ def prepare_cohort(store: FeatureStore, nets: Sequence[str], options: TaskOption
     test = None
     if options.test_features:
         other = FeatureStore(options.test_features)
-        test_all = other.load(list(nets), require_labels=options.test_labels is None)
+        test_all = other.load(list(nets), require_labels=options.test_labels is None, intersect=intersect)
         test_task = read_task_labels(options.test_labels, test_all.case_ids, options.label_column, options.id_column,
                                      store_labels=test_all.y)
         test = _subset(test_all, test_task.case_ids, _encode_like(test_task, classes, "test labels"))
