@@ -1,13 +1,10 @@
 """Image (2D) backbones: ResNet-50 with torchvision's names, the deflated I3D, kinds and slice input."""
 
 import dataclasses
-import sys
-import types
 
 import numpy as np
 import pytest
 import torch
-import torch.nn as nn
 
 from mgmtfeat.backbones import (
     WeightsConfig,
@@ -22,20 +19,8 @@ from mgmtfeat.backbones.i3d import InceptionI3d
 from mgmtfeat.backbones.i3d2d import InceptionV1Deflated, deflate_i3d_state
 from mgmtfeat.backbones.preprocess import check_slices, preprocess_slices
 from mgmtfeat.backbones.resnet2d import ResNet, torchvision_filter
-
-
-def _randomise(state, seed=0):
-    """Random values for every float tensor (running_var positive) so no layer is an identity."""
-    gen = torch.Generator().manual_seed(seed)
-    out = {}
-    for key, value in state.items():
-        if not value.dtype.is_floating_point:
-            out[key] = value
-        elif key.endswith("running_var"):
-            out[key] = torch.rand(value.shape, generator=gen) + 0.5
-        else:
-            out[key] = torch.randn(value.shape, generator=gen) * 0.1
-    return out
+# pytest puts tests/ (no __init__.py) on sys.path, so the sibling module's helpers import by name
+from test_backbones_pytorchvideo import _randomise, pytorchvideo_importable
 
 
 def test_lists_and_kinds():
@@ -87,24 +72,11 @@ def test_resnet50_has_torchvision_keys_and_size():
 
 def _pytorchvideo_resnet():
     """pytorchvideo's 3D ResNet builder with one-frame kernels: an independent 2D ResNet-50 at T = 1."""
-    standin = {}
-    try:
-        import torchvision.ops  # noqa: F401
-    except Exception:  # torchvision's compiled ops fail with this torch; detection heads are not used here
-        for name in [n for n in sys.modules if n == "torchvision" or n.startswith("torchvision.")]:
-            del sys.modules[name]
-        tv, ops = types.ModuleType("torchvision"), types.ModuleType("torchvision.ops")
-        ops.RoIAlign, tv.ops = nn.Module, ops
-        standin = {"torchvision": tv, "torchvision.ops": ops}
-        sys.modules.update(standin)
-    try:
+    with pytorchvideo_importable():
         resnet = pytest.importorskip("pytorchvideo.models.resnet")
         return resnet.create_resnet(
             model_depth=50, model_num_class=1000, dropout_rate=0.0, stem_conv_kernel_size=(1, 7, 7),
             stage_conv_a_kernel_size=((1, 1, 1),) * 4, head_pool_kernel_size=(1, 2, 2))
-    finally:
-        for name in standin:
-            sys.modules.pop(name, None)
 
 
 def _to_pytorchvideo(key):

@@ -105,3 +105,9 @@ def test_config_flag_is_the_default_layout():
                                                               "num_attention_heads": 2,
                                                               "intermediate_size": 32})))
         assert bb_flag.channels_last is config.channels_last, name
+    assert get_weights_config("r2plus1d").channels_last  # measured faster in float32 ...
+    tiny = dict(model_kwargs={"depth": 18}, **TINY)
+    assert create_backbone("r2plus1d", **tiny).channels_last
+    # ... but not measured in native bfloat16, which keeps the contiguous layout unless asked
+    assert not create_backbone("r2plus1d", dtype="bfloat16", **tiny).channels_last
+    assert create_backbone("r2plus1d", dtype="bfloat16", channels_last=True, **tiny).channels_last

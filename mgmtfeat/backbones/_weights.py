@@ -99,8 +99,9 @@ class WeightsConfig:
         measured. ``dtype="auto"`` uses bfloat16 only where it is >= 0.999 (and the CPU
         computes bfloat16 natively).
     channels_last : bool
-        Run the network with channels-last weights and input (``channels_last_3d`` for
-        video nets), where that was measured faster on CPUs.
+        Run the network in float32 with channels-last weights and input
+        (``channels_last_3d`` for video nets), where that was measured faster on CPUs
+        (``experiments/bench_backbones.py``); bfloat16 keeps the contiguous layout.
     """
 
     weights_id: str
