@@ -1,27 +1,35 @@
-"""Benchmark the Kinetics-400 backbones on one case (five clips) on the CPU.
+"""Benchmark the backbones on one case (five clips) on the CPU: dtypes, memory layouts, FLOP rate.
 
-For each network and dtype (float32, bfloat16) it reports, in the same run:
+For each network and each (dtype, memory layout) asked for it reports, in the same run:
 
-* seconds per case: ``Backbone.extract`` on the five 150x128x128 uint8 clips of a
-  case (preprocessing included), median over ``--repeats``;
-* the bare forward time of those five clips (preprocessed tensor already built);
-* their ratio (end-to-end / bare forward);
-* peak resident memory while extracting (VmHWM, reset before each dtype's run;
-  each network runs in its own subprocess; the figure includes both dtypes'
-  weights, which stay loaded so the two dtypes can be timed alternately and a
-  changing machine load hits both alike);
-* the bfloat16 speed-up and Lin's concordance correlation coefficient (CCC)
-  between the bfloat16 and float32 logits of the case.
+* seconds per clip of the bare forward pass (preprocessed tensor already built) and
+  seconds per case (``Backbone.extract`` on the case's clips, preprocessing included),
+  medians over ``--repeats``; the variants of a net are timed alternately, so a
+  changing machine load hits them alike;
+* the channels-last speed-up (contiguous / channels-last forward time, same dtype);
+* the FLOP count of one clip's forward pass (fvcore, which counts one multiply-add as
+  one "flop": the table shows GMAC) and the achieved GFLOP/s = 2 x MAC / forward
+  seconds per clip, beside the machine's float32 peak estimated as
+  cores x GHz x 32 FLOP/cycle (AVX2: 8 float32 lanes x 2 for a fused multiply-add x 2
+  FMA units; 64 with AVX-512), GHz read from /proc/cpuinfo (the nominal clock a VM
+  reports; turbo would raise the peak);
+* peak resident memory while extracting (VmHWM, reset before each run; each network
+  runs in its own subprocess and holds all its variants' weights, so the figure
+  includes them);
+* for bfloat16, Lin's concordance correlation coefficient (CCC) of its logits with the
+  float32 ones, the figure recorded as ``WeightsConfig.bf16_ccc``.
 
-I3D runs with its real Kinetics-400 weights; ViViT, SlowFast and R(2+1)D with
-random weights (no downloads here), which is labelled in the output. The clips are
-smooth seeded pseudo-volumes (bright blobs on a dark background) so features are
-not those of white noise.
+I3D runs with its real Kinetics-400 weights; the other nets with random weights (no
+downloads here), labelled in the output. The clips are smooth seeded pseudo-volumes
+(bright blobs on a dark background) so features are not those of white noise. On a CPU
+without native bfloat16 (AVX2) bfloat16 is emulated and 20-50x slower: time it only on
+small inputs there (``--size 64 --frames 8``).
 
 Usage::
 
-    python experiments/bench_backbones.py                 # all four nets
-    python experiments/bench_backbones.py --nets i3d vivit --repeats 3 --threads 2
+    python experiments/bench_backbones.py                 # all four nets, float32 and bfloat16
+    python experiments/bench_backbones.py --nets i3d slowfast r2plus1d --dtypes float32 --clips 2
+    python experiments/bench_backbones.py --nets slowfast r2plus1d --dtypes float32 bfloat16 --size 64 --frames 8
 """
 
 from __future__ import annotations
@@ -39,27 +47,76 @@ import numpy as np
 from mgmtfeat.evaluation import concordance_correlation
 
 DTYPES = ("float32", "bfloat16")
+LAYOUTS = ("contiguous", "channels_last")
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--nets", nargs="+", default=["i3d", "slowfast", "r2plus1d", "vivit"],
-                   help="networks to benchmark (default: all four)")
+                   help="networks to benchmark (default: all four video nets)")
+    p.add_argument("--dtypes", nargs="+", default=list(DTYPES), choices=DTYPES)
+    p.add_argument("--layouts", nargs="+", default=list(LAYOUTS), choices=LAYOUTS)
+    p.add_argument("--clips", type=int, default=5, help="clips per case (default 5)")
+    p.add_argument("--frames", type=int, help="override the net's input frames (small trials)")
+    p.add_argument("--size", type=int, help="override the net's input size in pixels (small trials)")
     p.add_argument("--repeats", type=int, default=2, help="timed repeats per case (median is reported)")
     p.add_argument("--threads", type=int, default=os.cpu_count(),
                    help="torch threads (default: all cores)")
+    p.add_argument("--no-flops", action="store_true", help="skip the fvcore FLOP count")
     p.add_argument("--json", help="also write the results to this JSON file")
     p.add_argument("--worker", metavar="NET", help=argparse.SUPPRESS)
     return p
 
 
-def make_case(n_clips: int = 5, seed: int = 0) -> np.ndarray:
-    """Five smooth uint8 clips (n_clips, 150, 128, 128): Gaussian blobs plus mild noise."""
+def cpu_peak_gflops(cores: int) -> tuple[float, str]:
+    """Estimated float32 peak of ``cores`` cores in GFLOP/s, and how it was estimated."""
+    mhz, flags = [], set()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("cpu MHz"):
+                    mhz.append(float(line.split(":")[1]))
+                elif line.startswith("flags") and not flags:
+                    flags = set(line.split(":")[1].split())
+    except OSError:
+        return float("nan"), "no /proc/cpuinfo: peak unknown"
+    ghz = max(mhz) / 1000 if mhz else float("nan")
+    per_cycle = 64 if "avx512f" in flags else 32 if {"avx2", "fma"} <= flags else 8
+    how = (f"{cores} cores x {ghz:.3f} GHz (/proc/cpuinfo cpu MHz) x {per_cycle} float32 FLOP/cycle "
+           f"({'AVX-512' if per_cycle == 64 else 'AVX2' if per_cycle == 32 else 'SSE'}: "
+           f"{per_cycle // 4} lanes x 2 (FMA) x 2 FMA units)")
+    return cores * ghz * per_cycle, how
+
+
+def count_macs(bb, x) -> float | None:
+    """fvcore's count of one clip's forward (multiply-adds), or None where it cannot trace the net."""
+    try:
+        import torch
+        from fvcore.nn import FlopCountAnalysis
+    except ImportError:
+        return None
+    try:
+        with torch.no_grad():
+            analysis = FlopCountAnalysis(bb.model, x[:1])
+            analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+            return float(analysis.total())
+    except Exception as exc:  # a net fvcore cannot trace still gets its timings
+        print(f"fvcore could not count {bb.name}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return None
+
+
+def make_case(n_clips: int = 5, seed: int = 0, size: int | None = None) -> np.ndarray:
+    """Smooth uint8 clips (n_clips, 150, 128, 128): Gaussian blobs plus mild noise.
+
+    A ``size`` under 128 makes the frames that size instead (small trials).
+    """
     rng = np.random.default_rng(seed)
-    z, y, x = np.mgrid[0:150, 0:128, 0:128].astype(np.float32)
-    clips = np.empty((n_clips, 150, 128, 128), np.uint8)
+    edge = min(size or 128, 128)
+    z, y, x = np.mgrid[0:150, 0:edge, 0:edge].astype(np.float32)
+    y, x = y * 128 / edge, x * 128 / edge
+    clips = np.empty((n_clips, 150, edge, edge), np.uint8)
     for i in range(n_clips):
-        vol = np.zeros((150, 128, 128), np.float32)
+        vol = np.zeros((150, edge, edge), np.float32)
         for _ in range(6):
             c = rng.uniform([20, 20, 20], [130, 108, 108])
             s = rng.uniform(8, 30)
@@ -88,28 +145,34 @@ def _peak_rss_gb(reset: bool = False) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2
 
 
-def run_worker(net: str, repeats: int, threads: int) -> dict:
-    """Time one network in float32 and bfloat16, interleaved so machine load hits both alike."""
+def run_worker(net: str, args) -> dict:
+    """Time every (dtype, layout) variant of one network, interleaved; returns rows keyed by variant."""
     import torch
 
     from mgmtfeat.backbones import create_backbone
 
     weights = None if net == "i3d" else "random"
-    clips = make_case()
+    sizes = {k: v for k, v in (("num_frames", args.frames), ("size", args.size)) if v is not None}
+    clips = make_case(args.clips, size=args.size)
     backbones, rows = {}, {}
-    for dtype in DTYPES:
-        _peak_rss_gb(reset=True)
-        torch.manual_seed(0)  # the same random weights in both dtypes
-        t0 = time.perf_counter()
-        backbones[dtype] = create_backbone(net, weights=weights, dtype=dtype, threads=threads)
-        build_s = time.perf_counter() - t0
-        backbones[dtype].extract(clips)  # warm-up (oneDNN primitive creation, allocator)
-        rows[dtype] = {"net": net, "dtype": dtype, "build_s": build_s, "threads": torch.get_num_threads(),
-                       "random_weights": backbones[dtype].provenance["random_weights"],
-                       "case_s": [], "forward_s": [], "peak_rss_gb": _peak_rss_gb()}
-    for _ in range(repeats):
-        for dtype, bb in backbones.items():
-            row = rows[dtype]
+    for dtype in args.dtypes:
+        for layout in args.layouts:
+            key = f"{dtype}/{layout}"
+            _peak_rss_gb(reset=True)
+            t0 = time.perf_counter()
+            bb = create_backbone(net, weights=weights, dtype=dtype, threads=args.threads,
+                                 channels_last=layout == "channels_last", **sizes)
+            build_s = time.perf_counter() - t0
+            bb.extract(clips)  # warm-up (oneDNN primitive creation, allocator)
+            backbones[key] = bb
+            rows[key] = {"net": net, "dtype": dtype, "layout": layout, "build_s": build_s,
+                         "threads": torch.get_num_threads(), "clips": len(clips),
+                         "num_frames": bb.config.num_frames, "size": bb.config.size,
+                         "random_weights": bb.provenance["random_weights"], "case_s": [], "forward_s": [],
+                         "peak_rss_gb": _peak_rss_gb()}
+    for _ in range(args.repeats):
+        for key, bb in backbones.items():
+            row = rows[key]
             _peak_rss_gb(reset=True)
             t0 = time.perf_counter()
             row["logits"] = bb.extract(clips).tolist()
@@ -118,47 +181,75 @@ def run_worker(net: str, repeats: int, threads: int) -> dict:
             t0 = time.perf_counter()
             bb.forward(x)
             row["forward_s"].append(time.perf_counter() - t0)
-            del x
             row["peak_rss_gb"] = max(row["peak_rss_gb"], _peak_rss_gb())
+            del x
+    macs = None
+    if not args.no_flops:
+        first = next(iter(backbones.values()))
+        macs = count_macs(first, first.preprocess(clips[:1]).float())
     for row in rows.values():
         row["case_s"] = float(np.median(row["case_s"]))
         row["forward_s"] = float(np.median(row["forward_s"]))
+        row["clip_s"] = row["forward_s"] / row["clips"]
+        row["gmac_per_clip"] = macs / 1e9 if macs else None
+        row["gflops"] = 2 * macs / 1e9 / row["clip_s"] if macs else None
     return rows
 
 
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     if args.worker:
-        print(json.dumps(run_worker(args.worker, args.repeats, args.threads)))
+        print(json.dumps(run_worker(args.worker, args)))
         return 0
+    peak, how = cpu_peak_gflops(args.threads)
+    load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
+    print(f"machine peak (float32): {peak:.1f} GFLOP/s = {how}")
+    print(f"load average at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; {args.clips} clips per case, "
+          f"{args.repeats} repeats, {args.threads} threads")
+    print(f"{'net':9s} {'dtype':9s} {'layout':13s} {'weights':7s} {'input':>8s} {'clip s':>7s} {'case s':>7s} "
+          f"{'CL x':>5s} {'GMAC':>6s} {'GFLOP/s':>7s} {'%peak':>5s} {'peak GB':>7s} {'CCC':>7s}")
     results = []
-    print(f"{'net':10s} {'dtype':9s} {'weights':8s} {'case s':>7s} {'fwd s':>7s} {'case/fwd':>8s} "
-          f"{'peak GB':>7s} {'bf16 x':>6s} {'CCC':>7s}")
+    forwarded = [a for a in (argv if argv is not None else sys.argv[1:])]
     for net in args.nets:
-        cmd = [sys.executable, __file__, "--worker", net, "--repeats", str(args.repeats),
-               "--threads", str(args.threads)]
+        cmd = [sys.executable, __file__, "--worker", net, *_worker_args(forwarded)]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
             print(f"{net} failed:\n{proc.stderr[-2000:]}", file=sys.stderr)
             continue
         rows = json.loads(proc.stdout.strip().splitlines()[-1])
-        speedup = rows["float32"]["case_s"] / rows["bfloat16"]["case_s"]
-        # Lin's CCC over all logits of the case, flattened (the package's one CCC)
-        agreement = float(concordance_correlation(np.ravel(rows["float32"]["logits"]),
-                                                  np.ravel(rows["bfloat16"]["logits"])))
-        for dtype, r in rows.items():
-            extra = (f"{speedup:6.2f} {agreement:7.4f}" if dtype == "bfloat16" else "")
-            print(f"{net:10s} {dtype:9s} {'random' if r['random_weights'] else 'real':8s} "
-                  f"{r['case_s']:7.2f} {r['forward_s']:7.2f} {r['case_s'] / r['forward_s']:8.3f} "
-                  f"{r['peak_rss_gb']:7.2f} {extra}", flush=True)
+        for key, r in rows.items():
+            plain = rows.get(f"{r['dtype']}/contiguous")
+            r["channels_last_speedup"] = (plain["forward_s"] / r["forward_s"]
+                                          if plain and r["layout"] == "channels_last" else None)
+            ref = rows.get(f"float32/{r['layout']}")
+            r["bf16_ccc"] = (float(concordance_correlation(np.ravel(ref["logits"]), np.ravel(r["logits"])))
+                             if ref and r["dtype"] == "bfloat16" else None)  # Lin's CCC over all logits
+            fmt = lambda v, spec: format(v, spec) if v is not None else "-".rjust(int(spec.split(".")[0]))  # noqa: E731
+            print(f"{net:9s} {r['dtype']:9s} {r['layout']:13s} {'random' if r['random_weights'] else 'real':7s} "
+                  f"{r['num_frames']:>3d}x{r['size']:<4d} {r['clip_s']:7.2f} {r['case_s']:7.2f} "
+                  f"{fmt(r['channels_last_speedup'], '5.2f')} {fmt(r['gmac_per_clip'], '6.1f')} "
+                  f"{fmt(r['gflops'], '7.1f')} {fmt(r['gflops'] and 100 * r['gflops'] / peak, '5.1f')} "
+                  f"{r['peak_rss_gb']:7.2f} {fmt(r['bf16_ccc'], '7.4f')}", flush=True)
+        for r in rows.values():
             r.pop("logits")
-            results.append({**r, "bf16_speedup": speedup, "bf16_ccc": agreement})
+            results.append({**r, "machine_peak_gflops": peak, "peak_estimate": how})
     if args.json:
         tmp = args.json + ".tmp"
         with open(tmp, "w") as fh:
             json.dump(results, fh, indent=2)
         os.replace(tmp, args.json)
     return 0
+
+
+def _worker_args(argv) -> list[str]:
+    """The command-line options passed on to each worker (all but --nets and --json)."""
+    out, skip = [], False
+    for arg in argv:
+        if arg.startswith("--"):
+            skip = arg in ("--nets", "--json")
+        if not skip:
+            out.append(arg)
+    return out
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ its model package imports ``torchvision.ops.RoIAlign`` for detection heads only,
 so a stand-in is used when torchvision cannot be imported.
 """
 
+import contextlib
 import sys
 import types
 
@@ -34,8 +35,9 @@ def _torchvision_standin():
     return {"torchvision": tv, "torchvision.ops": ops}
 
 
-@pytest.fixture(scope="module")
-def pv():
+@contextlib.contextmanager
+def pytorchvideo_importable():
+    """Let pytorchvideo's model package import where torchvision cannot; remove the stand-in after."""
     standin = {}
     try:
         import torchvision.ops  # noqa: F401
@@ -45,14 +47,20 @@ def pv():
         standin = _torchvision_standin()
         sys.modules.update(standin)
     try:
+        yield
+    finally:
+        for name in standin:  # leave no stand-in behind for other test modules
+            sys.modules.pop(name, None)
+
+
+@pytest.fixture(scope="module")
+def pv():
+    with pytorchvideo_importable():
         pytest.importorskip("fvcore")
         slowfast = pytest.importorskip("pytorchvideo.models.slowfast")
         r2plus1d = pytest.importorskip("pytorchvideo.models.r2plus1d")
         yield types.SimpleNamespace(create_slowfast=slowfast.create_slowfast,
                                     create_r2plus1d=r2plus1d.create_r2plus1d)
-    finally:
-        for name in standin:  # leave no stand-in behind for other test modules
-            sys.modules.pop(name, None)
 
 
 def _randomise(state, seed=0):

@@ -2,7 +2,8 @@
 
 ``create_backbone(name)`` looks the name up, builds the network with its weights
 and wraps it in a :class:`Backbone` that turns uint8 clips into Kinetics-400
-logits.
+logits (video networks) or uint8 slices into logits or embeddings (image networks,
+``config.kind == "image"``).
 """
 
 from __future__ import annotations
@@ -13,14 +14,21 @@ from typing import Callable
 
 import numpy as np
 
-from mgmtfeat.backbones._weights import WeightsConfig
+from mgmtfeat.backbones import _cpu
+from mgmtfeat.backbones._weights import KINDS, WeightsConfig
 
-__all__ = ["register_backbone", "create_backbone", "list_backbones", "get_weights_config", "Backbone"]
+__all__ = ["register_backbone", "create_backbone", "list_backbones", "get_weights_config", "Backbone",
+           "check_backbone_kind", "resolve_dtype", "BF16_MIN_CCC"]
 
 # name -> (builder, config). builder(config, weights, model_kwargs) -> (module, info)
 _REGISTRY: dict[str, tuple[Callable, WeightsConfig]] = {}
-_FAMILIES = ("i3d", "vivit", "slowfast", "r2plus1d")
+# modules registering networks, and the main entry of each family (the rest are variants)
+_FAMILIES = ("i3d", "vivit", "slowfast", "r2plus1d", "resnet2d", "i3d2d")
+_MAIN = ("i3d", "vivit", "slowfast", "r2plus1d", "resnet50", "i3d2d")
 _DTYPES = ("float32", "bfloat16")
+
+#: ``dtype="auto"`` takes bfloat16 only for a net whose recorded bfloat16-vs-float32 CCC reaches this.
+BF16_MIN_CCC = 0.999
 
 
 #: Seed of every random-weight backbone (tests, benchmarks, trials without downloaded weights).
@@ -50,15 +58,22 @@ def _load_families() -> None:
         importlib.import_module(f"{__package__}.{family}")
 
 
-def list_backbones(all_variants: bool = False) -> list[str]:
+def list_backbones(all_variants: bool = False, kind: str | None = "video") -> list[str]:
     """Names of the registered backbones, sorted.
 
-    The main entries are ``["i3d", "r2plus1d", "slowfast", "vivit"]``; with
-    ``all_variants=True`` the extra variants (e.g. ``"slowfast_8x8"``) are included.
+    Parameters
+    ----------
+    all_variants : bool
+        Include the extra variants (e.g. ``"slowfast_8x8"``), not only the main entries.
+    kind : {"video", "image"} or None
+        Only the video networks (default: ``["i3d", "r2plus1d", "slowfast", "vivit"]``),
+        only the image (2D) networks (``["i3d2d", "resnet50"]``), or None for all.
     """
+    if kind is not None and kind not in KINDS:
+        raise ValueError(f"kind={kind!r} is not one of {KINDS} or None")
     _load_families()
-    names = sorted(_REGISTRY)
-    return names if all_variants else [n for n in names if n in _FAMILIES]
+    names = sorted(n for n, (_, config) in _REGISTRY.items() if kind is None or config.kind == kind)
+    return names if all_variants else [n for n in names if n in _MAIN]
 
 
 def _lookup(name: str):
@@ -75,6 +90,54 @@ def get_weights_config(name: str) -> WeightsConfig:
     return _lookup(name)[1]
 
 
+def check_backbone_kind(name: str, kind: str, pathway: str = "this pathway") -> WeightsConfig:
+    """Raise ValueError unless backbone ``name`` is a ``kind`` ("video" or "image") network.
+
+    For a pathway that takes only clips (3D networks) or only slices (2D networks);
+    the message names the networks that fit. Returns the net's config.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"kind={kind!r} is not one of {KINDS}")
+    config = get_weights_config(name)
+    if config.kind != kind:
+        what = {"video": "a video (3D) network taking clips", "image": "an image (2D) network taking slices"}
+        raise ValueError(
+            f"backbone {name!r} is {what[config.kind]}, but {pathway} needs {what[kind]}; "
+            f"use one of {', '.join(list_backbones(all_variants=True, kind=kind))}"
+        )
+    return config
+
+
+def resolve_dtype(name: str, dtype: str = "auto", device: str = "cpu") -> str:
+    """The compute dtype ``create_backbone(name, dtype=dtype)`` uses.
+
+    ``"float32"`` and ``"bfloat16"`` are returned as they are. ``"auto"`` gives
+    ``"bfloat16"`` only where the device computes bfloat16 natively (on CPUs:
+    :func:`~mgmtfeat.backbones.native_bfloat16`; emulated bfloat16 is 20-50x slower)
+    **and** the net's config records a measured bfloat16-vs-float32 concordance
+    ``bf16_ccc >= BF16_MIN_CCC`` (0.999); ``"float32"`` otherwise.
+    """
+    if dtype != "auto":
+        if dtype not in _DTYPES:
+            raise ValueError(f"dtype {dtype!r} is not supported; use one of {_DTYPES + ('auto',)}")
+        return dtype
+    ccc = get_weights_config(name).bf16_ccc
+    if ccc is None or ccc < BF16_MIN_CCC:
+        return "float32"
+    return "bfloat16" if _native_bfloat16(device) else "float32"
+
+
+def _native_bfloat16(device) -> bool:
+    import torch
+
+    device = torch.device(device)
+    if device.type == "cpu":
+        return _cpu.native_bfloat16()
+    if device.type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    return False
+
+
 def create_backbone(
     name: str,
     weights=None,
@@ -86,6 +149,7 @@ def create_backbone(
     num_frames: int | None = None,
     size: int | None = None,
     model_kwargs: dict | None = None,
+    channels_last: bool | None = None,
 ) -> "Backbone":
     """Build a registered backbone with its weights, ready for :meth:`Backbone.extract`.
 
@@ -100,8 +164,9 @@ def create_backbone(
         ``"random"``: random initialisation, labelled as such in provenance.
     device : {"cpu", "cuda", ...}
         Torch device.
-    dtype : {"float32", "bfloat16"}
-        Compute dtype of the network; outputs are always float32.
+    dtype : {"float32", "bfloat16", "auto"}
+        Compute dtype of the network; outputs are always float32. ``"auto"``: see
+        :func:`resolve_dtype`. The dtype used is ``Backbone.dtype`` and goes to provenance.
     threads : int, optional
         ``torch.set_num_threads`` value (process-wide); None leaves it unchanged.
     pretrained : bool
@@ -111,6 +176,11 @@ def create_backbone(
         for tests); recorded in provenance.
     model_kwargs : dict, optional
         Architecture overrides passed to the family builder; only with random weights.
+    channels_last : bool, optional
+        Channels-last weights and input (``channels_last_3d`` for video networks);
+        None takes the config's ``channels_last`` (set where it was measured faster, in
+        float32) for float32, and the contiguous layout for bfloat16 (not measured there).
+        Results agree with the contiguous layout up to float rounding.
 
     Returns
     -------
@@ -119,8 +189,7 @@ def create_backbone(
     import torch
 
     builder, config = _lookup(name)
-    if dtype not in _DTYPES:
-        raise ValueError(f"dtype {dtype!r} is not supported; use one of {_DTYPES}")
+    dtype = resolve_dtype(name, dtype, device)
     if threads is not None:
         if int(threads) < 1:
             raise ValueError(f"threads={threads} must be a positive integer")
@@ -134,6 +203,8 @@ def create_backbone(
             f"model_kwargs={model_kwargs!r} change the architecture of {name!r}, which only "
             "makes sense with weights='random'"
         )
+    if num_frames is not None and config.kind == "image" and num_frames != 1:
+        raise ValueError(f"num_frames={num_frames}: {name!r} is an image network, which takes one frame")
     overrides = {k: v for k, v in (("num_frames", num_frames), ("size", size)) if v is not None}
     if "size" in overrides:
         # keep the crop ratio of the config
@@ -145,16 +216,20 @@ def create_backbone(
         model, info = builder(config, weights, dict(model_kwargs or {}))
     if info["random"]:
         info["random_seed"] = RANDOM_WEIGHTS_SEED
-    return Backbone(name, model, config, info, device=device, dtype=dtype)
+    if channels_last is None:
+        # measured in float32 only; emulated bfloat16 here ran slower channels-last, native is unmeasured
+        channels_last = config.channels_last and dtype == "float32"
+    return Backbone(name, model, config, info, device=device, dtype=dtype, channels_last=channels_last)
 
 
 class Backbone:
-    """A Kinetics-400 network with its preprocessing, turning clips into logits.
+    """A network with its preprocessing: clips (video) or slices (image) into logits or embeddings.
 
     Built by :func:`create_backbone`; not meant to be constructed directly.
     """
 
-    def __init__(self, name, model, config: WeightsConfig, info: dict, device="cpu", dtype="float32"):
+    def __init__(self, name, model, config: WeightsConfig, info: dict, device="cpu", dtype="float32",
+                 channels_last: bool = False):
         import torch
 
         self.name = name
@@ -168,6 +243,14 @@ class Backbone:
             self.model.prepare_dtype(self._torch_dtype)
         for param in self.model.parameters():
             param.requires_grad_(False)
+        # channels-last convolution weights (rank 5 for video nets, 4 for image nets) and input
+        self.channels_last = bool(channels_last)
+        self._rank = 5 if config.kind == "video" else 4
+        self._memory_format = {5: torch.channels_last_3d, 4: torch.channels_last}[self._rank]
+        if self.channels_last:
+            for param in self.model.parameters():
+                if param.ndim == self._rank:
+                    param.data = param.data.contiguous(memory_format=self._memory_format)
 
     @property
     def provenance(self) -> dict:
@@ -196,42 +279,54 @@ class Backbone:
             "torch": torch.__version__,
         }
 
-    def preprocess(self, clips: np.ndarray):
-        """Network input tensor for ``clips`` (see :func:`preprocess.preprocess`)."""
-        from mgmtfeat.backbones.preprocess import preprocess
+    @property
+    def kind(self) -> str:
+        """``"video"`` (takes clips) or ``"image"`` (takes slices)."""
+        return self.config.kind
 
-        return preprocess(clips, self.config, device=self.device, dtype=self._torch_dtype)
+    def preprocess(self, clips: np.ndarray):
+        """Network input tensor for ``clips`` (video) or slices (image).
+
+        See :func:`preprocess.preprocess` and :func:`preprocess.preprocess_slices`.
+        """
+        from mgmtfeat.backbones.preprocess import preprocess, preprocess_slices
+
+        prep = preprocess if self.kind == "video" else preprocess_slices
+        return prep(clips, self.config, device=self.device, dtype=self._torch_dtype)
 
     def forward(self, x, return_embedding: bool = False):
         """Bare forward pass of a preprocessed tensor under ``torch.inference_mode``.
 
-        Returns a float32 tensor: logits ``(N, 400)`` or the embedding ``(N, D)``.
+        Returns a float32 tensor: logits ``(N, num_classes)`` or the embedding ``(N, D)``.
         """
         import torch
 
+        if self.channels_last and x.ndim == self._rank:
+            x = x.contiguous(memory_format=self._memory_format)
         with torch.inference_mode():
             out = self.model.forward_features(x) if return_embedding else self.model(x)
         return out.float()
 
     def extract(self, clips: np.ndarray, return_embedding: bool = False) -> np.ndarray:
-        """Kinetics-400 logits (or the pre-logit embedding) of each clip.
+        """Logits (or the pre-logit embedding) of each clip, or of each slice for an image network.
 
         Parameters
         ----------
-        clips : np.ndarray of uint8, shape (n_clips, n_frames, H, W)
-            Grey clips (n_frames = 150, H = W = 128 normally; any frame count is sampled to the net's), all clips run as one batch.
+        clips : np.ndarray of uint8, shape (n_clips, n_frames, H, W) or (n_slices, H, W)
+            Video network: grey clips (n_frames = 150, H = W = 128 normally; any frame count is
+            sampled to the net's). Image network: grey slices. All run as one batch.
         return_embedding : bool
-            Return the pre-logit embedding ``(n_clips, D)`` instead of the logits.
+            Return the pre-logit embedding ``(n, D)`` instead of the logits.
 
         Returns
         -------
-        np.ndarray of float32, shape (n_clips, 400)
-            Pre-softmax logits. When the batch runs out of memory it is retried
-            clip by clip.
+        np.ndarray of float32, shape (n, num_classes)
+            Pre-softmax logits (400 Kinetics-400 classes; 1000 ImageNet classes for
+            ``resnet50``). When the batch runs out of memory it is retried one by one.
         """
-        from mgmtfeat.backbones.preprocess import check_clips
+        from mgmtfeat.backbones.preprocess import check_clips, check_slices
 
-        check_clips(clips)
+        (check_clips if self.kind == "video" else check_slices)(clips)
         try:
             return self._run(clips, return_embedding)
         except (RuntimeError, MemoryError) as exc:

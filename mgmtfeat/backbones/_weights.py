@@ -37,6 +37,8 @@ __all__ = [
 ]
 
 SOURCE_KINDS = ("package", "url", "hf", "path", "random")
+#: What one network input is: a clip of frames or a single slice.
+KINDS = ("video", "image")
 
 
 class WeightsError(ValueError):
@@ -77,15 +79,29 @@ class WeightsConfig:
         How frames are taken from a 150-frame clip: ``"uniform"`` takes
         ``num_frames`` evenly spaced frames spanning the whole clip (first and last
         included), so the network sees the whole tumour box.
-    layout : {"NCTHW", "NTCHW"}
-        Tensor layout the model takes.
+    layout : {"NCTHW", "NTCHW", "NCHW"}
+        Tensor layout the model takes (``"NCHW"`` for an image network).
     classifier : str
         Name of the final classification layer (its output is the 400 logits).
     num_classes : int
         Number of output logits (400 for Kinetics-400).
     class_names : str or None
         The label list naming the logits, in their order (see :mod:`mgmtfeat.backbones.labels`):
-        ``"kinetics400"`` for every net here, None for a net without names (features are numbered).
+        ``"kinetics400"`` for the Kinetics nets, None for a net without names (features are numbered).
+    kind : {"video", "image"}
+        What one input of the network is: a clip (``"video"``, a 3D network taking
+        ``(n_clips, 150, H, W)`` clips) or one slice (``"image"``, a 2D network taking
+        ``(n_slices, H, W)`` images; ``num_frames`` is then 1). A pathway checks it with
+        :func:`mgmtfeat.backbones.check_backbone_kind`.
+    bf16_ccc : float or None
+        Lin's concordance correlation coefficient between this network's bfloat16 and
+        float32 logits, as measured by ``experiments/bench_backbones.py``; None when not
+        measured. ``dtype="auto"`` uses bfloat16 only where it is >= 0.999 (and the CPU
+        computes bfloat16 natively).
+    channels_last : bool
+        Run the network in float32 with channels-last weights and input
+        (``channels_last_3d`` for video nets), where that was measured faster on CPUs
+        (``experiments/bench_backbones.py``); bfloat16 keeps the contiguous layout.
     """
 
     weights_id: str
@@ -104,8 +120,26 @@ class WeightsConfig:
     classifier: str = ""
     num_classes: int = 400
     class_names: str | None = "kinetics400"
+    kind: str = "video"
+    bf16_ccc: float | None = None
+    channels_last: bool = False
 
     def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(
+                f"WeightsConfig {self.weights_id!r}: kind {self.kind!r} is not one of {KINDS}; "
+                "'video' for a network taking clips, 'image' for one taking single slices"
+            )
+        if self.kind == "image" and self.num_frames != 1:
+            raise ValueError(
+                f"WeightsConfig {self.weights_id!r}: an image network takes one frame, not "
+                f"num_frames={self.num_frames}; set num_frames=1"
+            )
+        if self.bf16_ccc is not None and not -1.0 <= self.bf16_ccc <= 1.0:
+            raise ValueError(
+                f"WeightsConfig {self.weights_id!r}: bf16_ccc={self.bf16_ccc} is not a concordance "
+                "correlation coefficient (-1 to 1); record the measured value or None"
+            )
         if self.source not in SOURCE_KINDS:
             raise ValueError(
                 f"WeightsConfig {self.weights_id!r}: source {self.source!r} is not one of "
@@ -116,10 +150,11 @@ class WeightsConfig:
                 f"WeightsConfig {self.weights_id!r}: sampling {self.sampling!r} is not "
                 "supported; use 'uniform'"
             )
-        if self.layout not in ("NCTHW", "NTCHW"):
+        layouts = ("NCTHW", "NTCHW") if self.kind == "video" else ("NCHW",)
+        if self.layout not in layouts:
             raise ValueError(
-                f"WeightsConfig {self.weights_id!r}: layout {self.layout!r} must be "
-                "'NCTHW' or 'NTCHW'"
+                f"WeightsConfig {self.weights_id!r}: layout {self.layout!r} of a {self.kind} network "
+                f"must be one of {layouts}"
             )
         if self.resize_to < self.size:
             raise ValueError(

@@ -46,6 +46,10 @@ I3D_CONFIG = WeightsConfig(
     std=(0.5, 0.5, 0.5),
     layout="NCTHW",
     classifier="Logits.Conv3d_0c_1x1",
+    # bfloat16 vs float32 logits, real weights, one case of five clips (experiments/bench_backbones.py)
+    bf16_ccc=0.9999,
+    # channels_last_3d: 1.22x faster per clip in float32 (experiments/bench_backbones.py, 2 AVX2 cores)
+    channels_last=True,
 )
 
 # (name, out_channels of the six convolutions) of each inception module
@@ -77,10 +81,23 @@ def _same_pads(sizes, kernel, stride):
     return pads
 
 
-def _modules():
+def _modules(dims: int = 3):
+    """The Inception-I3D module classes, built over Conv3d (``dims=3``) or Conv2d (``dims=2``).
+
+    ``dims=2`` gives the deflated 2D Inception-v1 of ``i3d2d.py``: every kernel and
+    stride keeps its spatial part (the temporal one is dropped) and the parameter
+    names stay those of I3D, so a deflated I3D state dict loads into it unchanged.
+    """
     import torch
     import torch.nn as nn
     import torch.nn.functional as F
+
+    conv_cls = {3: nn.Conv3d, 2: nn.Conv2d}[dims]
+    max_pool = {3: F.max_pool3d, 2: F.max_pool2d}[dims]
+
+    def spatial(size):
+        # kernels and strides are written (T, H, W); a 2D network keeps (H, W)
+        return tuple(size)[-dims:]
 
     class BiasBatchNorm(nn.Module):
         """Inference batch norm without scale (Sonnet v1 style): (x - mean) / sqrt(var + eps) + bias."""
@@ -97,15 +114,16 @@ def _modules():
                                 False, 0.0, self.eps)
 
     class Unit3D(nn.Module):
-        """Conv3d with TF 'SAME' padding, optional batch norm and ReLU."""
+        """Conv3d (Conv2d when deflated) with TF 'SAME' padding, optional batch norm and ReLU."""
 
         def __init__(self, cin, cout, kernel=(1, 1, 1), stride=(1, 1, 1), bn=True, relu=True, bias=False):
             super().__init__()
-            self.kernel, self.stride, self.relu = tuple(kernel), tuple(stride), relu
+            kernel, stride = spatial(kernel), spatial(stride)
+            self.kernel, self.stride, self.relu = kernel, stride, relu
             # Stride-1 odd kernels pad symmetrically: let the convolution do it.
             self.symmetric = all(s == 1 and k % 2 == 1 for k, s in zip(kernel, stride))
             padding = [k // 2 for k in kernel] if self.symmetric else 0
-            self.conv = nn.Conv3d(cin, cout, kernel, stride, padding=padding, bias=bias)
+            self.conv = conv_cls(cin, cout, kernel, stride, padding=padding, bias=bias)
             self.bn = BiasBatchNorm(cout) if bn else None
 
         def forward(self, x):
@@ -121,11 +139,11 @@ def _modules():
 
         def __init__(self, kernel, stride):
             super().__init__()
-            self.kernel, self.stride = tuple(kernel), tuple(stride)
+            self.kernel, self.stride = spatial(kernel), spatial(stride)
 
         def forward(self, x):
             x = F.pad(x, _same_pads(x.shape[2:], self.kernel, self.stride), value=-math.inf)
-            return F.max_pool3d(x, self.kernel, self.stride)
+            return max_pool(x, self.kernel, self.stride)
 
     class Inception(nn.Module):
         def __init__(self, cin, c):
@@ -146,11 +164,16 @@ def _modules():
             b3 = self.Branch_3["Conv3d_0b_1x1"](self.pool(x))
             return torch.cat([b0, b1, b2, b3], dim=1)
 
+    final_pool = spatial((2, 7, 7))
+    avg_pool = {3: F.avg_pool3d, 2: F.avg_pool2d}[dims]
+    positions = tuple(range(2, 2 + dims))
+
     class InceptionI3d(nn.Module):
         """Inception-I3D; input (N, 3, T, 224, 224) in [-1, 1], output logits (N, 400).
 
         The logits are those of the flax/Sonnet model: the 1x1x1 classifier applied
         to the (2, 7, 7) average pool (stride 1, VALID), averaged over time.
+        Deflated (``dims=2``): input (N, 3, 224, 224), a (7, 7) pool, no time axis.
         """
 
         def __init__(self, num_classes=400):
@@ -170,29 +193,34 @@ def _modules():
             self.Logits = nn.ModuleDict({"Conv3d_0c_1x1": Unit3D(cin, num_classes, bn=False, relu=False,
                                                                   bias=True)})
 
-        def _pooled(self, x):
+        def features(self, x):
+            """Output of Mixed_5c: (N, 1024, T', H', W') (deflated: (N, 1024, H', W'))."""
             x = self.MaxPool3d_2a_3x3(self.Conv3d_1a_7x7(x))
             x = self.Conv3d_2c_3x3(self.Conv3d_2b_1x1(x))
             for name, _ in _MIXED:
                 if name in self.pools:
                     x = self.pools[name](x)
                 x = getattr(self, name)(x)
-            t, h, w = x.shape[2:]
-            if t < 2 or h < 7 or w < 7:
+            return x
+
+        def _pooled(self, x):
+            x = self.features(x)
+            if any(n < k for n, k in zip(x.shape[2:], final_pool)):
+                size = "x".join(map(str, x.shape[2:]))
                 raise ValueError(
-                    f"I3D features of {t}x{h}x{w} are smaller than the 2x7x7 final pool; "
-                    "use at least 9 frames of 224x224"
+                    f"I3D features of {size} are smaller than the {'x'.join(map(str, final_pool))} "
+                    "final pool; use at least 9 frames of 224x224 (a 2D network: 224x224 images)"
                 )
-            # avg_pool3d has no bfloat16 CPU kernel; pool in float32
-            return F.avg_pool3d(x.float(), (2, 7, 7), stride=1).to(x.dtype)
+            # avg_pool has no bfloat16 CPU kernel; pool in float32
+            return avg_pool(x.float(), final_pool, stride=1).to(x.dtype)
 
         def forward(self, x):
             logits = self.Logits["Conv3d_0c_1x1"](self._pooled(x))
-            return logits.mean(dim=(2, 3, 4))
+            return logits.mean(dim=positions)
 
         def forward_features(self, x):
             """Pre-logit embedding (N, 1024): the final average pool, averaged over positions."""
-            return self._pooled(x).mean(dim=(2, 3, 4))
+            return self._pooled(x).mean(dim=positions)
 
     return InceptionI3d
 

@@ -10,7 +10,7 @@ import numpy as np
 
 from mgmtfeat.backbones._weights import WeightsConfig
 
-__all__ = ["check_clips", "sample_indices", "preprocess"]
+__all__ = ["check_clips", "check_slices", "sample_indices", "preprocess", "preprocess_slices"]
 
 
 def check_clips(clips) -> None:
@@ -36,6 +36,23 @@ def check_clips(clips) -> None:
         )
     if min(clips.shape[2:]) < 8:
         raise ValueError(f"clip frames of {clips.shape[2]}x{clips.shape[3]} pixels are too small (< 8)")
+
+
+def check_slices(slices) -> None:
+    """Raise TypeError/ValueError unless ``slices`` is uint8 of shape (n_slices, H, W)."""
+    if not isinstance(slices, np.ndarray) or slices.dtype != np.uint8:
+        what = type(slices).__name__ if not isinstance(slices, np.ndarray) else f"dtype {slices.dtype}"
+        raise TypeError(
+            f"slices must be a uint8 numpy array (grey values 0-255), got {what}; pass "
+            "np.asarray(slices).astype(np.uint8) of shape (n_slices, H, W)"
+        )
+    if slices.ndim != 3 or slices.shape[0] < 1:
+        hint = (f"a clip of shape {slices.shape} goes to a video network; take its frames with "
+                "clips.reshape(-1, H, W) for an image network") if slices.ndim == 4 else \
+            "add a leading axis for a single slice"
+        raise ValueError(f"slices have shape {slices.shape}, expected (n_slices >= 1, H, W); {hint}")
+    if min(slices.shape[1:]) < 8:
+        raise ValueError(f"slices of {slices.shape[1]}x{slices.shape[2]} pixels are too small (< 8)")
 
 
 def sample_indices(n_frames: int, config: WeightsConfig) -> np.ndarray:
@@ -73,13 +90,47 @@ def preprocess(clips: np.ndarray, config: WeightsConfig, device="cpu", dtype=Non
         values ``(grey * rescale + offset - mean) / std``.
     """
     import torch
-    import torch.nn.functional as F
 
     check_clips(clips)
-    n, _, h, w = clips.shape
     idx = sample_indices(clips.shape[1], config)
     x = torch.from_numpy(np.ascontiguousarray(clips[:, idx])).to(device)
-    t = x.shape[1]
+    x = _normalise(x, config)
+    if config.layout == "NCTHW":
+        x = x.permute(0, 2, 1, 3, 4)
+    return x.contiguous().to(dtype or torch.float32)
+
+
+def preprocess_slices(slices: np.ndarray, config: WeightsConfig, device="cpu", dtype=None):
+    """Build the input of an image (2D) network from grey uint8 slices.
+
+    Parameters
+    ----------
+    slices : np.ndarray of uint8, shape (n_slices, H, W)
+        Single images, e.g. the frames of clips (``clips.reshape(-1, H, W)``).
+    config : WeightsConfig
+        The image backbone's config (``kind="image"``, layout ``"NCHW"``).
+    device, dtype
+        As for :func:`preprocess`.
+
+    Returns
+    -------
+    torch.Tensor, shape (n_slices, 3, S, S)
+        Resized and cropped as the frames of :func:`preprocess`, values
+        ``(grey * rescale + offset - mean) / std`` per channel.
+    """
+    import torch
+
+    check_slices(slices)
+    x = torch.from_numpy(np.ascontiguousarray(slices)).to(device)[:, None]
+    return _normalise(x, config)[:, 0].contiguous().to(dtype or torch.float32)
+
+
+def _normalise(x, config: WeightsConfig):
+    """(n, t, h, w) uint8 frames -> (n, t, 3, S, S) float32: resize, centre crop, normalise."""
+    import torch
+    import torch.nn.functional as F
+
+    n, t, h, w = x.shape
     x = x.reshape(n * t, 1, h, w).float()
     # Resize so the shorter edge is resize_to (bilinear, as the reference pipelines).
     scale = config.resize_to / min(h, w)
@@ -92,7 +143,4 @@ def preprocess(clips: np.ndarray, config: WeightsConfig, device="cpu", dtype=Non
     x = x.reshape(n, t, 1, config.size, config.size) * config.rescale + config.offset
     mean = torch.tensor(config.mean, device=x.device).view(1, 1, 3, 1, 1)
     std = torch.tensor(config.std, device=x.device).view(1, 1, 3, 1, 1)
-    x = (x - mean) / std  # broadcasting the grey channel to 3 channels
-    if config.layout == "NCTHW":
-        x = x.permute(0, 2, 1, 3, 4)
-    return x.contiguous().to(dtype or torch.float32)
+    return (x - mean) / std  # broadcasting the grey channel to 3 channels

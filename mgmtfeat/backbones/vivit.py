@@ -33,6 +33,7 @@ VIVIT_CONFIG = WeightsConfig(
     std=(0.5, 0.5, 0.5),
     layout="NTCHW",
     classifier="classifier",
+    bf16_ccc=1.0,  # bfloat16 vs float32 logits, one case, random weights (experiments/bench_backbones.py)
 )
 
 _HOW_TO = (
