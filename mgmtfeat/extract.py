@@ -32,7 +32,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--weights", default=None, metavar="PATH",
                         help="weights file or folder; 'random' for random weights (labelled so in the store); "
                         "default: the net's own source (package file, Hugging Face cache, or download)")
-    parser.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32", help="compute precision")
+    parser.add_argument("--dtype", choices=["auto", "float32", "bfloat16"], default="auto",
+                        help="compute precision; auto: bfloat16 only where the CPU computes it natively (AVX-512 BF16 "
+                        "or AMX) and the net's measured bfloat16-vs-float32 CCC is >= 0.999, else float32; a resumed "
+                        "store keeps the dtype it was made with")
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--limit", type=int, default=None, help="only the first N cases (by id)")

@@ -46,7 +46,7 @@ class ExtractionSettings:
     out: str
     net: str = "i3d"
     weights: str | None = None
-    dtype: str = "float32"
+    dtype: str = "auto"  # bfloat16 where the CPU has it natively and the net's recorded CCC allows
     device: str = "cpu"
     threads: int | None = None
     limit: int | None = None
@@ -81,6 +81,17 @@ def open_backbone(settings: ExtractionSettings):
 
     return create_backbone(settings.net, weights=settings.weights, device=settings.device, dtype=settings.dtype,
                            threads=settings.threads, num_frames=settings.num_frames, size=settings.size)
+
+
+def _dtype(store: FeatureStore, settings: ExtractionSettings) -> str:
+    """The dtype of this run: ``auto`` resolved for this machine, except that a store keeps the dtype it was
+    made with (a resumed store never mixes dtypes for one net, whichever machine resumes it)."""
+    from mgmtfeat.backbones import resolve_dtype
+
+    if settings.dtype != "auto":
+        return settings.dtype
+    made_with = store.provenance(settings.net).get("dtype") if settings.net in store.nets() else None
+    return made_with if made_with and not settings.force else resolve_dtype(settings.net, "auto", settings.device)
 
 
 def select_cases(settings: ExtractionSettings) -> list[CaseRef]:
@@ -198,15 +209,17 @@ def extract_features(settings: ExtractionSettings, progress: bool = True,
     """
     from tqdm.auto import tqdm
 
-    from mgmtfeat.backbones import get_weights_config
+    from mgmtfeat.backbones import check_backbone_kind
 
-    get_weights_config(settings.net)  # an unknown net fails before any data is read or cluster starts
+    # an unknown net, or a 2D one, fails before any data is read or cluster starts
+    check_backbone_kind(settings.net, "video", pathway="the clip pathway of `mgmtfeat extract`")
     # Workers may run elsewhere: give them absolute paths.
     settings = replace(settings, data=str(Path(settings.data).resolve()),
                        boxes=str(Path(settings.boxes).resolve()) if settings.boxes else None)
     refs = select_cases(settings)
     boxes = read_box_csv(settings.boxes) if settings.boxes else None
     store = FeatureStore(settings.out)
+    settings = replace(settings, dtype=_dtype(store, settings))
     report = ExtractionReport()
     with contextlib.ExitStack() as stack:
         if executor is None:
