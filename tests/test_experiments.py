@@ -132,12 +132,24 @@ def test_networks_and_fusion_label_random_weights(multi, tmp_path):
     assert table.loc["i3d", "auc_mean"] > 0.8 and table.loc["other", "auc_mean"] < 0.75
     assert table["random_weights"].to_dict() == {"i3d": False, "other": True, "twin": True}
     assert "RANDOM-WEIGHT nets: other, twin" in (tmp_path / "t3" / "table3.md").read_text()
+    # every net against the best one (i3d or its near copy) on the same folds, by the corrected resampled t-test
+    metrics = pd.read_csv(tmp_path / "t3" / "metrics.csv")
+    best = table["auc_mean"].idxmax()
+    by_net = {n: metrics[metrics.configuration == n] for n in ("other", best)}
+    assert best in ("i3d", "twin") and (table["reference"] == best).all() and np.isnan(table.loc[best, "p_vs_reference"])
+    assert table.loc["other", "p_vs_reference"] == pytest.approx(compare_cv_models(by_net["other"], by_net[best]).p_value)
+    assert table.loc["other", "auc_ci_high"] == pytest.approx(cv_interval(by_net["other"]).high)
     out = ex.net_fusion(_settings(multi, tmp_path / "t4"), model="logistic")
     fused = out["table4"]
     assert sorted(fused.loc[fused.n_nets > 1, "nets"]) == ["i3d+other", "i3d+other+twin", "i3d+twin", "other+twin"]
     single = fused[fused.n_nets == 1].set_index("nets")["auc_mean"]
     row = fused.set_index("nets").loc["i3d+twin"]
     assert row["gain"] == pytest.approx(row["auc_mean"] - max(single["i3d"], single["twin"]))
+    metrics = pd.read_csv(tmp_path / "t4" / "metrics.csv")
+    best = max(("i3d", "twin"), key=single.get)
+    gain = compare_cv_models(metrics[metrics.configuration == "i3d+twin"], metrics[metrics.configuration == best])
+    assert row["gain_p"] == pytest.approx(gain.p_value) and np.isnan(fused.set_index("nets").loc["i3d", "gain_p"])
+    assert row["auc_ci_low"] < row["auc_mean"] < row["auc_ci_high"]
     ccc = out["ccc"].set_index(["net_a", "net_b"])
     assert ccc.loc[("i3d", "twin"), "ccc_mean"] > 0.9  # near copies
     assert abs(ccc.loc[("i3d", "other"), "ccc_mean"]) < 0.15  # independent features
