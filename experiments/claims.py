@@ -140,7 +140,7 @@ def claims_table(results: str | Path) -> pd.DataFrame:
             ("delta-T1 input helps the SNN", f"improvement, P = {PAPER['delta_t1_p']} (Wilcoxon over folds, "
              "uncorrected)", *_improvement(_config(delta, "with delta-T1"), _config(delta, "without delta-T1"),
                                            "the SNN with delta-T1")),
-            ("modality correlation: single-input AUC vs left-out AUC", f"r = {PAPER['modality_r']}",
+            ("modality correlation: single-input AUC vs left-out AUC", f"r = {PAPER['modality_r']:.2f}",
              *_correlation(_metrics(results, "modalities"))),
             ("network ranking (I3D, SlowFast, R(2+1)D, ViViT features)", "Table 3", "", "",
              "not testable here: the published features are ViViT only. Extract the four nets' features of the "
