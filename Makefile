@@ -13,6 +13,8 @@ PIP := $(PY) -m pip --disable-pip-version-check -q
 venv: $(VENV)/.installed
 
 # torch is pinned first: an unpinned torch would pull several GB of CUDA packages.
+# pyradiomics-bhklab (radiomics baseline) comes as a source package: pip builds it (about 20 s),
+# which needs a C compiler and the Python headers (e.g. apt-get install gcc python3-dev).
 $(VENV)/.installed: setup.cfg Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install torch==2.13.0

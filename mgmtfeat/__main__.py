@@ -23,6 +23,8 @@ COMMANDS = (
     ("export", "export", "feature store -> one table (CSV or Parquet), a named column per feature"),
     ("cv", "cv", "repeated stratified K-fold cross-validation of classifiers"),
     ("experiment", "experiment", "run one of the paper's experiments (tables)"),
+    ("fit", "fit", "train a model once (or K fold models) on a store's labelled cases -> model folder"),
+    ("predict", "predict", "model folder + feature store -> predictions (and metrics with CIs given labels)"),
 )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import logging
 import os
 import sys
@@ -112,7 +113,9 @@ def run_command(name: str, parser: argparse.ArgumentParser, argv: list[str] | No
         Arguments (None: ``sys.argv[1:]``).
     work : callable
         ``work(args) -> exit status``; may raise ``ValueError``/``FileNotFoundError``/
-        ``FileExistsError`` for bad input (reported, exit status 2).
+        ``FileExistsError`` for bad input (reported, exit status 2). Any other ``OSError`` (a
+        read-only folder, a full disk) is reported with its file, the meaning of its errno and a
+        fix: exit status 2 for permissions and space, 1 otherwise.
     dry_run : callable, optional
         ``dry_run(args) -> exit status`` for ``--dry-run``; it must write nothing.
     settings_path : callable, optional
@@ -148,12 +151,61 @@ def run_command(name: str, parser: argparse.ArgumentParser, argv: list[str] | No
         log.debug("%s failed", name, exc_info=True)
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:
+        log.debug("%s failed", name, exc_info=True)
+        message, status = describe_os_error(err)
+        print(f"error: {message}", file=sys.stderr)
+        return status
     if status in (0, 1) and settings_path is not None:
         path = settings_path(args)
         if path is not None and Path(path).parent.is_dir():
-            write_settings(path, settings_record(name, parser, args))
-            log.info("settings written to %s", path)
+            record = settings_record(name, parser, args)
+            if _same_settings(path, record):  # a resumed run with nothing new (perhaps on a read-only store)
+                return status
+            try:
+                write_settings(path, record)
+                log.info("settings written to %s", path)
+            except OSError as err:  # the work is done; only its record could not be written
+                log.warning("settings not recorded: %s", describe_os_error(err)[0])
     return status
+
+
+def _same_settings(path: str | os.PathLike, record) -> bool:
+    """Whether ``path`` already holds ``record`` (then it is not rewritten)."""
+    import yaml
+
+    try:
+        return yaml.safe_load(Path(path).read_text(encoding="utf-8")) == yaml.safe_load(yaml.safe_dump(dict(record)))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return False
+
+#: errno -> the fix, for the system errors a user can correct (exit status 2).
+_OS_FIXES = {
+    errno.EACCES: "give yourself write permission there, or choose another output folder (--out)",
+    errno.EPERM: "give yourself write permission there, or choose another output folder (--out)",
+    errno.EROFS: "the file system is mounted read-only; choose an output folder on a writable one (--out)",
+    errno.ENOSPC: "free some disk space, or choose an output folder on another disk (--out); then run the same "
+                  "command again (it resumes)",
+    errno.EDQUOT: "your disk quota is used up: free some space or choose an output folder elsewhere (--out); then "
+                  "run the same command again (it resumes)",
+}
+
+
+def describe_os_error(err: OSError) -> tuple[str, int]:
+    """``(message, exit status)`` for a system error: the file, what errno means, and the fix.
+
+    Permission and space problems are the user's to fix (status 2); others (an I/O error of the
+    disk, a stale network mount) are failures of the run (status 1).
+    """
+    code = err.errno
+    name = errno.errorcode.get(code, "unknown error") if code is not None else "no errno"
+    meaning = os.strerror(code) if code is not None else (err.strerror or str(err))
+    where = err.filename if err.filename is not None else "a file of this command (the system named none)"
+    if err.filename2 is not None:
+        where = f"{where} -> {err.filename2}"
+    fix = _OS_FIXES.get(code, "check the disk and the folder named, then run the same command again")
+    return f"{where}: {meaning} ({name}); {fix}.", 2 if code in _OS_FIXES else 1
+
 
 BOX_HELP = """\
 box placement: the 128x128 box's upper-left corner is the upper/left boundary of the whole
@@ -186,6 +238,9 @@ def add_dataset_arguments(p: argparse.ArgumentParser) -> None:
                         "the T1wCE grid through the affines (not a registration) (default %(default)s)")
     p.add_argument("--frames", type=int, default=d.n_frames, help="frames per clip (default %(default)s)")
     p.add_argument("--box-size", type=int, default=d.box_size, help="box side in voxels (default %(default)s)")
+    p.add_argument("--series-uid", nargs="+", default=[], metavar="UID", dest="series_uid",
+                   help="RSNA DICOM: where a series folder mixes several series, read the one with this "
+                        "SeriesInstanceUID (give one per such folder; folders holding one series ignore them)")
     p.add_argument("--exact-percentiles", action="store_true",
                    help="compute the 1st/99th percentiles over all brain voxels instead of a "
                         f"{d.percentile_sample}-voxel regular subsample (slower)")
@@ -195,6 +250,7 @@ def clip_settings(args: argparse.Namespace) -> ClipSettings:
     """The :class:`ClipSettings` the options of :func:`add_dataset_arguments` ask for."""
     return ClipSettings(n_frames=args.frames, box_size=args.box_size, box=args.box,
                         large_tumour=args.large_tumour, delta_grid=args.delta_grid,
+                        series_uids=tuple(args.series_uid),
                         percentile_sample=0 if args.exact_percentiles else ClipSettings().percentile_sample)
 
 

@@ -230,8 +230,10 @@ def check_overrides(overrides: Mapping[str, Mapping[str, Any]]) -> None:
                 raise ConfigError(f"--set {model}.{param}={value!r}: expected a value like the default "
                                   f"{known[param]!r} ({type(known[param]).__name__})")
         estimator.set_params(**params)
+        # scikit-learn's own parameter constraints, where the estimator declares them (BaseEstimator has
+        # _validate_params but our torch estimators have no _parameter_constraints for it to read)
         validate = getattr(estimator, "_validate_params", None)
-        if validate is not None:  # scikit-learn's own parameter constraints, where the estimator has them
+        if validate is not None and hasattr(estimator, "_parameter_constraints"):
             try:
                 validate()
             except (ValueError, TypeError) as err:

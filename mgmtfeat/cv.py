@@ -31,7 +31,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--published-source", default=None, metavar="DIR",
                         help="offline folder holding the two published TFRecord files, used when --features is not given")
     parser.add_argument("--net", default=["vivit"], type=csv_list, metavar="NET[,NET...]",
-                        help="backbone(s) whose features are used; several nets are fused as extra inputs")
+                        help="backbone(s) whose features are used; several nets are fused as extra inputs (they must "
+                        "share clip settings and cases)")
+    parser.add_argument("--intersect", action="store_true",
+                        help="fused nets holding different cases: use the cases common to all (logged) instead of "
+                        "stopping with the list of missing cases")
     parser.add_argument("--model", default=["snn"], type=csv_list, metavar="MODEL[,MODEL...]",
                         help=f"model(s) to evaluate, from: {', '.join(MODELS)}")
     parser.add_argument("--modalities", default=None, type=csv_list, metavar="M[,M...]",
@@ -52,9 +56,50 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--nested", action="store_true",
                         help="choose hyper-parameters by an inner 3-fold CV inside each training fold")
     parser.add_argument("--out", default=None, metavar="DIR",
-                        help="results folder; refused if it exists, unless --force (default: results/cv-YYYYmmdd-HHMMSS)")
+                        help="results folder; refused if it exists, unless --force, and if it is or contains an input "
+                        "(default: results/cv-YYYYmmdd-HHMMSS). A killed or failed run keeps its finished folds in "
+                        ".NAME.partial/fold-cache/: the same command again fits only the missing ones")
     parser.add_argument("--force", action="store_true", help="replace an existing results folder")
+    _task_options(parser)
     return parser
+
+
+def _float_list(text: str) -> list[float]:
+    try:
+        return [float(v) for v in csv_list(text)]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give numbers separated by commas, e.g. 50,65") from None
+
+
+def _task_options(parser: argparse.ArgumentParser) -> None:
+    """Options beyond the binary MGMT study: any label, a held-out test cohort, sites, subgroups."""
+    task = parser.add_argument_group("task, held-out test, sites and subgroups")
+    task.add_argument("--labels", default=None, metavar="CSV",
+                      help="label file (any binary or multi-class label; default: the store's MGMT labels); store "
+                      "cases it does not list are left out")
+    task.add_argument("--label-column", default=None, metavar="NAME", help="label column of --labels / --test-labels")
+    task.add_argument("--id-column", default=None, metavar="NAME",
+                      help="id column of the label and covariate files (default: case_id, BraTS21ID or ID)")
+    task.add_argument("--positive-class", default=None, metavar="C", help="positive class of a binary label")
+    task.add_argument("--test-features", default=None, metavar="STORE",
+                      help="a second store scored once as the held-out test cohort (labels: --test-labels or its own)")
+    task.add_argument("--test-labels", default=None, metavar="CSV",
+                      help="labels of the test cohort; without --test-features they name held-out cases of --features, "
+                      "which are then left out of the CV")
+    task.add_argument("--ensemble", default="mean", choices=("mean", "vote"),
+                      help="how the fold models are combined on the test cohort (default mean probability)")
+    task.add_argument("--bootstrap-fraction", type=float, default=None, metavar="F",
+                      help="test-cohort CIs from subsamples of this fraction of the cases (e.g. 0.9) instead of the bootstrap")
+    task.add_argument("--group-column", default=None, metavar="NAME",
+                      help="site column of --labels or --covariates: grouped folds (no site on both sides) and a "
+                      "co-site vs separate-site comparison")
+    task.add_argument("--leave-one-group-out", action="store_true", help="one fold per site (with --group-column)")
+    task.add_argument("--harmonize", default=None, choices=("combat",),
+                      help="ComBat by site (--group-column), fitted on each training fold; the folds then mix sites")
+    task.add_argument("--covariates", default=None, metavar="CSV",
+                      help="case covariates (case_id, age, sex, site, ...): metrics per subgroup with bootstrap CIs")
+    task.add_argument("--age-bands", default=[50.0, 65.0], type=_float_list, metavar="A[,B...]",
+                      help="edges of the age bands of the subgroup table (default 50,65: <50, 50-65, >65)")
 
 
 def _check(args: argparse.Namespace) -> dict:
@@ -77,6 +122,17 @@ def _check(args: argparse.Namespace) -> dict:
         if args.jobs > 1:
             raise ValueError("--jobs and --scheduler both choose where folds run; give one of them")
         parse_scheduler(args.scheduler)  # SchedulerError is a ValueError
+    if args.harmonize and not args.group_column:
+        raise ValueError("--harmonize combat needs the site of each case: name its column with --group-column")
+    if args.leave_one_group_out and args.harmonize:
+        raise ValueError("--leave-one-group-out holds each site out, but ComBat needs every test site in training; "
+                         "drop one of them")
+    if args.leave_one_group_out and not args.group_column:
+        raise ValueError("--leave-one-group-out needs --group-column naming the site column")
+    if args.bootstrap_fraction is not None and not 0 < args.bootstrap_fraction < 1:
+        raise ValueError(f"--bootstrap-fraction {args.bootstrap_fraction}: give a fraction in (0, 1), e.g. 0.9")
+    if args.bootstrap_fraction is not None and not (args.test_features or args.test_labels):
+        raise ValueError("--bootstrap-fraction applies to the held-out test cohort; add --test-features or --test-labels")
     overrides = parse_overrides(args.set)
     check_overrides(overrides)
     return overrides
@@ -84,12 +140,20 @@ def _check(args: argparse.Namespace) -> dict:
 
 def _settings(args: argparse.Namespace, overrides: dict, parser_prog: str):
     from mgmtfeat.experiments.cv_study import StudySettings
+    from mgmtfeat.experiments.study_task import TaskOptions
 
     return StudySettings(
         features=args.features, nets=args.net, models=args.model, modalities=args.modalities, folds=args.folds,
         repeats=args.repeats, seed=args.seed, jobs=args.jobs, nested=args.nested, out=args.out, force=args.force,
         scheduler=args.scheduler, folds_file=args.folds_file, published_source=args.published_source,
+        intersect=args.intersect,
         model_params=overrides, command=[*parser_prog.split(), *args.argv],
+        task=TaskOptions(labels=args.labels, label_column=args.label_column, id_column=args.id_column,
+                         positive_class=args.positive_class, test_features=args.test_features,
+                         test_labels=args.test_labels, ensemble=args.ensemble,
+                         bootstrap_fraction=args.bootstrap_fraction, group_column=args.group_column,
+                         leave_one_group_out=args.leave_one_group_out, harmonize=args.harmonize,
+                         covariates=args.covariates, age_bands=tuple(args.age_bands)),
     )
 
 
@@ -108,6 +172,8 @@ def main(argv: list[str] | None = None) -> int:
         for model, result in summary["results"].items():
             auc, sec = result["auc"], result["fit_seconds"]
             print(f"{model:12s} AUC {auc['mean']:.3f} ± {auc['sem']:.3f} (SD {auc['sd']:.3f})  {sec['mean']:.2f} s/fold")
+        for note in summary["task"]["notes"]:
+            print(note)
         print(f"results in {args.out}")
         return 0
 

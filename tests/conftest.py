@@ -33,17 +33,38 @@ def published(published_store):
     return published_store.load()
 
 
-def write_random_store(root: Path, n_cases: int = 40, net: str = "vivit", seed: int = 0, signal: float = 1.0) -> FeatureStore:
-    """A small store with random features where label 1 shifts the first 20 t1ce features by ``signal``."""
+def write_random_store(root: Path, n_cases: int = 40, net: str = "vivit", seed: int = 0, signal: float = 1.0,
+                       provenance: dict | None = None) -> FeatureStore:
+    """A small store with random features where label 1 shifts the first 20 t1ce features by ``signal``.
+
+    ``provenance`` replaces the net's record (default: ``{"weights": "random test features"}``).
+    """
     rng = np.random.default_rng(seed)
     store = FeatureStore(root)
-    store.write_provenance(net, {"weights": "random test features"})
+    store.write_provenance(net, provenance or {"weights": "random test features"}, replace=provenance is not None)
     for i in range(n_cases):
         label = i % 2
         features = {m: rng.normal(size=400).astype(np.float32) for m in MODALITIES}
         features["t1ce"][:20] += signal * label
         store.write_case(net, f"case{i:03d}", features, label, meta={"index": i})
     return store
+
+
+def failing_after(real, fits: list, fail_after: int | None = None):
+    """``make_estimator_factory`` that records each fit's seed in ``fits`` and raises after ``fail_after`` fits.
+
+    Stands in for a run killed after some folds (the folds fitted before it stay cached on disk).
+    """
+    def make(*args, **kwargs):
+        build = real(*args, **kwargs)
+
+        def factory(seed):
+            if fail_after is not None and len(fits) >= fail_after:
+                raise RuntimeError("killed")
+            fits.append(seed)
+            return build(seed)
+        return factory
+    return make
 
 
 #: Shape of :func:`lps_image`.

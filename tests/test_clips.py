@@ -293,3 +293,52 @@ def test_placement_is_frozen_and_round_trips_through_the_clip_file(tmp_path):
     assert place.extent.height == place.extent.row_max - place.extent.row_min + 1
     with pytest.raises(dataclasses.FrozenInstanceError):
         place.row0 = 0
+
+
+def _box_file(tmp_path, *rows, header="case_id,row,col,slice"):
+    csv = tmp_path / "boxes.csv"
+    csv.write_text("\n".join([header, *rows]) + "\n")
+    return csv
+
+
+@pytest.mark.parametrize("corner", ["1000,1000", "-500,-500", "190,0", "0,-128"])
+def test_a_csv_box_that_misses_the_image_refuses_the_case(tmp_path, corner):
+    # rows run 0..189 (Y), columns 0..199 (X); a 128 box at row 190 or column -128 touches nothing
+    csv = _box_file(tmp_path, f"BraTS2021_00001,{corner},")
+    with pytest.raises(CaseError, match="misses the flair image of 190 rows x 200 columns") as info:
+        make_clips(_case(seg=False), ClipSettings(box="csv"), read_box_csv(csv))
+    assert info.value.file == str(csv) and info.value.case_id == "BraTS2021_00001"
+    row, col = corner.split(",")
+    assert f"line 2 (row={row}, col={col})" in info.value.reason and "upper-left corner" in info.value.reason
+
+
+def test_a_csv_box_partly_outside_is_clamped_into_the_image_and_noted(tmp_path):
+    case = _case(seg=False)
+    inside = make_clips(case, ClipSettings(box="csv"), read_box_csv(_box_file(tmp_path, "BraTS2021_00001,0,72,80")))
+    assert inside.meta["notes"] == [] and inside.meta["clips"]["t1ce"]["rule"] == "user_corner"
+    csv = _box_file(tmp_path, "BraTS2021_00001,-20,150,80")
+    with pytest.warns(UserWarning, match="clamped to row=0, col=72"):
+        cc = make_clips(case, ClipSettings(box="csv"), read_box_csv(csv))
+    assert cc.meta["box"] == [0, 72, 128]  # as the segmentation's box: inside the 190x200 image
+    assert {p["rule"] for p in cc.meta["clips"].values()} == {"user_corner_clamped"}
+    assert cc.meta["notes"] == [f"flair, t1, t1ce, t2: box file {csv}, line 2 (row=-20, col=150, slice=80): "
+                                "box partly outside the 190x200 image, clamped to row=0, col=72"]
+    np.testing.assert_array_equal(stack(cc), stack(inside))  # the same pixels, no zero padding
+
+
+def test_a_csv_box_slice_outside_the_volume_refuses_the_case(tmp_path):
+    csv = _box_file(tmp_path, "BraTS2021_00001,5,7,160")  # slices 0..159
+    with pytest.raises(CaseError, match=r"line 2 \(row=5, col=7, slice=160\): slice 160 is outside .* 0\.\.159") as info:
+        make_clips(_case(seg=False), ClipSettings(box="csv"), read_box_csv(csv))
+    assert info.value.file == str(csv)
+    csv = _box_file(tmp_path, "BraTS2021_00001,5,7,-1")
+    with pytest.raises(CaseError, match="slice -1 is outside"):
+        make_clips(_case(seg=False), ClipSettings(box="csv"), read_box_csv(csv))
+
+
+def test_a_case_with_two_different_csv_boxes_is_refused(tmp_path):
+    csv = _box_file(tmp_path, "BraTS2021_00001,5,7,80", "BraTS2021_00001,9,7,80")
+    with pytest.raises(ValueError, match=r"two different boxes: line 2 \(row=5, col=7, slice=80\) and line 3"):
+        read_box_csv(csv)
+    same = read_box_csv(_box_file(tmp_path, "BraTS2021_00001,5,7,80", "BraTS2021_00001,5,7,80"))
+    assert same == {("BraTS2021_00001", None): BoxSpec(5, 7, 80)}

@@ -110,7 +110,7 @@ def test_bad_label_files(tmp_path, cohorts):
     with pytest.raises(ValueError, match="lacks column"):
         find_cases(cohorts["brats2021"], labels=bad)
     bad.write_text("BraTS21ID,MGMT_value\n00001,2\n")
-    with pytest.raises(ValueError, match="not 0 or 1"):
+    with pytest.raises(ValueError, match="MGMT_value .2.; accepted values are 0 .unmethylated. and 1"):
         find_cases(cohorts["brats2021"], labels=bad)
     with pytest.raises(ValueError, match="does not exist"):
         find_cases(cohorts["brats2021"], labels=tmp_path / "absent.csv")

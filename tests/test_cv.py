@@ -6,7 +6,7 @@ import pytest
 
 from mgmtfeat import cv
 
-from conftest import write_random_store
+from conftest import failing_after, write_random_store
 
 
 def test_help_lists_every_option(capsys):
@@ -71,7 +71,7 @@ def test_nested_and_modalities(tmp_path):
         ("store", ["--model", "nope"], "unknown model"),
         ("store", ["--modalities", "pd"], "unknown modalities"),
         ("store", ["--folds", "30"], "fewer than the 30 folds"),
-        ("one_class", [], "have label 0"),
+        ("one_class", [], "every labelled case has the class 0"),
         ("missing_modality", [], "has no vivit features for flair"),
     ],
 )
@@ -91,3 +91,105 @@ def test_bad_input_stops_with_a_clear_message_and_writes_nothing(tmp_path, capsy
     assert code == 2
     assert message in capsys.readouterr().err
     assert not out.exists() and not list(tmp_path.glob(".out*"))
+
+
+# -- hardening: explicit sources, random weights named, inputs never deleted, disk errors, resume --------
+
+def test_an_explicit_published_source_that_does_not_exist_is_an_error(published_store, tmp_path, monkeypatch, capsys):
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "published-vivit").symlink_to(published_store.root)  # a filled cache
+    monkeypatch.setenv("MGMTFEAT_CACHE", str(cache))
+    out = tmp_path / "out"
+    assert cv.main(["--published-source", str(tmp_path / "nonexistent"), "--model", "logistic", "--repeats", "1",
+                    "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert f"--published-source {tmp_path / 'nonexistent'} does not exist" in err and "Traintransdetalrunning1_0" in err
+    assert not out.exists()
+
+
+def test_reports_name_random_weights(tmp_path, monkeypatch):
+    from mgmtfeat.experiments import cv_study
+
+    store = write_random_store(tmp_path / "store", n_cases=20, provenance={"weights_id": "random", "random_weights": True})
+    titles = []
+    real = cv_study.plot_roc
+    monkeypatch.setattr(cv_study, "plot_roc", lambda predictions, title: titles.append(title) or real(predictions, title))
+    out = tmp_path / "out"
+    assert cv.main(["--features", str(store.root), "--model", "logistic", "--repeats", "1", "--folds", "2",
+                    "--out", str(out), "--quiet"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["provenance"]["vivit"]["random_weights"] is True and summary["provenance"]["vivit"]["weights"] == "random"
+    assert summary["provenance"]["vivit"]["settings_digest"] == store.settings_digest("vivit")
+    assert "RANDOM-WEIGHT nets: vivit" in summary["features"]
+    assert "RANDOM WEIGHTS" in (out / "summary.md").read_text() and "RANDOM-WEIGHT" in titles[0]
+
+
+@pytest.mark.parametrize("where", ["store", "parent", "folds_parent"])
+def test_an_out_folder_holding_an_input_is_refused_before_anything_is_deleted(tmp_path, capsys, where):
+    store = write_random_store(tmp_path / "data" / "store", n_cases=20)
+    folds_file = tmp_path / "folds" / "f.csv"
+    from mgmtfeat.evaluation import make_folds
+
+    folds_file.parent.mkdir()
+    data = store.load()
+    make_folds(data.case_ids, data.y, 2, 1, 0).to_csv(folds_file, index=False)
+    out = {"store": store.root, "parent": store.root.parent, "folds_parent": folds_file.parent}[where]
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    assert cv.main(["--features", str(store.root), "--folds-file", str(folds_file), "--model", "logistic",
+                    "--repeats", "1", "--folds", "2", "--out", str(out), "--force", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert f"--out {out} " in err and ("is the" in err or "contains the" in err) and "would delete it" in err
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+
+
+def test_a_full_disk_is_reported_and_leaves_no_partial_folder(tmp_path, capsys, monkeypatch):
+    import errno
+    import os
+
+    store = write_random_store(tmp_path / "store", n_cases=20)
+    real = os.replace
+
+    def full(src, dst, *args, **kwargs):
+        if "results" in str(dst):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(dst))
+        return real(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(os, "replace", full)
+    out = tmp_path / "results" / "cv"
+    assert cv.main(["--features", str(store.root), "--model", "logistic", "--repeats", "1", "--folds", "2",
+                    "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "No space left on device (ENOSPC)" in err and "free some disk space" in err
+    assert str(out.parent) in err
+    assert list(out.parent.iterdir()) == []  # neither the results nor a hidden .cv.partial
+
+
+def test_a_killed_run_resumes_from_its_finished_folds(tmp_path, monkeypatch):
+    from mgmtfeat.experiments import cv_study
+
+    store = write_random_store(tmp_path / "store", n_cases=30, signal=0.8)
+    base = ["--features", str(store.root), "--model", "logistic,svm", "--repeats", "2",
+            "--folds", "3", "--quiet"]
+    assert cv.main([*base, "--out", str(tmp_path / "reference")]) == 0
+    real, fits = cv_study.make_estimator_factory, []
+
+    out = tmp_path / "resumed"
+    monkeypatch.setattr(cv_study, "make_estimator_factory", failing_after(real, fits, 8))
+    with pytest.raises(RuntimeError, match="killed"):
+        cv.main([*base, "--out", str(out)])
+    assert len(fits) == 8 and not out.exists()
+    cached = sorted(p.name for p in (tmp_path / ".resumed.partial" / "fold-cache").iterdir())
+    assert len(cached) == 8 and cached[0].startswith("logistic-fold-r0-k0-")
+    fits.clear()
+    monkeypatch.setattr(cv_study, "make_estimator_factory", failing_after(real, fits))
+    assert cv.main([*base, "--out", str(out)]) == 0
+    assert len(fits) == 4  # only the folds the killed run had not finished
+    reference = pd.read_csv(tmp_path / "reference" / "metrics.csv").drop(columns="fit_seconds")
+    pd.testing.assert_frame_equal(pd.read_csv(out / "metrics.csv").drop(columns="fit_seconds"), reference)
+    pd.testing.assert_frame_equal(pd.read_csv(out / "predictions.csv"),
+                                  pd.read_csv(tmp_path / "reference" / "predictions.csv"))
+    assert not (tmp_path / ".resumed.partial").exists() and not (out / "fold-cache").exists()
+    # other settings never reuse a cached fold
+    fits.clear()
+    assert cv.main([*base, "--out", str(tmp_path / "other"), "--seed", "1"]) == 0 and len(fits) == 12

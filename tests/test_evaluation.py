@@ -35,7 +35,10 @@ def test_saved_folds_must_match_the_cohort(tmp_path):
 @pytest.mark.parametrize(
     "y, message",
     [
-        ([0, 1, 2, 1, 0, 1], "labels must be 0 or 1; found c2=2"),
+        ([0, 1, 0.5, 1, 0, 1], r"labels must be class codes 0, 1, \.\.\. \(0/1 for a binary task\); found c2=0\.5"),
+        ([0, 1, -1, 1, 0, 1], "found c2=-1"),
+        ([0, 1, 3, 1, 0, 1], "class code 2 has no case"),
+        ([0, 1, 2, 1, 0, 1], "class 2 has 1 cases, fewer than the 2 folds"),
         ([1, 1, 1, 1, 1, 1], "all 6 cases have label 1"),
         ([0, 1, 1, 1, 1, 1], "class 0 has 1 cases, fewer than the 2 folds"),
     ],

@@ -11,7 +11,7 @@ from mgmtfeat.evaluation import concordance_correlation
 from mgmtfeat.evaluation.compare import compare_cv_models, corrected_cv_interval, cv_interval
 from mgmtfeat.store import FeatureStore
 
-from conftest import write_random_store
+from conftest import failing_after, write_random_store
 
 FAST = {"snn": {"max_epochs": 4, "n_members": 1}, "mlp": {"max_epochs": 4}}
 
@@ -317,3 +317,24 @@ def test_claims_table_applies_its_verdict_rules(tmp_path):
     (tmp_path / "delta-t1" / "metrics.csv").unlink()
     with pytest.raises(FileNotFoundError, match="claims.py"):
         claims.claims_table(tmp_path)
+
+
+def test_a_killed_experiment_resumes_from_its_finished_folds(multi, tmp_path, monkeypatch):
+    import mgmtfeat.experiments._common as common
+
+    ex.clear_cache()
+    reference = ex.method_comparison(_settings(multi, tmp_path / "reference"), models=("logistic",), net="i3d")
+    real, fits = common.make_estimator_factory, []
+
+    ex.clear_cache()
+    monkeypatch.setattr(common, "make_estimator_factory", failing_after(real, fits, 4))
+    with pytest.raises(RuntimeError, match="killed"):
+        ex.method_comparison(_settings(multi, tmp_path / "t1"), models=("logistic",), net="i3d")
+    assert len(list((tmp_path / ".t1.partial" / "fold-cache").iterdir())) == 4
+    fits.clear()
+    monkeypatch.setattr(common, "make_estimator_factory", failing_after(real, fits))
+    resumed = ex.method_comparison(_settings(multi, tmp_path / "t1"), models=("logistic",), net="i3d")
+    assert len(fits) == 2  # 2 repeats x 3 folds, 4 of them finished before the kill
+    pd.testing.assert_frame_equal(resumed["table1"].drop(columns="seconds_per_fold"),
+                                  reference["table1"].drop(columns="seconds_per_fold"))
+    assert not (tmp_path / ".t1.partial").exists()

@@ -42,8 +42,8 @@ def test_published_features_export_to_csv_and_parquet(published_store, tmp_path,
 
 def test_unnamed_net_modalities_random_weights_and_two_nets(tmp_path):
     store = write_random_store(tmp_path / "store", n_cases=6, net="custom")
-    write_random_store(tmp_path / "store", n_cases=6, net="i3d", seed=1)
-    store.write_provenance("i3d", {"weights": "random", "random_weights": True}, replace=True)
+    write_random_store(tmp_path / "store", n_cases=6, net="i3d", seed=1,
+                       provenance={"weights": "random", "random_weights": True})
     frame = store.to_frame(["custom", "i3d"], ["t1", "t1ce"])
     assert frame.shape == (6, 2 + 1 + 2 + 2 * 2 * 400)  # case_id, label, meta 'index', two flags, features
     assert "custom:t1:0" in frame and "custom:t1ce:399" in frame and "i3d:t1:abseiling" in frame

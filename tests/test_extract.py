@@ -1,9 +1,12 @@
 """Extraction: synthetic cohort -> clips -> backbone -> store; resume after a kill; failures go on."""
 
+import contextlib
+import errno
 import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -147,3 +150,103 @@ def test_process_pool_gives_exactly_the_in_process_store(cohort, tmp_path):
     for case_id in expected:
         for modality in expected[case_id]:
             np.testing.assert_array_equal(expected[case_id][modality], actual[case_id][modality])
+
+
+# -- hardening: one extraction per net, damaged entries redone, read-only stores, first-case failure --
+
+def test_a_second_extraction_on_the_same_net_is_refused(cohort, tmp_path, capsys):
+    out = tmp_path / "store"
+    store = FeatureStore(out)
+    with store.claim("slowfast") as claim:  # another extraction is running on this net
+        for extra in ([], ["--force", "--large-tumour", "centre"]):
+            assert extract.main(["--data", str(cohort), "--out", str(out), "--limit", "1", *FAST, *extra]) == 2
+            err = capsys.readouterr().err
+            assert str(claim.path) in err and "another extraction of slowfast" in err and "delete" in err
+        assert store.case_ids("slowfast") == [] and store.nets() == []
+    assert extract.main(["--data", str(cohort), "--out", str(out), "--limit", "1", *FAST]) == 0
+    assert not claim.path.exists()  # released at the end of the run
+
+
+def test_a_damaged_entry_is_redone_on_resume_with_a_warning(cohort, tmp_path, capsys, caplog):
+    out = tmp_path / "store"
+    assert extract.main(["--data", str(cohort), "--out", str(out), "--limit", "2", *FAST]) == 0
+    store = FeatureStore(out)
+    first, second = store.case_ids("slowfast")
+    expected = store.read_case("slowfast", second)[0]
+    store.case_path("slowfast", second).write_bytes(b"")  # a 0-byte entry (disk full, killed copy)
+    capsys.readouterr()
+    with caplog.at_level("WARNING", logger="mgmtfeat"):
+        assert extract.main(["--data", str(cohort), "--out", str(out), "--limit", "2", *FAST]) == 0
+    assert "1 cases extracted, 1 already in the store" in capsys.readouterr().out
+    assert f"{second}.npz: damaged feature entry" in caplog.text and f"extracting case {second} again" in caplog.text
+    np.testing.assert_array_equal(store.read_case("slowfast", second)[0]["t1ce"], expected["t1ce"])
+
+
+def test_each_entry_records_the_digest_of_its_run(cohort, tmp_path):
+    out = tmp_path / "store"
+    assert extract.main(["--data", str(cohort), "--out", str(out), "--limit", "1", *FAST]) == 0
+    store = FeatureStore(out)
+    with np.load(store.case_path("slowfast", store.case_ids("slowfast")[0])) as npz:
+        assert str(npz["settings_digest"]) == store.provenance("slowfast")["settings_digest"]
+
+
+@contextlib.contextmanager
+def read_only(root: Path, monkeypatch):
+    """Make ``root`` read-only: chmod, or, where that cannot stop the user (root), refuse its writes."""
+    paths = [root, *root.rglob("*")]
+    if os.geteuid() != 0:
+        for path in paths:
+            path.chmod(0o555 if path.is_dir() else 0o444)
+        try:
+            yield
+        finally:
+            for path in paths:
+                path.chmod(0o755 if path.is_dir() else 0o644)
+        return
+
+    def inside(path) -> bool:
+        return str(Path(path).resolve()).startswith(str(root.resolve()))
+
+    def refuse(path):
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+
+    real_mkstemp, real_open = tempfile.mkstemp, os.open
+
+    def mkstemp(*args, dir=None, **kwargs):
+        return refuse(dir) if dir is not None and inside(dir) else real_mkstemp(*args, dir=dir, **kwargs)
+
+    def os_open(path, flags, *args, **kwargs):
+        return refuse(path) if flags & os.O_CREAT and inside(path) else real_open(path, flags, *args, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(tempfile, "mkstemp", mkstemp)
+        patch.setattr(os, "open", os_open)
+        yield
+
+
+def test_a_complete_read_only_store_resumes_with_nothing_to_do(cohort, tmp_path, capsys, monkeypatch):
+    out = tmp_path / "store"
+    assert extract.main(["--data", str(cohort), "--out", str(out), "--limit", "1", *FAST]) == 0
+    capsys.readouterr()
+    with read_only(out, monkeypatch):
+        assert extract.main(["--data", str(cohort), "--out", str(out), "--limit", "1", *FAST]) == 0
+        assert "0 cases extracted, 1 already in the store" in capsys.readouterr().out
+        # with work to do, the store's permissions are named (no traceback)
+        assert extract.main(["--data", str(cohort), "--out", str(out), "--limit", "2", *FAST]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error:") and "Permission denied (EACCES)" in err and str(out) in err
+        assert "write permission" in err
+
+
+def test_a_failing_first_case_leaves_no_provenance(cohort, tmp_path, capsys):
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(cohort, data)
+    first = sorted(data.glob("BraTS2021_*"))[0]
+    (first / f"{first.name}_t1.nii.gz").write_bytes(b"")  # a data failure, recorded in failures.csv
+    out = tmp_path / "store"
+    assert extract.main(["--data", str(data), "--out", str(out), "--limit", "1", *FAST]) == 1
+    assert first.name in (out / "slowfast" / "failures.csv").read_text()
+    assert not (out / "slowfast" / "provenance.json").exists() and FeatureStore(out).nets() == []
+    assert not (out / "slowfast" / "extract.lock").exists()

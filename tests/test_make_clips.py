@@ -87,16 +87,39 @@ def test_rsna_dicom_with_box_csv_and_exclusion(tmp_path):
     boxes = tmp_path / "boxes.csv"
     boxes.write_text(f"case_id,row,col\n{refs[0].case_id},3,4\n")
     out = tmp_path / "out"
-    assert main(["--data", str(root), "--out", str(out), "--quiet", "--box-csv", str(boxes),
-                 "--exclude", refs[2].case_id]) == 0
+    with pytest.warns(UserWarning, match="clamped to row=0, col=0"):  # the 48x48 image is inside the 128 box
+        assert main(["--data", str(root), "--out", str(out), "--quiet", "--box-csv", str(boxes),
+                     "--exclude", refs[2].case_id]) == 0
     done = sorted(p.stem for p in (out / "clips").iterdir())
     assert done == [refs[0].case_id, refs[1].case_id]
-    assert load_case_clips(out / "clips" / f"{refs[0].case_id}.npz").meta["box_source"] == ["csv"]
+    meta = load_case_clips(out / "clips" / f"{refs[0].case_id}.npz").meta
+    assert meta["box_source"] == ["csv"] and meta["box"] == [0, 0, 128]  # as a segmentation's box would be
     assert load_case_clips(out / "clips" / f"{refs[1].case_id}.npz").meta["box_source"] == ["brain_extent"]
     # requiring a segmentation fails every RSNA case, with a reason
     out2 = tmp_path / "out2"
     assert main(["--data", str(root), "--out", str(out2), "--quiet", "--box", "seg"]) == 1
     assert all("segmentation is absent" in f["reason"] for f in _rows(out2 / "failures.csv"))
+
+
+
+def test_box_csv_outside_the_image_fails_its_case_and_a_partial_box_is_clamped(brats, tmp_path):
+    refs = find_cases(brats)
+    boxes = tmp_path / "boxes.csv"  # images are 48x48; a 32 box at 40,-10 is partly outside
+    boxes.write_text(f"case_id,row,col\n{refs[0].case_id},1000,1000\n{refs[1].case_id},40,-10\n"
+                     f"{refs[2].case_id},-500,-500\n")
+    out = tmp_path / "out"
+    with pytest.warns(UserWarning, match="clamped"):
+        code = main(["--data", str(brats), "--out", str(out), "--quiet", "--no-preview", "--box", "csv",
+                     "--box-csv", str(boxes), "--box-size", "32"])
+    assert code == 1
+    failures = _rows(out / "failures.csv")
+    assert [f["case_id"] for f in failures] == [refs[0].case_id, refs[2].case_id]
+    assert all(f["file"] == str(boxes) and "misses the flair image of 48 rows x 48 columns" in f["reason"]
+               for f in failures)
+    assert "line 4 (row=-500, col=-500)" in failures[1]["reason"]
+    assert sorted(p.stem for p in (out / "clips").iterdir()) == [refs[1].case_id]  # no blank clips stored
+    cc = load_case_clips(out / "clips" / f"{refs[1].case_id}.npz")
+    assert cc.meta["box"] == [16, 0, 32] and "clamped to row=16, col=0" in cc.meta["notes"][0]
 
 
 def test_help_and_bad_arguments(tmp_path, capsys):

@@ -121,7 +121,7 @@ def test_unlabelled_cases_and_multi_net(tmp_path):
     assert len(store.load().y) == 4
     assert len(store.load(require_labels=False).y) == 5
     write_random_store(tmp_path, n_cases=3, net="i3d")
-    both = store.load(["vivit", "i3d"], modalities=["t1ce"])
+    both = store.load(["vivit", "i3d"], modalities=["t1ce"], intersect=True)
     assert both.inputs == ("vivit:t1ce", "i3d:t1ce") and both.X.shape == (3, 2, 400)
     assert both.select(["i3d:t1ce"]).X.shape == (3, 1, 400)
     with pytest.raises(StoreError, match="ambiguous"):
@@ -150,3 +150,151 @@ def test_the_store_owns_its_failures_and_folds_paths(tmp_path):
     assert store.folds_path("k5-r4-seed0-abc") == tmp_path / "s" / "folds" / "k5-r4-seed0-abc.csv"
     with pytest.raises(StoreError, match="not a valid file name"):
         store.folds_path("../elsewhere")
+
+
+# -- integrity: settings digests, damaged entries, fusion, one extraction per net ------------------
+
+def test_each_entry_records_the_digest_of_the_settings_that_made_it(tmp_path):
+    store = write_random_store(tmp_path / "a", n_cases=3, net="i3d")
+    digest = store.settings_digest("i3d")
+    assert store.provenance("i3d")["settings_digest"] == digest and len(digest) == 64
+    with np.load(store.case_path("i3d", "case000")) as npz:
+        assert str(npz["settings_digest"]) == digest
+    # the digest covers what shapes the numbers, not when or by which version the record was written
+    other = FeatureStore(tmp_path / "b")
+    other.write_provenance("i3d", {"weights": "random test features"})
+    assert other.settings_digest("i3d") == digest
+
+
+def test_an_entry_copied_from_a_store_with_other_settings_is_refused(tmp_path):
+    import shutil
+
+    store = write_random_store(tmp_path / "a", n_cases=4, net="i3d")
+    other = FeatureStore(tmp_path / "b")
+    other.write_provenance("i3d", {"weights": "random test features", "clips": {"box_size": 64}})
+    other.write_case("i3d", "stranger", _features(), 1)
+    shutil.copy(other.case_path("i3d", "stranger"), store.case_path("i3d", "stranger"))
+    with pytest.raises(StoreError) as info:
+        store.load("i3d")
+    message = str(info.value)
+    assert "stranger.npz" in message and "other settings" in message
+    assert other.settings_digest("i3d") in message and store.settings_digest("i3d") in message
+    assert "delete it and re-extract" in message.lower()
+    assert "other settings" in store.verify_case("i3d", "stranger") and store.verify_case("i3d", "case000") is None
+
+
+def test_entries_left_from_before_a_forced_provenance_are_refused(tmp_path):
+    store = write_random_store(tmp_path, n_cases=3, net="i3d")
+    store.write_provenance("i3d", {"weights": "other weights"}, replace=True)
+    store.write_case("i3d", "case000", _features(), 0)  # re-extracted with the new settings
+    assert store.verify_case("i3d", "case000") is None
+    with pytest.raises(StoreError, match="case001.npz: entry of case case001 was made with other settings"):
+        store.load("i3d")
+
+
+def test_an_entry_needs_a_provenance_to_record(tmp_path):
+    with pytest.raises(StoreError, match="has no provenance.json; write the provenance"):
+        FeatureStore(tmp_path).write_case("i3d", "a", _features(), 1)
+
+
+@pytest.mark.parametrize("damage", [lambda data: b"", lambda data: data[: len(data) // 2], lambda data: b"x" * 100])
+def test_a_damaged_entry_is_refused_naming_it_and_the_fix(tmp_path, damage):
+    store = write_random_store(tmp_path, n_cases=3)
+    path = store.case_path("vivit", "case001")
+    path.write_bytes(damage(path.read_bytes()))
+    with pytest.raises(StoreError, match=r"case001.npz: damaged feature entry of case case001 .*delete it and re-extract"):
+        store.load()
+    assert "damaged" in store.verify_case("vivit", "case001") and store.verify_case("vivit", "case000") is None
+
+
+def test_a_damaged_provenance_is_named(tmp_path):
+    store = write_random_store(tmp_path, n_cases=2)
+    path = tmp_path / "vivit" / "provenance.json"
+    path.write_text(path.read_text()[:20])
+    for action in (store.load, lambda: store.provenance("vivit"), lambda: store.check_provenance("vivit", {})):
+        with pytest.raises(StoreError, match=r"provenance.json: damaged provenance file .*--force"):
+            action()
+
+
+def _with_clips(root, net, n_cases, **clips):
+    store = FeatureStore(root)
+    store.write_provenance(net, {"weights": "w", "clips": {"box_size": 128, "n_frames": 150, **clips}})
+    for i in range(n_cases):
+        store.write_case(net, f"case{i:03d}", _features(i / 10), i % 2)
+    return store
+
+
+def test_nets_with_different_clip_settings_are_not_fused(tmp_path):
+    _with_clips(tmp_path, "i3d", 4)
+    store = _with_clips(tmp_path, "slowfast", 4, box_size=64)
+    with pytest.raises(StoreError, match=r"i3d and slowfast .*different clip settings \(box_size: i3d=128, slowfast=64\)"):
+        store.load(["i3d", "slowfast"])
+    with pytest.raises(StoreError, match="different clip settings"):
+        store.load(["i3d", "slowfast"], intersect=True)  # intersect is about cases, never about settings
+    assert store.load("slowfast").X.shape == (4, 5, 400)
+
+
+def test_nets_with_different_cases_are_refused_unless_intersect(tmp_path, caplog):
+    _with_clips(tmp_path, "i3d", 8)
+    store = _with_clips(tmp_path, "slowfast", 6)
+    with pytest.raises(StoreError) as info:
+        store.load(["i3d", "slowfast"])
+    message = str(info.value)
+    assert "i3d 8 cases, slowfast 6 cases" in message and "slowfast lacks case006, case007" in message
+    assert "--intersect" in message
+    with caplog.at_level("WARNING", logger="mgmtfeat"):
+        data = store.load(["i3d", "slowfast"], intersect=True)
+    assert len(data.case_ids) == 6 and "using the 6 cases common to all nets" in caplog.text
+
+
+def test_one_extraction_per_net_claims_it(tmp_path):
+    store = FeatureStore(tmp_path)
+    with store.claim("i3d") as claim:
+        assert claim.path == tmp_path / "i3d" / "extract.lock"
+        assert json.loads(claim.path.read_text())["pid"] == os.getpid()
+        with pytest.raises(StoreError) as info:
+            with store.claim("i3d"):
+                pass
+        message = str(info.value)
+        assert str(claim.path) in message and f"process {os.getpid()}" in message and "delete" in message
+        with store.claim("slowfast"):  # other nets are free
+            pass
+    assert not claim.path.exists()
+    with store.claim("i3d"):  # released
+        pass
+
+
+def test_the_claim_of_a_killed_run_is_taken_over_only_on_its_own_host(tmp_path, caplog):
+    import socket
+    import subprocess
+    import sys
+
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    lock = tmp_path / "i3d" / "extract.lock"
+    lock.parent.mkdir()
+    lock.write_text(json.dumps({"pid": int(finished.stdout), "host": "elsewhere", "started": "x"}))
+    with pytest.raises(StoreError, match="process .* on host elsewhere.*delete"):  # cannot tell: refused
+        with FeatureStore(tmp_path).claim("i3d"):
+            pass
+    lock.write_text(json.dumps({"pid": int(finished.stdout), "host": socket.gethostname(), "started": "x"}))
+    with caplog.at_level("WARNING", logger="mgmtfeat"):
+        with FeatureStore(tmp_path).claim("i3d"):
+            assert json.loads(lock.read_text())["pid"] == os.getpid()
+    assert "which no longer runs (a killed run)" in caplog.text
+    assert sorted(p.name for p in lock.parent.iterdir()) == []
+
+
+def test_an_unchanged_failures_table_is_not_rewritten(tmp_path, monkeypatch):
+    import mgmtfeat.store.store as module
+
+    store = FeatureStore(tmp_path)
+    rows = [{"case_id": "b", "file": "b/t1.nii.gz", "reason": "truncated"}]
+    store.write_failures("i3d", rows)
+
+    def refuse(*args):
+        raise PermissionError(13, "Permission denied", str(args[0]))
+
+    monkeypatch.setattr(module, "write_failures_csv", refuse)
+    store.write_failures("i3d", list(rows))  # already right: nothing written
+    with pytest.raises(PermissionError):
+        store.write_failures("i3d", [])

@@ -107,7 +107,7 @@ def _convert_one(ref: CaseRef, out: Path, settings: ClipSettings, boxes, preview
     written = []
     try:
         needs_seg = "require" if settings.box == "seg" else "ignore" if settings.box in ("csv", "brain") else "auto"
-        case = load_case(ref, seg=needs_seg)
+        case = load_case(ref, seg=needs_seg, series_uids=settings.series_uids)
         case_clips = make_clips(case, settings, boxes)
         if video:
             for modality, clip in case_clips.clips.items():

@@ -50,7 +50,8 @@ class CaseClips:
         ``brain_extent``); ``tumour`` (inclusive extent in frame coordinates) and
         ``tumour_fits``; ``clips`` (each clip's :meth:`Placement.as_dict
         <mgmtfeat.clips.placement.Placement.as_dict>` plus ``grid_shape``); ``delta_t1``
-        (grid handling); ``notes`` (warnings, e.g. tumour larger than the box); ``settings``.
+        (grid handling); ``notes`` (warnings: a user box clamped into the image, a tumour
+        larger than the box); ``settings``.
     label : int or None
     """
 
@@ -94,13 +95,18 @@ def make_clips(case: Case, settings: ClipSettings = ClipSettings(),
     ------
     CaseError
         Empty segmentation, grids that differ, no contrast, tumour too large with
-        ``large_tumour="error"``.
+        ``large_tumour="error"``, a user box that misses the image or whose slice is
+        outside the volume.
     """
     s = settings
     clips, places, notes, cache = {}, {}, [], {}
+    moved: dict[str, list[str]] = {}  # note -> the series it applies to (one box often serves all four)
     for modality in ("flair", "t1", "t1ce", "t2"):
         vol = case.volumes[modality]
-        p = places[modality] = place(case, vol, modality, s, boxes, cache)
+        placed: list[str] = []
+        p = places[modality] = place(case, vol, modality, s, boxes, cache, placed)
+        for msg in placed:
+            moved.setdefault(msg, []).append(modality)
 
         def sample(n, data=vol.data):
             values = sample_voxels(data, n)
@@ -119,6 +125,9 @@ def make_clips(case: Case, settings: ClipSettings = ClipSettings(),
     cut = percentile_cut(delta_sample, s, case.case_id, "delta_t1", case.volumes["t1ce"].path)
     a, b = crop(to_frames(t1ce), p), crop(to_frames(t1), p)
     clips["delta_t1"] = _to_uint8(a - b, (a != 0) | (b != 0), cut, s)
+    for msg, modalities in moved.items():
+        notes.append(f"{', '.join(modalities)}: {msg}")
+        warnings.warn(f"case {case.case_id}: {notes[-1]}", stacklevel=2)
     too_large = [p for p in places.values() if p.source == "seg" and not p.fits]
     if too_large:
         e = too_large[0].extent

@@ -20,7 +20,9 @@ Tumour larger than the box (``large_tumour``)
     records ``tumour_fits`` and which rule applied.
 No segmentation (``box``)
     ``"csv"``: the corner (and optionally the centre slice) from a user CSV (see
-    :func:`~mgmtfeat.clips.settings.read_box_csv`); ``"brain"``: a box and frames centred
+    :func:`~mgmtfeat.clips.settings.read_box_csv`), clamped into the image like the
+    segmentation's box (rule ``user_corner_clamped``, with a note); a box that misses the
+    image, or a slice outside the volume, refuses the case; ``"brain"``: a box and frames centred
     on the brain's extent (non-zero voxels) of each volume; ``"auto"``: the segmentation
     when present, else the CSV entry when given, else the brain. The source used is
     recorded.
@@ -77,8 +79,8 @@ class Placement:
     source : str
         ``seg``, ``csv`` or ``brain_extent``: what the box was placed on.
     rule : str
-        ``paper_corner``, ``centred_on_tumour``, ``resized_tumour_square``, ``centred_on_extent``
-        or ``user_corner``.
+        ``paper_corner``, ``centred_on_tumour``, ``resized_tumour_square``, ``centred_on_extent``,
+        ``user_corner`` or ``user_corner_clamped`` (a user box partly outside the image, moved in).
     row0, col0 : int
         Upper-left corner of the box (after clamping; negative or beyond the image = zero padding).
     side : int
@@ -176,16 +178,44 @@ def _on_seg(case: Case, vol: Volume, modality: str, s: ClipSettings, cache: dict
     return _on_extent(extent, vol.shape, s, "seg", case.case_id, centre_box=False)
 
 
-def _on_csv(vol: Volume, spec: BoxSpec, s: ClipSettings, case_id: str) -> Placement:
-    centre = spec.slice if spec.slice is not None else extent_of(vol.data != 0).centre_slice
-    if not 0 <= centre < vol.shape[2]:
-        raise CaseError(case_id, vol.path, f"box CSV slice {centre} is outside 0..{vol.shape[2] - 1}")
-    start = _frame_start(centre, vol.shape[2], s.n_frames)
-    return Placement("csv", "user_corner", spec.row, spec.col, s.box_size, start, start + s.n_frames, None, None)
+def _on_csv(vol: Volume, modality: str, spec: BoxSpec, s: ClipSettings, case_id: str,
+            notes: list | None) -> Placement:
+    """The user's box, checked against ``vol`` and clamped into it (see the module docstring)."""
+    nrows, ncols, nz = vol.shape[1], vol.shape[0], vol.shape[2]
+    b = s.box_size
+    size = f"the {modality} image of {nrows} rows x {ncols} columns x {nz} slices (grid {tuple(vol.shape)})"
+    # A box that misses the image would be cut as zeros and pass for a blank scan downstream.
+    if not (-b < spec.row < nrows and -b < spec.col < ncols):
+        raise CaseError(case_id, spec.file, f"{spec.describe()}: the {b}x{b} box spans rows {spec.row}.."
+                        f"{spec.row + b - 1}, columns {spec.col}..{spec.col + b - 1} and misses {size}; give the "
+                        f"upper-left corner in frame coordinates (rows 0..{nrows - 1} anterior to posterior, "
+                        f"columns 0..{ncols - 1} patient's right to left) or remove the row to use the brain box")
+    if spec.slice is not None and not 0 <= spec.slice < nz:
+        raise CaseError(case_id, spec.file, f"{spec.describe()}: slice {spec.slice} is outside {size}; give a "
+                        f"canonical slice index in 0..{nz - 1} or leave slice blank to centre on the brain")
+    if spec.slice is not None:
+        centre = spec.slice
+    else:
+        brain = extent_of(vol.data != 0)
+        if brain is None:
+            raise CaseError(case_id, vol.path, f"the {modality} image is all zeros, so the frames cannot be "
+                            f"centred on the brain; check the file or give a slice in {spec.describe()}")
+        centre = brain.centre_slice
+    start = _frame_start(centre, nz, s.n_frames)
+    # The paper's rule for the segmentation's box: stay in the image (or cover it when smaller).
+    row0, col0 = _clamp(spec.row, nrows, b), _clamp(spec.col, ncols, b)
+    rule = "user_corner"
+    if (row0, col0) != (spec.row, spec.col):
+        rule = "user_corner_clamped"
+        if notes is not None:
+            notes.append(f"{spec.describe()}: box partly outside the {nrows}x{ncols} image, clamped to "
+                         f"row={row0}, col={col0}")
+    return Placement("csv", rule, row0, col0, b, start, start + s.n_frames, None, None)
 
 
 def place(case: Case, vol: Volume, modality: str, s: ClipSettings,
-          boxes: Mapping[tuple[str, str | None], BoxSpec] | None, cache: dict) -> Placement:
+          boxes: Mapping[tuple[str, str | None], BoxSpec] | None, cache: dict,
+          notes: list | None = None) -> Placement:
     """The placement of ``modality``'s clip by the rule ``s.box`` (see the module docstring).
 
     Parameters
@@ -199,12 +229,16 @@ def place(case: Case, vol: Volume, modality: str, s: ClipSettings,
         User boxes from :func:`~mgmtfeat.clips.settings.read_box_csv`.
     cache : dict
         Shared by the calls of one case (the segmentation's extent is computed once).
+    notes : list, optional
+        Receives a line when the placement departs from what was asked (a user box clamped
+        into the image), for the clip's metadata.
 
     Raises
     ------
     CaseError
         No segmentation or box CSV row where the rule needs one, grids that differ, empty
-        segmentation, tumour too large with ``large_tumour="error"``.
+        segmentation, tumour too large with ``large_tumour="error"``, a user box that misses
+        the image or whose slice is outside the volume.
     """
     spec = box_for(boxes, case.case_id, modality)
     mode = s.box
@@ -219,7 +253,7 @@ def place(case: Case, vol: Volume, modality: str, s: ClipSettings,
         if spec is None:
             raise CaseError(case.case_id, None, f"no row for this case ({modality}) in the box CSV; add "
                             "case_id,row,col or use box='brain'")
-        return _on_csv(vol, spec, s, case.case_id)
+        return _on_csv(vol, modality, spec, s, case.case_id, notes)
     return _on_extent(extent_of(vol.data != 0), vol.shape, s, "brain_extent", case.case_id, centre_box=True)
 
 

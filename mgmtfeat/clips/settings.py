@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Mapping
 
@@ -37,6 +37,9 @@ class ClipSettings:
         What to do when the tumour is larger than the box.
     delta_grid : {"require", "resample"}
         Whether T1 and T1wCE must share a grid, or T1 is resampled onto T1wCE.
+    series_uids : tuple of str
+        DICOM SeriesInstanceUIDs to keep where a series folder mixes several series
+        (``--series-uid``); recorded only when given, so earlier provenance still matches.
     """
 
     n_frames: int = 150
@@ -46,6 +49,7 @@ class ClipSettings:
     box: str = "auto"
     large_tumour: str = "corner"
     delta_grid: str = "require"
+    series_uids: tuple[str, ...] = ()
 
     def __post_init__(self):
         for name in ("n_frames", "box_size"):
@@ -61,11 +65,18 @@ class ClipSettings:
                               ("delta_grid", _DELTA_GRID)):
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name}={getattr(self, name)!r} is not one of {allowed}")
+        if isinstance(self.series_uids, str) or not all(isinstance(u, str) and u for u in self.series_uids):
+            raise ValueError(f"series_uids={self.series_uids!r} must be a sequence of SeriesInstanceUID strings")
+        object.__setattr__(self, "series_uids", tuple(self.series_uids))
 
     def as_dict(self) -> dict:
         """JSON-able settings."""
         out = asdict(self)
         out["percentiles"] = list(self.percentiles)
+        if self.series_uids:
+            out["series_uids"] = list(self.series_uids)
+        else:  # absent when unused, so clips made before the option existed still match
+            del out["series_uids"]
         return out
 
 
@@ -79,11 +90,25 @@ class BoxSpec:
         Upper-left corner of the box.
     slice : int or None
         Canonical slice index (axis Z) on which to centre the frames; None: brain centre.
+    file : str or None
+        The box CSV it was read from, and ``line`` its line there (1 = header), so that an
+        error about the box can point at the row to fix; not part of equality.
     """
 
     row: int
     col: int
     slice: int | None = None
+    file: str | None = field(default=None, compare=False)
+    line: int | None = field(default=None, compare=False)
+
+    def describe(self) -> str:
+        """Where the box comes from and its values: ``box file F, line N (row=5, col=7, slice=80)``."""
+        where = f"box file {self.file}, line {self.line}" if self.file else "user box"
+        return f"{where} ({self.values()})"
+
+    def values(self) -> str:
+        """``row=5, col=7, slice=80`` (``slice`` only when given)."""
+        return f"row={self.row}, col={self.col}" + (f", slice={self.slice}" if self.slice is not None else "")
 
 
 def read_box_csv(path: str | Path) -> dict[tuple[str, str | None], BoxSpec]:
@@ -92,11 +117,19 @@ def read_box_csv(path: str | Path) -> dict[tuple[str, str | None], BoxSpec]:
     ``row``/``col`` are the box's upper-left corner in frame coordinates of the case's
     canonical grid; ``slice`` the canonical slice index on which to centre the frames;
     ``modality`` (blank: all) allows one box per series when series are not co-registered.
+    Where the box lies relative to each image is checked when the clip is placed
+    (:mod:`mgmtfeat.clips.placement`): outside, the case fails; partly outside, it is clamped.
 
     Returns
     -------
     dict
         ``(case_id, modality or None)`` -> :class:`BoxSpec`.
+
+    Raises
+    ------
+    ValueError
+        Missing columns, non-integer values, an unknown modality, or two different boxes for
+        the same case and modality (identical repeated rows are accepted).
     """
     import pandas as pd
 
@@ -110,13 +143,19 @@ def read_box_csv(path: str | Path) -> dict[tuple[str, str | None], BoxSpec]:
     for line, row in enumerate(table.to_dict("records"), start=2):
         try:
             spec = BoxSpec(int(row["row"]), int(row["col"]),
-                           int(row["slice"]) if row.get("slice", "") != "" else None)
+                           int(row["slice"]) if row.get("slice", "") != "" else None, str(path), line)
         except ValueError:
             raise ValueError(f"box file {path}, line {line}: row/col/slice must be integers, got {row}") from None
         modality = row.get("modality", "") or None
         if modality is not None and modality not in MODALITIES:
             raise ValueError(f"box file {path}, line {line}: modality {modality!r} is not one of {MODALITIES}")
-        boxes[(str(row["case_id"]).strip(), modality)] = spec
+        key = (str(row["case_id"]).strip(), modality)
+        # A second row for the same case and modality would silently replace the first.
+        if key in boxes and boxes[key] != spec:
+            raise ValueError(f"box file {path}: case {key[0]} ({modality or 'all modalities'}) has two different "
+                             f"boxes: line {boxes[key].line} ({boxes[key].values()}) and line {line} "
+                             f"({spec.values()}); keep one row")
+        boxes.setdefault(key, spec)
     return boxes
 
 

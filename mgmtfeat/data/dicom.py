@@ -1,91 +1,142 @@
 """Assemble a DICOM series into one RAS+ volume the way careful converters do, with checks; write a series.
 
-One SeriesInstanceUID per folder, slices sorted by ImagePositionPatient along the slice
-normal, with consistent orientation, spacing and slice increments (a missing slice is an
-error), RescaleSlope/Intercept applied, never read with ``force=True``. Every failure
-raises :class:`~mgmtfeat.data.errors.CaseError` naming the case, the file and the reason.
+One SeriesInstanceUID and one FrameOfReferenceUID per folder (``series_uids`` picks one
+series where a folder mixes several), single-frame or multi-frame (Enhanced MR) files,
+any transfer syntax pydicom can decode (JPEG through the pylibjpeg plugins), frames sorted
+by ImagePositionPatient along the slice normal, with consistent orientation, spacing and
+slice increments (a missing slice is an error, gantry tilt and multi-volume folders are
+named), MONOCHROME1 inverted and the modality LUT or RescaleSlope/Intercept applied
+through pydicom, never read with ``force=True``. Files without the DICM prefix that are
+not DICOM (``README-Series.txt``) are skipped with a warning. Every failure raises
+:class:`~mgmtfeat.data.errors.CaseError` naming the case, the file, the reason and the fix.
 """
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
+from typing import Iterable
 
 import nibabel as nib
 import numpy as np
 
 from mgmtfeat._io import atomic_path
 from mgmtfeat.data._canonical import Volume, checked_volume
+from mgmtfeat.data._dicom_frames import Frame, frame_pixels, read_frames
 from mgmtfeat.data.errors import CaseError
 
 __all__ = ["load_dicom_series", "write_dicom_series"]
 
 _ORIENT_TOL = 1e-4   # direction cosines written with ~6 significant digits
 _POS_TOL_MM = 0.05   # position tolerance; DICOM DS strings carry about 0.01 mm
+# Tags that tell the volumes of a multi-volume series apart, in the order they are tried.
+_VOLUME_TAGS = ("TemporalPositionIdentifier", "TemporalPositionIndex", "AcquisitionNumber", "EchoNumbers",
+                "StackID", "TriggerTime")
 
 
-def _read_dicom(path: Path, case_id: str):
-    import pydicom
-    from pydicom.errors import InvalidDicomError
-
-    if path.stat().st_size == 0:
-        raise CaseError(case_id, path, "DICOM file is empty (0 bytes); re-copy the series")
-    try:
-        return pydicom.dcmread(path)  # never force=True: a file without DICM prefix is refused
-    except InvalidDicomError as exc:
-        raise CaseError(case_id, path, f"not a DICOM Part 10 file (no 'DICM' prefix after the preamble: {exc}); "
-                        "re-export the series as standard DICOM files") from None
-    except Exception as exc:
-        raise CaseError(case_id, path, f"cannot be read as DICOM ({type(exc).__name__}: {exc})") from None
-
-
-def _attr(ds, name: str, case_id: str, path: Path):
-    value = getattr(ds, name, None)
+def _attr(frame: Frame, name: str, case_id: str, macro: str | None = None):
+    value = frame.get(name, macro)
     if value is None or value == "":
-        raise CaseError(case_id, path, f"DICOM attribute {name} is missing; a volume cannot be built without it")
+        raise CaseError(case_id, frame.path, f"DICOM attribute {name} is missing in {frame.name}; "
+                        "a volume cannot be built without it")
     return value
 
 
-def _pixels(ds, case_id: str, path: Path) -> np.ndarray:
-    """The frame as a float32 ``(rows, columns)`` array after RescaleSlope/Intercept."""
-    if "PixelData" not in ds:
-        raise CaseError(case_id, path, "DICOM file has no PixelData; re-copy the series")
-    if int(getattr(ds, "NumberOfFrames", 1) or 1) != 1 or int(getattr(ds, "SamplesPerPixel", 1)) != 1:
-        raise CaseError(case_id, path, "only single-frame greyscale MR images are supported "
-                        "(NumberOfFrames 1, SamplesPerPixel 1)")
-    rows, cols = int(ds.Rows), int(ds.Columns)
-    if not ds.file_meta.TransferSyntaxUID.is_compressed:
-        need = rows * cols * int(ds.BitsAllocated) // 8
-        have = len(ds.PixelData)
-        if have < need:
-            raise CaseError(case_id, path, f"pixel data is incomplete: {have} bytes for {rows}x{cols} "
-                            f"at {ds.BitsAllocated} bits needs {need}; re-copy the file")
-    try:
-        pix = ds.pixel_array
-    except Exception as exc:
-        raise CaseError(case_id, path, f"pixel data cannot be decoded ({type(exc).__name__}: {exc})") from None
-    slope = float(getattr(ds, "RescaleSlope", 1) or 1)
-    intercept = float(getattr(ds, "RescaleIntercept", 0) or 0)
-    out = pix.astype(np.float32)
-    if slope != 1 or intercept != 0:
-        out = out * np.float32(slope) + np.float32(intercept)
-    return out
+def _one_series(frames: list[Frame], folder: Path, case_id: str, series_uids: Iterable[str]) -> list[Frame]:
+    """The frames of the folder's one series, or of the series ``series_uids`` names."""
+    by_uid: dict[str, list[Frame]] = {}
+    for frame in frames:
+        by_uid.setdefault(str(_attr(frame, "SeriesInstanceUID", case_id)), []).append(frame)
+    if len(by_uid) == 1:
+        return frames
+    chosen = [uid for uid in by_uid if uid in set(series_uids)]
+    if len(chosen) == 1:
+        return by_uid[chosen[0]]
+    listing = "; ".join(f"{uid} ({str(group[0].ds.get('SeriesDescription', '')) or 'no SeriesDescription'}, "
+                        f"{len(group)} slices)" for uid, group in sorted(by_uid.items(), key=lambda kv: -len(kv[1])))
+    raise CaseError(case_id, folder, f"folder mixes {len(by_uid)} series: {listing}; pick one with --series-uid UID "
+                    "(series_uids=... in load_case; the largest comes first above) or move the other series "
+                    "out of the folder")
 
 
-def load_dicom_series(folder: str | Path, case_id: str = "?", what: str = "image") -> Volume:
+def _same_frame_of_reference(frames: list[Frame], case_id: str) -> None:
+    first = {}
+    for frame in frames:
+        uid = frame.ds.get("FrameOfReferenceUID")
+        if uid:
+            first.setdefault(str(uid), frame)
+    if len(first) > 1:
+        (uid_a, a), (uid_b, b) = list(first.items())[:2]
+        raise CaseError(case_id, b.path, f"FrameOfReferenceUID {uid_b} ({b.name}) differs from {uid_a} ({a.name}): "
+                        "the slices are not in one patient coordinate system; keep one acquisition per folder")
+
+
+def _position_groups(depth: np.ndarray) -> np.ndarray:
+    """Index of each frame's position: frames within the position tolerance share one."""
+    order = np.argsort(depth, kind="stable")
+    group = np.empty(len(depth), dtype=np.int64)
+    group[order] = np.concatenate([[0], np.cumsum(np.diff(depth[order]) >= _POS_TOL_MM)])
+    return group
+
+
+def _volume_key(frames: list[Frame], group: np.ndarray, k: int) -> str | None:
+    """How ``k`` volumes at the same positions are told apart: a tag, or InstanceNumber ranges."""
+    n = len(frames) // k
+    for tag in _VOLUME_TAGS:
+        values = np.array([str(frame.get(tag, "FrameContentSequence") or "") for frame in frames])
+        keys = sorted(set(values.tolist()), key=lambda v: (len(v), v))  # 2 before 10
+        if "" not in keys and len(keys) == k and all(len(set(group[values == v])) == n for v in keys):
+            return f"{tag} ({', '.join(keys[:6])}{', ...' if k > 6 else ''})"
+    numbers = [frame.get("InstanceNumber") for frame in frames]
+    if frames[0].index is None and all(v not in (None, "") for v in numbers):
+        blocks = np.argsort([int(v) for v in numbers], kind="stable").reshape(k, n)
+        if all(len(set(group[b])) == n for b in blocks):
+            ranges = ", ".join(f"{numbers[b[0]]}-{numbers[b[-1]]}" for b in blocks[:4])
+            return f"InstanceNumber ranges ({ranges}{', ...' if k > 4 else ''})"
+    return None
+
+
+def _refuse_repeats(frames: list[Frame], depth: np.ndarray, positions: np.ndarray, folder: Path, case_id: str,
+                    what: str) -> None:
+    """Several frames at one position: a multi-volume acquisition (named) or duplicate slices."""
+    group = _position_groups(depth)
+    sizes = np.bincount(group)
+    if sizes.max() == 1:
+        return
+    k = int(sizes.max())
+    key = _volume_key(frames, group, k) if (sizes == k).all() else None
+    if key is not None:
+        raise CaseError(case_id, folder, f"{what} folder holds {k} volumes of {len(sizes)} slices under one "
+                        f"SeriesInstanceUID (a multi-volume acquisition such as fMRI or diffusion), told apart by "
+                        f"{key}; copy one volume's files into a series folder of their own (or export that volume "
+                        "alone) and point the case at it")
+    same = np.flatnonzero(group == int(np.argmax(sizes)))[:2]
+    a, b = frames[same[0]], frames[same[1]]
+    raise CaseError(case_id, folder, f"slices {a.name} and {b.name} share the position "
+                    f"{positions[same[0]].round(3).tolist()}; the folder holds duplicate slices; remove one copy")
+
+
+def load_dicom_series(folder: str | Path, case_id: str = "?", what: str = "image",
+                      series_uids: Iterable[str] = ()) -> Volume:
     """Build one volume from a folder holding a single DICOM series.
 
-    Slices are sorted by ImagePositionPatient projected on the slice normal (never by
-    file name or SliceLocation). The series must have one SeriesInstanceUID, one
-    ImageOrientationPatient, one PixelSpacing and one matrix size, slice positions
-    along the normal (no gantry tilt) and equal increments (a missing slice is an
-    error). RescaleSlope/Intercept are applied.
+    Frames (one per single-frame file, or each frame of a multi-frame file) are sorted by
+    ImagePositionPatient projected on the slice normal (never by file name or
+    SliceLocation). The series must have one SeriesInstanceUID, one FrameOfReferenceUID,
+    one ImageOrientationPatient, one PixelSpacing and one matrix size, one frame per
+    position (several volumes under one UID are named and refused), slice positions along
+    the normal (gantry tilt is named and refused) and equal increments (a missing slice is
+    an error). MONOCHROME1 is inverted; the modality LUT or RescaleSlope/Intercept applied.
 
     Parameters
     ----------
     folder : str or Path
-        Series folder (all regular files in it are read).
+        Series folder (all regular files in it are read; non-DICOM files are skipped with a warning).
     case_id, what : str
         Used in error messages.
+    series_uids : iterable of str
+        SeriesInstanceUIDs to keep where the folder mixes several series (the one of them
+        found in the folder is read); ignored for a folder holding one series.
 
     Returns
     -------
@@ -95,46 +146,53 @@ def load_dicom_series(folder: str | Path, case_id: str = "?", what: str = "image
     folder = Path(folder)
     if not folder.is_dir():
         raise CaseError(case_id, folder, f"{what} series folder is missing; every case needs FLAIR, T1w, T1wCE and T2w")
-    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
-    if len(files) < 2:
-        raise CaseError(case_id, folder, f"{what} series has {len(files)} file(s); at least 2 slices are needed")
-    sets = [(_read_dicom(p, case_id), p) for p in files]
-    uids = sorted({str(_attr(ds, "SeriesInstanceUID", case_id, p)) for ds, p in sets})
-    if len(uids) > 1:
-        raise CaseError(case_id, folder, f"folder mixes {len(uids)} SeriesInstanceUIDs ({', '.join(uids[:3])}); "
-                        "keep one series per folder")
-    ds0, p0 = sets[0]
-    iop0 = np.array(_attr(ds0, "ImageOrientationPatient", case_id, p0), dtype=float)
-    ps0 = np.array(_attr(ds0, "PixelSpacing", case_id, p0), dtype=float)
-    size0 = (int(_attr(ds0, "Rows", case_id, p0)), int(_attr(ds0, "Columns", case_id, p0)))
+    frames, skipped = read_frames(folder, case_id)
+    if skipped:
+        warnings.warn(f"case {case_id}: {what} series folder {folder} holds {len(skipped)} file(s) that are not "
+                      f"DICOM images, skipped: {', '.join(p.name for p in skipped[:5])}", stacklevel=2)
+    frames = _one_series(frames, folder, case_id, series_uids)
+    if len(frames) < 2:
+        raise CaseError(case_id, folder, f"{what} series has {len(frames)} slice(s); at least 2 slices are needed")
+    _same_frame_of_reference(frames, case_id)
+    f0 = frames[0]
+    iop0 = np.array(_attr(f0, "ImageOrientationPatient", case_id, "PlaneOrientationSequence"), dtype=float)
+    ps0 = np.array(_attr(f0, "PixelSpacing", case_id, "PixelMeasuresSequence"), dtype=float)
+    size0 = (int(_attr(f0, "Rows", case_id)), int(_attr(f0, "Columns", case_id)))
     row_dir, col_dir = iop0[:3], iop0[3:]
     if abs(np.linalg.norm(row_dir) - 1) > 1e-3 or abs(np.linalg.norm(col_dir) - 1) > 1e-3 \
             or abs(row_dir @ col_dir) > 1e-3:
-        raise CaseError(case_id, p0, f"ImageOrientationPatient {iop0.tolist()} is not two orthonormal vectors")
+        raise CaseError(case_id, f0.path, f"ImageOrientationPatient {iop0.tolist()} is not two orthonormal vectors")
     positions = []
-    for ds, p in sets:
-        iop = np.array(_attr(ds, "ImageOrientationPatient", case_id, p), dtype=float)
+    for frame in frames:
+        iop = np.array(_attr(frame, "ImageOrientationPatient", case_id, "PlaneOrientationSequence"), dtype=float)
         if np.abs(iop - iop0).max() > _ORIENT_TOL:
-            raise CaseError(case_id, p, f"ImageOrientationPatient {iop.tolist()} differs from {iop0.tolist()} "
-                            f"({p0.name}); the stack is inconsistently oriented")
-        ps = np.array(_attr(ds, "PixelSpacing", case_id, p), dtype=float)
+            raise CaseError(case_id, frame.path, f"ImageOrientationPatient {iop.tolist()} of {frame.name} differs "
+                            f"from {iop0.tolist()} ({f0.name}); the stack is inconsistently oriented")
+        ps = np.array(_attr(frame, "PixelSpacing", case_id, "PixelMeasuresSequence"), dtype=float)
         if np.abs(ps - ps0).max() > 1e-4:
-            raise CaseError(case_id, p, f"PixelSpacing {ps.tolist()} differs from {ps0.tolist()} ({p0.name})")
-        if (int(ds.Rows), int(ds.Columns)) != size0:
-            raise CaseError(case_id, p, f"matrix {int(ds.Rows)}x{int(ds.Columns)} differs from {size0[0]}x{size0[1]}")
-        positions.append(np.array(_attr(ds, "ImagePositionPatient", case_id, p), dtype=float))
+            raise CaseError(case_id, frame.path, f"PixelSpacing {ps.tolist()} of {frame.name} differs from "
+                            f"{ps0.tolist()} ({f0.name})")
+        if (int(frame.ds.Rows), int(frame.ds.Columns)) != size0:
+            raise CaseError(case_id, frame.path, f"matrix {int(frame.ds.Rows)}x{int(frame.ds.Columns)} differs "
+                            f"from {size0[0]}x{size0[1]}")
+        positions.append(np.array(_attr(frame, "ImagePositionPatient", case_id, "PlanePositionSequence"), dtype=float))
     positions = np.array(positions)
     normal = np.cross(row_dir, col_dir)
     depth = positions @ normal
+    _refuse_repeats(frames, depth, positions, folder, case_id, what)
     order = np.argsort(depth, kind="stable")
     depth, positions = depth[order], positions[order]
+    names = [frames[i].name for i in order]
+    # Tilt before increments: a tilted CT often has variable spacing too, and the tilt is the cause to name.
+    offsets = positions - positions[0]
+    in_plane = offsets - np.outer(offsets @ normal, normal)
+    worst = float(np.linalg.norm(in_plane, axis=1).max())
+    if worst > max(_POS_TOL_MM, 1e-3 * float(np.abs(depth[-1] - depth[0]))):
+        angle = float(np.degrees(np.arctan2(np.linalg.norm(in_plane[-1]), depth[-1] - depth[0])))
+        raise CaseError(case_id, folder, f"gantry tilt of {angle:.1f} degrees: slice positions drift {worst:.2f} mm "
+                        "off the slice normal, so slices are sheared, not supported; resample with dcm2niix "
+                        "(it corrects tilt) or export the series untilted")
     steps = np.diff(depth)
-    names = [sets[i][1].name for i in order]
-    dup = np.flatnonzero(steps < _POS_TOL_MM)
-    if dup.size:
-        i = int(dup[0])
-        raise CaseError(case_id, folder, f"slices {names[i]} and {names[i + 1]} share the position "
-                        f"{positions[i].round(3).tolist()}; the folder holds duplicate slices")
     step = float(np.median(steps))
     off = np.flatnonzero(np.abs(steps - step) > max(_POS_TOL_MM, 0.01 * step))
     if off.size:
@@ -144,13 +202,7 @@ def load_dicom_series(folder: str | Path, case_id: str = "?", what: str = "image
                 else "an inconsistent slice increment")
         raise CaseError(case_id, folder, f"{kind} between {names[i]} and {names[i + 1]}: increment "
                         f"{steps[i]:.3f} mm where the series uses {step:.3f} mm; the series is incomplete")
-    offsets = positions - positions[0]
-    in_plane = offsets - np.outer(offsets @ normal, normal)
-    worst = float(np.linalg.norm(in_plane, axis=1).max())
-    if worst > max(_POS_TOL_MM, 1e-3 * float(np.abs(depth[-1] - depth[0]))):
-        raise CaseError(case_id, folder, f"slice positions drift {worst:.2f} mm off the slice normal (tilted "
-                        "stack, e.g. gantry tilt); resample it to an orthogonal grid first")
-    stack = np.stack([_pixels(sets[i][0], case_id, sets[i][1]) for i in order], axis=-1)
+    stack = np.stack([frame_pixels(frames[i], case_id) for i in order], axis=-1)
     data = stack.transpose(1, 0, 2)  # (columns i, rows j, slices k)
     lps = np.eye(4)
     lps[:3, 0] = row_dir * ps0[1]    # column index runs along the row direction

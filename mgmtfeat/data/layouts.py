@@ -15,6 +15,9 @@ Three public layouts are recognised:
     (``UCSF-PDGM-004``) where folders have four, whose ``MGMT status`` is
     ``positive``/``negative``/other and whose ``BraTS21 ID`` marks patients also in BraTS 2021.
 
+The label files are read and checked by :mod:`mgmtfeat.data.labels` (accepted values,
+repeated ids); its readers are importable from here too.
+
 A case with a missing modality file is still listed (its expected path is kept) so
 that loading it fails with a :class:`~mgmtfeat.data.errors.CaseError` a batch can record.
 """
@@ -30,6 +33,8 @@ from typing import Iterable, Mapping
 import pandas as pd
 
 from mgmtfeat.data.errors import CaseError
+from mgmtfeat.data.labels import (BRATS_CASE_ID, RSNA_LABEL_NAMES, UCSF_LABEL_NAMES, read_rsna_labels,
+                                  read_ucsf_metadata)
 
 __all__ = [
     "CaseError",
@@ -111,24 +116,21 @@ def _names(template: str, names: dict[str, str]) -> Mapping[str, str]:
     return MappingProxyType({m: template.format(name=n) for m, n in names.items()})
 
 
-_RSNA_LABELS = dict(label_file="train_labels.csv", label_glob="train_labels.csv", id_column="BraTS21ID",
-                    label_column="MGMT_value", label_id="{number:05d}")
 #: The file names of every layout, by layout name.
 LAYOUT_SPECS: Mapping[str, LayoutSpec] = MappingProxyType({
     "brats2021": LayoutSpec(
-        "brats2021", "BraTS2021_{number:05d}", "{case_id}", re.compile(r"^BraTS2021_(\d{5})$"),
+        "brats2021", BRATS_CASE_ID, "{case_id}", re.compile(r"^BraTS2021_(\d{5})$"),
         _names("{{case_id}}_{name}.nii.gz", {"flair": "flair", "t1": "t1", "t1ce": "t1ce", "t2": "t2", "seg": "seg"}),
-        series_folders=False, cases_under="", **_RSNA_LABELS),
+        series_folders=False, cases_under="", **RSNA_LABEL_NAMES),
     "rsna_dicom": LayoutSpec(
         "rsna_dicom", "{number:05d}", "{case_id}", re.compile(r"^(\d{5})$"),
         _names("{name}", {"flair": "FLAIR", "t1": "T1w", "t1ce": "T1wCE", "t2": "T2w"}),
-        series_folders=True, cases_under="train", **_RSNA_LABELS),
+        series_folders=True, cases_under="train", **RSNA_LABEL_NAMES),
     "ucsf_pdgm": LayoutSpec(
         "ucsf_pdgm", "UCSF-PDGM-{number:04d}", "{case_id}_nifti", re.compile(r"^UCSF-PDGM-(\d{3,4})_nifti$"),
         _names("{{case_id}}_{name}.nii.gz",
                {"flair": "FLAIR", "t1": "T1", "t1ce": "T1c", "t2": "T2", "seg": "tumor_segmentation"}),
-        series_folders=False, cases_under="", label_file="UCSF-PDGM-metadata_v2.csv", label_glob="*metadata*.csv",
-        id_column="ID", label_column="MGMT status", label_id="UCSF-PDGM-{number:03d}", brats_id_column="BraTS21 ID"),
+        series_folders=False, cases_under="", **UCSF_LABEL_NAMES),
 })
 
 
@@ -244,74 +246,6 @@ def detect_layout(root: str | Path) -> str:
     if len(layouts) > 1:
         raise ValueError(f"dataset folder {root} mixes layouts {layouts}; keep one dataset per folder")
     return layouts[0]
-
-
-def read_rsna_labels(path: str | Path) -> dict[int, int]:
-    """Read an RSNA-MICCAI ``train_labels.csv``.
-
-    Returns
-    -------
-    dict
-        ``BraTS21ID`` (int) to ``MGMT_value`` (0 or 1).
-    """
-    path = Path(path)
-    id_column, label_column = LAYOUT_SPECS["rsna_dicom"].id_column, LAYOUT_SPECS["rsna_dicom"].label_column
-    table = pd.read_csv(path, dtype=str)
-    missing = {id_column, label_column} - set(table.columns)
-    if missing:
-        raise ValueError(f"label file {path} lacks column(s) {sorted(missing)}; expected {id_column},{label_column}")
-    labels: dict[int, int] = {}
-    for row, (case, value) in enumerate(zip(table[id_column], table[label_column]), start=2):
-        try:
-            case_n, label = int(str(case).strip()), int(str(value).strip())
-        except ValueError:
-            raise ValueError(f"label file {path}, line {row}: BraTS21ID {case!r} / MGMT_value {value!r} "
-                             "are not integers") from None
-        if label not in (0, 1):
-            raise ValueError(f"label file {path}, line {row}: MGMT_value {label} is not 0 or 1")
-        labels[case_n] = label
-    return labels
-
-
-def read_ucsf_metadata(path: str | Path) -> pd.DataFrame:
-    """Read the UCSF-PDGM metadata CSV.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Indexed by case number (int, ``UCSF-PDGM-004`` -> 4) with columns ``label``
-        (1 for ``positive``, 0 for ``negative``, None otherwise) and ``brats_id``
-        (``BraTS2021_XXXXX`` or None).
-    """
-    path = Path(path)
-    spec = LAYOUT_SPECS["ucsf_pdgm"]
-    table = pd.read_csv(path, dtype=str)
-    missing = {spec.id_column, spec.label_column} - set(table.columns)
-    if missing:
-        raise ValueError(f"metadata file {path} lacks column(s) {sorted(missing)}; "
-                         f"expected the UCSF-PDGM metadata CSV with {spec.id_column} and {spec.label_column}")
-    rows = []
-    for line, (case, status) in enumerate(zip(table[spec.id_column], table[spec.label_column]), start=2):
-        digits = re.findall(r"\d+", str(case))
-        if not digits:
-            raise ValueError(f"metadata file {path}, line {line}: ID {case!r} has no number")
-        status = str(status).strip().lower()
-        label = 1 if status == "positive" else 0 if status == "negative" else None
-        brats = None
-        if spec.brats_id_column in table.columns:
-            raw = table[spec.brats_id_column].iloc[line - 2]
-            if isinstance(raw, str) and raw.strip():
-                brats = _brats_name(raw.strip())
-        rows.append({"number": int(digits[-1]), "label": label, "brats_id": brats})
-    return pd.DataFrame(rows, columns=["number", "label", "brats_id"]).set_index("number")
-
-
-def _brats_name(raw: str) -> str:
-    """``97``, ``00097`` or ``BraTS2021_00097`` -> ``BraTS2021_00097``."""
-    digits = re.findall(r"\d+", raw)
-    if raw.startswith("BraTS2021_") or len(digits) == 1:
-        return LAYOUT_SPECS["brats2021"].case_id.format(number=int(digits[-1]))
-    raise ValueError(f"BraTS21 ID {raw!r} is not a BraTS 2021 id (BraTS2021_XXXXX or an integer)")
 
 
 def _exclusion_numbers(exclude: Iterable[str | int]) -> tuple[set[str], set[int]]:

@@ -8,6 +8,7 @@ here).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
@@ -62,7 +63,7 @@ def same_grid(a: Volume, b: Volume, atol_mm: float = 0.1) -> bool:
     return a.shape == b.shape and bool(np.allclose(a.affine, b.affine, atol=atol_mm))
 
 
-def load_case(ref: CaseRef, seg: str = "auto") -> Case:
+def load_case(ref: CaseRef, seg: str = "auto", series_uids: tuple[str, ...] = ()) -> Case:
     """Read the four image modalities (and the segmentation) of one case.
 
     Parameters
@@ -72,6 +73,9 @@ def load_case(ref: CaseRef, seg: str = "auto") -> Case:
     seg : {"auto", "require", "ignore"}
         ``auto`` reads the segmentation when the case has one, ``require`` fails
         without one, ``ignore`` never reads it.
+    series_uids : tuple of str
+        DICOM layouts: the series to read where a series folder mixes several
+        (see :func:`load_dicom_series`).
 
     Returns
     -------
@@ -86,7 +90,7 @@ def load_case(ref: CaseRef, seg: str = "auto") -> Case:
     if seg not in ("auto", "require", "ignore"):
         raise ValueError(f"seg={seg!r} is not one of 'auto', 'require', 'ignore'")
     spec = LAYOUT_SPECS[ref.layout]
-    reader = load_dicom_series if spec.series_folders else load_nifti
+    reader = partial(load_dicom_series, series_uids=series_uids) if spec.series_folders else load_nifti
     volumes = {}
     for modality in IMAGE_MODALITIES:
         if modality not in ref.paths:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["METRICS", "binary_metrics", "net_benefit"]
+__all__ = ["METRICS", "binary_metrics", "fold_metrics", "net_benefit"]
 
 #: The metrics of every fold, in the order of the tables.
 METRICS = ("auc", "precision", "recall", "accuracy", "f1")
@@ -31,6 +31,28 @@ def binary_metrics(y_true: np.ndarray, p: np.ndarray, threshold: float = 0.5) ->
         "accuracy": float(accuracy_score(y_true, pred)),
         "f1": float(f1_score(y_true, pred, zero_division=0)),
     }
+
+
+def fold_metrics(y_true: np.ndarray, proba: np.ndarray) -> dict[str, float]:
+    """The metrics of one fold: :func:`binary_metrics` for two classes; else one-vs-rest macro ``auc``,
+    ``accuracy`` and ``balanced_accuracy``.
+
+    Parameters
+    ----------
+    y_true : np.ndarray of int, shape (n_cases,)
+        Encoded labels 0..K-1 (binary: 1 is the positive class).
+    proba : np.ndarray, shape (n_cases, K)
+        Class probabilities, columns in code order.
+    """
+    from mgmtfeat.evaluation.multiclass import multiclass_metrics
+
+    if proba.shape[1] == 2:
+        return binary_metrics(y_true, proba[:, 1])
+    # class names as text: scikit-learn reads an object array of names as a multi-class target
+    names = np.asarray([f"class{k}" for k in range(proba.shape[1])], dtype=object)
+    scores = multiclass_metrics(names[y_true], proba, classes=list(names))
+    scores["auc"] = scores.pop("auc_ovr_macro")
+    return scores
 
 
 def net_benefit(y_true: np.ndarray, p: np.ndarray, thresholds: np.ndarray) -> pd.DataFrame:

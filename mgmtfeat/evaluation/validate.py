@@ -18,7 +18,7 @@ import pandas as pd
 
 from mgmtfeat._parallel import DaskExecutor, Executor, make_executor
 from mgmtfeat.evaluation.folds import EvaluationError, SavedFolds, check_labels, fold_seed
-from mgmtfeat.evaluation.metrics import binary_metrics
+from mgmtfeat.evaluation.metrics import fold_metrics
 
 __all__ = ["CVResult", "cross_validate"]
 
@@ -32,9 +32,11 @@ class CVResult:
     metrics : pandas.DataFrame
         One row per (repeat, fold): the metrics, ``fit_seconds``, ``seed``, ``n_train``, ``n_test``.
     predictions : pandas.DataFrame
-        Out-of-fold probabilities: ``case_id``, ``label``, ``repeat``, ``fold``, ``probability``.
+        Out-of-fold probabilities: ``case_id``, ``label``, ``repeat``, ``fold``, ``prob_<class>``
+        (and ``probability`` of the positive class for two classes).
     extras : dict
-        Optional per-fold outputs (e.g. ``attention``: DataFrame of case x input weights).
+        Optional outputs: ``attention`` (DataFrame of case x input weights), ``models`` (the fold
+        models of ``keep_repeat``).
     """
 
     metrics: pd.DataFrame
@@ -52,34 +54,37 @@ def _fold_indices(folds: pd.DataFrame, case_ids: Sequence[str]) -> list[tuple[in
     return splits
 
 
-def _run_fold(split: tuple[np.ndarray, np.ndarray, int], *, make_estimator: Callable, X: np.ndarray, y: np.ndarray,
+def _run_fold(split: tuple, *, make_estimator: Callable, X: np.ndarray, y: np.ndarray, n_classes: int,
               attention: bool):
-    """Task: fit on the training rows of ``split = (train, test, seed)``; probabilities of the test rows.
+    """Task: fit on the training rows of ``split = (train, test, seed, keep)``; probabilities of the test rows.
 
     Returns
     -------
     tuple
-        ``(p, fit seconds, attention weights or None)``; ``p`` of shape (n_test,), the weights of
-        shape (n_test, n_inputs).
+        ``(proba, fit seconds, attention weights or None, the fitted estimator if keep else None)``;
+        ``proba`` of shape (n_test, n_classes), the weights of shape (n_test, n_inputs).
     """
-    train, test, seed = split
+    train, test, seed, keep = split
     estimator = make_estimator(seed)
     start = time.perf_counter()
     estimator.fit(X[train], y[train])
     seconds = time.perf_counter() - start
-    p = estimator.predict_proba(X[test])[:, 1]
-    weights = None
-    if attention:
-        final = getattr(estimator, "best_estimator_", estimator)
-        if hasattr(final, "attention_weights"):
-            weights = final.attention_weights(X[test])
-    return p, seconds, weights
+    proba = np.asarray(estimator.predict_proba(X[test]), float)
+    if proba.shape[1] != n_classes:
+        raise EvaluationError(f"a fold model gives {proba.shape[1]} probability columns for {n_classes} classes: a "
+                              "training fold lacks a class; lower --folds or add cases of the rare class.")
+    final = getattr(estimator, "best_estimator_", estimator)
+    weights = final.attention_weights(X[test]) if attention and hasattr(final, "attention_weights") else None
+    return proba, seconds, weights, estimator if keep else None
 
 
 def cross_validate(make_estimator: Callable, X: np.ndarray, y: np.ndarray, case_ids: Sequence[str],
                    folds: pd.DataFrame, seed: int = 0, n_jobs: int = 1, progress: Callable | None = None,
-                   input_names: Sequence[str] | None = None, client=None, executor: Executor | None = None) -> CVResult:
+                   input_names: Sequence[str] | None = None, client=None, executor: Executor | None = None,
+                   classes: Sequence | None = None, keep_repeat: int | None = None) -> CVResult:
     """Fit a fresh estimator per (repeat, fold) of ``folds`` and score it on the held-out fold.
+
+    The one cross-validation loop of the package, for any number of classes and whatever runs the folds.
 
     Parameters
     ----------
@@ -88,8 +93,8 @@ def cross_validate(make_estimator: Callable, X: np.ndarray, y: np.ndarray, case_
         :func:`fold_seed`, so every fit starts unfitted and seeded.
     X : np.ndarray, shape (n_cases, n_features)
         Features in the order of ``case_ids``.
-    y : np.ndarray, shape (n_cases,)
-        Labels 0/1.
+    y : np.ndarray of int, shape (n_cases,)
+        Encoded labels 0..K-1 (binary: 1 is the positive class).
     case_ids : sequence of str
         Case ids of the rows of ``X``.
     folds : pandas.DataFrame
@@ -107,14 +112,27 @@ def cross_validate(make_estimator: Callable, X: np.ndarray, y: np.ndarray, case_
         ``executor=DaskExecutor(client=client)``).
     executor : mgmtfeat._parallel.Executor, optional
         Where the folds run (left open). The seeds do not depend on it, so neither do the results.
+    classes : sequence, optional
+        Class names in code order, for the ``prob_<class>`` columns (default the codes 0..K-1).
+    keep_repeat : int, optional
+        Keep the fitted fold models of this repeat (``extras["models"]``, in fold order).
+
+    Returns
+    -------
+    CVResult
+        ``metrics``: per fold :func:`fold_metrics`, ``fit_seconds``, ``seed``, ``n_train``, ``n_test``;
+        ``predictions``: ``case_id``, ``label`` (code), ``repeat``, ``fold``, ``prob_<class>`` per class
+        and, for two classes, ``probability`` (of the positive class).
     """
-    y = check_labels(y, case_ids, int(folds["fold"].max()) + 1)
+    y = check_labels(y, case_ids, int(folds["fold"].max()) + 1, grouped="group" in folds.columns)
+    classes = list(range(int(y.max()) + 1)) if classes is None else list(classes)
     if not np.all(np.isfinite(X)):
         row = int(np.flatnonzero(~np.isfinite(X).all(axis=1))[0])
         raise EvaluationError(f"case {case_ids[row]}: NaN or infinite feature values; re-extract it.")
     splits = _fold_indices(folds, case_ids)
-    items = [(train, test, fold_seed(seed, r, k)) for r, k, train, test in splits]
-    shared = {"make_estimator": make_estimator, "X": X, "y": y, "attention": input_names is not None}
+    items = [(train, test, fold_seed(seed, r, k), r == keep_repeat) for r, k, train, test in splits]
+    shared = {"make_estimator": make_estimator, "X": X, "y": y, "n_classes": len(classes),
+              "attention": input_names is not None}
     outputs: list = [None] * len(items)
     with contextlib.ExitStack() as stack:
         if executor is None:
@@ -125,17 +143,28 @@ def cross_validate(make_estimator: Callable, X: np.ndarray, y: np.ndarray, case_
             outputs[index] = output
             if progress:
                 progress()
-    metric_rows, prediction_parts, attention_parts = [], [], []
-    ids = np.asarray(case_ids)
-    for (repeat, fold, train, test), (p, seconds, weights) in zip(splits, outputs):
-        metric_rows.append({"repeat": repeat, "fold": fold, **binary_metrics(y[test], p), "fit_seconds": seconds,
+    return _collect(splits, outputs, y, np.asarray(case_ids), classes, seed, input_names)
+
+
+def _collect(splits, outputs, y, ids, classes, seed, input_names) -> CVResult:
+    metric_rows, prediction_parts, attention_parts, models = [], [], [], []
+    for (repeat, fold, train, test), (proba, seconds, weights, model) in zip(splits, outputs):
+        metric_rows.append({"repeat": repeat, "fold": fold, **fold_metrics(y[test], proba), "fit_seconds": seconds,
                             "seed": fold_seed(seed, repeat, fold), "n_train": len(train), "n_test": len(test)})
-        prediction_parts.append(pd.DataFrame({"case_id": ids[test], "label": y[test], "repeat": repeat,
-                                              "fold": fold, "probability": p}))
+        part = pd.DataFrame({"case_id": ids[test], "label": y[test], "repeat": repeat, "fold": fold})
+        if len(classes) == 2:
+            part["probability"] = proba[:, 1]  # the positive class, the column of the binary reports
+        for k, name in enumerate(classes):
+            part[f"prob_{name}"] = proba[:, k]
+        prediction_parts.append(part)
         if weights is not None:
             table = pd.DataFrame(weights, columns=list(input_names))
             table.insert(0, "case_id", ids[test])
             table.insert(1, "repeat", repeat)
             attention_parts.append(table)
-    extras = {"attention": pd.concat(attention_parts, ignore_index=True)} if attention_parts else {}
+        if model is not None:
+            models.append(model)
+    extras = {"models": models} if models else {}
+    if attention_parts:
+        extras["attention"] = pd.concat(attention_parts, ignore_index=True)
     return CVResult(pd.DataFrame(metric_rows), pd.concat(prediction_parts, ignore_index=True), extras)

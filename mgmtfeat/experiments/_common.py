@@ -3,13 +3,17 @@ saved folds, the in-process cross-validation cache and writing a results folder.
 
 A results folder is written under a temporary sibling name (``.NAME.partial``) and renamed at the
 end (:func:`_prepare_out`, :func:`_finish_out`), so a failed or killed run leaves nothing
-half-written under the requested name; an existing folder is replaced only with ``force``.
+half-written under the requested name; an existing folder is replaced only with ``force``, and
+never when it is, or contains, an input (:func:`check_out_apart`). The partial folder keeps the
+finished folds of a failed or killed run (:mod:`mgmtfeat.experiments._resume`), so the same command
+resumes from them; everything else in it is removed on failure.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import platform
 import shutil
 import sys
@@ -21,7 +25,9 @@ import pandas as pd
 
 from mgmtfeat import MODALITIES, __version__
 from mgmtfeat._io import atomic_write_text
-from mgmtfeat.evaluation import cross_validate, load_folds, make_folds, summarise
+from mgmtfeat._parallel import make_executor
+from mgmtfeat.evaluation import check_group_folds, cross_validate, folds_key, load_folds, make_folds, summarise
+from mgmtfeat.experiments._resume import CACHE_DIR, FoldCache, computation_key
 from mgmtfeat.reports import TABLE_METRICS
 from mgmtfeat.store import FeatureSet, FeatureStore
 
@@ -101,20 +107,26 @@ def open_store(features: str | None, published_source: str | None = None) -> Fea
 
 
 def shared_folds(store: FeatureStore, data: FeatureSet, n_splits: int, n_repeats: int, seed: int,
-                 folds_file: str | None = None) -> tuple[pd.DataFrame, Path | None]:
+                 folds_file: str | None = None, groups=None, group_column: str | None = None,
+                 leave_one_group_out: bool = False) -> tuple[pd.DataFrame, Path | None]:
     """Fold table shared by every run on the same cases, saved in the store's ``folds/`` folder.
 
-    The file name carries K, repeats, seed and a digest of the case ids and labels, so every model
-    and ablation on the same cohort reuses one assignment, and a changed cohort gets a new one.
-    Returns the table and where it is saved (None when the store folder is not writable).
+    The file name (:func:`~mgmtfeat.evaluation.folds_key`) carries K, repeats, seed, the grouping and
+    a digest of the case ids and labels (and groups), so every model and ablation on the same cohort
+    reuses one assignment, and a changed cohort or grouping gets a new one. A ``folds_file`` given
+    by hand must honour the grouping too. Returns the table and where it is saved (None when the
+    store folder is not writable).
     """
     if folds_file:
-        return load_folds(folds_file, data.case_ids), Path(folds_file)
-    digest = hashlib.sha256("\n".join(f"{c},{l}" for c, l in zip(data.case_ids, data.y)).encode()).hexdigest()[:10]
-    path = store.folds_path(f"k{n_splits}-r{n_repeats}-seed{seed}-{digest}")
+        table = load_folds(folds_file, data.case_ids)
+        if groups is not None:
+            check_group_folds(table, dict(zip(data.case_ids, groups)))
+        return table, Path(folds_file)
+    path = store.folds_path(folds_key(data.case_ids, data.y, n_splits, n_repeats, seed, group_column, groups,
+                                      leave_one_group_out))
     if path.is_file():
         return load_folds(path, data.case_ids), path
-    folds = make_folds(data.case_ids, data.y, n_splits, n_repeats, seed)
+    folds = make_folds(data.case_ids, data.y, n_splits, n_repeats, seed, groups, leave_one_group_out)
     try:
         atomic_write_text(path, folds.to_csv(index=False))
     except OSError:
@@ -153,25 +165,79 @@ def _check_models(models: Sequence[str]) -> None:
 
 # -- results folders -----------------------------------------------------------------------------
 
+def check_out_apart(out: str | os.PathLike, inputs: Mapping[str, str | os.PathLike | None]) -> None:
+    """Refuse a results folder that is, or contains, one of ``inputs`` (``{what: path}``; None skipped).
+
+    ``--force`` replaces the results folder, and a run replaces its ``.NAME.partial`` sibling: either
+    would delete the input. Checked before anything is deleted or written.
+    """
+    out = Path(out)
+    for folder in (out, partial_path(out)):
+        mine = folder.resolve()
+        for what, path in inputs.items():
+            if path is None:
+                continue
+            theirs = Path(path).resolve()
+            if mine == theirs or mine in theirs.parents:
+                raise ValueError(
+                    f"--out {out} {'is' if mine == theirs else 'contains'} the {what} {path}; the results folder "
+                    "is replaced as a whole (--force), which would delete it. Choose an --out folder that holds "
+                    "no input, e.g. results/NAME."
+                )
+
+
+def partial_path(out: Path) -> Path:
+    """The temporary sibling ``.NAME.partial`` a results folder ``out`` is written into."""
+    return out.with_name(f".{out.name}.partial")
+
+
 def _check_out(settings: ExperimentSettings) -> Path:
     out = Path(settings.out)
     if out.exists() and not settings.force:
         raise FileExistsError(f"{out} exists; choose another --out or pass --force to replace it.")
+    check_out_apart(out, _inputs(settings.features, settings.published_source))
     return out
 
 
+def _inputs(features: str | None, published_source: str | None) -> dict:
+    """The folders a run reads (the feature store; the published features and their cached store)."""
+    from mgmtfeat.store.published import published_root
+
+    return {"feature store": features if features is not None else published_root(),
+            "published source": published_source}
+
+
 def _prepare_out(out: Path, force: bool) -> Path:
-    """A fresh temporary sibling of ``out`` to write into; refuses an existing ``out`` without ``force``."""
+    """The temporary sibling of ``out`` to write into, emptied but for the fold cache of an earlier try.
+
+    Refuses an existing ``out`` without ``force``.
+    """
     if out.exists() and not force:
         raise FileExistsError(f"{out} exists; choose another --out or pass --force to replace it.")
-    tmp = out.with_name(f".{out.name}.partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    tmp = partial_path(out)
+    _empty(tmp, keep=CACHE_DIR)
+    tmp.mkdir(parents=True, exist_ok=True)
     return tmp
 
 
+def _empty(folder: Path, keep: str | None = None) -> None:
+    if folder.is_dir():
+        for entry in folder.iterdir():
+            if entry.name != keep:
+                shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+
+
+def _discard_partial(tmp: Path) -> None:
+    """After a failure: remove ``tmp`` but for the finished folds (all of it when there are none)."""
+    _empty(tmp, keep=CACHE_DIR)
+    cache = tmp / CACHE_DIR
+    if not (cache.is_dir() and any(cache.iterdir())):
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def _finish_out(tmp: Path, out: Path) -> None:
-    """Replace ``out`` by the finished temporary folder ``tmp``."""
+    """Replace ``out`` by the finished temporary folder ``tmp`` (its fold cache is no longer needed)."""
+    shutil.rmtree(tmp / CACHE_DIR, ignore_errors=True)
     if out.exists():
         shutil.rmtree(out)
     tmp.rename(out)
@@ -301,9 +367,13 @@ def _cv(cohort: _Cohort, settings: ExperimentSettings, model: str, inputs: Seque
         return _CACHE[key]
     if bar is not None:
         bar.set_postfix_str(f"{model} {'+'.join(i.split(':', 1)[1] for i in data.inputs)}"[:60])
-    result = cross_validate(make_estimator_factory(model, False, settings.seed, params), data.X2d, data.y, data.case_ids, cohort.folds,
-                            seed=settings.seed, n_jobs=settings.jobs, progress=None if bar is None else bar.update,
-                            input_names=data.inputs)
+    cache = partial_path(Path(settings.out)) / CACHE_DIR  # finished folds survive a killed run
+    fold_key = computation_key(data.X2d, data.y, data.case_ids, model, params, False, settings.seed, versions())
+    with make_executor(jobs=settings.jobs) as executor:
+        result = cross_validate(make_estimator_factory(model, False, settings.seed, params), data.X2d, data.y,
+                                data.case_ids, cohort.folds, seed=settings.seed,
+                                progress=None if bar is None else bar.update, input_names=data.inputs,
+                                executor=FoldCache(executor, cache, model, fold_key))
     _CACHE[key] = result
     return result
 

@@ -55,7 +55,10 @@ class Option:
 
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add --features, --published-source, --out, --folds, --repeats, --seed, --jobs, --set, --force, --quiet."""
+    """Add --features, --published-source, --out, --folds, --repeats, --seed, --jobs, --set, --force.
+
+    ``--quiet``, ``--config``, ``--dry-run`` and logging come with :func:`mgmtfeat._cli.command_parser`.
+    """
     parser.add_argument("--features", default=None, metavar="DIR",
                         help="feature store (from `python -m mgmtfeat.extract`); default: the paper's published "
                         "ViViT features, imported into the user cache on first use")
@@ -71,7 +74,6 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
                         help="override a model parameter, e.g. --set snn.max_epochs=20 --set snn.n_members=1 "
                         "(repeatable; VALUE is read as a YAML scalar or list)")
     parser.add_argument("--force", action="store_true", help="replace an existing results folder")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
 def settings_from_args(args, out: str | None = None, command: list[str] | None = None) -> ExperimentSettings:

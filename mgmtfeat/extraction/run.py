@@ -2,8 +2,11 @@
 
 Each case is read, turned into its five clips, and the five clips run through the backbone as one
 batch; the 400 logits per clip land in the store through its atomic write. Cases already in the
-store are skipped, so a killed run loses at most the cases in flight and resumes where it stopped.
-A case that fails for a data reason is recorded in the store's failures table and the run goes on.
+store are skipped, so a killed run loses at most the cases in flight and resumes where it stopped;
+an entry that is damaged or was made with other settings is redone, with a warning. A case that
+fails for a data reason is recorded in the store's failures table and the run goes on. While it
+writes, a run holds the net's claim file (``STORE/NET/extract.lock``), so a second extraction on the
+same store and net is refused instead of mixing entries made with different settings.
 The cases run in this process, in a process pool or on a Dask cluster (:mod:`mgmtfeat._parallel`);
 the loop below is the same for all three.
 """
@@ -11,6 +14,7 @@ the loop below is the same for all three.
 from __future__ import annotations
 
 import contextlib
+import logging
 import socket
 import threading
 import time
@@ -25,7 +29,10 @@ from mgmtfeat.data.layouts import CaseRef, find_cases
 from mgmtfeat.data.errors import CaseError
 from mgmtfeat._parallel import Executor, TaskKilledError, make_executor, worker_threads
 from mgmtfeat.store import FeatureStore
+from mgmtfeat.store.integrity import settings_digest
 from mgmtfeat.data.volumes import load_case
+
+log = logging.getLogger(__name__)
 
 __all__ = ["ExtractionSettings", "ExtractionReport", "extract_features", "case_features", "open_backbone",
            "extract_case", "backbone_provenance"]
@@ -91,7 +98,7 @@ def case_features(ref: CaseRef, backbone, clip_settings: ClipSettings, boxes=Non
         The case's files cannot be read or clipped (data reasons, recorded by batch callers).
     """
     start = time.perf_counter()
-    case_clips = make_clips(load_case(ref), clip_settings, boxes)
+    case_clips = make_clips(load_case(ref, series_uids=clip_settings.series_uids), clip_settings, boxes)
     clips = stack(case_clips)  # uint8 (5, n_frames, box, box)
     middle = time.perf_counter()
     logits = backbone.extract(clips)  # float32 (5, 400)
@@ -201,8 +208,6 @@ def extract_features(settings: ExtractionSettings, progress: bool = True,
     boxes = read_box_csv(settings.boxes) if settings.boxes else None
     store = FeatureStore(settings.out)
     report = ExtractionReport()
-    todo = [r for r in refs if settings.force or not store.has_case(settings.net, r.case_id)]
-    report.skipped = [r.case_id for r in refs if r not in todo]
     with contextlib.ExitStack() as stack:
         if executor is None:
             executor = stack.enter_context(make_executor(settings.jobs, settings.scheduler))
@@ -212,6 +217,13 @@ def extract_features(settings: ExtractionSettings, progress: bool = True,
                                        names=[f"provenance-{settings.net}"]))[0]
         if not settings.force:
             store.check_provenance(settings.net, provenance)  # refuse other settings before any work
+        digest = settings_digest({"net": settings.net, **provenance})  # what every entry of this run records
+        todo = [r for r in refs if settings.force or not _usable(store, settings.net, r.case_id, digest)]
+        report.skipped = [r.case_id for r in refs if r not in todo]
+        if todo:  # a run with nothing to do writes nothing, so a complete read-only store can be resumed
+            stack.enter_context(store.claim(settings.net))
+            if not settings.force:  # another run may have replaced the provenance before this claim
+                store.check_provenance(settings.net, provenance)
         start, recorded = time.perf_counter(), False
         names = [f"extract-{settings.net}-{ref.case_id}" for ref in todo]
         tasks = executor.map(extract_case, todo, shared={"settings": settings, "boxes": boxes}, names=names)
@@ -228,7 +240,8 @@ def extract_features(settings: ExtractionSettings, progress: bool = True,
                     if not recorded:
                         store.write_provenance(settings.net, provenance, replace=settings.force)
                         recorded = True
-                    store.write_case(settings.net, ref.case_id, result["features"], ref.label, result["meta"])
+                    store.write_case(settings.net, ref.case_id, result["features"], ref.label, result["meta"],
+                                     digest=digest)
                     for step, value in result["seconds"].items():
                         report.seconds[step] += value
                     report.done.append(ref.case_id)
@@ -240,5 +253,15 @@ def extract_features(settings: ExtractionSettings, progress: bool = True,
                                       "the same command resumes from them.", err.index) from None
     report.seconds["total"] = time.perf_counter() - start
     report.failed.sort(key=lambda f: f["case_id"])
-    store.write_failures(settings.net, report.failed)
+    store.write_failures(settings.net, report.failed)  # left alone when it already says this
     return report
+
+
+def _usable(store: FeatureStore, net: str, case_id: str, digest: str) -> bool:
+    """Whether the stored entry of ``case_id`` can be kept; a damaged or foreign one is logged and redone."""
+    if not store.has_case(net, case_id):
+        return False
+    problem = store.verify_case(net, case_id, digest)
+    if problem:
+        log.warning("%s; extracting case %s again", problem, case_id)
+    return problem is None

@@ -19,7 +19,7 @@ from mgmtfeat._io import DownloadError, cache_dir, download, sha256_file
 from mgmtfeat.store.store import FeatureStore, StoreError
 from mgmtfeat.store.tfrecord import read_examples
 
-__all__ = ["PUBLISHED_FILES", "fetch_published", "import_published", "published_store"]
+__all__ = ["PUBLISHED_FILES", "fetch_published", "import_published", "published_store", "published_root"]
 
 REPOSITORY = "FORRESTHUACHEN/mpMRI_for_MGMT_Prediction-"
 FOLDER = "DeepFeaturesAndTFRecords"
@@ -148,10 +148,39 @@ def import_published(out: str | os.PathLike, source: str | os.PathLike | None = 
     return store
 
 
+def published_root() -> Path:
+    """Where :func:`published_store` keeps the imported published features (in the user cache)."""
+    return cache_dir() / "published-vivit"
+
+
 def published_store(source: str | os.PathLike | None = None) -> FeatureStore:
-    """The published features as a store in the user cache, imported on first use."""
+    """The published features as a store in the user cache, imported on first use.
+
+    Parameters
+    ----------
+    source : path-like, optional
+        Folder holding the two published files (``--published-source``; else
+        ``$MGMTFEAT_PUBLISHED_SOURCE``). When given it must hold them, even if the cache is filled:
+        a wrong explicit source is an error, not silently replaced by the cache.
+
+    Raises
+    ------
+    FileNotFoundError
+        An explicit source that is not a folder holding both files.
+    """
+    named = "--published-source" if source else "MGMTFEAT_PUBLISHED_SOURCE"
     source = source or os.environ.get("MGMTFEAT_PUBLISHED_SOURCE") or None
-    store = FeatureStore(cache_dir() / "published-vivit")
-    if len(store.case_ids(NET)) != 577 or not store.nets():
+    if source is not None:
+        missing = [name for name in PUBLISHED_FILES if not (Path(source) / name).is_file()]
+        if missing:
+            what = "does not exist" if not Path(source).is_dir() else f"lacks {', '.join(missing)}"
+            raise FileNotFoundError(
+                f"{named} {source} {what}; give the folder that holds {' and '.join(PUBLISHED_FILES)}, or leave "
+                f"{named} out to use the copy in the user cache (downloaded when missing)."
+            )
+    store = FeatureStore(published_root())
+    ids = store.case_ids(NET)
+    # an older import (entries without a settings digest) or a damaged first entry is imported again
+    if len(ids) != 577 or not store.nets() or store.verify_case(NET, ids[0]) is not None:
         store = import_published(store.root, source)
     return store

@@ -5,99 +5,48 @@ Layout on disk::
     ROOT/
       NET/
         provenance.json        how the features of this net were made (net, weights, clip settings, ...)
-        cases/CASE_ID.npz      one float32 array of 400 values per modality, the label, case metadata
+        cases/CASE_ID.npz      one float32 array of 400 values per modality, the label, case metadata and
+                               the settings digest of the provenance that made it (checked on every read)
+        extract.lock           present while an extraction owns the net (PID, host, start time)
         failures.csv           cases the last extraction could not read (case_id, file, reason)
       folds/KEY.csv            saved fold tables (case_id, label, repeat, fold) shared by every model
 
 One file per (net, case) makes every write atomic (temporary file, then rename) and idempotent:
 writing a case again replaces it, never duplicates it. ``.npz`` files are read with
-``allow_pickle=False``, so a store can be shared without trusting its author.
+``allow_pickle=False``, so a store can be shared without trusting its author. An entry made with
+other settings than its net's provenance (see :mod:`mgmtfeat.store.integrity`) or a damaged one is
+refused when read, naming the file and the fix.
 """
 
 from __future__ import annotations
 
+import csv
 import datetime as _dt
 import json
 import os
 import re
 import tempfile
-from dataclasses import dataclass
+import zipfile
+import zlib
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from mgmtfeat import MODALITIES, N_FEATURES, __version__
-from mgmtfeat._io import atomic_write_bytes, atomic_write_text, write_failures_csv
+from mgmtfeat import MODALITIES, __version__
+from mgmtfeat._io import FAILURE_COLUMNS, atomic_write_bytes, atomic_write_text, write_failures_csv
+from mgmtfeat.store.errors import StoreError
+from mgmtfeat.store.featureset import FeatureSet, check_vector
+from mgmtfeat.store.integrity import ExtractionClaim, check_fusion, comparable, read_provenance, settings_digest
 
 __all__ = ["StoreError", "FeatureSet", "FeatureStore", "atomic_write_bytes", "atomic_write_text"]
 
 _CASE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _NO_LABEL = -1
-
-
-class StoreError(ValueError):
-    """A feature store is missing, incomplete or holds invalid values."""
-
-
-def check_vector(values, *, where: str) -> np.ndarray:
-    """Return ``values`` as a float32 vector of 400 finite values, or raise naming ``where``."""
-    vector = np.asarray(values, dtype=np.float32)
-    if vector.shape != (N_FEATURES,):
-        raise StoreError(
-            f"{where}: expected {N_FEATURES} feature values, got shape {vector.shape}; "
-            "features must be the 400 Kinetics-400 outputs of one clip."
-        )
-    if not np.all(np.isfinite(vector)):
-        bad = int(np.sum(~np.isfinite(vector)))
-        raise StoreError(f"{where}: {bad} NaN or infinite values; re-extract this case.")
-    return vector
-
-
-@dataclass(frozen=True)
-class FeatureSet:
-    """Features of labelled cases, ready for a classifier.
-
-    Attributes
-    ----------
-    X : np.ndarray, float32, shape (n_cases, n_inputs, 400)
-        One row of 400 features per case and input.
-    y : np.ndarray, int64, shape (n_cases,)
-        Labels, 0 or 1 (MGMT unmethylated / methylated).
-    case_ids : tuple of str, length n_cases
-        Sorted case ids, the row order of ``X`` and ``y``.
-    inputs : tuple of str, length n_inputs
-        ``"net:modality"`` names of the inputs, the column order of ``X``.
-    """
-
-    X: np.ndarray
-    y: np.ndarray
-    case_ids: tuple[str, ...]
-    inputs: tuple[str, ...]
-
-    @property
-    def X2d(self) -> np.ndarray:
-        """``X`` flattened to shape (n_cases, n_inputs * 400), as the estimators take it."""
-        return self.X.reshape(len(self.X), -1)
-
-    def select(self, inputs: Sequence[str]) -> "FeatureSet":
-        """Keep only ``inputs`` (``"net:modality"`` or, for one net, bare modality names)."""
-        index = [self._input_index(name) for name in inputs]
-        return FeatureSet(self.X[:, index], self.y, self.case_ids, tuple(self.inputs[i] for i in index))
-
-    def subset(self, rows: np.ndarray) -> "FeatureSet":
-        """Keep the cases at positions ``rows``."""
-        return FeatureSet(self.X[rows], self.y[rows], tuple(np.asarray(self.case_ids)[rows]), self.inputs)
-
-    def _input_index(self, name: str) -> int:
-        matches = [i for i, full in enumerate(self.inputs) if full == name or full.split(":", 1)[1] == name]
-        if len(matches) != 1:
-            raise StoreError(
-                f"input {name!r} {'is ambiguous' if matches else 'is not in this feature set'}; "
-                f"available: {', '.join(self.inputs)}"
-            )
-        return matches[0]
+_DIGEST = "settings_digest"  # npz key of an entry's settings digest
+#: What a damaged ``.npz`` raises from numpy or zipfile (0-byte: EOFError, truncated: BadZipFile, ...).
+_DAMAGED = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error)
 
 
 class FeatureStore:
@@ -111,6 +60,7 @@ class FeatureStore:
 
     def __init__(self, root: str | os.PathLike):
         self.root = Path(root)
+        self._digests: dict[str, tuple[tuple, str]] = {}  # net -> (provenance file's stat, its digest)
 
     def __repr__(self) -> str:
         return f"FeatureStore({str(self.root)!r})"
@@ -134,10 +84,34 @@ class FeatureStore:
         return self._net_dir(net) / "failures.csv"
 
     def write_failures(self, net: str, failures: list[dict]) -> Path:
-        """Replace the failures table of ``net`` with ``failures`` (dicts of case_id, file, reason)."""
+        """Replace the failures table of ``net`` with ``failures`` (dicts of case_id, file, reason).
+
+        A table that already says exactly this is left alone, so a complete store on a read-only
+        medium can be resumed (there is nothing to do and nothing is written).
+        """
         path = self.failures_path(net)
+        wanted = sorted(({c: str(row.get(c, "")) for c in FAILURE_COLUMNS} for row in failures),
+                        key=lambda row: row["case_id"])
+        try:
+            with open(path, newline="", encoding="utf-8") as handle:
+                reader = csv.DictReader(handle)
+                if tuple(reader.fieldnames or ()) == FAILURE_COLUMNS and list(reader) == wanted:
+                    return path
+        except (OSError, UnicodeDecodeError, csv.Error):
+            pass  # missing or unreadable: write it
         write_failures_csv(path, failures)
         return path
+
+    def claim(self, net: str) -> ExtractionClaim:
+        """An exclusive claim on ``net`` for one extraction (``with store.claim(net): ...``).
+
+        Raises
+        ------
+        StoreError
+            Another extraction holds the net; the message names the lock file, its owner and how to
+            remove a stale one.
+        """
+        return ExtractionClaim(self._net_dir(net), net)
 
     def folds_path(self, key: str) -> Path:
         """Path of the saved fold table named ``key`` (e.g. ``"k5-r4-seed0-<digest of the cohort>"``)."""
@@ -161,13 +135,26 @@ class FeatureStore:
                 f"{path}: no features of net {net!r} in store {self.root} (nets present: {known}); "
                 f"extract them first with `python -m mgmtfeat.extract --net {net} --out {self.root}`."
             )
-        return json.loads(path.read_text())
+        return read_provenance(path)
+
+    def settings_digest(self, net: str) -> str:
+        """Settings digest of the provenance of ``net`` (what each of its entries must record)."""
+        path = self._net_dir(net) / "provenance.json"
+        try:  # cached while the file is unchanged: every read of an entry checks it
+            info = path.stat()
+        except OSError:
+            return settings_digest(self.provenance(net))  # raises the missing-net error
+        key = (info.st_ino, info.st_mtime_ns, info.st_size)
+        if self._digests.get(net, (None,))[0] != key:
+            self._digests[net] = (key, settings_digest(self.provenance(net)))
+        return self._digests[net][1]
 
     def write_provenance(self, net: str, provenance: Mapping, *, replace: bool = False) -> dict:
         """Record how the features of ``net`` are made; refuse a different record unless ``replace``.
 
-        The fields ``package_version`` and ``created`` are added; they are not compared, so a store
-        can be resumed by a later version of the package. Returns the record as stored.
+        The fields ``package_version``, ``created`` and ``settings_digest`` (the digest every entry of
+        this net records) are added; they are not compared, so a store can be resumed by a later
+        version of the package. Returns the record as stored.
         """
         record = {"net": net, **provenance}
         path = self._net_dir(net) / "provenance.json"
@@ -175,6 +162,7 @@ class FeatureStore:
             old = self.check_provenance(net, provenance)
             if old is not None:
                 return old
+        record["settings_digest"] = settings_digest(record)
         record["package_version"] = __version__
         record["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
         atomic_write_text(path, json.dumps(record, indent=2, sort_keys=True, default=str))
@@ -192,9 +180,9 @@ class FeatureStore:
         path = self._net_dir(net) / "provenance.json"
         if not path.is_file():
             return None
-        old = json.loads(path.read_text())
-        if _comparable(old) != _comparable(record):
-            diff = sorted(k for k in set(old) | set(record) if _comparable(old).get(k) != _comparable(record).get(k))
+        old = read_provenance(path)
+        if comparable(old) != comparable(record):
+            diff = sorted(k for k in set(old) | set(record) if comparable(old).get(k) != comparable(record).get(k))
             raise StoreError(
                 f"{path}: the store holds {net} features made with other settings "
                 f"(differing: {', '.join(diff)}); use a new --out folder or pass --force to replace them."
@@ -218,6 +206,7 @@ class FeatureStore:
         features: Mapping[str, np.ndarray],
         label: int | None = None,
         meta: Mapping | None = None,
+        digest: str | None = None,
     ) -> Path:
         """Store the features of one case atomically, replacing an earlier entry.
 
@@ -233,6 +222,10 @@ class FeatureStore:
             0 or 1, or None when unknown.
         meta : mapping, optional
             JSON-able case metadata (clip box, source files, ...).
+        digest : str, optional
+            Settings digest of the provenance the features were made with (an extraction passes its
+            own, so that a provenance replaced under it cannot relabel its entries); default: that
+            of the net's ``provenance.json``, which must exist.
         """
         path = self.case_path(net, case_id)
         arrays = {}
@@ -246,25 +239,61 @@ class FeatureStore:
             raise StoreError(f"case {case_id}: no features given")
         arrays["label"] = np.array(_NO_LABEL if label is None else _check_label(label, case_id), np.int8)
         arrays["meta"] = np.array(json.dumps(dict(meta or {}), sort_keys=True, default=str))
+        if digest is None:
+            if not (self._net_dir(net) / "provenance.json").is_file():
+                raise StoreError(f"case {case_id}: net {net} of store {self.root} has no provenance.json; write "
+                                 "the provenance (write_provenance) before its entries, so each records its settings.")
+            digest = self.settings_digest(net)
+        arrays[_DIGEST] = np.array(digest)
         with tempfile.SpooledTemporaryFile() as buffer:
             np.savez(buffer, **arrays)
             buffer.seek(0)
             atomic_write_bytes(path, buffer.read())
         return path
 
-    def read_case(self, net: str, case_id: str) -> tuple[dict[str, np.ndarray], int | None, dict]:
-        """Return ``(features by modality, label or None, metadata)`` of one stored case."""
+    def read_case(self, net: str, case_id: str, digest: str | None = None) -> tuple[dict[str, np.ndarray], int | None, dict]:
+        """Return ``(features by modality, label or None, metadata)`` of one stored case.
+
+        The entry's settings digest must equal ``digest`` (default: the digest of the net's
+        ``provenance.json``).
+
+        Raises
+        ------
+        StoreError
+            The entry is missing, damaged (0 bytes, truncated, not an ``.npz``), or was made with
+            other settings than the provenance; the message names the file and the fix.
+        """
         path = self.case_path(net, case_id)
+        fix = (f"delete it and re-extract the case (the same `mgmtfeat extract ... --net {net} --out {self.root}` "
+               "command redoes only the missing cases)")
         try:
             with np.load(path, allow_pickle=False) as npz:
                 features = {m: npz[m] for m in MODALITIES if m in npz.files}
                 label = int(npz["label"]) if "label" in npz.files else _NO_LABEL
                 meta = json.loads(str(npz["meta"])) if "meta" in npz.files else {}
+                recorded = str(npz[_DIGEST]) if _DIGEST in npz.files else None
         except FileNotFoundError:
             raise StoreError(f"{path}: case {case_id} has no {net} features in this store") from None
-        except (OSError, ValueError, KeyError) as err:
-            raise StoreError(f"{path}: unreadable feature file ({err}); delete it and re-extract the case") from None
+        except _DAMAGED as err:
+            raise StoreError(f"{path}: damaged feature entry of case {case_id} ({type(err).__name__}: {err}); "
+                             f"{fix}") from None
+        expected = digest or self.settings_digest(net)
+        if recorded != expected:
+            made = f"settings digest {recorded}" if recorded else "no settings digest (older mgmtfeat, or written by hand)"
+            raise StoreError(
+                f"{path}: entry of case {case_id} was made with other settings than {net}/provenance.json ({made}; "
+                f"the provenance's is {expected}): it comes from another run, a --force run or another store. "
+                f"{fix[0].upper()}{fix[1:]}, or re-extract the whole net with --force."
+            )
         return features, (None if label == _NO_LABEL else label), meta
+
+    def verify_case(self, net: str, case_id: str, digest: str | None = None) -> str | None:
+        """Why the entry of ``case_id`` cannot be used (None when it can); see :meth:`read_case`."""
+        try:
+            self.read_case(net, case_id, digest)
+        except StoreError as err:
+            return str(err)
+        return None
 
     def labels(self, net: str) -> pd.DataFrame:
         """Table of ``case_id``, ``label`` (nullable Int64) and metadata columns for ``net``."""
@@ -282,10 +311,11 @@ class FeatureStore:
         modalities: Iterable[str] = MODALITIES,
         *,
         require_labels: bool = True,
+        intersect: bool = False,
     ) -> FeatureSet:
         """Load features as an array of shape (n_cases, n_nets * n_modalities, 400).
 
-        Cases are those present for every requested net, in sorted id order. Inputs are ordered
+        Cases are those of every requested net, in sorted id order. Inputs are ordered
         net by net, modality by modality (``"vivit:flair", "vivit:t1", ...``).
 
         Parameters
@@ -296,12 +326,17 @@ class FeatureStore:
             Canonical modality names to load.
         require_labels : bool
             Drop unlabelled cases (the default); without labels, ``y`` holds -1 for them.
+        intersect : bool
+            With several nets whose case sets differ, use the cases common to all (logged) instead
+            of refusing.
 
         Raises
         ------
         StoreError
-            If the store or a net is missing, a case lacks a requested modality, a vector is not
-            400 finite values, labels disagree between nets, or no labelled case remains.
+            If the store or a net is missing, an entry is damaged or made with other settings than
+            its provenance, a case lacks a requested modality, a vector is not 400 finite values,
+            fused nets differ in clip settings or (without ``intersect``) in cases, labels disagree
+            between nets, or no labelled case remains.
         """
         nets = [nets] if isinstance(nets, str) else list(nets)
         modalities = list(modalities)
@@ -314,9 +349,8 @@ class FeatureStore:
                 "`python -m mgmtfeat.extract --out ...` or import the published ones with "
                 "`python -m mgmtfeat.import_published --out ...`."
             )
-        for net in nets:
-            self.provenance(net)  # raises a clear error for a net that is not there
-        common = sorted(set.intersection(*(set(self.case_ids(net)) for net in nets)))
+        provenances = {net: self.provenance(net) for net in nets}  # a clear error for a net that is not there
+        common = check_fusion(provenances, {net: set(self.case_ids(net)) for net in nets}, self.root, intersect)
         rows, labels, kept = [], [], []
         for case_id in common:
             row, label = self._load_row(case_id, nets, modalities)
@@ -358,10 +392,6 @@ def _check_label(label, case_id: str) -> int:
     if label not in (0, 1):
         raise StoreError(f"case {case_id}: label {label!r} is not 0 or 1 (MGMT unmethylated / methylated)")
     return int(label)
-
-
-def _comparable(record: Mapping) -> dict:
-    return {k: v for k, v in json.loads(json.dumps(record, default=str)).items() if k not in ("package_version", "created")}
 
 
 def _scalar(value) -> bool:

@@ -1,0 +1,90 @@
+"""Figures of the extended cross-validation study: confusion matrix, calibration, held-out stability,
+site comparison and subgroups. Each function takes the table written beside it and returns a figure
+for :func:`mgmtfeat.reports.save_figure`.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import numpy as np
+import pandas as pd
+
+from mgmtfeat.reports.figures import _figure
+
+__all__ = ["plot_confusion", "plot_calibration", "plot_stability", "plot_site_comparison", "plot_subgroups"]
+
+
+def plot_confusion(confusion: pd.DataFrame, classes, title: str = "Out-of-fold confusion matrix"):
+    """One heat map per model of the mean count per repeat.
+
+    ``confusion`` has columns ``model``, ``repeat``, ``true``, ``predicted``, ``count`` (class names).
+    """
+    models = list(dict.fromkeys(confusion["model"]))
+    fig, axes = _figure(4.2 * len(models), 4.0, ncols=len(models))
+    names = [str(c) for c in classes]
+    for ax, model in zip(np.atleast_2d(axes)[0], models):  # one model: _figure returns a single Axes
+        part = confusion[confusion["model"] == model]
+        mean = part.groupby(["true", "predicted"])["count"].mean()
+        matrix = np.array([[mean.get((t, p), 0.0) for p in names] for t in names])
+        ax.imshow(matrix, cmap="Blues")
+        for (i, j), value in np.ndenumerate(matrix):
+            ax.text(j, i, f"{value:.1f}", ha="center", va="center", fontsize=9,
+                    color="white" if value > matrix.max() / 2 else "black")
+        ax.set(xticks=range(len(names)), yticks=range(len(names)), xticklabels=names, yticklabels=names,
+               xlabel="predicted class", ylabel="true class", title=f"{model}\n{title}")
+    return fig
+
+
+def plot_calibration(curves: Mapping[str, pd.DataFrame], brier: Mapping[str, float],
+                     title: str = "Calibration of out-of-fold probabilities"):
+    """Reliability curve of each model (``mean_predicted``, ``fraction_positive``), Brier score in the legend."""
+    fig, ax = _figure()
+    for model, table in curves.items():
+        ax.plot(table["mean_predicted"], table["fraction_positive"], marker="o",
+                label=f"{model} (Brier {brier[model]:.3f})")
+    ax.plot([0, 1], [0, 1], color="grey", linestyle=":", label="perfect calibration")
+    ax.set(xlabel="mean predicted probability", ylabel="fraction positive", xlim=(0, 1), ylim=(0, 1), title=title)
+    ax.legend(loc="upper left", fontsize=8)
+    return fig
+
+
+def plot_stability(table: pd.DataFrame, title: str = "Held-out AUC against ensemble size"):
+    """Mean ± SD of the test AUC over random member subsets; ``table``: model, size, auc_mean, auc_sd."""
+    fig, ax = _figure()
+    for model, part in table.groupby("model", sort=False):
+        ax.errorbar(part["size"], part["auc_mean"], yerr=part["auc_sd"].fillna(0), marker="o", capsize=3, label=model)
+    ax.set(xlabel="fold models in the ensemble", ylabel="test AUC (mean ± SD over subsets)", title=title)
+    ax.set_xticks(sorted(table["size"].unique()))
+    ax.legend(fontsize=8)
+    return fig
+
+
+def plot_site_comparison(table: pd.DataFrame, title: str = "Co-site vs separate-site cross-validation"):
+    """Bars of AUC mean ± SD per model and scheme; ``table``: model, scheme, auc_mean, auc_sd."""
+    fig, ax = _figure()
+    models = list(dict.fromkeys(table["model"]))
+    schemes = list(dict.fromkeys(table["scheme"]))
+    width = 0.8 / len(schemes)
+    for s, scheme in enumerate(schemes):
+        part = table[table["scheme"] == scheme].set_index("model").reindex(models)
+        ax.bar(np.arange(len(models)) + s * width, part["auc_mean"], width, yerr=part["auc_sd"].fillna(0),
+               capsize=3, label=scheme)
+    ax.axhline(0.5, color="grey", linestyle=":")
+    ax.set(xticks=np.arange(len(models)) + width * (len(schemes) - 1) / 2, xticklabels=models, ylabel="AUC",
+           ylim=(0, 1), title=title)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def plot_subgroups(table: pd.DataFrame, metric: str = "auc", title: str = "AUC by subgroup (95 % CI)"):
+    """Forest plot of ``metric`` per (model, covariate, subgroup) with its interval and count."""
+    rows = table[table["metric"] == metric].reset_index(drop=True)
+    fig, ax = _figure(6.5, max(2.5, 0.35 * len(rows) + 1.2))
+    y = np.arange(len(rows))[::-1]
+    ax.errorbar(rows["estimate"], y, xerr=[(rows["estimate"] - rows["low"]).clip(lower=0),
+                                           (rows["high"] - rows["estimate"]).clip(lower=0)], fmt="o", capsize=3)
+    labels = [f"{r.model}: {r.covariate} {r.subgroup} (n={r.n})" for r in rows.itertuples()]
+    ax.set(yticks=y, yticklabels=labels, xlabel=metric.upper() if metric == "auc" else metric, title=title)
+    ax.axvline(0.5, color="grey", linestyle=":")
+    return fig
