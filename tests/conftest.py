@@ -51,7 +51,7 @@ def write_random_store(root: Path, n_cases: int = 40, net: str = "vivit", seed: 
 
 
 def failing_after(real, fits: list, fail_after: int | None = None):
-    """``make_estimator_factory`` that records each fit's seed in ``fits`` and raises after ``fail_after`` fits.
+    """An estimator-factory builder (``make_estimator_factory``, ``estimator_factory``) that records each fit's seed in ``fits`` and raises after ``fail_after`` fits.
 
     Stands in for a run killed after some folds (the folds fitted before it stay cached on disk).
     """

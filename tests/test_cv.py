@@ -172,17 +172,17 @@ def test_a_killed_run_resumes_from_its_finished_folds(tmp_path, monkeypatch):
     base = ["--features", str(store.root), "--model", "logistic,svm", "--repeats", "2",
             "--folds", "3", "--quiet"]
     assert cv.main([*base, "--out", str(tmp_path / "reference")]) == 0
-    real, fits = cv_study.make_estimator_factory, []
+    real, fits = cv_study.estimator_factory, []
 
     out = tmp_path / "resumed"
-    monkeypatch.setattr(cv_study, "make_estimator_factory", failing_after(real, fits, 8))
+    monkeypatch.setattr(cv_study, "estimator_factory", failing_after(real, fits, 8))
     with pytest.raises(RuntimeError, match="killed"):
         cv.main([*base, "--out", str(out)])
     assert len(fits) == 8 and not out.exists()
     cached = sorted(p.name for p in (tmp_path / ".resumed.partial" / "fold-cache").iterdir())
     assert len(cached) == 8 and cached[0].startswith("logistic-fold-r0-k0-")
     fits.clear()
-    monkeypatch.setattr(cv_study, "make_estimator_factory", failing_after(real, fits))
+    monkeypatch.setattr(cv_study, "estimator_factory", failing_after(real, fits))
     assert cv.main([*base, "--out", str(out)]) == 0
     assert len(fits) == 4  # only the folds the killed run had not finished
     reference = pd.read_csv(tmp_path / "reference" / "metrics.csv").drop(columns="fit_seconds")

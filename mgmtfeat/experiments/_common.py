@@ -111,11 +111,9 @@ def shared_folds(store: FeatureStore, data: FeatureSet, n_splits: int, n_repeats
                  leave_one_group_out: bool = False) -> tuple[pd.DataFrame, Path | None]:
     """Fold table shared by every run on the same cases, saved in the store's ``folds/`` folder.
 
-    The file name (:func:`~mgmtfeat.evaluation.folds_key`) carries K, repeats, seed, the grouping and
-    a digest of the case ids and labels (and groups), so every model and ablation on the same cohort
-    reuses one assignment, and a changed cohort or grouping gets a new one. A ``folds_file`` given
-    by hand must honour the grouping too. Returns the table and where it is saved (None when the
-    store folder is not writable).
+    Named by :func:`~mgmtfeat.evaluation.folds_key` (K, repeats, seed, grouping, a digest of the cohort),
+    so every model and ablation on the same cases reuses one assignment. A ``folds_file`` must honour
+    the grouping too. Returns the table and its path (None when the store is not writable).
     """
     if folds_file:
         table = load_folds(folds_file, data.case_ids)
