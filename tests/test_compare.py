@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mgmtfeat.evaluation.compare import (brier_score, calibration_table, compare_cv_models,
-                                         corrected_resampled_ttest, delong_covariance, delong_test)
+from mgmtfeat.evaluation.compare import (brier_score, calibration_table, compare_cv_models, corrected_cv_interval,
+                                         corrected_resampled_ttest, cv_interval, delong_covariance, delong_test)
 
 # pROC's aSAH data (Turck et al., Intensive Care Med 2010; 113 patients, shipped with R's pROC):
 # outcome (Poor = 1, Good = 0), s100b and the WFNS grade (an ordinal score with many ties).
@@ -124,6 +124,30 @@ def test_compare_cv_models_pairs_folds_by_repeat_and_fold():
         compare_cv_models(a, b.iloc[:3])
     with pytest.raises(ValueError, match="lacks columns"):
         compare_cv_models(a.drop(columns="auc"), b)
+
+
+def test_corrected_cv_interval_by_hand():
+    # The folds of the t-test above: mean 0.83, s^2 = 0.001 / 3, corrected variance (1/4 + 20/80) s^2 = 1/6000.
+    # t_{3, 0.975} = 3.182446 (t table), so the 95 % interval is 0.83 +- 3.182446 / sqrt(6000) = 0.83 +- 0.041086.
+    a = np.array([0.82, 0.84, 0.81, 0.85])
+    ci = corrected_cv_interval(a, n_train=80, n_test=20)
+    assert ci.mean == pytest.approx(0.83, abs=1e-12) and ci.se == pytest.approx(np.sqrt(1 / 6000), abs=1e-12)
+    assert (ci.df, ci.n_folds, ci.confidence) == (3, 4, 0.95)
+    assert ci.low == pytest.approx(0.83 - 3.182446 / np.sqrt(6000), abs=1e-6)
+    assert ci.high == pytest.approx(0.83 + 3.182446 / np.sqrt(6000), abs=1e-6)
+    # wider than the uncorrected interval (SEM s / sqrt(J)), and it inverts the corrected t-test:
+    # the test of a against a constant at the interval's bound has P = 0.05
+    assert ci.high - ci.mean > 3.182446 * np.sqrt(0.001 / 3 / 4)
+    at_bound = corrected_resampled_ttest(a, np.full(4, ci.low), n_train=80, n_test=20)
+    assert at_bound.p_value == pytest.approx(0.05, abs=1e-9)
+    table = pd.DataFrame({"repeat": [0, 0, 1, 1], "fold": [0, 1, 0, 1], "auc": a, "n_train": 80, "n_test": 20})
+    assert cv_interval(table) == ci
+    with pytest.raises(ValueError, match="lacks columns"):
+        cv_interval(table.drop(columns="n_test"))
+    with pytest.raises(ValueError, match="at least 2"):
+        corrected_cv_interval([0.8], 80, 20)
+    with pytest.raises(ValueError, match="confidence"):
+        corrected_cv_interval(a, 80, 20, confidence=95)
 
 
 def test_brier_score_and_calibration_table_by_hand():

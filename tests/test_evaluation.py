@@ -6,7 +6,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 
 from mgmtfeat.evaluation import (EvaluationError, check_labels, concordance_correlation, cross_validate, load_folds,
-                                 make_folds, net_benefit, sem, summarise, wilcoxon_paired)
+                                 make_folds, net_benefit, sem, summarise)
 from mgmtfeat.models.classical import make_logistic
 
 
@@ -136,12 +136,6 @@ def test_net_benefit_matches_definition():
     # at t=0.5: TP=1, FP=1 -> 1/4 - 1/4 * 1 = 0
     assert table["model"].iloc[0] == pytest.approx(0.0)
     assert table["treat_all"].iloc[0] == pytest.approx(0.5 - 0.5)
-
-
-def test_wilcoxon():
-    assert wilcoxon_paired([1, 2, 3], [1, 2, 3]) == 1.0
-    a = np.linspace(0.6, 0.7, 12)
-    assert wilcoxon_paired(a, a - 0.05) < 0.01
 
 
 def test_saved_folds_splitter_reproduces_the_table_and_serves_grid_search():

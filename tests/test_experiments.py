@@ -8,6 +8,7 @@ import pytest
 from mgmtfeat import MODALITIES
 from mgmtfeat import experiments as ex
 from mgmtfeat.evaluation import concordance_correlation
+from mgmtfeat.evaluation.compare import compare_cv_models, corrected_cv_interval, cv_interval
 from mgmtfeat.store import FeatureStore
 
 from conftest import failing_after, write_random_store
@@ -67,6 +68,27 @@ def test_method_comparison_lists_literature_and_refuses_overwrite(multi, tmp_pat
         ex.method_comparison(settings, models=("nope",))
 
 
+def test_table1_gives_corrected_cis_and_tests_against_the_reference(multi, tmp_path):
+    table = ex.method_comparison(_settings(multi, tmp_path / "t1"), models=("logistic", "svm"), net="i3d")["table1"]
+    metrics = pd.read_csv(tmp_path / "t1" / "metrics.csv")
+    ours = table[table.source == "this run"].set_index("method")
+    per_model = {m: metrics[metrics.configuration == m] for m in ("logistic", "svm")}
+    for model, part in per_model.items():
+        ci = cv_interval(part)
+        assert (ours.loc[model, "auc_ci_low"], ours.loc[model, "auc_ci_high"]) == pytest.approx((ci.low, ci.high))
+        # corrected: wider than mean +- t * SEM over folds
+        assert ci.high - ci.low > 2 * 2.57 * ours.loc[model, "auc_sem"]
+    # without an snn the first model is the reference; it is not tested against itself
+    assert (ours["reference"] == "logistic").all() and np.isnan(ours.loc["logistic", "p_vs_reference"])
+    test = compare_cv_models(per_model["svm"], per_model["logistic"])
+    assert ours.loc["svm", "p_vs_reference"] == pytest.approx(test.p_value)
+    assert ours.loc["svm", "auc_difference"] == pytest.approx(test.mean_difference)
+    reported = table[table.source != "this run"]
+    assert reported["auc_ci_low"].isna().all() and reported["p_vs_reference"].isna().all()
+    md = (tmp_path / "t1" / "table1.md").read_text()
+    assert "| AUC 95% CI | AUC minus logistic (P) |" in md and "Nadeau and Bengio" in md
+
+
 @pytest.mark.slow
 def test_modalities_finds_the_informative_input(multi, tmp_path):
     out = ex.modality_ablation(_settings(multi, tmp_path / "t2"), model="logistic", net="i3d")
@@ -82,7 +104,17 @@ def test_modalities_finds_the_informative_input(multi, tmp_path):
     single = table.xs("single")["auc_mean"]
     assert r == pytest.approx(np.corrcoef(single[list(MODALITIES)], left[list(MODALITIES)])[0, 1])
     assert r < 0 and out["correlation"]["paper_r"].iloc[0] == -0.90
-    assert "paper reports r = -0.90" in (tmp_path / "t2" / "table2.md").read_text()
+    md = (tmp_path / "t2" / "table2.md").read_text()
+    assert "paper reports r = -0.90" in md and "(5 points, one per input" in md
+    # each configuration against all inputs on the same folds, by the corrected resampled t-test
+    metrics = pd.read_csv(tmp_path / "t2" / "metrics.csv")
+    full = table.loc[("all", "all")]
+    assert np.isnan(full["p_vs_reference"]) and full["auc_ci_low"] < full["auc_mean"] < full["auc_ci_high"]
+    test = compare_cv_models(metrics[metrics.configuration == "left out: t1ce"],
+                             metrics[metrics.configuration == "all: all"])
+    assert table.loc[("left out", "t1ce"), "p_vs_reference"] == pytest.approx(test.p_value)
+    assert table.loc[("left out", "t1ce"), "auc_difference"] == pytest.approx(test.mean_difference)
+    assert test.mean_difference < 0
 
 
 def test_all_experiments_share_one_fold_table(multi, tmp_path):
@@ -100,12 +132,24 @@ def test_networks_and_fusion_label_random_weights(multi, tmp_path):
     assert table.loc["i3d", "auc_mean"] > 0.8 and table.loc["other", "auc_mean"] < 0.75
     assert table["random_weights"].to_dict() == {"i3d": False, "other": True, "twin": True}
     assert "RANDOM-WEIGHT nets: other, twin" in (tmp_path / "t3" / "table3.md").read_text()
+    # every net against the best one (i3d or its near copy) on the same folds, by the corrected resampled t-test
+    metrics = pd.read_csv(tmp_path / "t3" / "metrics.csv")
+    best = table["auc_mean"].idxmax()
+    by_net = {n: metrics[metrics.configuration == n] for n in ("other", best)}
+    assert best in ("i3d", "twin") and (table["reference"] == best).all() and np.isnan(table.loc[best, "p_vs_reference"])
+    assert table.loc["other", "p_vs_reference"] == pytest.approx(compare_cv_models(by_net["other"], by_net[best]).p_value)
+    assert table.loc["other", "auc_ci_high"] == pytest.approx(cv_interval(by_net["other"]).high)
     out = ex.net_fusion(_settings(multi, tmp_path / "t4"), model="logistic")
     fused = out["table4"]
     assert sorted(fused.loc[fused.n_nets > 1, "nets"]) == ["i3d+other", "i3d+other+twin", "i3d+twin", "other+twin"]
     single = fused[fused.n_nets == 1].set_index("nets")["auc_mean"]
     row = fused.set_index("nets").loc["i3d+twin"]
     assert row["gain"] == pytest.approx(row["auc_mean"] - max(single["i3d"], single["twin"]))
+    metrics = pd.read_csv(tmp_path / "t4" / "metrics.csv")
+    best = max(("i3d", "twin"), key=single.get)
+    gain = compare_cv_models(metrics[metrics.configuration == "i3d+twin"], metrics[metrics.configuration == best])
+    assert row["gain_p"] == pytest.approx(gain.p_value) and np.isnan(fused.set_index("nets").loc["i3d", "gain_p"])
+    assert row["auc_ci_low"] < row["auc_mean"] < row["auc_ci_high"]
     ccc = out["ccc"].set_index(["net_a", "net_b"])
     assert ccc.loc[("i3d", "twin"), "ccc_mean"] > 0.9  # near copies
     assert abs(ccc.loc[("i3d", "other"), "ccc_mean"]) < 0.15  # independent features
@@ -132,10 +176,24 @@ def test_one_net_store_stops_before_fitting(tmp_path):
 
 def test_delta_t1_paired_and_missing_input(multi, tmp_path):
     table = ex.delta_t1_ablation(_settings(multi, tmp_path / "d"), model="logistic", net="i3d")["delta_t1"].set_index("metric")
-    assert table.loc["auc", "n_folds"] == 6 and 0 < table.loc["auc", "wilcoxon_p"] <= 1
+    assert table.loc["auc", "n_folds"] == 6 and table.loc["auc", "df"] == 5
     assert table.loc["auc", "difference_mean"] == pytest.approx(table.loc["auc", "with_mean"] - table.loc["auc", "without_mean"])
     metrics = pd.read_csv(tmp_path / "d" / "metrics.csv")
     assert set(metrics["configuration"]) == {"with delta-T1", "without delta-T1"}
+    # the corrected resampled t-test over the (repeat, fold) pairs, and the CI that inverts it, per metric
+    with_, without = (metrics[metrics.configuration == c] for c in ("with delta-T1", "without delta-T1"))
+    paired = with_.merge(without, on=["repeat", "fold"], suffixes=("_a", "_b"))
+    for metric in ("auc", "accuracy"):
+        test = compare_cv_models(with_, without, metric)
+        assert table.loc[metric, "p_value"] == pytest.approx(test.p_value)
+        assert table.loc[metric, "t"] == pytest.approx(test.t)
+        ci = corrected_cv_interval(paired[f"{metric}_a"] - paired[f"{metric}_b"], paired["n_train_a"].mean(),
+                                   paired["n_test_a"].mean())
+        assert (table.loc[metric, "difference_low"], table.loc[metric, "difference_high"]) == pytest.approx(
+            (ci.low, ci.high))
+        assert ci.low < table.loc[metric, "difference_mean"] < ci.high
+    md = (tmp_path / "d" / "delta_t1.md").read_text()
+    assert "corrected t-test P" in md and "Wilcoxon P" not in md and "(repeat, fold)" in md
     store = FeatureStore(tmp_path / "nodelta")
     store.write_provenance("i3d", {"weights": "test"})
     rng = np.random.default_rng(0)
@@ -203,6 +261,62 @@ def test_table1_on_published_features(published_store, tmp_path):
     table = ex.method_comparison(settings, models=("logistic",))["table1"]
     assert table.iloc[0]["auc_mean"] > 0.57 and table.iloc[0]["n_folds"] == 5
     assert "published ViViT features; 577 cases, 1 x 5-fold CV" in (tmp_path / "t1" / "table1.md").read_text()
+
+
+def _claims_module():
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "experiments" / "claims.py"
+    spec = importlib.util.spec_from_file_location("claims_script", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _fold_rows(configuration: str, aucs) -> pd.DataFrame:
+    keys = [(r, f) for r in range(2) for f in range(3)]
+    return pd.DataFrame([{"configuration": configuration, "repeat": r, "fold": f, "auc": a, "n_train": 80,
+                          "n_test": 40} for (r, f), a in zip(keys, aucs)])
+
+
+def test_claims_table_applies_its_verdict_rules(tmp_path):
+    claims = _claims_module()
+    noise = np.array([0.01, -0.01, 0.005, -0.005, 0.0, 0.0])
+    snn = 0.61 + noise
+    tables = {
+        "methods": [_fold_rows("snn", snn), _fold_rows("mlp", snn - 0.05 + noise[::-1] / 5)],
+        "delta-t1": [_fold_rows("with delta-T1", snn), _fold_rows("without delta-T1", snn + 0.01 + noise / 3)],
+        # left-out AUC = 1.2 - single-input AUC: r = -1 over the five inputs
+        "modalities": [_fold_rows(f"single: {m}", a + noise) for m, a in zip(MODALITIES, [.6, .55, .58, .59, .53])]
+        + [_fold_rows(f"left out: {m}", 1.2 - a + noise) for m, a in zip(MODALITIES, [.6, .55, .58, .59, .53])],
+    }
+    for name, parts in tables.items():
+        (tmp_path / name).mkdir()
+        pd.concat(parts).to_csv(tmp_path / name / "metrics.csv", index=False)
+    table = claims.claims_table(tmp_path).set_index("claim")
+    verdicts = table["verdict"]
+    assert verdicts["SNN AUC (all five inputs)"] == "not reproduced: 0.666 lies above the 95% CI"
+    ci = cv_interval(tables["methods"][0])
+    assert f"0.610 (95% CI {ci.low:.3f} to {ci.high:.3f})" == table.loc["SNN AUC (all five inputs)", "measured here"]
+    assert verdicts["SNN > MLP"] == "reproduced"
+    p = compare_cv_models(*tables["methods"]).p_value
+    assert f"P = {p:.2g}" in table.loc["SNN > MLP", "test"] and "6 paired folds" in table.loc["SNN > MLP", "test"]
+    assert verdicts["delta-T1 input helps the SNN"].startswith("not reproduced: the SNN with delta-T1 is not higher")
+    corr = "modality correlation: single-input AUC vs left-out AUC"
+    assert verdicts[corr] == "reproduced" and "r = -1.00" in table.loc[corr, "measured here"]
+    assert "5 points" in table.loc[corr, "measured here"] and "3 df" in table.loc[corr, "test"]
+    assert table.index[-2:].str.contains("network ranking|fusing").all()
+    assert verdicts.iloc[-2:].str.startswith("not testable here").all()
+    # a paper figure inside the CI is reproduced; a positive difference with P >= 0.05 is not
+    (tmp_path / "methods" / "metrics.csv").write_text(pd.concat(
+        [_fold_rows("snn", 0.666 + noise), _fold_rows("mlp", 0.660 + noise[::-1])]).to_csv(index=False))
+    again = claims.claims_table(tmp_path).set_index("claim")["verdict"]
+    assert again["SNN AUC (all five inputs)"].startswith("reproduced (the paper's figure lies inside")
+    assert again["SNN > MLP"].startswith("not reproduced: the SNN is higher but not significantly")
+    assert "| claim | paper |" in claims.to_markdown(table.reset_index())
+    (tmp_path / "delta-t1" / "metrics.csv").unlink()
+    with pytest.raises(FileNotFoundError, match="claims.py"):
+        claims.claims_table(tmp_path)
 
 
 def test_a_killed_experiment_resumes_from_its_finished_folds(multi, tmp_path, monkeypatch):

@@ -8,7 +8,9 @@ Which test when:
 * two models cross-validated on the **same saved folds** (K folds x R repeats): the fold metrics are
   not independent (training sets overlap), so a plain paired t-test is far too liberal;
   :func:`corrected_resampled_ttest` applies Nadeau and Bengio's correction (2003), as recommended by
-  Bouckaert and Frank (2004).
+  Bouckaert and Frank (2004);
+* one model's mean metric over those folds: :func:`corrected_cv_interval` (:func:`cv_interval` from a
+  metrics table), the confidence interval with the same correction.
 
 >>> from mgmtfeat.evaluation.compare import delong_test, corrected_resampled_ttest, compare_cv_models
 """
@@ -21,7 +23,8 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["DeLongResult", "delong_covariance", "delong_test", "TTestResult", "corrected_resampled_ttest",
-           "compare_cv_models", "calibration_table", "brier_score"]
+           "compare_cv_models", "CVInterval", "corrected_cv_interval", "cv_interval", "calibration_table",
+           "brier_score"]
 
 
 def _check_binary(y_true, scores: np.ndarray, name: str, both_classes: bool = True) -> np.ndarray:
@@ -228,6 +231,83 @@ def compare_cv_models(metrics_a: pd.DataFrame, metrics_b: pd.DataFrame, metric: 
         n_test = float(metrics_a["n_test"].mean()) if n_test is None else n_test
     merged = merged.sort_values(keys)
     return corrected_resampled_ttest(merged[f"{metric}_a"], merged[f"{metric}_b"], n_train, n_test)
+
+
+@dataclass(frozen=True)
+class CVInterval:
+    """A mean over CV folds with its corrected t-based confidence interval.
+
+    Attributes
+    ----------
+    mean, low, high : float
+        Mean over the J folds and the interval's bounds.
+    se : float
+        Corrected standard error, sqrt((1/J + n_test/n_train) * s^2).
+    df : int
+        J - 1.
+    confidence : float
+        E.g. 0.95.
+    n_folds : int
+        J = K x R.
+    """
+
+    mean: float
+    low: float
+    high: float
+    se: float
+    df: int
+    confidence: float
+    n_folds: int
+
+
+def corrected_cv_interval(values, n_train: float, n_test: float, confidence: float = 0.95) -> CVInterval:
+    """Confidence interval of a mean over repeated-CV folds, with Nadeau and Bengio's variance correction.
+
+    ``mean +- t_{J-1, (1 + confidence) / 2} * sqrt((1/J + n_test/n_train) * s^2)``, s^2 the sample
+    variance (ddof=1) of the J per-fold values: the interval that inverts
+    :func:`corrected_resampled_ttest`. The plain ``s / sqrt(J)`` (the SEM over folds) treats folds
+    as independent, which they are not (training sets overlap, and every repeat reuses the cases),
+    so it is far too narrow for K x R folds.
+
+    Parameters
+    ----------
+    values : array-like, shape (J,)
+        One model's metric per fold (e.g. AUC), J >= 2.
+    n_train, n_test : float
+        Training and test cases per fold (their means when folds differ by a case).
+    confidence : float
+        In (0, 1).
+
+    Returns
+    -------
+    CVInterval
+    """
+    from scipy.stats import t as student_t
+
+    x = np.asarray(values, float)
+    if x.ndim != 1 or len(x) < 2 or not np.isfinite(x).all():
+        raise ValueError(f"values must be finite per-fold values, at least 2; got shape {x.shape}.")
+    if not (n_train > 0 and n_test > 0):
+        raise ValueError(f"n_train={n_train!r} and n_test={n_test!r} must be positive case counts per fold.")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence={confidence!r} must lie in (0, 1), e.g. 0.95.")
+    j = len(x)
+    se = float(np.sqrt((1.0 / j + n_test / n_train) * x.var(ddof=1)))
+    half = float(student_t.ppf((1 + confidence) / 2, j - 1)) * se
+    mean = float(x.mean())
+    return CVInterval(mean, mean - half, mean + half, se, j - 1, confidence, j)
+
+
+def cv_interval(metrics: pd.DataFrame, metric: str = "auc", confidence: float = 0.95) -> CVInterval:
+    """:func:`corrected_cv_interval` of a ``CVResult.metrics`` table (one row per repeat and fold).
+
+    ``n_train`` and ``n_test`` are the means of the table's columns of those names.
+    """
+    missing = [c for c in (metric, "n_train", "n_test") if c not in metrics]
+    if missing:
+        raise ValueError(f"metrics lacks columns {missing}; pass a CVResult.metrics table.")
+    return corrected_cv_interval(metrics[metric], float(metrics["n_train"].mean()), float(metrics["n_test"].mean()),
+                                 confidence)
 
 
 def calibration_table(y_true, probability, n_bins: int = 10, strategy: str = "uniform") -> pd.DataFrame:

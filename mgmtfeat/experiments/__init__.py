@@ -114,7 +114,7 @@ EXPERIMENTS: dict[str, Experiment] = {
                              "Pearson r of single-input against left-out AUCs", (_model(), _NET),
                              ("table2_modalities",)),
     "delta-t1": Experiment(delta_t1_ablation, "the model with and without the delta-T1 input, paired per fold "
-                           "(Wilcoxon signed-rank test)", (_model(), _NET), ("delta_t1",)),
+                           "(corrected resampled t-test)", (_model(), _NET), ("delta_t1",)),
     "decision-curves": Experiment(decision_curve_analysis, "decision curve analysis: net benefit of out-of-fold "
                                   "probabilities against threshold (Figure 4)", (_models(("snn", "mlp")), _NET),
                                   ("decision_curves",)),

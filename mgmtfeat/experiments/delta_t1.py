@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from mgmtfeat.evaluation import sem, wilcoxon_paired
+from mgmtfeat.evaluation import sem
+from mgmtfeat.evaluation.compare import compare_cv_models, corrected_cv_interval
 from mgmtfeat.experiments._common import (ExperimentError, ExperimentSettings, _bar, _check_out, _cv, _finish,
                                           _metrics_long, _net_inputs, _open, _pick_net, _prepare_out, _title, _write,
                                           available_modalities)
@@ -12,19 +13,25 @@ from mgmtfeat.reports import TABLE_METRICS, cells_to_markdown, plot_paired, plus
 
 __all__ = ["PAPER_DELTA_T1_P", "delta_t1_ablation"]
 
-#: Wilcoxon P for AUC with against without delta-T1 that the paper reports.
+#: P for AUC with against without delta-T1 that the paper reports (its test: Wilcoxon over folds).
 PAPER_DELTA_T1_P = 0.03
 
 
 def delta_t1_ablation(settings: ExperimentSettings, model: str = "snn",
                       net: str | None = None) -> dict[str, pd.DataFrame]:
-    """With and without the delta-T1 input, paired per fold, Wilcoxon signed-rank P (paper: P = 0.03 for AUC).
+    """With and without the delta-T1 input, paired per fold (paper: P = 0.03 for AUC).
+
+    The two configurations use the same saved folds, so they are compared by Nadeau and Bengio's
+    corrected resampled t-test over the (repeat, fold) pairs
+    (:func:`mgmtfeat.evaluation.compare.compare_cv_models`): repeated-CV folds share training cases,
+    and a test that treats them as independent (paired t, Wilcoxon) is far too liberal.
 
     Returns
     -------
     dict of str to pandas.DataFrame
-        ``{"delta_t1": one row per metric: with/without mean and SEM, mean difference, folds better
-        with, Wilcoxon P}``.
+        ``{"delta_t1": one row per metric: with/without mean and SEM over folds, mean difference with
+        its corrected 95 % CI (difference_low, difference_high), folds better with, corrected t, df and
+        P (p_value)}``.
     """
     out = _check_out(settings)
     cohort = _open(settings, [net] if net else None)
@@ -45,28 +52,38 @@ def delta_t1_ablation(settings: ExperimentSettings, model: str = "snn",
         without_ = _cv(cohort, settings, model, _net_inputs(net, without), bar)
     a = with_.metrics.set_index(["repeat", "fold"]).sort_index()
     b = without_.metrics.set_index(["repeat", "fold"]).sort_index()
+    n_train, n_test = float(a["n_train"].mean()), float(a["n_test"].mean())
     rows = []
     for metric in TABLE_METRICS:
+        test = compare_cv_models(with_.metrics, without_.metrics, metric)
+        # the CI of the mean paired difference is the interval that inverts the same corrected test
+        ci = corrected_cv_interval((a[metric] - b[metric]).to_numpy(), n_train, n_test)
         rows.append({"metric": metric, "with_mean": a[metric].mean(), "with_sem": sem(a[metric]),
                      "without_mean": b[metric].mean(), "without_sem": sem(b[metric]),
-                     "difference_mean": float((a[metric] - b[metric]).mean()),
+                     "difference_mean": test.mean_difference, "difference_low": ci.low, "difference_high": ci.high,
                      "folds_with_better": int((a[metric] > b[metric]).sum()), "n_folds": len(a),
-                     "wilcoxon_p": wilcoxon_paired(a[metric], b[metric])})
+                     "t": test.t, "df": test.df, "p_value": test.p_value})
     table = pd.DataFrame(rows)
     shown = pd.DataFrame({"metric": table["metric"].replace({"auc": "AUC"}),
                           "with delta-T1": [plus_minus(m, s) for m, s in zip(table.with_mean, table.with_sem)],
                           "without delta-T1": [plus_minus(m, s) for m, s in zip(table.without_mean, table.without_sem)],
-                          "mean difference": table.difference_mean.map(lambda v: f"{v:+.3f}"),
+                          "mean difference (95% CI)": [f"{d:+.3f} ({lo:+.3f} to {hi:+.3f})" for d, lo, hi in
+                                                       zip(table.difference_mean, table.difference_low,
+                                                           table.difference_high)],
                           "folds better with": [f"{w}/{n}" for w, n in zip(table.folds_with_better, table.n_folds)],
-                          "Wilcoxon P": table.wilcoxon_p.map(lambda v: f"{v:.3g}")})
+                          "corrected t-test P": table.p_value.map(lambda v: f"{v:.3g}")})
     title = _title(f"Delta-T1: {model} with and without the delta-T1 input, paired per fold", cohort, settings)
     tmp = _prepare_out(out, settings.force)
     _write(tmp, "delta_t1", table, cells_to_markdown(shown), title.replace("\n", " — "),
-           notes=[f"Two-sided Wilcoxon signed-rank test over the {len(a)} paired folds; the paper reports "
-                  f"P = {PAPER_DELTA_T1_P} for AUC."])
+           notes=[f"Nadeau–Bengio corrected resampled t-test over the {len(a)} folds paired by (repeat, fold), "
+                  f"variance x (1/{len(a)} + {n_test:.0f}/{n_train:.0f}), {len(a) - 1} df, two-sided; the CI of "
+                  f"the difference is its inverse. SEMs over folds treat folds as independent and are "
+                  f"descriptive only. The paper reports P = {PAPER_DELTA_T1_P} for AUC (Wilcoxon over folds, "
+                  "uncorrected)."])
     _metrics_long({"with delta-T1": with_, "without delta-T1": without_}).to_csv(tmp / "metrics.csv", index=False)
     auc = table.set_index("metric").loc["auc"]
-    figure = plot_paired(a["auc"], b["auc"], auc["with_sem"], auc["without_sem"], float(auc["wilcoxon_p"]), title)
+    figure = plot_paired(a["auc"], b["auc"], auc["with_sem"], auc["without_sem"], float(auc["p_value"]), title,
+                         test="corrected resampled t-test")
     save_figure(figure, tmp / "delta_t1.png")
     _finish(tmp, out, settings, cohort)
     return {"delta_t1": table}

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from mgmtfeat.evaluation import concordance_correlation, summarise
+from mgmtfeat.evaluation.compare import compare_cv_models, cv_interval
 from mgmtfeat.experiments._common import (ExperimentSettings, _bar, _check_out, _cv, _finish, _metrics_long,
                                           _net_inputs, _open, _prepare_out, _summary_row, _title, _write)
 from mgmtfeat.reports import (cells_to_markdown, metric_cells, plot_auc_bars, plot_ccc, plot_gain, plus_minus,
@@ -63,8 +64,10 @@ def net_fusion(settings: ExperimentSettings, model: str = "snn", nets: Sequence[
                modalities: Sequence[str] | None = None, max_nets: int = 4) -> dict[str, pd.DataFrame]:
     """Table 4: every combination of 2..``max_nets`` nets fused, with CCC reproducibility.
 
-    The fusion gain of a combination is its AUC minus the best AUC of its nets alone; its CCC is
-    the mean pairwise CCC of its nets.
+    The fusion gain of a combination is its AUC minus the best AUC of its nets alone, tested by the
+    corrected resampled t-test against that net on the same (repeat, fold) pairs (``gain_p``); each
+    row's AUC has a corrected 95 % CI over folds (``auc_ci_low``, ``auc_ci_high``). The CCC of a
+    combination is the mean pairwise CCC of its nets.
 
     Returns
     -------
@@ -85,15 +88,17 @@ def net_fusion(settings: ExperimentSettings, model: str = "snn", nets: Sequence[
         for net in cohort.nets:
             singles[net] = _cv(cohort, settings, model, _net_inputs(net, mods), bar)
             results[net] = singles[net]
-            rows.append({"nets": net, "n_nets": 1, **_summary_row(singles[net]), "gain": np.nan, "mean_ccc": np.nan})
+            rows.append({"nets": net, "n_nets": 1, **_summary_row(singles[net]), **_ci(singles[net]), "gain": np.nan,
+                         "gain_p": np.nan, "mean_ccc": np.nan})
         for combo in combos:
             name = "+".join(combo)
             results[name] = _cv(cohort, settings, model, [i for n in combo for i in _net_inputs(n, mods)], bar)
             row = _summary_row(results[name])
-            best = max(summarise(singles[n].metrics)["auc"]["mean"] for n in combo)
+            best = max(combo, key=lambda n: summarise(singles[n].metrics)["auc"]["mean"])
+            test = compare_cv_models(results[name].metrics, singles[best].metrics)
             cccs = [pair_ccc[frozenset(p)] for p in itertools.combinations(combo, 2)]
-            rows.append({"nets": name, "n_nets": len(combo), **row, "gain": row["auc_mean"] - best,
-                         "mean_ccc": float(np.mean(cccs))})
+            rows.append({"nets": name, "n_nets": len(combo), **row, **_ci(results[name]),
+                         "gain": test.mean_difference, "gain_p": test.p_value, "mean_ccc": float(np.mean(cccs))})
     table = pd.DataFrame(rows)
     fused = table[table.n_nets > 1]
     if len(fused) >= 3 and fused["mean_ccc"].nunique() > 1 and fused["gain"].nunique() > 1:
@@ -106,12 +111,17 @@ def net_fusion(settings: ExperimentSettings, model: str = "snn", nets: Sequence[
     names = ccc["net_a"] + "+" + ccc["net_b"]
     ccc = ccc.assign(fusion_auc=names.map(pair_auc), gain=names.map(pair_gain))
     shown = pd.concat([table[["nets"]], metric_cells(table),
-                       pd.DataFrame({"gain": [plus_minus(g, None) for g in table["gain"]],
+                       pd.DataFrame({"AUC 95% CI": [f"{lo:.3f} to {hi:.3f}" for lo, hi in
+                                                    zip(table["auc_ci_low"], table["auc_ci_high"])],
+                                     "gain": [plus_minus(g, None) for g in table["gain"]],
+                                     "gain P": ["" if np.isnan(q) else f"{q:.3g}" for q in table["gain_p"]],
                                      "mean CCC": [plus_minus(c, None) for c in table["mean_ccc"]]})], axis=1)
     ccc_shown = ccc.assign(**{c: ccc[c].map(lambda v: plus_minus(v, None))
                               for c in ccc.columns if c not in ("net_a", "net_b")})
     title = _title(f"Table 4: fusion of nets ({model})", cohort, settings)
-    note = (f"Fusion gain = AUC of the combination minus the best AUC of its nets alone; mean CCC = mean over "
+    note = (f"Fusion gain = AUC of the combination minus the best AUC of its nets alone; gain P and the AUC 95% CI "
+            "use Nadeau and Bengio's corrected resampled t statistics over the same (repeat, fold) pairs (± is the "
+            "SEM over folds, descriptive only); mean CCC = mean over "
             f"its net pairs of Lin's CCC per feature (features min-max scaled over cases). Pearson r between "
             f"gain and mean CCC over {len(fused)} combinations: "
             + (f"r = {r:.2f} (P = {p:.3f})." if np.isfinite(r) else "not defined (fewer than 3 combinations)."))
@@ -127,3 +137,8 @@ def net_fusion(settings: ExperimentSettings, model: str = "snn", nets: Sequence[
     save_figure(plot_gain(fused, r, f"Fusion gain vs feature CCC\n{cohort.label}"), tmp / "gain_vs_ccc.png")
     _finish(tmp, out, settings, cohort, {"gain_vs_ccc_r": r})
     return {"table4": table, "ccc": ccc, "gain_vs_ccc": gain_vs_ccc}
+
+
+def _ci(result) -> dict:
+    ci = cv_interval(result.metrics)
+    return {"auc_ci_low": ci.low, "auc_ci_high": ci.high}

@@ -7,6 +7,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from mgmtfeat.evaluation import versus_reference
 from mgmtfeat.experiments._common import (DEFAULT_METHODS, ExperimentSettings, ExperimentError, _bar,
                                           _check_models, _check_out, _cv, _finish, _metrics_long, _net_inputs, _open,
                                           _pick_net, _prepare_out, _summary_row, _title, _write,
@@ -41,10 +42,15 @@ def method_comparison(settings: ExperimentSettings, models: Sequence[str] = DEFA
     net : str or None
         Net whose features are used; None = the first in the store.
 
+    Each model's AUC gets a 95 % CI over folds with Nadeau and Bengio's correction, and each model is
+    compared with the SNN (the first model when ``snn`` is not among them) by the corrected resampled
+    t-test over the same (repeat, fold) pairs (:func:`mgmtfeat.evaluation.versus_reference`).
+
     Returns
     -------
     dict of str to pandas.DataFrame
-        ``{"table1": one row per model and literature entry}``; writes ``table1.csv``/``.md``,
+        ``{"table1": one row per model and literature entry}``, with ``auc_ci_low``, ``auc_ci_high``,
+        ``reference``, ``auc_difference`` and ``p_vs_reference`` for the models of this run; writes ``table1.csv``/``.md``,
         ``metrics.csv``, ``predictions.csv``, ``roc.png`` and ``auc.png``.
     """
     from mgmtfeat.models import MODELS
@@ -64,16 +70,29 @@ def method_comparison(settings: ExperimentSettings, models: Sequence[str] = DEFA
             results[model] = _cv(cohort, settings, model, _net_inputs(net, wanted), bar)
             rows.append({"method": model, "source": "this run", "inputs": "+".join(wanted),
                          **_summary_row(results[model])})
+    reference = "snn" if "snn" in results else models[0]
+    versus = versus_reference({m: r.metrics for m, r in results.items()}, reference).drop(columns="configuration")
+    rows = [{**row, **extra} for row, extra in zip(rows, versus.to_dict("records"))]
     for name, (auc, err) in LITERATURE.items():
         rows.append({"method": name, "source": "reported, not reproduced", "inputs": "", "auc_mean": auc,
                      "auc_sem": np.nan if err is None else err})
     table = pd.DataFrame(rows)
     shown = pd.concat([table[["method", "source", "inputs"]], metric_cells(table)], axis=1)
+    ours = table.source == "this run"
+    shown.insert(4, "AUC 95% CI", [f"{lo:.3f} to {hi:.3f}" if o else "" for o, lo, hi in
+                                   zip(ours, table["auc_ci_low"], table["auc_ci_high"])])
+    shown.insert(5, f"AUC minus {reference} (P)", [
+        f"{d:+.3f} (P = {p:.3g})" if o and np.isfinite(p) else "" for o, d, p in
+        zip(ours, table["auc_difference"], table["p_vs_reference"])])
     title = _title("Table 1: MGMT classifiers (AUC etc. mean ± SEM over folds)", cohort, settings)
     tmp = _prepare_out(out, settings.force)
     _write(tmp, "table1", table, cells_to_markdown(shown), title.replace("\n", " — "), notes=[
         "Rows marked 'reported, not reproduced' are the AUCs the paper lists (± as reported); they come from "
-        "other data splits and code, not from this run."])
+        "other data splits and code, not from this run.",
+        f"± is the SEM over the {len(results[reference].metrics)} folds, descriptive only (folds of repeated CV "
+        "are not independent). The 95% CI and the P against the "
+        f"{reference} use Nadeau and Bengio's corrected resampled t statistics over the same (repeat, fold) pairs "
+        "(variance x (1/J + n_test/n_train), J - 1 df)."])
     _metrics_long(results).to_csv(tmp / "metrics.csv", index=False)
     predictions = pd.concat([r.predictions.assign(model=m) for m, r in results.items()], ignore_index=True)
     predictions.to_csv(tmp / "predictions.csv", index=False)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import numpy as np
 import pandas as pd
 
+from mgmtfeat.evaluation import versus_reference
 from mgmtfeat.experiments._common import (ExperimentSettings, _bar, _check_out, _cv, _finish, _is_random,
                                           _metrics_long, _net_inputs, _open, _prepare_out, _summary_row, _title,
                                           _write)
@@ -28,7 +30,10 @@ def network_comparison(settings: ExperimentSettings, model: str = "snn", nets: S
     Returns
     -------
     dict of str to pandas.DataFrame
-        ``{"table3": one row per net, flagging random-weight nets}``.
+        ``{"table3": one row per net, flagging random-weight nets}``, with each net's AUC 95 % CI
+        over folds (``auc_ci_low``, ``auc_ci_high``) and its corrected resampled t-test against the
+        net of highest mean AUC (``reference``, ``auc_difference``, ``p_vs_reference``): the nets
+        share the saved folds, so the test pairs them by (repeat, fold).
     """
     out = _check_out(settings)
     cohort = _open(settings, nets, modalities, min_nets=2)
@@ -40,10 +45,19 @@ def network_comparison(settings: ExperimentSettings, model: str = "snn", nets: S
             rows.append({"net": net, "random_weights": _is_random(cohort.store, net), "inputs": "+".join(mods),
                          **_summary_row(results[net])})
     table = pd.DataFrame(rows)
+    best = str(table.loc[table["auc_mean"].idxmax(), "net"])
+    versus = versus_reference({n: r.metrics for n, r in results.items()}, best).drop(columns="configuration")
+    table = pd.concat([table, versus], axis=1)
     shown = pd.concat([table[["net", "random_weights"]], metric_cells(table)], axis=1)
+    shown.insert(3, "AUC 95% CI", [f"{lo:.3f} to {hi:.3f}" for lo, hi in zip(table.auc_ci_low, table.auc_ci_high)])
+    shown.insert(4, f"AUC minus {best} (P)", [f"{d:+.3f} (P = {q:.3g})" if np.isfinite(q) else "" for d, q in
+                                              zip(table.auc_difference, table.p_vs_reference)])
     title = _title(f"Table 3: {model} on the features of each net", cohort, settings)
     tmp = _prepare_out(out, settings.force)
-    _write(tmp, "table3", table, cells_to_markdown(shown), title.replace("\n", " — "))
+    _write(tmp, "table3", table, cells_to_markdown(shown), title.replace("\n", " — "), notes=[
+        f"± is the SEM over folds, descriptive only. The 95% CI and the P against {best} (the highest mean AUC, "
+        "so chosen after the fact; P not adjusted for the number of nets) use Nadeau and Bengio's corrected "
+        "resampled t statistics over the same (repeat, fold) pairs."])
     _metrics_long(results).to_csv(tmp / "metrics.csv", index=False)
     save_figure(plot_auc_bars(table["net"], table, "Net", title), tmp / "networks.png")
     _finish(tmp, out, settings, cohort)

@@ -223,8 +223,8 @@ def plot_gain(fused: pd.DataFrame, r: float, title: str):
 
 
 def plot_paired(with_: pd.Series, without: pd.Series, sem_with: float, sem_without: float, p: float, title: str,
-                labels: tuple[str, str] = ("without delta-T1", "with delta-T1")):
-    """AUC per fold without and with an input, paired by lines, with mean ± SEM and the test's P."""
+                labels: tuple[str, str] = ("without delta-T1", "with delta-T1"), test: str = "paired test"):
+    """AUC per fold without and with an input, paired by lines, with mean ± SEM and the P of ``test``."""
     fig, ax = _figure(5.0, 4.5)
     for w, o in zip(with_, without):
         ax.plot([0, 1], [o, w], color="grey", alpha=0.5, linewidth=0.8)
@@ -235,6 +235,6 @@ def plot_paired(with_: pd.Series, without: pd.Series, sem_with: float, sem_witho
     ax.set_xticks([0, 1], list(labels))
     ax.set_xlim(-0.5, 1.5)
     ax.set(ylabel="AUC per fold")
-    ax.set_title(f"{title}\nWilcoxon P = {p:.3g}", fontsize=8)
+    ax.set_title(f"{title}\n{test} P = {p:.3g}", fontsize=8)
     ax.legend(fontsize=7)
     return fig
