@@ -207,6 +207,13 @@ def describe_os_error(err: OSError) -> tuple[str, int]:
     return f"{where}: {meaning} ({name}); {fix}.", 2 if code in _OS_FIXES else 1
 
 
+def print_failures(failures: list[dict]) -> None:
+    """One ``failed: case ID: FILE: REASON`` line per failed case of a batch run, on stderr."""
+    for failure in failures:
+        where = f"{failure['file']}: " if failure.get("file") else ""
+        print(f"failed: case {failure['case_id']}: {where}{failure['reason']}", file=sys.stderr)
+
+
 BOX_HELP = """\
 box placement: the 128x128 box's upper-left corner is the upper/left boundary of the whole
 tumour (segmentation > 0) across all slices, clamped to the image, as in the paper. Without

@@ -15,7 +15,7 @@ NAME = "cv"
 
 
 def _parser() -> argparse.ArgumentParser:
-    from mgmtfeat.models import MODELS
+    from mgmtfeat.models import MODELS, models_help
 
     parser = command_parser(
         NAME,
@@ -23,7 +23,7 @@ def _parser() -> argparse.ArgumentParser:
         "video-network features. Folds are made once per cohort and saved, so every model and ablation "
         "is scored on identical splits. Writes per-fold metrics, out-of-fold probabilities, a summary "
         "(mean ± SEM and SD over folds), a ROC figure and settings.yaml (re-run with --config).",
-        epilog="models: " + "; ".join(f"{name}: {spec.description}" for name, spec in MODELS.items()),
+        epilog=models_help(),
     )
     parser.add_argument("--features", default=None, metavar="DIR",
                         help="feature store written by `mgmtfeat extract` or `mgmtfeat import-published` "

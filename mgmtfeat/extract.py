@@ -6,7 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from mgmtfeat._cli import BOX_HELP, add_dataset_arguments, clip_settings, command_parser, exclusions, run_command
+from mgmtfeat._cli import (BOX_HELP, add_dataset_arguments, clip_settings, command_parser, exclusions, print_failures,
+                           run_command)
 from mgmtfeat._config import SETTINGS_FILE
 
 NAME = "extract"
@@ -88,8 +89,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"reading and clips {seconds['read_and_clip']:.1f} s)" if report.done else "")
         print(f"{len(report.done)} cases extracted, {len(report.skipped)} already in the store, "
               f"{len(report.failed)} failed{timing}")
-        for failure in report.failed:
-            print(f"failed: case {failure['case_id']}: {failure['reason']}", file=sys.stderr)
+        print_failures(report.failed)
         return 0 if report.ok else 1
 
     def dry_run(args):

@@ -13,7 +13,7 @@ NAME = "fit"
 
 
 def _parser() -> argparse.ArgumentParser:
-    from mgmtfeat.models import MODELS
+    from mgmtfeat.models import MODELS, models_help
 
     parser = command_parser(
         NAME,
@@ -21,7 +21,7 @@ def _parser() -> argparse.ArgumentParser:
         "models of a stratified K-fold split (with their out-of-fold predictions and metrics), and write a model "
         "folder: model.json (versions, model, inputs, classes, label source, seeds, the store's provenance), the "
         "estimator file(s) and MODEL_CARD.md. `mgmtfeat predict` applies it to new patients.",
-        epilog="models: " + "; ".join(f"{name}: {spec.description}" for name, spec in MODELS.items()),
+        epilog=models_help(),
     )
     parser.add_argument("--model", required=True, metavar="NAME", help=f"model to fit, from: {', '.join(MODELS)}")
     parser.add_argument("--features", required=True, metavar="DIR", help="feature store of the training cases")

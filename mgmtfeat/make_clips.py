@@ -12,7 +12,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from mgmtfeat._cli import BOX_HELP, add_dataset_arguments, clip_settings, command_parser, exclusions, run_command
+from mgmtfeat._cli import (BOX_HELP, add_dataset_arguments, clip_settings, command_parser, exclusions, print_failures,
+                           run_command)
 from mgmtfeat._config import SETTINGS_FILE
 
 NAME = "make-clips"
@@ -56,8 +57,7 @@ def main(argv=None) -> int:
                                  video=args.video, force=args.force, progress=not args.quiet, jobs=args.jobs)
         print(f"{len(report.converted)} converted, {len(report.skipped)} already done, "
               f"{len(report.failed)} failed -> {report.out}")
-        for failure in report.failed:
-            print(f"  FAILED {failure['case_id']}: {failure['file']}: {failure['reason']}", file=sys.stderr)
+        print_failures(report.failed)
         return 0 if report.ok else 1
 
     def dry_run(args):

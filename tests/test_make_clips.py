@@ -71,7 +71,7 @@ def test_failing_case_is_reported_and_others_go_on(brats, tmp_path, capsys):
     assert [f["case_id"] for f in failures] == [refs[1].case_id, refs[2].case_id]
     assert failures[0]["file"] == str(broken) and "truncated or corrupt" in failures[0]["reason"]
     assert failures[1]["file"].endswith("_t2.nii.gz") and "missing" in failures[1]["reason"]
-    assert "FAILED" in capsys.readouterr().err
+    assert "failed: case" in capsys.readouterr().err
     assert sorted(p.name for p in (out / "clips").iterdir()) == [f"{refs[0].case_id}.npz"]
     assert sorted(p.name for p in (out / "videos" / refs[0].case_id).iterdir()) == sorted(
         f"{m}.mp4" for m in MODALITIES)

@@ -6,6 +6,7 @@ import argparse
 from dataclasses import dataclass, field
 
 from mgmtfeat._config import parse_overrides
+from mgmtfeat.models import models_help
 from mgmtfeat.experiments._common import ExperimentSettings
 
 __all__ = ["HelpFormatter", "Option", "add_common_arguments", "parse_overrides", "settings_from_args", "split_csv",
@@ -24,13 +25,6 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 def split_csv(text: str) -> list[str]:
     """``"a, b"`` -> ``["a", "b"]``."""
     return [part.strip() for part in text.split(",") if part.strip()]
-
-
-def models_help() -> str:
-    """One line per registered model, from :data:`mgmtfeat.models.MODELS` (for a parser's epilog)."""
-    from mgmtfeat.models import MODELS
-
-    return "models: " + "; ".join(f"{name}: {spec.description}" for name, spec in MODELS.items())
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from mgmtfeat.models.classical import make_logistic, make_random_forest, make_sv
 from mgmtfeat.models.mlp import MLPClassifier
 from mgmtfeat.models.snn import SNNClassifier
 
-__all__ = ["MODELS", "ModelSpec", "make_model", "SNNClassifier", "MLPClassifier"]
+__all__ = ["MODELS", "ModelSpec", "make_model", "models_help", "SNNClassifier", "MLPClassifier"]
 
 
 @dataclass(frozen=True)
@@ -82,6 +82,11 @@ MODELS: dict[str, ModelSpec] = {
         param_grid={"clf__n_estimators": [100, 300], "clf__max_depth": [1, 2, 3]},
     ),
 }
+
+
+def models_help() -> str:
+    """One line naming every registered model with its description (for a parser's epilog)."""
+    return "models: " + "; ".join(f"{name}: {spec.description}" for name, spec in MODELS.items())
 
 
 def make_model(name: str, random_state=None):
