@@ -17,9 +17,9 @@ site (scanner effect)
     scale and shift alone would vanish in the clips' percentile scaling; the rest does not.
 MGMT (weak, realistic)
     a latent "methylation phenotype" ``z = mgmt_effect * (+1 methylated, -1 not) + N(0, 1)``
-    per case enlarges the necrotic fraction and the heterogeneity of the enhancement and
-    lowers the oedema's FLAIR signal slightly; the label alone explains only part of ``z``
-    (``z`` separates the labels with AUC ``Phi(sqrt(2) * mgmt_effect)``, about 0.84 by default).
+    per case enlarges the necrotic fraction and the heterogeneity of the enhancement, shrinks
+    the oedema and lowers its FLAIR signal slightly; the label alone explains only part of ``z``
+    (``z`` separates the labels with AUC ``Phi(sqrt(2) * mgmt_effect)``, about 0.92 by default).
 age and sex
     drawn per tumour type (age depends weakly on the type); they do not change the images.
 
@@ -39,7 +39,7 @@ TUMOUR_TYPES = ("glioblastoma", "metastasis", "lymphoma", "low_grade_glioma")
 #: Default strength of the MGMT signal (latent shift in noise SDs), tuned so that I3D features and
 #: a logistic regression reach an AUC of about 0.65-0.85 on a few dozen cases
 #: (experiments/bench_synthetic_signal.py).
-MGMT_EFFECT = 0.7
+MGMT_EFFECT = 1.0
 
 # Tissue intensities (arbitrary units x 1000) per modality:
 #             WM    GM    CSF   oedema necrosis enhancing non-enhancing tumour
@@ -201,7 +201,7 @@ def phantom(shape=(64, 64, 40), label: int = 0, seed: int | np.random.Generator 
     inside = tissue >= 0
     # The latent methylation phenotype: the label shifts it, biology (the N(0, 1)) blurs it.
     z = mgmt_effect * (2 * int(label) - 1) + rng.standard_normal()
-    core = kind.core * (1 + 0.25 * np.clip(z, -2.5, 2.5)) if kind.core else 0.0
+    core = kind.core * (1 + 0.3 * np.clip(z, -2.5, 2.5)) if kind.core else 0.0
     half = np.array(shape) / 2  # normalised -> voxel units
     n_lesions = 1 + int(rng.choice(len(kind.lesions), p=kind.lesions))
     d = np.full(shape, np.inf, dtype=np.float32)  # distance to the nearest lesion / its radius
@@ -212,7 +212,8 @@ def phantom(shape=(64, 64, 40), label: int = 0, seed: int | np.random.Generator 
         d = np.minimum(d, dist)
     d = d * (1 + kind.irregular * 0.6 * _smooth_field(shape, rng, 5))
     seg = np.zeros(shape, dtype=np.uint8)
-    seg[(d < rng.uniform(*kind.oedema)) & inside] = 2
+    # methylated (high z) tumours: less oedema, a reported (and debated) association
+    seg[(d < rng.uniform(*kind.oedema) * (1 - 0.1 * np.clip(z, -2.5, 2.5))) & inside] = 2
     solid = (d < 1) & inside
     seg[solid] = 4 if kind.enhancement else 1
     seg[(d < core) & inside] = 1
@@ -221,12 +222,12 @@ def phantom(shape=(64, 64, 40), label: int = 0, seed: int | np.random.Generator 
     tissue[seg == 1] = _NECROSIS if kind.enhancement else _NONENHANCING
     # Heterogeneous enhancement: a patchy field whose amplitude grows with z.
     patches = _smooth_field(shape, rng, 12) + 0.5 * rng.standard_normal(shape).astype(np.float32)
-    texture = 1 + 0.15 * np.clip(1 + 0.6 * z, 0.1, 2.5) * patches
+    texture = 1 + 0.2 * np.clip(1 + 0.6 * z, 0.1, 2.5) * patches
     bias = 1 + site.bias * _smooth_field(shape, rng, 3)
     images = {}
     for modality, contrast in _CONTRAST.items():
         table = np.array(contrast, dtype=np.float32)
-        table[_OEDEMA] *= 1 - 0.05 * np.clip(z, -2.5, 2.5) if modality == "flair" else 1
+        table[_OEDEMA] *= 1 - 0.08 * np.clip(z, -2.5, 2.5) if modality == "flair" else 1
         if modality == "t1ce":
             table[_ENHANCING] = table[_WM] + (kind.enhancement - table[_WM]) * site.enhancement
         if modality == "t2":

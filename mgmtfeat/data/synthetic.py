@@ -181,8 +181,8 @@ def cohort_readme(table: pd.DataFrame, layout: str, seed: int, mgmt_effect: floa
         "- site (scanner effect): intensity scale/shift, contrast gamma, enhancement, noise, bias, blur:",
         *site_lines,
         f"- mgmt (weak, mgmt_effect {mgmt_effect:g}): a latent phenotype z = effect * (+1/-1) + N(0, 1) slightly",
-        "  enlarges the necrotic fraction, makes the enhancement patchier and lowers the oedema's FLAIR",
-        f"  signal. z itself separates the labels with AUC {norm.cdf(np.sqrt(2) * mgmt_effect):.2f}: "
+        "  enlarges the necrotic fraction, makes the enhancement patchier, shrinks the oedema and lowers",
+        f"  its FLAIR signal. z itself separates the labels with AUC {norm.cdf(np.sqrt(2) * mgmt_effect):.2f}: "
         "expect less from image features.",
         "- age and sex: drawn per tumour type (age weakly depends on it); not in the images.",
         ""])
