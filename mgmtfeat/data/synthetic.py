@@ -1,13 +1,8 @@
-"""A seeded synthetic glioblastoma cohort written in the three public layouts.
+"""Write a seeded synthetic cohort in the three public layouts, with ``labels.csv`` and ``README.txt``.
 
-Each case is a skull-stripped head phantom (zero background): white matter, a grey
-matter shell, two ventricles, a smooth bias field and noise, with modality-specific
-contrasts; a tumour with a necrotic core (label 1), an enhancing rim (label 4) and
-oedema (label 2), irregular in shape. The MGMT label changes the imaging so that a
-classifier can learn something: methylated tumours (label 1) have a larger necrotic
-core, a weaker enhancing rim on T1wCE and less FLAIR oedema signal.
-
-The data are made up; they only mimic the file layouts and rough appearance.
+The phantoms and the signals they carry (tumour type, site, MGMT, age and sex) are described in
+:mod:`mgmtfeat.data.phantoms`; this module lays them out as BraTS 2021, RSNA-MICCAI DICOM or
+UCSF-PDGM files, through :data:`mgmtfeat.data.layouts.LAYOUT_SPECS`, and writes the labels.
 """
 
 from __future__ import annotations
@@ -20,90 +15,13 @@ import pandas as pd
 from mgmtfeat.data.dicom import write_dicom_series
 from mgmtfeat.data.layouts import IMAGE_MODALITIES, LAYOUT_SPECS, LAYOUTS, modality_path
 from mgmtfeat.data.nifti import write_nifti
+from mgmtfeat.data.phantoms import MGMT_EFFECT, TUMOUR_TYPE_TRAITS, TUMOUR_TYPES, Site, phantom, site_profile
 
-__all__ = ["phantom", "write_cohort"]
+__all__ = ["LABELS_FILE", "MGMT_EFFECT", "TUMOUR_TYPES", "Site", "cohort_readme", "phantom", "site_profile",
+           "write_cohort"]
 
-# Tissue intensities (arbitrary units x 1000) per modality:
-#             WM    GM    CSF   oedema necrosis enhancing
-_CONTRAST = {
-    "t1":    (0.80, 0.55, 0.20, 0.45, 0.25, 0.55),
-    "t1ce":  (0.80, 0.57, 0.22, 0.47, 0.25, 1.15),
-    "t2":    (0.45, 0.62, 1.00, 0.85, 0.95, 0.60),
-    "flair": (0.50, 0.62, 0.10, 0.95, 0.40, 0.70),
-}
-_WM, _GM, _CSF, _OEDEMA, _NECROSIS, _ENHANCING = range(6)
-
-
-def _smooth_field(shape, rng: np.random.Generator, coarse: int = 6) -> np.ndarray:
-    """A smooth random field in about [-1, 1], float32 ``shape``."""
-    from scipy.ndimage import zoom
-
-    small = rng.standard_normal((coarse, coarse, coarse)).astype(np.float32)
-    field = zoom(small, [n / coarse for n in shape], order=1, grid_mode=True, mode="nearest")
-    return field[: shape[0], : shape[1], : shape[2]] / 2
-
-
-def phantom(shape=(64, 64, 40), label: int = 0, seed: int | np.random.Generator = 0):
-    """One synthetic case in canonical RAS+ orientation.
-
-    Parameters
-    ----------
-    shape : tuple of int
-        ``(X, Y, Z)`` voxels.
-    label : {0, 1}
-        MGMT methylation; changes the tumour's appearance.
-    seed : int or numpy.random.Generator
-
-    Returns
-    -------
-    images : dict
-        ``flair``, ``t1``, ``t1ce``, ``t2`` -> int16 ``(X, Y, Z)`` arrays, zero outside the brain.
-    seg : numpy.ndarray
-        uint8 ``(X, Y, Z)``: 0 background, 1 necrotic core, 2 oedema, 4 enhancing.
-    """
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-    nx, ny, nz = shape
-    u, v, w = np.meshgrid(*(np.linspace(-1, 1, n, dtype=np.float32) for n in shape), indexing="ij", sparse=True)
-    radii = np.array([0.78, 0.88, 0.85]) * rng.uniform(0.95, 1.05, 3)
-    wobble = 1 + 0.04 * _smooth_field(shape, rng, 4)
-    r = np.sqrt((u / radii[0]) ** 2 + (v / radii[1]) ** 2 + (w / radii[2]) ** 2) * wobble
-    tissue = np.full(shape, -1, dtype=np.int8)
-    tissue[r < 1] = _GM
-    tissue[r < 0.86] = _WM
-    for side in (-1, 1):
-        vent = ((u - side * 0.1) / 0.07) ** 2 + ((v - 0.05) / 0.3) ** 2 + ((w - 0.1) / 0.18) ** 2
-        tissue[(vent < 1) & (tissue >= 0)] = _CSF
-    # Tumour in one hemisphere, size relative to the in-plane matrix.
-    centre = np.array([rng.choice([-1, 1]) * rng.uniform(0.25, 0.4), rng.uniform(-0.3, 0.3), rng.uniform(-0.3, 0.3)])
-    enh = rng.uniform(0.08, 0.11)  # radii as fractions of the in-plane matrix
-    core = enh * (0.7 if label == 1 else 0.45) * rng.uniform(0.9, 1.1)
-    oedema = enh * rng.uniform(1.6, 1.9)
-    half = np.array(shape) / 2  # normalised -> voxel units
-    d = np.sqrt(((u - centre[0]) * half[0]) ** 2 + ((v - centre[1]) * half[1]) ** 2
-                + ((w - centre[2]) * half[2]) ** 2) / min(nx, ny)
-    d = d * (1 + 0.15 * _smooth_field(shape, rng, 5))
-    inside = tissue >= 0
-    seg = np.zeros(shape, dtype=np.uint8)
-    seg[(d < oedema) & inside] = 2
-    seg[(d < enh) & inside] = 4
-    seg[(d < core) & inside] = 1
-    tissue[seg == 2] = _OEDEMA
-    tissue[seg == 4] = _ENHANCING
-    tissue[seg == 1] = _NECROSIS
-    bias = 1 + 0.08 * _smooth_field(shape, rng, 3)
-    images = {}
-    for modality, contrast in _CONTRAST.items():
-        table = np.array(contrast, dtype=np.float32)
-        if label == 1 and modality == "t1ce":
-            table[_ENHANCING] *= 0.8
-        if label == 1 and modality == "flair":
-            table[_OEDEMA] *= 0.85
-        img = table[np.clip(tissue, 0, None)] * bias
-        img += rng.normal(0, 0.02, shape).astype(np.float32)
-        img = np.clip(img, 0.01, None) * 1000
-        img[~inside] = 0
-        images[modality] = np.rint(img).astype(np.int16)
-    return images, seg
+#: The cohort's file of labels for every study, beside the layout's own label file.
+LABELS_FILE = "labels.csv"
 
 
 def _lps_affine(shape, spacing) -> np.ndarray:
@@ -120,6 +38,11 @@ def _ras_affine(shape, spacing) -> np.ndarray:
     return affine
 
 
+def _balanced(rng: np.random.Generator, n: int, k: int) -> np.ndarray:
+    """``n`` values in ``0..k-1``, as equal in number as possible, in a seeded random order."""
+    return rng.permutation(np.arange(n) % k)
+
+
 def write_cohort(
     root: str | Path,
     layout: str = "brats2021",
@@ -128,8 +51,13 @@ def write_cohort(
     seed: int = 0,
     spacing: tuple[float, float, float] | None = None,
     coregistered: bool = True,
+    *,
+    n_sites: int = 1,
+    first_site: int = 0,
+    n_tumour_types: int = 3,
+    mgmt_effect: float = MGMT_EFFECT,
 ) -> Path:
-    """Write a synthetic cohort in one layout.
+    """Write a synthetic cohort in one layout, with ``labels.csv`` and ``README.txt``.
 
     Parameters
     ----------
@@ -144,7 +72,8 @@ def write_cohort(
         BraTS 2021 and one with an indeterminate MGMT status when ``n_cases >= 5``). All names
         come from :data:`mgmtfeat.data.layouts.LAYOUT_SPECS`, the table the readers use.
     n_cases : int
-        Number of cases; labels alternate in a seeded random order (balanced).
+        Number of cases. MGMT labels, tumour types and sites are each balanced and drawn in
+        independent seeded random orders.
     shape : tuple of int
         ``(X, Y, Z)`` voxels per volume (BraTS: 240, 240, 155).
     seed : int
@@ -153,6 +82,14 @@ def write_cohort(
     coregistered : bool
         ``rsna_dicom`` only: False writes T1w with every other axial slice (twice the
         slice spacing), so that T1 and T1wCE are on different grids as in the real data.
+    n_sites : int
+        Number of scanners (:func:`site_profile`), ``first_site`` to ``first_site + n_sites - 1``.
+    first_site : int
+        The first site's index (0 = ``A``); another hospital: ``first_site=2`` and another seed.
+    n_tumour_types : int
+        The first 2 to 4 of :data:`TUMOUR_TYPES`.
+    mgmt_effect : float
+        Strength of the MGMT signal (see :func:`phantom`), 0 or more.
 
     Returns
     -------
@@ -163,32 +100,92 @@ def write_cohort(
         raise ValueError(f"layout {layout!r} is not one of {', '.join(LAYOUTS)}")
     if n_cases < 1:
         raise ValueError(f"n_cases={n_cases} must be at least 1")
+    if not 1 <= n_tumour_types <= len(TUMOUR_TYPES):
+        raise ValueError(f"n_tumour_types={n_tumour_types} must be 1 to {len(TUMOUR_TYPES)}")
+    if n_sites < 1 or first_site < 0:
+        raise ValueError(f"n_sites={n_sites} must be at least 1 and first_site={first_site} at least 0")
+    if not mgmt_effect >= 0:
+        raise ValueError(f"mgmt_effect={mgmt_effect} must be 0 or more (0: no MGMT signal in the images)")
     root = Path(root)
     if root.exists() and any(root.iterdir()):
         raise FileExistsError(f"{root} is not empty; write the synthetic cohort into a new folder")
     root.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     spacing = tuple(spacing) if spacing else (240 / shape[0], 240 / shape[1], 155 / shape[2])
-    labels = rng.permutation(np.arange(n_cases) % 2)
+    labels = _balanced(rng, n_cases, 2)
     numbers = np.sort(rng.choice(np.arange(1, 1000), n_cases, replace=False))
-    rows = []
-    for i, (number, label) in enumerate(zip(numbers, labels)):
-        images, seg = phantom(shape, int(label), rng)
-        if layout == "brats2021":
-            _write_brats(root, int(number), images, seg, spacing)
-        elif layout == "rsna_dicom":
-            _write_rsna(root, int(number), images, spacing, rng, coregistered)
-        else:
-            _write_ucsf(root, int(number), images, seg, spacing)
-        rows.append((int(number), int(label), i))
+    types = [TUMOUR_TYPES[t] for t in _balanced(rng, n_cases, n_tumour_types)]
+    sites = [site_profile(first_site + s) for s in _balanced(rng, n_cases, n_sites)]
     spec = LAYOUT_SPECS[layout]
+    rows = []
+    for i, (number, label, kind, site) in enumerate(zip(numbers, labels, types, sites)):
+        number, label = int(number), int(label)
+        images, seg = phantom(shape, label, rng, tumour_type=kind, site=site, mgmt_effect=mgmt_effect)
+        age = int(np.clip(np.rint(rng.normal(*TUMOUR_TYPE_TRAITS[kind].age)), 18, 90))  # drawn after the images
+        sex = "M" if rng.random() < TUMOUR_TYPE_TRAITS[kind].male else "F"
+        if layout == "brats2021":
+            _write_brats(root, number, images, seg, spacing)
+        elif layout == "rsna_dicom":
+            _write_rsna(root, number, images, spacing, rng, coregistered)
+        else:
+            _write_ucsf(root, number, images, seg, spacing)
+        indeterminate = layout == "ucsf_pdgm" and n_cases >= 5 and i == n_cases - 1
+        rows.append({"case_id": spec.case_id.format(number=number), "mgmt": pd.NA if indeterminate else label,
+                     "tumour_type": kind, "site": site.name, "age": age, "sex": sex, "number": number})
+    table = pd.DataFrame(rows).astype({"mgmt": "Int64"})
     if layout == "ucsf_pdgm":
-        _write_ucsf_metadata(root, rows)
+        _write_ucsf_metadata(root, table)
     else:
-        table = pd.DataFrame({spec.id_column: [spec.label_id.format(number=n) for n, _, _ in rows],
-                              spec.label_column: [label for _, label, _ in rows]})
-        table.to_csv(root / spec.label_file, index=False)
+        pd.DataFrame({spec.id_column: [spec.label_id.format(number=n) for n in table.number],
+                      spec.label_column: table.mgmt}).to_csv(root / spec.label_file, index=False)
+    table.drop(columns="number").to_csv(root / LABELS_FILE, index=False)
+    (root / "README.txt").write_text(cohort_readme(table, layout, seed, mgmt_effect, sorted(set(sites),
+                                                                                          key=lambda s: s.name)))
     return root
+
+
+def cohort_readme(table: pd.DataFrame, layout: str, seed: int, mgmt_effect: float, sites) -> str:
+    """The cohort's ``README.txt``: what is in it, and which signals the images carry.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The rows of ``labels.csv``.
+    layout : str
+    seed : int
+    mgmt_effect : float
+    sites : iterable of Site
+
+    Returns
+    -------
+    str
+    """
+    from scipy.stats import norm
+
+    counts = table.tumour_type.value_counts().reindex(TUMOUR_TYPES).dropna().astype(int)
+    site_lines = [f"  {s.name}: scale {s.scale:.2f}, shift {s.shift:+.0f}, gamma {s.gamma:.2f}, enhancement "
+                  f"x{s.enhancement:.2f}, noise {s.noise:.3f}, bias {s.bias:.2f}, blur {s.blur:.1f} voxels"
+                  for s in sites]
+    return "\n".join([
+        f"Synthetic {layout} cohort written by `mgmtfeat synthetic` (seed {seed}): {len(table)} cases.",
+        "Made-up phantoms: file layout and rough appearance only, nothing clinical.",
+        "",
+        f"{LABELS_FILE}: case_id, mgmt (0/1), tumour_type, site, age, sex; the layout's own label file holds MGMT.",
+        "",
+        "Signals built into the images:",
+        "- tumour_type (strong): " + ", ".join(f"{k} {n}" for k, n in counts.items()) + ".",
+        "  glioblastoma: irregular ring enhancement, necrotic core, large oedema; metastasis: 1-3 small",
+        "  round, strongly enhancing lesions with disproportionate oedema; lymphoma: periventricular,",
+        "  homogeneous enhancement, little necrosis, mild oedema, dark on T2; low_grade_glioma: no",
+        "  enhancement, bright on T2/FLAIR.",
+        "- site (scanner effect): intensity scale/shift, contrast gamma, enhancement, noise, bias, blur:",
+        *site_lines,
+        f"- mgmt (weak, mgmt_effect {mgmt_effect:g}): a latent phenotype z = effect * (+1/-1) + N(0, 1) slightly",
+        "  enlarges the necrotic fraction, makes the enhancement patchier, shrinks the oedema and lowers",
+        f"  its FLAIR signal. z itself separates the labels with AUC {norm.cdf(np.sqrt(2) * mgmt_effect):.2f}: "
+        "expect less from image features.",
+        "- age and sex: drawn per tumour type (age weakly depends on it); not in the images.",
+        ""])
 
 
 def _write_brats(root: Path, number: int, images: dict, seg: np.ndarray, spacing) -> None:
@@ -225,18 +222,16 @@ def _write_rsna(root: Path, number: int, images: dict, spacing, rng: np.random.G
                            series_uid=generate_uid(entropy_srcs=[study, folder]))
 
 
-def _write_ucsf_metadata(root: Path, rows: list) -> None:
+def _write_ucsf_metadata(root: Path, table: pd.DataFrame) -> None:
     spec = LAYOUT_SPECS["ucsf_pdgm"]
     records = []
-    for number, label, i in rows:
-        status = "positive" if label == 1 else "negative"
-        if len(rows) >= 5 and i == len(rows) - 1:
-            status = "indeterminate"
-        overlap = LAYOUT_SPECS["brats2021"].case_id.format(number=number + 1000)
+    for i, row in enumerate(table.itertuples()):
+        overlap = LAYOUT_SPECS["brats2021"].case_id.format(number=row.number + 1000)
         records.append({
-            spec.id_column: spec.label_id.format(number=number),
-            "Sex": "M" if i % 2 else "F",
-            spec.label_column: status,
-            spec.brats_id_column: overlap if len(rows) >= 5 and i == 0 else "",
+            spec.id_column: spec.label_id.format(number=row.number),
+            "Sex": row.sex,
+            "Age at MRI": row.age,
+            spec.label_column: "indeterminate" if pd.isna(row.mgmt) else ("positive" if row.mgmt else "negative"),
+            spec.brats_id_column: overlap if len(table) >= 5 and i == 0 else "",
         })
     pd.DataFrame(records).to_csv(root / spec.label_file, index=False)
