@@ -68,7 +68,7 @@ def _max_difference(a: Path, b: Path, net: str) -> float:
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     from mgmtfeat.extraction import ExtractionSettings
-    from mgmtfeat.synthetic import write_cohort
+    from mgmtfeat.data.synthetic import write_cohort
 
     cores = os.cpu_count() or 1
     load_before = os.getloadavg()
