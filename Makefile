@@ -33,19 +33,22 @@ DEMO := results/demo
 demo: venv
 	# 1. a seeded synthetic BraTS-layout cohort from 2 sites (scanners), its clips and previews;
 	#    data/labels.csv holds mgmt, tumour_type, site, age, sex and data/README.txt the signals
-	test -d $(DEMO)/data || $(PY) -m mgmtfeat synthetic --out $(DEMO)/data --cases 24 --sites 2 --shape 96 96 64 --quiet
+	test -d $(DEMO)/data || $(PY) -m mgmtfeat synthetic --out $(DEMO)/data --cases 40 --sites 2 --shape 96 96 64 --quiet
 	$(PY) -m mgmtfeat make-clips --data $(DEMO)/data --out $(DEMO)/clips --quiet
 	# 2. features from DeepMind's Kinetics-400 I3D (real weights, offline), resumable; 16 input frames
 	#    instead of I3D's 32 halve the time (about 20 s a case on 2 cores)
 	$(PY) -m mgmtfeat extract --net i3d --data $(DEMO)/data --out $(DEMO)/features --net-frames 16 --quiet
 	# 3. MGMT cross-validation on what it wrote: a weak signal by design (AUC about 0.65-0.85, not 1)
 	$(PY) -m mgmtfeat cv --features $(DEMO)/features --net i3d --model logistic,snn --folds 3 --repeats 2 --out $(DEMO)/cv-synthetic --force --quiet
-	# TODO(tumour-type study, once cv/fit/predict take --labels and --label-column):
-	#   cv --labels $(DEMO)/data/labels.csv --label-column tumour_type (3 classes: a strong signal);
-	#   fit on this cohort, then predict a second "hospital" written with another seed and scanner:
-	#     synthetic --out $(DEMO)/hospital2 --cases 12 --seed 1 --first-site 2 --shape 96 96 64
-	#   and compare the sites (A/B here, C there): how much the scanner effect costs.
-	# 4. the main job: the paper's published ViViT features (577 patients), 4 x 5-fold CV
+	# 4. a tumour-type study (3 classes, a strong signal) across the two scanners: cross-validation with
+	#    per-class CIs, a site comparison (the other site held out vs sites mixed), then a model fitted on
+	#    this hospital and applied to a second one (another seed, a third scanner)
+	$(PY) -m mgmtfeat cv --features $(DEMO)/features --net i3d --model logistic --labels $(DEMO)/data/labels.csv --label-column tumour_type --group-column site --leave-one-group-out --out $(DEMO)/cv-tumour-type --force --quiet
+	$(PY) -m mgmtfeat fit --model logistic --features $(DEMO)/features --net i3d --labels $(DEMO)/data/labels.csv --label-column tumour_type --model-dir $(DEMO)/model-tumour-type --force --quiet
+	test -d $(DEMO)/hospital2 || $(PY) -m mgmtfeat synthetic --out $(DEMO)/hospital2 --cases 12 --seed 1 --first-site 2 --shape 96 96 64 --quiet
+	$(PY) -m mgmtfeat extract --net i3d --data $(DEMO)/hospital2 --out $(DEMO)/features-hospital2 --net-frames 16 --quiet
+	$(PY) -m mgmtfeat predict --model-dir $(DEMO)/model-tumour-type --features $(DEMO)/features-hospital2 --labels $(DEMO)/hospital2/labels.csv --label-column tumour_type --out $(DEMO)/predict-hospital2 --force --quiet
+	# 5. the main job: the paper's published ViViT features (577 patients), 4 x 5-fold CV
 	$(PY) -m mgmtfeat cv $(if $(PUBLISHED),--published-source $(PUBLISHED)) --model snn,mlp,logistic --repeats 4 --out $(DEMO)/cv-published --force
 
 test: venv

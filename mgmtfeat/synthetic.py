@@ -34,7 +34,8 @@ def _parser():
     p.add_argument("--sites", type=int, default=1, help="number of scanners (sites), each with its own intensity "
                    "scale/shift, contrast, enhancement, noise, bias field and blur")
     p.add_argument("--first-site", type=int, default=0,
-                   help="index of the first site (0 = A); a second hospital: another --seed and --first-site")
+                   help="index of the first site (0 = A); case numbers start at 1000 x this index, so a second "
+                        "hospital (another --seed and --first-site) shares no case id with the first")
     p.add_argument("--tumour-types", type=int, default=3, choices=range(1, len(TUMOUR_TYPES) + 1),
                    help="tumour types, the first N of: " + ", ".join(TUMOUR_TYPES))
     p.add_argument("--mgmt-effect", type=float, default=MGMT_EFFECT,

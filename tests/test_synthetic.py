@@ -196,3 +196,10 @@ def test_command_line(tmp_path, capsys):
     assert set(table.site) == {"B", "C"} and set(table.tumour_type) == {"glioblastoma", "metastasis"}
     settings = (other / "settings.yaml").read_text()
     assert "mgmt-effect: 0.3" in settings and "tumour-types: 2" in settings
+
+
+def test_a_second_hospital_shares_no_case_id_with_the_first(tmp_path):
+    first = synthetic.write_cohort(tmp_path / "a", n_cases=6, shape=SHAPE, seed=0)
+    second = synthetic.write_cohort(tmp_path / "b", n_cases=6, shape=SHAPE, seed=0, first_site=2)
+    ids = [set(pd.read_csv(root / "labels.csv", dtype={"case_id": str})["case_id"]) for root in (first, second)]
+    assert len(ids[0]) == len(ids[1]) == 6 and not ids[0] & ids[1]

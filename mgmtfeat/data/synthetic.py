@@ -113,7 +113,8 @@ def write_cohort(
     rng = np.random.default_rng(seed)
     spacing = tuple(spacing) if spacing else (240 / shape[0], 240 / shape[1], 155 / shape[2])
     labels = _balanced(rng, n_cases, 2)
-    numbers = np.sort(rng.choice(np.arange(1, 1000), n_cases, replace=False))
+    # ids 1..999, shifted by 1000 per first site: a second "hospital" never shares a case id with the first
+    numbers = np.sort(rng.choice(np.arange(1, 1000), n_cases, replace=False)) + 1000 * first_site
     types = [TUMOUR_TYPES[t] for t in _balanced(rng, n_cases, n_tumour_types)]
     sites = [site_profile(first_site + s) for s in _balanced(rng, n_cases, n_sites)]
     spec = LAYOUT_SPECS[layout]

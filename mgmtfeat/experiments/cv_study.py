@@ -179,7 +179,7 @@ def _run(settings: StudySettings, store, cohort, tmp: Path, progress: bool) -> d
     atomic_write_text(tmp / "summary.json", json.dumps(summary, indent=2, default=str))
     atomic_write_text(
         tmp / "summary.md",
-        f"# Cross-validation: {settings.repeats} x {settings.folds}-fold, {len(everything.y)} cases, seed {settings.seed}\n\n"
+        f"# Cross-validation: {_scheme(folds, task)}, {len(everything.y)} cases, seed {settings.seed}\n\n"
         + f"Features: {features}\n\n"
         + "".join(f"- {net}: weights {p['weights']}{' — RANDOM WEIGHTS (untrained network)' if p['random_weights'] else ''}\n"
                   for net, p in summary["provenance"].items()) + "\n"
@@ -191,6 +191,14 @@ def _run(settings: StudySettings, store, cohort, tmp: Path, progress: bool) -> d
     if cohort.binary:
         save_figure(plot_roc(predictions, title=f"Out-of-fold ROC\n{features}"), tmp / "roc.png")
     return summary
+
+
+def _scheme(folds: pd.DataFrame, task: TaskOptions) -> str:
+    """How the folds were made, read from the fold table itself (a saved or given table may differ from the options)."""
+    if task.leave_one_group_out:
+        return f"leave-one-{task.group_column}-out ({folds['fold'].nunique()} folds)"
+    grouped = f" grouped by {task.group_column}" if "group" in folds.columns else ""
+    return f"{folds['repeat'].nunique()} x {folds['fold'].nunique()}-fold{grouped}"
 
 
 def net_provenance(store, net: str) -> dict:
