@@ -3,10 +3,11 @@
 Patches
     Square ``patch`` x ``patch`` windows of the clip's box, every ``stride`` pixels in-plane (the
     last window is moved in to end on the box's edge, so the whole box is covered). By default a
-    patch runs through all the clip's frames (a tube): one network forward per position, 16 for a
-    128 box with patch = stride = 32, which is what a CPU can afford with I3D (minutes per case).
-    ``frame_patch`` > 0 also cuts the frames into blocks (3D patches): finer along the slice axis,
-    but ``ceil(n_frames / frame_patch)`` times the forwards. With tubes the map cannot say which
+    patch runs through all the clip's frames (a tube): one network forward per position. The
+    defaults (patch 32, stride 16 on a 128 box) give 49 positions, each voxel averaged over up to
+    four patches: about 3-4 minutes per case with I3D on two CPU cores (stride 32: 16 positions,
+    about 1 minute). ``frame_patch`` > 0 also cuts the frames into blocks (3D patches): finer along
+    the slice axis, but ``ceil(n_frames / frame_patch)`` times the forwards. With tubes the map cannot say which
     slice of the clip's range mattered; it is constant along the slices the tube covers.
 Fill
     ``"mean"`` (default): the masked voxels take the clip's mean grey value, so a patch removes
@@ -57,7 +58,7 @@ class OcclusionSettings:
     """
 
     patch: int = 32
-    stride: int = 32
+    stride: int = 16
     frame_patch: int = 0
     fill: str = "mean"
     batch: int = 0
