@@ -13,9 +13,31 @@ from mgmtfeat.data.nifti import write_nifti
 __all__ = ["chosen_slices", "overlay", "write_map", "write_overlays"]
 
 
-def write_map(path: str | Path, saliency: np.ndarray, affine: np.ndarray) -> Path:
-    """Write a float32 ``(X, Y, Z)`` map with the input volume's ``(4, 4)`` affine, atomically."""
-    return write_nifti(path, np.asarray(saliency, np.float32), affine, dtype=np.float32)
+def write_map(path: str | Path, saliency: np.ndarray, affine: np.ndarray, source: str | Path | None = None) -> Path:
+    """Write a float32 map on the input's grid, atomically.
+
+    Parameters
+    ----------
+    path : path-like
+    saliency : np.ndarray, shape (X, Y, Z)
+        On the canonical RAS+ grid the readers return.
+    affine : np.ndarray, shape (4, 4)
+        That grid's affine.
+    source : path-like, optional
+        The input NIfTI file: the map is turned back into its voxel order, so that it has the
+        file's own shape and affine (an LPS file gets an LPS map). Otherwise (a DICOM series)
+        the canonical grid is written.
+    """
+    import nibabel as nib
+
+    data = np.asarray(saliency, np.float32)
+    if source is not None and Path(source).is_file() and Path(source).name.endswith((".nii", ".nii.gz")):
+        header = nib.load(str(source))
+        ras = nib.orientations.axcodes2ornt("RAS")
+        back = nib.orientations.ornt_transform(ras, nib.orientations.io_orientation(header.affine))
+        data = nib.orientations.apply_orientation(data, back)
+        affine = header.affine
+    return write_nifti(path, np.ascontiguousarray(data), affine, dtype=np.float32)
 
 
 def chosen_slices(saliency: np.ndarray, brain: np.ndarray) -> list[int]:

@@ -4,8 +4,8 @@ For each case: make the clips with the clip settings the model's features were m
 extract every input once (the baseline), then occlude one modality's clip patch by patch
 (:mod:`~mgmtfeat.saliency.occlusion`) and recompute that modality's features, keeping the other
 inputs' features as extracted, and the model's probability of the positive class. Written to
-``OUT``: ``CASE_saliency.nii.gz`` (float32, the occluded series' grid and affine: the T1wCE for
-``t1ce`` and ``delta_t1``), ``CASE_saliency.png`` (the most salient slice and its neighbours),
+``OUT``: ``CASE_saliency.nii.gz`` (float32, the occluded series' file's shape, voxel order and
+affine: the T1wCE for ``t1ce`` and ``delta_t1``; the canonical RAS+ grid for a DICOM series), ``CASE_saliency.png`` (the most salient slice and its neighbours),
 ``CASE_patches.csv`` (each patch's clip box, probability and drop) and ``saliency.csv`` (one row
 per case).
 """
@@ -215,9 +215,9 @@ def run_saliency(model_dir: str | os.PathLike, data: str | os.PathLike, cases: S
         case = load_case(ref, seg=needs_seg.get(clip_settings.box, "auto"), series_uids=clip_settings.series_uids)
         result = case_saliency(case, record, estimators, backbones, modality, clip_settings, settings, boxes)
         nifti, png, table = _outputs(out, ref.case_id)
-        write_map(nifti, result.saliency, result.affine)
-        _, slices = write_overlays(png, case.volumes["t1ce" if modality == "delta_t1" else modality].data,
-                                   result.saliency)
+        source = case.volumes["t1ce" if modality == "delta_t1" else modality]
+        write_map(nifti, result.saliency, result.affine, source.path)
+        _, slices = write_overlays(png, source.data, result.saliency)
         write_csv(table, [{**b.__dict__, "drop": float(d), "probability": result.p0 - float(d)}
                           for b, d in zip(result.boxes, result.drops)],
                   ["f0", "f1", "r0", "r1", "c0", "c1", "probability", "drop"])
