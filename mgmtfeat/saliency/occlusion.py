@@ -61,7 +61,7 @@ class OcclusionSettings:
     stride: int = 16
     frame_patch: int = 0
     fill: str = "mean"
-    batch: int = 0
+    batch: int = 16  # about 2.5 GB of activations with I3D; all 49 default positions at once would be about 7.5 GB
 
     def __post_init__(self):
         for name in ("patch", "stride"):
