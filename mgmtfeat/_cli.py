@@ -41,12 +41,14 @@ def csv_list(text: str) -> list[str]:
 
 
 def command_parser(name: str, description: str, epilog: str | None = None,
-                   formatter_class=argparse.ArgumentDefaultsHelpFormatter) -> argparse.ArgumentParser:
+                   formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                   module: str | None = None) -> argparse.ArgumentParser:
     """The parser of command ``name`` (as typed: ``make-clips``) with the options every command has.
 
     Common options: ``--config FILE``, ``--dry-run``, ``--quiet``, ``--log-level``, ``--log-file``.
+    ``module`` is the command's module when it is not ``name`` (``saliency`` runs ``saliency_maps``).
     """
-    module = name.replace("-", "_")
+    module = module or name.replace("-", "_")  # the module is named otherwise where a step folder has the name
     prog = f"{_INVOKED_AS[-1]} {name}" if _INVOKED_AS else f"python -m mgmtfeat.{module}"
     parser = argparse.ArgumentParser(prog=prog, description=description, epilog=epilog,
                                      formatter_class=formatter_class)

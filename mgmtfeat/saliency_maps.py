@@ -43,7 +43,7 @@ def _parser() -> argparse.ArgumentParser:
         "features with the model's backbone (the other inputs keep their features) and the model's probability "
         "of the positive class, and map the drop back onto the MRI as a NIfTI and PNG overlays. The backbone and "
         "the clip settings come from the model folder's record of its features.",
-        epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter, module="saliency_maps")
     p.add_argument("--model-dir", required=True, metavar="DIR", help="binary model folder written by `mgmtfeat fit`")
     p.add_argument("--data", required=True, help="dataset folder holding the cases")
     p.add_argument("--cases", required=True, type=csv_list, metavar="ID[,ID]", help="case ids, as the dataset names them")
