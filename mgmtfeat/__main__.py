@@ -25,6 +25,7 @@ COMMANDS = (
     ("experiment", "experiment", "run one of the paper's experiments (tables)"),
     ("fit", "fit", "train a model once (or K fold models) on a store's labelled cases -> model folder"),
     ("predict", "predict", "model folder + feature store -> predictions (and metrics with CIs given labels)"),
+    ("saliency", "saliency_maps", "model folder + dataset cases -> occlusion saliency maps (NIfTI, PNG overlays)"),
 )
 
 

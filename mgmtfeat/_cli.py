@@ -41,12 +41,14 @@ def csv_list(text: str) -> list[str]:
 
 
 def command_parser(name: str, description: str, epilog: str | None = None,
-                   formatter_class=argparse.ArgumentDefaultsHelpFormatter) -> argparse.ArgumentParser:
+                   formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                   module: str | None = None) -> argparse.ArgumentParser:
     """The parser of command ``name`` (as typed: ``make-clips``) with the options every command has.
 
     Common options: ``--config FILE``, ``--dry-run``, ``--quiet``, ``--log-level``, ``--log-file``.
+    ``module`` is the command's module when it is not ``name`` (``saliency`` runs ``saliency_maps``).
     """
-    module = name.replace("-", "_")
+    module = module or name.replace("-", "_")  # the module is named otherwise where a step folder has the name
     prog = f"{_INVOKED_AS[-1]} {name}" if _INVOKED_AS else f"python -m mgmtfeat.{module}"
     parser = argparse.ArgumentParser(prog=prog, description=description, epilog=epilog,
                                      formatter_class=formatter_class)
@@ -220,6 +222,9 @@ tumour (segmentation > 0) across all slices, clamped to the image, as in the pap
 a segmentation (RSNA DICOM) give --box-csv (columns case_id,row,col[,slice][,modality], frame
 coordinates: rows anterior->posterior, columns patient right->left) or fall back to the
 brain's extent (--box brain, also what --box auto does when neither is available).
+Segmentation-free mode (--box whole-brain): instead of a tumour box, the square over the
+brain's whole in-plane extent (non-zero voxels) is resampled to the box size, with the same
+frame rule centred on the brain's slices; use it for scans without a tumour mask or tumour.
 """
 
 
@@ -232,9 +237,11 @@ def add_dataset_arguments(p: argparse.ArgumentParser) -> None:
                    help="case ids to skip, e.g. 00109 or BraTS2021_00109")
     p.add_argument("--exclude-flagged", action="store_true",
                    help="also skip the cases the RSNA-MICCAI organisers flagged (00109, 00123, 00709)")
-    p.add_argument("--box", choices=["auto", "seg", "csv", "brain"], default=d.box,
-                   help="box source: segmentation, --box-csv, or brain extent; auto = seg if present, "
-                        "else CSV row if any, else brain (default %(default)s)")
+    p.add_argument("--box", choices=["auto", "seg", "csv", "brain", "whole-brain"], default=d.box,
+                   help="box source: tumour segmentation, --box-csv, or a box-size window centred on the "
+                        "brain; auto = seg if present, else CSV row if any, else brain; whole-brain = "
+                        "segmentation-free mode, the whole brain's extent resized into the box "
+                        "(default %(default)s)")
     p.add_argument("--box-csv", help="CSV of user boxes: case_id,row,col[,slice][,modality]")
     p.add_argument("--large-tumour", choices=["corner", "centre", "resize", "error"], default=d.large_tumour,
                    help="tumour larger than the box: keep the paper's corner (cut bottom/right), centre the "

@@ -342,3 +342,36 @@ def test_a_case_with_two_different_csv_boxes_is_refused(tmp_path):
         read_box_csv(csv)
     same = read_box_csv(_box_file(tmp_path, "BraTS2021_00001,5,7,80", "BraTS2021_00001,5,7,80"))
     assert same == {("BraTS2021_00001", None): BoxSpec(5, 7, 80)}
+
+
+def test_whole_brain_mode_resizes_the_brain_into_the_box_without_a_segmentation():
+    case = _case(seg=False)  # brain: X 10..189, Y 10..179, Z 5..154 (frame rows 10..179, cols 10..189)
+    cc = make_clips(case, ClipSettings(box="whole-brain", percentile_sample=0))
+    assert cc.meta["box_source"] == ["whole_brain"] and cc.meta["settings"]["box"] == "whole-brain"
+    p = cc.meta["clips"]["t1ce"]
+    assert p["rule"] == "resized_brain_square" and p["side"] == 180  # the brain's larger side
+    assert [p["row0"], p["col0"]] == [(10 + 180) // 2 - 90, 10]
+    # 150 frames centred on the brain's slices 5..154 (centre 79), by the tumour clips' rule
+    assert [p["slice_start"], p["slice_stop"]] == [4, 154]
+    for m in MODALITIES:
+        clip = cc.clips[m]
+        assert clip.shape == (150, 128, 128)
+        # content spans the brain: the whole width, and the rows of a 170-of-180 brain (5 voxels padding each side)
+        cols = np.flatnonzero(clip[75].any(axis=0))
+        rows = np.flatnonzero(clip[75].any(axis=1))
+        assert cols[0] <= 1 and cols[-1] >= 126
+        assert abs(rows[0] - 128 * 5 / 180) <= 2 and abs(rows[-1] - 128 * 175 / 180) <= 2
+    # the tumour box mode on the same case is a full-resolution window that cuts the brain
+    assert make_clips(case, ClipSettings(box="brain")).meta["clips"]["t1ce"]["side"] == 128
+
+
+def test_whole_brain_mode_takes_a_healthy_scan_and_ignores_a_segmentation():
+    case = _case(seg=True)
+    cc = make_clips(case, ClipSettings(box="whole-brain"))
+    assert cc.meta["box_source"] == ["whole_brain"] and cc.meta["tumour"] is None
+    healthy = _case(seg=False, seed=3)
+    assert make_clips(healthy, ClipSettings(box="whole-brain")).clips["flair"].any()
+    blank = _case(seg=False)
+    blank.volumes["t2"] = Volume(np.zeros_like(blank.volumes["t2"].data), np.eye(4), Path("t2.nii.gz"))
+    with pytest.raises(CaseError, match="all zeros"):
+        make_clips(blank, ClipSettings(box="whole-brain"))

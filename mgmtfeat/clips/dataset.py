@@ -106,7 +106,7 @@ def _convert_one(ref: CaseRef, out: Path, settings: ClipSettings, boxes, preview
     paths = _outputs(out, ref.case_id, preview, video)
     written = []
     try:
-        needs_seg = "require" if settings.box == "seg" else "ignore" if settings.box in ("csv", "brain") else "auto"
+        needs_seg = "require" if settings.box == "seg" else "ignore" if settings.box in ("csv", "brain", "whole-brain") else "auto"
         case = load_case(ref, seg=needs_seg, series_uids=settings.series_uids)
         case_clips = make_clips(case, settings, boxes)
         if video:

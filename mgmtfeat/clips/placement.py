@@ -23,7 +23,11 @@ No segmentation (``box``)
     :func:`~mgmtfeat.clips.settings.read_box_csv`), clamped into the image like the
     segmentation's box (rule ``user_corner_clamped``, with a note); a box that misses the
     image, or a slice outside the volume, refuses the case; ``"brain"``: a box and frames centred
-    on the brain's extent (non-zero voxels) of each volume; ``"auto"``: the segmentation
+    on the brain's extent (non-zero voxels) of each volume (a ``box_size`` window at full
+    resolution, cut where the brain is larger); ``"whole-brain"`` (segmentation-free mode): the
+    square over the brain's whole in-plane extent (its larger side, centred on the extent) cut
+    and resampled to ``box_size`` (rule ``resized_brain_square``), frames centred on the brain's
+    slice range by the same ``n_frames`` rule, so nothing of the brain is cut in-plane; ``"auto"``: the segmentation
     when present, else the CSV entry when given, else the brain. The source used is
     recorded.
 """
@@ -77,9 +81,10 @@ class Placement:
     Attributes
     ----------
     source : str
-        ``seg``, ``csv`` or ``brain_extent``: what the box was placed on.
+        ``seg``, ``csv``, ``brain_extent`` (``box="brain"``) or ``whole_brain``: what the box was placed on.
     rule : str
         ``paper_corner``, ``centred_on_tumour``, ``resized_tumour_square``, ``centred_on_extent``,
+        ``resized_brain_square`` (whole brain resampled into the box),
         ``user_corner`` or ``user_corner_clamped`` (a user box partly outside the image, moved in).
     row0, col0 : int
         Upper-left corner of the box (after clamping; negative or beyond the image = zero padding).
@@ -89,7 +94,7 @@ class Placement:
         Frame range ``[slice_start, slice_stop)`` in canonical slice indices (outside
         ``0..Z-1`` = zero padding).
     extent : Extent or None
-        The tumour's (``seg``) or brain's (``brain_extent``) extent; None for ``csv``.
+        The tumour's (``seg``) or brain's (``brain_extent``, ``whole_brain``) extent; None for ``csv``.
     fits : bool or None
         Whether the extent fits in the box; None for ``csv``.
     """
@@ -254,7 +259,23 @@ def place(case: Case, vol: Volume, modality: str, s: ClipSettings,
             raise CaseError(case.case_id, None, f"no row for this case ({modality}) in the box CSV; add "
                             "case_id,row,col or use box='brain'")
         return _on_csv(vol, modality, spec, s, case.case_id, notes)
-    return _on_extent(extent_of(vol.data != 0), vol.shape, s, "brain_extent", case.case_id, centre_box=True)
+    brain = extent_of(vol.data != 0)
+    if brain is None:  # an all-zero series would otherwise give a box at the corner and a blank clip
+        raise CaseError(case.case_id, vol.path, f"the {modality} image is all zeros, so there is no brain to "
+                        "place the box on; check the file")
+    if mode == "whole-brain":
+        return _whole_brain(brain, vol.shape, s)
+    return _on_extent(brain, vol.shape, s, "brain_extent", case.case_id, centre_box=True)
+
+
+def _whole_brain(brain: Extent, shape: tuple[int, int, int], s: ClipSettings) -> Placement:
+    """The square over the brain's in-plane extent (resampled to the box later), frames on its slices."""
+    # A square (not the bounding rectangle) so the resampling keeps the voxels' aspect ratio.
+    side = max(brain.height, brain.width)
+    row0, col0 = brain.centred_corner(side)
+    start = _frame_start(brain.centre_slice, shape[2], s.n_frames)
+    return Placement("whole_brain", "resized_brain_square", _clamp(row0, shape[1], side),
+                     _clamp(col0, shape[0], side), side, start, start + s.n_frames, brain, True)
 
 
 def crop(frames: np.ndarray, p: Placement) -> np.ndarray:

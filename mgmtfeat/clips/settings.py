@@ -12,7 +12,7 @@ from mgmtfeat import MODALITIES
 
 __all__ = ["BoxSpec", "ClipSettings", "box_for", "read_box_csv"]
 
-_BOX_SOURCES = ("auto", "seg", "csv", "brain")
+_BOX_SOURCES = ("auto", "seg", "csv", "brain", "whole-brain")
 _LARGE_RULES = ("corner", "centre", "resize", "error")
 _DELTA_GRID = ("require", "resample")
 
@@ -31,8 +31,9 @@ class ClipSettings:
         Lower and upper intensity percentiles mapped to 0 and 255 (the paper: 1, 99).
     percentile_sample : int
         Maximum voxels sampled (regularly) to estimate the percentiles; 0 uses all.
-    box : {"auto", "seg", "csv", "brain"}
-        Where the box comes from (see :mod:`mgmtfeat.clips.placement`).
+    box : {"auto", "seg", "csv", "brain", "whole-brain"}
+        Where the box comes from (see :mod:`mgmtfeat.clips.placement`); ``"whole-brain"`` is
+        the segmentation-free mode: the brain's whole in-plane extent resized into the box.
     large_tumour : {"corner", "centre", "resize", "error"}
         What to do when the tumour is larger than the box.
     delta_grid : {"require", "resample"}
