@@ -59,6 +59,8 @@ class ExtractionSettings:
     force: bool = False
     jobs: int = 1  # worker processes on this machine (1 = in this process)
     scheduler: str | None = None  # Dask scheduler ("local:N" or "tcp://host:port"); excludes jobs > 1
+    radiomics_params: str | None = None  # net "radiomics": pyradiomics params YAML (default: the shipped one)
+    radiomics_labels: tuple[int, ...] | None = None  # net "radiomics": mask labels (None: whole tumour)
 
 
 @dataclass
@@ -211,6 +213,10 @@ def extract_features(settings: ExtractionSettings, progress: bool = True,
 
     from mgmtfeat.backbones import check_backbone_kind
 
+    if settings.net == "radiomics":  # handcrafted features: no clips, no backbone
+        from mgmtfeat.extraction.radiomics import extract_radiomics
+
+        return extract_radiomics(settings, progress, on_case, executor)
     # an unknown net, or a 2D one, fails before any data is read or cluster starts
     check_backbone_kind(settings.net, "video", pathway="the clip pathway of `mgmtfeat extract`")
     # Workers may run elsewhere: give them absolute paths.
