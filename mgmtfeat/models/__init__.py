@@ -15,7 +15,7 @@ from mgmtfeat.models.classical import make_logistic, make_random_forest, make_sv
 from mgmtfeat.models.mlp import MLPClassifier
 from mgmtfeat.models.snn import SNNClassifier
 
-__all__ = ["MODELS", "ModelSpec", "make_model", "SNNClassifier", "MLPClassifier"]
+__all__ = ["MODELS", "ModelSpec", "input_params", "make_model", "SNNClassifier", "MLPClassifier"]
 
 
 @dataclass(frozen=True)
@@ -89,3 +89,16 @@ def make_model(name: str, random_state=None):
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; choose from {', '.join(MODELS)}")
     return MODELS[name].build(random_state)
+
+
+def input_params(name: str, params: dict | None, sizes) -> dict | None:
+    """``params`` for model ``name`` on inputs of lengths ``sizes`` (one per input, in column order).
+
+    Inputs of different lengths (fused nets, e.g. I3D's 400 logits and 107 radiomics features) set
+    ``input_size`` to the list of sizes for the models that split X into inputs (the SNN), unless
+    the user set it; classical models take the concatenation as it is. Otherwise ``params`` unchanged.
+    """
+    sizes = [int(s) for s in sizes]
+    if len(set(sizes)) <= 1 or "input_size" in (params or {}) or "input_size" not in make_model(name).get_params():
+        return params
+    return {**(params or {}), "input_size": sizes}
