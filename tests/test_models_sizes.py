@@ -75,3 +75,13 @@ def test_the_cv_study_gives_the_snn_the_sizes_of_fused_nets(tmp_path):
     summary = run_study(settings, progress=False)
     assert set(summary["results"]) == {"snn", "logistic"} and summary["n_cases"] == 24
     assert len(summary["inputs"]["snn"]) == 4  # i3d:t1, i3d:t1ce (400 each), radiomics:t1, radiomics:t1ce (7 each)
+
+
+def test_input_params_sizes_the_snn_and_leaves_the_rest():
+    from mgmtfeat.models import input_params
+
+    assert input_params("snn", None, [400, 400, 107]) == {"input_size": [400, 400, 107]}
+    assert input_params("snn", {"max_epochs": 3}, [107, 107]) == {"max_epochs": 3, "input_size": 107}
+    assert input_params("snn", None, [400, 400]) is None  # the default: unchanged, so cache keys stay
+    assert input_params("snn", {"input_size": 50}, [400, 107]) == {"input_size": 50}  # the user's choice
+    assert input_params("logistic", None, [400, 107]) is None

@@ -94,11 +94,17 @@ def make_model(name: str, random_state=None):
 def input_params(name: str, params: dict | None, sizes) -> dict | None:
     """``params`` for model ``name`` on inputs of lengths ``sizes`` (one per input, in column order).
 
-    Inputs of different lengths (fused nets, e.g. I3D's 400 logits and 107 radiomics features) set
-    ``input_size`` to the list of sizes for the models that split X into inputs (the SNN), unless
-    the user set it; classical models take the concatenation as it is. Otherwise ``params`` unchanged.
+    For the models that split X into inputs (the SNN), unless the user set ``input_size``: inputs of
+    different lengths (fused nets, e.g. I3D's 400 logits and 107 radiomics features) set it to the
+    list of sizes, inputs of one length other than the model's default (radiomics alone) to that
+    length. Classical models take the concatenation as it is. Otherwise ``params`` unchanged (so
+    the cache keys of 400-feature runs stay the same).
     """
     sizes = [int(s) for s in sizes]
-    if len(set(sizes)) <= 1 or "input_size" in (params or {}) or "input_size" not in make_model(name).get_params():
+    if not sizes or "input_size" in (params or {}):
         return params
-    return {**(params or {}), "input_size": sizes}
+    default = make_model(name).get_params().get("input_size", "absent")
+    if default == "absent":
+        return params
+    wanted = sizes if len(set(sizes)) > 1 else sizes[0]
+    return params if wanted == default else {**(params or {}), "input_size": wanted}
