@@ -105,7 +105,7 @@ def extract_radiomics(settings, progress: bool = True, on_case=None, executor=No
     from tqdm.auto import tqdm
 
     from mgmtfeat._parallel import make_executor
-    from mgmtfeat.extraction.run import ExtractionReport, _usable, select_cases
+    from mgmtfeat.extraction._common import ExtractionReport, _usable, select_cases
     from mgmtfeat.store import FeatureStore
     from mgmtfeat.store.integrity import settings_digest
 
