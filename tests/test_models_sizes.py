@@ -85,3 +85,20 @@ def test_input_params_sizes_the_snn_and_leaves_the_rest():
     assert input_params("snn", None, [400, 400]) is None  # the default: unchanged, so cache keys stay
     assert input_params("snn", {"input_size": 50}, [400, 107]) == {"input_size": 50}  # the user's choice
     assert input_params("logistic", None, [400, 107]) is None
+
+
+def test_a_bundle_of_the_snn_on_fused_nets_of_different_lengths_fits_and_predicts(tmp_path):
+    import json
+
+    from mgmtfeat.bundle import FitSettings, PredictSettings, fit_bundle, predict_bundle
+
+    store = two_net_store(tmp_path / "store")
+    fit_bundle(FitSettings(features=store.root, nets=["i3d", "radiomics"], model="snn", model_dir=tmp_path / "model",
+                           modalities=["t1ce"], params={"max_epochs": 3, "n_members": 1}, command=["test"]))
+    from mgmtfeat.bundle.record import RECORD_FILE
+
+    record = json.loads((tmp_path / "model" / RECORD_FILE).read_text())
+    assert record["model"]["params"]["input_size"] == [400, 7]
+    predictions, _ = predict_bundle(PredictSettings(model_dir=tmp_path / "model", features=store.root,
+                                                    out=tmp_path / "pred"))
+    assert len(predictions) == 24
