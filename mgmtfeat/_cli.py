@@ -247,9 +247,11 @@ def add_dataset_arguments(p: argparse.ArgumentParser) -> None:
                    help="tumour larger than the box: keep the paper's corner (cut bottom/right), centre the "
                         "box on it, resize its bounding square into the box, or fail the case "
                         "(default %(default)s)")
-    p.add_argument("--delta-grid", choices=["require", "resample"], default=d.delta_grid,
+    p.add_argument("--delta-grid", choices=["require", "resample", "register"], default=d.delta_grid,
                    help="T1 and T1wCE on different grids: fail the case (require), or resample T1 onto "
-                        "the T1wCE grid through the affines (not a registration) (default %(default)s)")
+                        "the T1wCE grid through the affines (not a registration); register: always register "
+                        "T1 rigidly onto T1wCE (mutual information) before the subtraction, recorded in the clip "
+                        "notes, a failed registration fails the case (default %(default)s)")
     p.add_argument("--frames", type=int, default=d.n_frames, help="frames per clip (default %(default)s)")
     p.add_argument("--box-size", type=int, default=d.box_size, help="box side in voxels (default %(default)s)")
     p.add_argument("--series-uid", nargs="+", default=[], metavar="UID", dest="series_uid",

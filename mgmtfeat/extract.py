@@ -29,7 +29,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", default="features/store", metavar="DIR",
                         help="feature store to write into; an existing store gets the new cases (resumes)")
     parser.add_argument("--net", default="i3d", metavar="NET",
-                        help=f"backbone, from the registry: {', '.join(list_backbones(all_variants=True))}")
+                        help=f"backbone, from the registry: {', '.join(list_backbones(all_variants=True))}; or "
+                        "'radiomics': the handcrafted baseline (pyradiomics features of the tumour per input, from "
+                        "the volumes and the segmentation, no clips)")
+    parser.add_argument("--radiomics-params", default=None, metavar="FILE",
+                        help="--net radiomics: pyradiomics parameter YAML (default: the shipped params.yaml)")
+    parser.add_argument("--radiomics-label", default=None, metavar="N[,N]",
+                        help="--net radiomics: segmentation labels forming the mask, e.g. 1,4 (default: whole tumour)")
     parser.add_argument("--weights", default=None, metavar="PATH",
                         help="weights file or folder; 'random' for random weights (labelled so in the store); "
                         "default: the net's own source (package file, Hugging Face cache, or download)")
@@ -69,11 +75,20 @@ def _settings(args: argparse.Namespace):
         if args.jobs > 1:
             raise ValueError("--jobs and --scheduler both choose where cases run; give one of them")
         parse_scheduler(args.scheduler)  # SchedulerError is a ValueError
+    if (args.radiomics_params or args.radiomics_label) and args.net != "radiomics":
+        raise ValueError("--radiomics-params and --radiomics-label apply to --net radiomics only")
+    labels = None
+    if args.radiomics_label:
+        try:
+            labels = tuple(int(v) for v in args.radiomics_label.split(","))
+        except ValueError:
+            raise ValueError(f"--radiomics-label {args.radiomics_label!r}: give integers separated by commas, "
+                             "e.g. 1,4") from None
     return ExtractionSettings(
         data=args.data, out=args.out, net=args.net, weights=args.weights, dtype=args.dtype, device=args.device,
         threads=args.threads, limit=args.limit, exclude=exclusions(args), labels=args.labels, boxes=args.box_csv,
         clip_settings=clip_settings(args), num_frames=args.net_frames, size=args.net_size, force=args.force,
-        jobs=args.jobs, scheduler=args.scheduler,
+        jobs=args.jobs, scheduler=args.scheduler, radiomics_params=args.radiomics_params, radiomics_labels=labels,
     )
 
 

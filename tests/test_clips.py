@@ -246,7 +246,7 @@ def test_settings_validation_and_provenance():
     assert ClipSettings().as_dict()["percentiles"] == [1.0, 99.0]
     json.dumps(ClipSettings().as_dict())
     for bad in ({"n_frames": 0}, {"box": "tumour"}, {"percentiles": (99, 1)}, {"large_tumour": "shrink"},
-                {"delta_grid": "register"}, {"percentile_sample": -1}):
+                {"delta_grid": "warp"}, {"percentile_sample": -1}):
         with pytest.raises(ValueError):
             ClipSettings(**bad)
 

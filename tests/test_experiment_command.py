@@ -30,7 +30,7 @@ def test_list_names_and_describes_every_experiment(capsys):
     for line, (name, spec) in zip(lines, EXPERIMENTS.items()):
         assert line.startswith(name) and line.endswith(spec.description)
     assert set(EXPERIMENTS) == {"methods", "modalities", "networks", "fusion", "delta-t1", "external",
-                                "decision-curves", "attention"}
+                                "decision-curves", "attention", "deep-vs-handcrafted"}
 
 
 @pytest.mark.parametrize("name", [*EXPERIMENTS, *ALIASES, "all"])
@@ -41,6 +41,7 @@ def test_each_experiment_has_its_own_options(name, capsys):
     canonical = "all" if name == "all" else get_experiment(name)[0]
     own = {"methods": ["--models", "--net"], "decision-curves": ["--models", "--net"],
            "networks": ["--model", "--nets"], "fusion": ["--model", "--nets"],
+           "deep-vs-handcrafted": ["--models", "--net"],
            "external": ["--model", "--net", "--external-features", "--test-features"],
            "all": ["--models", "--external-features", "--only"]}.get(canonical, ["--model", "--net"])
     for option in own:

@@ -144,7 +144,7 @@ def _load(settings: FitSettings):
                             settings.positive_class, store_labels=data.y)
     position = {c: i for i, c in enumerate(data.case_ids)}
     X = data.X2d[[position[c] for c in task.case_ids]]
-    return store, data.inputs, modalities, task, X
+    return store, data, modalities, task, X
 
 
 def _fold_models(settings: FitSettings, task: TaskLabels, X: np.ndarray, folder: Path):
@@ -201,7 +201,14 @@ def fit_bundle(settings: FitSettings) -> dict:
         raise FileExistsError(f"model folder {target} exists; choose another --model-dir or pass --force to replace it")
     if settings.fold_models is not None and settings.fold_models < 2:
         raise ValueError(f"--fold-models {settings.fold_models}: K must be at least 2 (or leave it out for one model)")
-    store, inputs, modalities, task, X = _load(settings)
+    from dataclasses import replace
+
+    from mgmtfeat.models import input_params
+
+    store, data, modalities, task, X = _load(settings)
+    inputs = data.inputs
+    # fused nets of other lengths (i3d + radiomics): the SNN's per-input sizes, recorded with the params
+    settings = replace(settings, params=input_params(settings.model, dict(settings.params), data.sizes) or {})
     record = {
         "format": FORMAT, "mgmtfeat_version": __version__,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),

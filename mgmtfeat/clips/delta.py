@@ -4,6 +4,11 @@ T1wCE minus T1 on the original intensities, then scaled like the others over the
 both brain masks (see :mod:`mgmtfeat.clips.make`). Both must share a grid (shape and
 affine): a mismatch is an error unless ``delta_grid="resample"``, which resamples T1 onto
 the T1wCE grid through their affines (trilinear; not a registration) and records it.
+``delta_grid="register"`` always registers T1 rigidly onto T1wCE
+(:func:`~mgmtfeat.clips.registration.register_rigid`) before the subtraction, on one grid or
+not: a patient who moved between the two series leaves bright rims in delta-T1 that are motion,
+not enhancement. The transform and final metric go into the clip metadata (``delta_t1`` and a
+note); a registration that fails is that case's :class:`CaseError`, never an unregistered delta.
 """
 
 from __future__ import annotations
@@ -25,14 +30,25 @@ def delta_inputs(case: Case, s: ClipSettings) -> tuple[np.ndarray, np.ndarray, d
     t1ce, t1 : numpy.ndarray
         float32 ``(X, Y, Z)`` on the T1wCE grid.
     how : dict
-        ``{"delta_grid": "shared"}`` or ``{"delta_grid": "t1_resampled_to_t1ce"}`` (clip metadata).
+        ``{"delta_grid": "shared"}``, ``{"delta_grid": "t1_resampled_to_t1ce"}`` or, with
+        ``delta_grid="register"``, ``{"delta_grid": "t1_registered_to_t1ce", "registration":
+        RegistrationResult.as_dict(), "note": one line for the clip notes}`` (clip metadata).
 
     Raises
     ------
     CaseError
-        The grids differ and ``s.delta_grid`` is ``"require"``.
+        The grids differ and ``s.delta_grid`` is ``"require"``; the registration fails (ITK error,
+        poor metric, implausible motion; see :func:`~mgmtfeat.clips.registration.register_rigid`).
     """
     t1, t1ce = case.volumes["t1"], case.volumes["t1ce"]
+    if s.delta_grid == "register":
+        from mgmtfeat.clips.registration import register_rigid
+
+        r = register_rigid(t1, t1ce, case_id=case.case_id)
+        note = (f"T1 registered to T1wCE (rigid, Mattes MI {r.metric:.3f}): rotation "
+                f"{[round(a, 2) for a in r.angles_deg]} deg, translation {[round(t, 2) for t in r.translation_mm]} mm")
+        return t1ce.data, r.volume.data, {"delta_grid": "t1_registered_to_t1ce", "registration": r.as_dict(),
+                                          "note": note}
     if same_grid(t1, t1ce):
         return t1ce.data, t1.data, {"delta_grid": "shared"}
     if s.delta_grid == "require":

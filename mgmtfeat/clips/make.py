@@ -116,6 +116,8 @@ def make_clips(case: Case, settings: ClipSettings = ClipSettings(),
         window = crop(to_frames(vol.data), p)
         clips[modality] = _to_uint8(window, window != 0, cut, s)
     t1ce, t1, how = delta_inputs(case, s)
+    if "note" in how:  # e.g. the registration of T1 onto T1wCE: its transform and metric
+        notes.append(how["note"])
     p = places["delta_t1"] = places["t1ce"]
 
     def delta_sample(n):

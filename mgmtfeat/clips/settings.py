@@ -14,7 +14,7 @@ __all__ = ["BoxSpec", "ClipSettings", "box_for", "read_box_csv"]
 
 _BOX_SOURCES = ("auto", "seg", "csv", "brain", "whole-brain")
 _LARGE_RULES = ("corner", "centre", "resize", "error")
-_DELTA_GRID = ("require", "resample")
+_DELTA_GRID = ("require", "resample", "register")
 
 
 @dataclass(frozen=True)

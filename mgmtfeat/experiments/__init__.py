@@ -38,6 +38,7 @@ from mgmtfeat.experiments._options import (HelpFormatter, Option, add_common_arg
                                            settings_from_args, split_csv)
 from mgmtfeat.experiments.attention import attention_analysis
 from mgmtfeat.experiments.decision_curves import decision_curve_analysis
+from mgmtfeat.experiments.deep_vs_handcrafted import deep_vs_handcrafted
 from mgmtfeat.experiments.delta_t1 import delta_t1_ablation
 from mgmtfeat.experiments.external import external_validation
 from mgmtfeat.experiments.fusion import feature_ccc, net_fusion
@@ -50,7 +51,7 @@ __all__ = [
     "DEFAULT_METHODS",
     "LITERATURE", "RUN_ALL_OPTIONS", "get_experiment", "list_experiments", "run_experiment", "run_all",
     "run_all_options", "method_comparison", "modality_ablation", "network_comparison", "net_fusion",
-    "feature_ccc", "delta_t1_ablation", "external_validation", "decision_curve_analysis", "attention_analysis",
+    "feature_ccc", "delta_t1_ablation", "deep_vs_handcrafted", "external_validation", "decision_curve_analysis", "attention_analysis",
     "add_common_arguments", "parse_overrides", "settings_from_args", "split_csv", "models_help", "clear_cache",
     "describe_features", "available_modalities", "open_store", "shared_folds", "make_estimator_factory", "versions",
 ]
@@ -100,6 +101,9 @@ _NET = Option(("--net",), "net",
               {"default": None, "help": "net whose features are used (default: the first in the store)"})
 _NETS = Option(("--nets",), "nets", {"default": None, "type": split_csv, "metavar": "NET[,NET...]",
                                      "help": "nets to compare, at least two (default: every net in the store)"})
+_NETS_FUSED = Option(("--net", "--nets"), "nets", {
+    "default": None, "type": split_csv, "metavar": "NET[,NET...]",
+    "help": "nets to compare alone and fused, at least two, e.g. i3d,radiomics (default: every net in the store)"})
 _EXTERNAL = Option(("--external-features", "--test-features"), "test_features",
                    {"default": None, "metavar": "DIR",
                     "help": "feature store of a second cohort: the test set of external validation, which "
@@ -124,6 +128,9 @@ EXPERIMENTS: dict[str, Experiment] = {
                            "with two or more nets)", (_model(), _NETS), ("table3_networks",)),
     "fusion": Experiment(net_fusion, "Table 4: nets fused as inputs of one model, and Lin's CCC of their features "
                          "(needs two or more nets)", (_model(), _NETS), ("table4_fusion",)),
+    "deep-vs-handcrafted": Experiment(deep_vs_handcrafted, "deep against handcrafted features: each net alone "
+                                      "(e.g. i3d, radiomics) and all fused, per model, corrected t-tests against "
+                                      "the fused", (_models(("logistic", "snn")), _NETS_FUSED)),
     "external": Experiment(external_validation, "external validation: train on one cohort's store, test on a "
                            "second cohort's (--external-features) without shared patients", (_model(), _NET, _EXTERNAL),
                            ("external_validation",)),

@@ -28,6 +28,7 @@ from mgmtfeat._io import atomic_write_text
 from mgmtfeat._parallel import make_executor
 from mgmtfeat.evaluation import check_group_folds, cross_validate, folds_key, load_folds, make_folds, summarise
 from mgmtfeat.experiments._resume import CACHE_DIR, FoldCache, computation_key
+from mgmtfeat.models import input_params
 from mgmtfeat.reports import TABLE_METRICS
 from mgmtfeat.store import FeatureSet, FeatureStore
 
@@ -353,8 +354,8 @@ def _cv(cohort: _Cohort, settings: ExperimentSettings, model: str, inputs: Seque
     experiments fits each configuration once.
     """
     _check_models([model])
-    params = dict(settings.model_params.get(model, {}))
     data = cohort.data.select(list(inputs))
+    params = input_params(model, dict(settings.model_params.get(model, {})), data.sizes)  # per-input lengths
     folds_digest = hashlib.sha256(pd.util.hash_pandas_object(cohort.folds, index=False).values.tobytes()).hexdigest()
     key = (str(cohort.store.root.resolve()), folds_digest, model, json.dumps(params, sort_keys=True, default=str),
            tuple(data.inputs), settings.seed)

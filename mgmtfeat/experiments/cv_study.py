@@ -98,7 +98,7 @@ def run_study(settings: StudySettings, progress: bool = True) -> dict:
 def _run(settings: StudySettings, store, cohort, tmp: Path, progress: bool) -> dict:
     from tqdm.auto import tqdm
 
-    from mgmtfeat.models import MODELS
+    from mgmtfeat.models import MODELS, input_params
 
     task = settings.task
     everything, folds, folds_path = cohort.data, cohort.folds, cohort.folds_path
@@ -121,7 +121,7 @@ def _run(settings: StudySettings, store, cohort, tmp: Path, progress: bool) -> d
             data = everything.select([f"{net}:{m}" for net in settings.nets for m in modalities])
             inputs_used[model] = list(data.inputs)
             bar.set_postfix_str(model)
-            params = settings.model_params.get(model)
+            params = input_params(model, settings.model_params.get(model), data.sizes)  # fused nets of other lengths
             factory = estimator_factory(model, settings.nested, settings.seed, params, task.harmonize)
             X = model_matrix(data, site_codes, cohort.groups)
             key = computation_key(X, data.y, data.case_ids, model, {"params": params, "harmonize": task.harmonize},

@@ -41,7 +41,7 @@ def feature_ccc(data: FeatureSet, nets: Sequence[str], modalities: Sequence[str]
         :func:`mgmtfeat.evaluation.concordance_correlation`.
     """
     def block(net, m):
-        x = data.X[:, data.inputs.index(f"{net}:{m}")].astype(float)
+        x = data.column(f"{net}:{m}").astype(float)
         if scale:
             low, span = x.min(axis=0), np.ptp(x, axis=0)
             x = (x - low) / np.where(span > 0, span, 1.0)

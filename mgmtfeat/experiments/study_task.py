@@ -118,7 +118,7 @@ def read_columns(path: str, case_ids: Sequence[str], columns: Sequence[str] | No
 def _subset(data: FeatureSet, case_ids: Sequence[str], y: np.ndarray) -> FeatureSet:
     position = {c: i for i, c in enumerate(data.case_ids)}
     rows = [position[c] for c in case_ids]
-    return FeatureSet(data.X[rows], np.asarray(y, np.int64), tuple(case_ids), data.inputs)
+    return FeatureSet(data.values[rows], np.asarray(y, np.int64), tuple(case_ids), data.inputs, data.sizes)
 
 
 def _encode_like(task, classes: list, what: str) -> np.ndarray:

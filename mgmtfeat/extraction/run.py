@@ -25,11 +25,12 @@ from typing import Callable, Sequence
 
 from mgmtfeat import MODALITIES
 from mgmtfeat.clips import ClipSettings, make_clips, read_box_csv, stack
-from mgmtfeat.data.layouts import CaseRef, find_cases
+from mgmtfeat.data.layouts import CaseRef
 from mgmtfeat.data.errors import CaseError
 from mgmtfeat._parallel import Executor, TaskKilledError, make_executor, worker_threads
 from mgmtfeat.store import FeatureStore
 from mgmtfeat.store.integrity import settings_digest
+from mgmtfeat.extraction._common import ExtractionReport, _usable, select_cases
 from mgmtfeat.data.volumes import load_case
 
 log = logging.getLogger(__name__)
@@ -59,20 +60,8 @@ class ExtractionSettings:
     force: bool = False
     jobs: int = 1  # worker processes on this machine (1 = in this process)
     scheduler: str | None = None  # Dask scheduler ("local:N" or "tcp://host:port"); excludes jobs > 1
-
-
-@dataclass
-class ExtractionReport:
-    """Counts and timings of one extraction run."""
-
-    done: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
-    failed: list[dict] = field(default_factory=list)
-    seconds: dict[str, float] = field(default_factory=lambda: {"read_and_clip": 0.0, "forward": 0.0, "total": 0.0})
-
-    @property
-    def ok(self) -> bool:
-        return not self.failed
+    radiomics_params: str | None = None  # net "radiomics": pyradiomics params YAML (default: the shipped one)
+    radiomics_labels: tuple[int, ...] | None = None  # net "radiomics": mask labels (None: whole tumour)
 
 
 def open_backbone(settings: ExtractionSettings):
@@ -92,12 +81,6 @@ def _dtype(store: FeatureStore, settings: ExtractionSettings) -> str:
         return settings.dtype
     made_with = store.provenance(settings.net).get("dtype") if settings.net in store.nets() else None
     return made_with if made_with and not settings.force else resolve_dtype(settings.net, "auto", settings.device)
-
-
-def select_cases(settings: ExtractionSettings) -> list[CaseRef]:
-    """The cases of ``settings.data`` a run covers (exclusions, labels and ``limit`` applied), by id."""
-    refs = find_cases(settings.data, exclude=settings.exclude, labels=settings.labels)
-    return refs[: settings.limit] if settings.limit else refs
 
 
 def case_features(ref: CaseRef, backbone, clip_settings: ClipSettings, boxes=None) -> tuple[dict, dict, dict]:
@@ -211,6 +194,10 @@ def extract_features(settings: ExtractionSettings, progress: bool = True,
 
     from mgmtfeat.backbones import check_backbone_kind
 
+    if settings.net == "radiomics":  # handcrafted features: no clips, no backbone
+        from mgmtfeat.extraction.radiomics import extract_radiomics
+
+        return extract_radiomics(settings, progress, on_case, executor)
     # an unknown net, or a 2D one, fails before any data is read or cluster starts
     check_backbone_kind(settings.net, "video", pathway="the clip pathway of `mgmtfeat extract`")
     # Workers may run elsewhere: give them absolute paths.
@@ -268,13 +255,3 @@ def extract_features(settings: ExtractionSettings, progress: bool = True,
     report.failed.sort(key=lambda f: f["case_id"])
     store.write_failures(settings.net, report.failed)  # left alone when it already says this
     return report
-
-
-def _usable(store: FeatureStore, net: str, case_id: str, digest: str) -> bool:
-    """Whether the stored entry of ``case_id`` can be kept; a damaged or foreign one is logged and redone."""
-    if not store.has_case(net, case_id):
-        return False
-    problem = store.verify_case(net, case_id, digest)
-    if problem:
-        log.warning("%s; extracting case %s again", problem, case_id)
-    return problem is None

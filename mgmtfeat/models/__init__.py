@@ -15,7 +15,7 @@ from mgmtfeat.models.classical import make_logistic, make_random_forest, make_sv
 from mgmtfeat.models.mlp import MLPClassifier
 from mgmtfeat.models.snn import SNNClassifier
 
-__all__ = ["MODELS", "ModelSpec", "make_model", "models_help", "SNNClassifier", "MLPClassifier"]
+__all__ = ["MODELS", "ModelSpec", "input_params", "make_model", "models_help", "SNNClassifier", "MLPClassifier"]
 
 
 @dataclass(frozen=True)
@@ -94,3 +94,22 @@ def make_model(name: str, random_state=None):
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; choose from {', '.join(MODELS)}")
     return MODELS[name].build(random_state)
+
+
+def input_params(name: str, params: dict | None, sizes) -> dict | None:
+    """``params`` for model ``name`` on inputs of lengths ``sizes`` (one per input, in column order).
+
+    For the models that split X into inputs (the SNN), unless the user set ``input_size``: inputs of
+    different lengths (fused nets, e.g. I3D's 400 logits and 107 radiomics features) set it to the
+    list of sizes, inputs of one length other than the model's default (radiomics alone) to that
+    length. Classical models take the concatenation as it is. Otherwise ``params`` unchanged (so
+    the cache keys of 400-feature runs stay the same).
+    """
+    sizes = [int(s) for s in sizes]
+    if not sizes or "input_size" in (params or {}):
+        return params
+    default = make_model(name).get_params().get("input_size", "absent")
+    if default == "absent":
+        return params
+    wanted = sizes if len(set(sizes)) > 1 else sizes[0]
+    return params if wanted == default else {**(params or {}), "input_size": wanted}

@@ -55,7 +55,24 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
 
     # -- input layout ----------------------------------------------------------------------
     def _as_inputs(self, X: np.ndarray) -> np.ndarray:
-        """Reshape X of shape (n, n_inputs * input_size) to (n, n_inputs, input_size)."""
+        """Reshape X of shape (n, n_inputs * input_size) to (n, n_inputs, input_size).
+
+        With ``input_size`` a list of per-input sizes (e.g. ``[400, 107]``: I3D logits and radiomics
+        features), X of shape (n, sum(sizes)) is split into its inputs and each is padded with zeros
+        to the longest: (n, n_inputs, max(sizes)). The padding comes after standardisation, so it
+        stays exactly 0 and the encoder weights it meets get no gradient (weight decay takes them to
+        0): each input is encoded from its own features only.
+        """
+        if isinstance(self.input_size, (list, tuple)):
+            sizes = [int(s) for s in self.input_size]
+            if sum(sizes) != X.shape[1] or min(sizes, default=0) < 1:
+                raise ValueError(f"{type(self).__name__}: input_size={sizes} sums to {sum(sizes)}, but X has "
+                                 f"{X.shape[1]} features; pass one positive size per input, in column order.")
+            out = np.zeros((len(X), len(sizes), max(sizes)), dtype=X.dtype)
+            bounds = np.concatenate([[0], np.cumsum(sizes)])
+            for i, size in enumerate(sizes):
+                out[:, i, :size] = X[:, bounds[i]: bounds[i + 1]]
+            return out
         size = self.input_size or X.shape[1]
         if X.shape[1] % size:
             raise ValueError(

@@ -128,7 +128,8 @@ def _load_torch(folder: Path, name: str):
     estimator.best_epoch_, estimator.n_epochs_ = meta["best_epoch"], meta["n_epochs"]
     estimator.mean_, estimator.scale_ = state.pop("mean").numpy(), state.pop("scale").numpy()
     n_outputs = 1 if len(estimator.classes_) == 2 else len(estimator.classes_)
-    input_size = estimator.n_features_in_ // estimator.n_inputs_
+    sizes = estimator.input_size  # per-input sizes (fused nets of other lengths): branches padded to the longest
+    input_size = max(sizes) if isinstance(sizes, (list, tuple)) else estimator.n_features_in_ // estimator.n_inputs_
     if estimator._stackable():  # weights are overwritten below: the generators only shape the network
         generators = [torch.Generator() for _ in range(meta["n_members"])]
         module = estimator._build_stack(generators, estimator.n_inputs_, input_size, n_outputs)

@@ -22,9 +22,12 @@ class SNNClassifier(TorchClassifier):
 
     Parameters
     ----------
-    input_size : int or None
+    input_size : int, list of int or None
         Features per input; X of shape (n_cases, n_inputs * input_size) is read as n_inputs
-        branches. None treats all columns as one input.
+        branches. A list gives each input its own length (e.g. ``[400, 107]`` for I3D and radiomics
+        features, X of shape (n_cases, 507)): inputs are zero-padded to the longest and, when the
+        lengths differ, every input gets its own encoder whatever ``shared`` says (one encoder
+        cannot read logits and radiomics features alike). None treats all columns as one input.
     encoder : {"conv", "linear"}
         Branch encoder: the paper's 1-D conv residual network, or one linear map.
     shared : bool
@@ -104,7 +107,7 @@ class SNNClassifier(TorchClassifier):
         if self.encoder != "conv":  # the linear encoder's members are built by _build_stack
             raise ValueError(f"SNNClassifier: encoder={self.encoder!r}; use 'conv' or 'linear'")
         embed = nets.embedding_size(input_size, self.n_blocks)
-        encoder = nets.ConvEncoder(n_inputs, self.channels, self.n_blocks, self.shared, self.input_dropout)
+        encoder = nets.ConvEncoder(n_inputs, self.channels, self.n_blocks, self._shared(), self.input_dropout)
         return nets.SNNNetwork(encoder, n_inputs, embed, self.attention_size, self.hidden_size, self.dropout,
                                self.modality_dropout, n_outputs)
 
@@ -117,7 +120,12 @@ class SNNClassifier(TorchClassifier):
 
         embed = max(nets.embedding_size(input_size, self.n_blocks), 8)  # room for several classes on short inputs
         return StackedSNN(generators, n_inputs, input_size, embed, self.attention_size, self.hidden_size, n_outputs,
-                          self.shared, self.input_dropout, self.dropout, self.modality_dropout)
+                          self._shared(), self.input_dropout, self.dropout, self.modality_dropout)
+
+    def _shared(self) -> bool:
+        """``shared``, except for inputs of different lengths, which each need their own encoder."""
+        sizes = self.input_size if isinstance(self.input_size, (list, tuple)) else ()
+        return bool(self.shared) and len(set(sizes)) <= 1
 
     def attention_weights(self, X) -> np.ndarray:
         """Per-case attention weights over the inputs, shape (n_cases, n_inputs); rows sum to 1."""

@@ -13,13 +13,17 @@ from mgmtfeat.store.errors import StoreError
 __all__ = ["FeatureSet", "check_vector"]
 
 
-def check_vector(values, *, where: str) -> np.ndarray:
-    """Return ``values`` as a float32 vector of 400 finite values, or raise naming ``where``."""
+def check_vector(values, *, where: str, size: int = N_FEATURES) -> np.ndarray:
+    """Return ``values`` as a float32 vector of ``size`` finite values, or raise naming ``where``.
+
+    ``size`` is the net's feature count, recorded in its provenance (``n_features``; 400, the
+    Kinetics-400 outputs, for the video nets and for stores made before it was recorded).
+    """
     vector = np.asarray(values, dtype=np.float32)
-    if vector.shape != (N_FEATURES,):
+    if vector.shape != (size,):
         raise StoreError(
-            f"{where}: expected {N_FEATURES} feature values, got shape {vector.shape}; "
-            "features must be the 400 Kinetics-400 outputs of one clip."
+            f"{where}: expected {size} feature values (the net's n_features), got shape {vector.shape}; "
+            "re-extract this case with the settings of the net's provenance.json."
         )
     if not np.all(np.isfinite(vector)):
         bad = int(np.sum(~np.isfinite(vector)))
@@ -31,36 +35,89 @@ def check_vector(values, *, where: str) -> np.ndarray:
 class FeatureSet:
     """Features of labelled cases, ready for a classifier.
 
+    Inputs may have different lengths (e.g. 400 I3D logits and 107 radiomics features); the
+    features are kept as the concatenation ``X2d`` and ``sizes`` says where each input lies.
+
     Attributes
     ----------
-    X : np.ndarray, float32, shape (n_cases, n_inputs, 400)
-        One row of 400 features per case and input.
+    values : np.ndarray, float32, shape (n_cases, n_inputs, size) or (n_cases, sum(sizes))
+        3-D when every input has the same length, else the 2-D concatenation (then ``sizes`` is needed).
     y : np.ndarray, int64, shape (n_cases,)
         Labels, 0 or 1 (MGMT unmethylated / methylated).
     case_ids : tuple of str, length n_cases
         Sorted case ids, the row order of ``X`` and ``y``.
     inputs : tuple of str, length n_inputs
-        ``"net:modality"`` names of the inputs, the column order of ``X``.
+        ``"net:modality"`` names of the inputs, in column order.
+    sizes : tuple of int, optional
+        Features per input (default: ``values.shape[2]`` each, for 3-D values).
     """
 
-    X: np.ndarray
+    values: np.ndarray
     y: np.ndarray
     case_ids: tuple[str, ...]
     inputs: tuple[str, ...]
+    sizes: tuple[int, ...] | None = None
+
+    def __post_init__(self):
+        if self.values.ndim == 3:
+            sizes = (self.values.shape[2],) * self.values.shape[1]
+            if self.sizes is not None and tuple(self.sizes) != sizes:
+                raise ValueError(f"sizes {self.sizes} disagree with features of shape {self.values.shape}")
+            values = self.values
+        elif self.values.ndim == 2 and self.sizes is not None:
+            sizes = tuple(int(s) for s in self.sizes)
+            if sum(sizes) != self.values.shape[1] or len(sizes) != len(self.inputs):
+                raise ValueError(f"sizes {sizes} do not split {self.values.shape[1]} columns into "
+                                 f"{len(self.inputs)} inputs")
+            # one length after all: keep the 3-D layout the video-net code expects
+            values = self.values.reshape(len(self.values), len(sizes), sizes[0]) if len(set(sizes)) == 1 else self.values
+        else:
+            raise ValueError("FeatureSet needs 3-D values, or 2-D values with per-input sizes")
+        object.__setattr__(self, "values", values)
+        object.__setattr__(self, "sizes", sizes)
+
+    @property
+    def uniform(self) -> bool:
+        """Whether every input has the same number of features (``X`` is then available)."""
+        return len(set(self.sizes)) <= 1
+
+    @property
+    def X(self) -> np.ndarray:
+        """Features as shape (n_cases, n_inputs, size), only when every input has the same length."""
+        if not self.uniform:
+            lengths = ", ".join(f"{name} {size}" for name, size in zip(self.inputs, self.sizes))
+            raise StoreError(f"the inputs have different lengths ({lengths}), so there is no 3-D X; use X2d "
+                             "(the concatenation, with sizes) or column(name) for one input")
+        return self.values
 
     @property
     def X2d(self) -> np.ndarray:
-        """``X`` flattened to shape (n_cases, n_inputs * 400), as the estimators take it."""
-        return self.X.reshape(len(self.X), -1)
+        """The inputs concatenated, shape (n_cases, sum(sizes)), as the estimators take them."""
+        return self.values.reshape(len(self.values), -1)
+
+    def _bounds(self) -> np.ndarray:
+        return np.concatenate([[0], np.cumsum(self.sizes)]).astype(int)
+
+    def column(self, name: str) -> np.ndarray:
+        """The features of one input (``"net:modality"`` or a bare modality), shape (n_cases, its size)."""
+        i = self._input_index(name)
+        bounds = self._bounds()
+        return self.X2d[:, bounds[i]: bounds[i + 1]]
 
     def select(self, inputs: Sequence[str]) -> "FeatureSet":
         """Keep only ``inputs`` (``"net:modality"`` or, for one net, bare modality names)."""
         index = [self._input_index(name) for name in inputs]
-        return FeatureSet(self.X[:, index], self.y, self.case_ids, tuple(self.inputs[i] for i in index))
+        names = tuple(self.inputs[i] for i in index)
+        if self.uniform:
+            return FeatureSet(self.values[:, index], self.y, self.case_ids, names)
+        bounds = self._bounds()
+        columns = np.concatenate([np.arange(bounds[i], bounds[i + 1]) for i in index])
+        return FeatureSet(self.values[:, columns], self.y, self.case_ids, names, tuple(self.sizes[i] for i in index))
 
     def subset(self, rows: np.ndarray) -> "FeatureSet":
         """Keep the cases at positions ``rows``."""
-        return FeatureSet(self.X[rows], self.y[rows], tuple(np.asarray(self.case_ids)[rows]), self.inputs)
+        return FeatureSet(self.values[rows], self.y[rows], tuple(np.asarray(self.case_ids)[rows]), self.inputs,
+                          self.sizes)
 
     def _input_index(self, name: str) -> int:
         matches = [i for i, full in enumerate(self.inputs) if full == name or full.split(":", 1)[1] == name]

@@ -161,7 +161,7 @@ def check_fusion(provenances: Mapping[str, Mapping], case_sets: Mapping[str, set
     """Case ids to load for fused ``nets``, after checking that the nets may be fused.
 
     Nets whose clip settings differ describe different images and are refused, naming each differing
-    setting. Nets with different case sets are refused too, unless ``intersect``: silently dropping
+    setting (radiomics nets, made from the volumes themselves, have no clip settings and are exempt). Nets with different case sets are refused too, unless ``intersect``: silently dropping
     the cases a net lacks would change the cohort (and its saved folds) without anyone noticing.
 
     Parameters
@@ -180,8 +180,10 @@ def check_fusion(provenances: Mapping[str, Mapping], case_sets: Mapping[str, set
     """
     nets = list(provenances)
     clips = {net: provenances[net].get("clips") for net in nets}
-    first = nets[0]
-    for net in nets[1:]:
+    # handcrafted features (kind "radiomics") describe the original volumes, not clips: nothing to compare
+    clipped = [net for net in nets if provenances[net].get("kind") != "radiomics"]
+    first = clipped[0] if clipped else nets[0]
+    for net in clipped[1:]:
         if clips[net] != clips[first]:
             a, b = clips[first] or {}, clips[net] or {}
             keys = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k)) or ["clips (recorded by one net only)"]

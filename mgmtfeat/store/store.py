@@ -5,7 +5,8 @@ Layout on disk::
     ROOT/
       NET/
         provenance.json        how the features of this net were made (net, weights, clip settings, ...)
-        cases/CASE_ID.npz      one float32 array of 400 values per modality, the label, case metadata and
+        cases/CASE_ID.npz      one float32 array of n_features values per modality (the provenance's
+                               ``n_features``: 400 logits for the video nets, the default for old stores), the label, case metadata and
                                the settings digest of the provenance that made it (checked on every read)
         extract.lock           present while an extraction owns the net (PID, host, start time)
         failures.csv           cases the last extraction could not read (case_id, file, reason)
@@ -34,7 +35,7 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from mgmtfeat import MODALITIES, __version__
+from mgmtfeat import MODALITIES, N_FEATURES, __version__
 from mgmtfeat._io import FAILURE_COLUMNS, atomic_write_bytes, atomic_write_text, write_failures_csv
 from mgmtfeat.store.errors import StoreError
 from mgmtfeat.store.featureset import FeatureSet, check_vector
@@ -86,8 +87,8 @@ class FeatureStore:
     def write_failures(self, net: str, failures: list[dict]) -> Path:
         """Replace the failures table of ``net`` with ``failures`` (dicts of case_id, file, reason).
 
-        A table that already says exactly this is left alone, so a complete store on a read-only
-        medium can be resumed (there is nothing to do and nothing is written).
+        A table that already says exactly this is left alone, so a complete store on a read-only medium
+        can be resumed.
         """
         path = self.failures_path(net)
         wanted = sorted(({c: str(row.get(c, "")) for c in FAILURE_COLUMNS} for row in failures),
@@ -122,9 +123,7 @@ class FeatureStore:
     # -- provenance ------------------------------------------------------------------------
     def nets(self) -> list[str]:
         """Nets that have a provenance file in this store, sorted."""
-        if not self.root.is_dir():
-            return []
-        return sorted(p.parent.name for p in self.root.glob("*/provenance.json"))
+        return sorted(p.parent.name for p in self.root.glob("*/provenance.json")) if self.root.is_dir() else []
 
     def provenance(self, net: str) -> dict:
         """The provenance record of ``net``."""
@@ -136,6 +135,10 @@ class FeatureStore:
                 f"extract them first with `python -m mgmtfeat.extract --net {net} --out {self.root}`."
             )
         return read_provenance(path)
+
+    def n_features(self, net: str) -> int:
+        """Values per modality of ``net``'s vectors: its provenance's ``n_features`` (400 for older stores)."""
+        return int(self.provenance(net).get("n_features", N_FEATURES))
 
     def settings_digest(self, net: str) -> str:
         """Settings digest of the provenance of ``net`` (what each of its entries must record)."""
@@ -200,13 +203,8 @@ class FeatureStore:
         return sorted(p.stem for p in folder.glob("*.npz")) if folder.is_dir() else []
 
     def write_case(
-        self,
-        net: str,
-        case_id: str,
-        features: Mapping[str, np.ndarray],
-        label: int | None = None,
-        meta: Mapping | None = None,
-        digest: str | None = None,
+        self, net: str, case_id: str, features: Mapping[str, np.ndarray], label: int | None = None,
+        meta: Mapping | None = None, digest: str | None = None,
     ) -> Path:
         """Store the features of one case atomically, replacing an earlier entry.
 
@@ -216,31 +214,33 @@ class FeatureStore:
             Backbone name, e.g. ``"vivit"``.
         case_id : str
             Stable case identifier (a file-name-safe string).
-        features : mapping of str to array of shape (400,)
-            One vector per canonical modality name (see ``mgmtfeat.MODALITIES``).
+        features : mapping of str to array of shape (n_features,)
+            One vector per canonical modality name (see ``mgmtfeat.MODALITIES``); ``n_features`` from the
+            net's provenance (400 without one).
         label : int or None
             0 or 1, or None when unknown.
         meta : mapping, optional
             JSON-able case metadata (clip box, source files, ...).
         digest : str, optional
-            Settings digest of the provenance the features were made with (an extraction passes its
-            own, so that a provenance replaced under it cannot relabel its entries); default: that
-            of the net's ``provenance.json``, which must exist.
+            Settings digest of the provenance the features were made with (an extraction passes its own,
+            so a provenance replaced under it cannot relabel its entries); default: ``provenance.json``'s.
         """
         path = self.case_path(net, case_id)
         arrays = {}
+        has_provenance = (self._net_dir(net) / "provenance.json").is_file()
+        size = self.n_features(net) if has_provenance else N_FEATURES
         for modality, values in features.items():
             if modality not in MODALITIES:
                 raise StoreError(
                     f"case {case_id}: unknown modality {modality!r}; use one of {', '.join(MODALITIES)}"
                 )
-            arrays[modality] = check_vector(values, where=f"case {case_id}, {net}/{modality}")
+            arrays[modality] = check_vector(values, where=f"case {case_id}, {net}/{modality}", size=size)
         if not arrays:
             raise StoreError(f"case {case_id}: no features given")
         arrays["label"] = np.array(_NO_LABEL if label is None else _check_label(label, case_id), np.int8)
         arrays["meta"] = np.array(json.dumps(dict(meta or {}), sort_keys=True, default=str))
         if digest is None:
-            if not (self._net_dir(net) / "provenance.json").is_file():
+            if not has_provenance:
                 raise StoreError(f"case {case_id}: net {net} of store {self.root} has no provenance.json; write "
                                  "the provenance (write_provenance) before its entries, so each records its settings.")
             digest = self.settings_digest(net)
@@ -254,8 +254,7 @@ class FeatureStore:
     def read_case(self, net: str, case_id: str, digest: str | None = None) -> tuple[dict[str, np.ndarray], int | None, dict]:
         """Return ``(features by modality, label or None, metadata)`` of one stored case.
 
-        The entry's settings digest must equal ``digest`` (default: the digest of the net's
-        ``provenance.json``).
+        The entry's settings digest must equal ``digest`` (default: that of the net's ``provenance.json``).
 
         Raises
         ------
@@ -306,17 +305,15 @@ class FeatureStore:
         return table
 
     def load(
-        self,
-        nets: str | Sequence[str] = "vivit",
-        modalities: Iterable[str] = MODALITIES,
-        *,
-        require_labels: bool = True,
-        intersect: bool = False,
+        self, nets: str | Sequence[str] = "vivit", modalities: Iterable[str] = MODALITIES, *,
+        require_labels: bool = True, intersect: bool = False,
     ) -> FeatureSet:
-        """Load features as an array of shape (n_cases, n_nets * n_modalities, 400).
+        """Load features: (n_cases, n_nets * n_modalities, n_features), or the concatenation when nets differ.
 
         Cases are those of every requested net, in sorted id order. Inputs are ordered
-        net by net, modality by modality (``"vivit:flair", "vivit:t1", ...``).
+        net by net, modality by modality (``"vivit:flair", "vivit:t1", ...``). Each net's vectors have
+        its provenance's ``n_features`` values; nets of different lengths (e.g. i3d's 400 and
+        radiomics' 107) give a FeatureSet with per-input ``sizes`` and only the 2-D ``X2d``.
 
         Parameters
         ----------
@@ -334,7 +331,7 @@ class FeatureStore:
         ------
         StoreError
             If the store or a net is missing, an entry is damaged or made with other settings than
-            its provenance, a case lacks a requested modality, a vector is not 400 finite values,
+            its provenance, a case lacks a requested modality, a vector is not n_features finite values,
             fused nets differ in clip settings or (without ``intersect``) in cases, labels disagree
             between nets, or no labelled case remains.
         """
@@ -350,10 +347,11 @@ class FeatureStore:
                 "`python -m mgmtfeat.import_published --out ...`."
             )
         provenances = {net: self.provenance(net) for net in nets}  # a clear error for a net that is not there
+        sizes = tuple(self.n_features(net) for net in nets for _ in modalities)
         common = check_fusion(provenances, {net: set(self.case_ids(net)) for net in nets}, self.root, intersect)
         rows, labels, kept = [], [], []
         for case_id in common:
-            row, label = self._load_row(case_id, nets, modalities)
+            row, label = self._load_row(case_id, nets, modalities, sizes)
             if label is None and require_labels:
                 continue
             rows.append(row)
@@ -362,7 +360,8 @@ class FeatureStore:
         if not rows:
             raise StoreError(f"feature store {self.root}: no {'labelled ' if require_labels else ''}cases for {nets}")
         inputs = tuple(f"{net}:{m}" for net in nets for m in modalities)
-        return FeatureSet(np.stack(rows), np.asarray(labels, np.int64), tuple(kept), inputs)
+        values = np.stack([np.stack(r) if len(set(sizes)) == 1 else np.concatenate(r) for r in rows])
+        return FeatureSet(values, np.asarray(labels, np.int64), tuple(kept), inputs, sizes)
 
     def to_frame(self, nets: str | Sequence[str] = "vivit", modalities: Sequence[str] | None = None) -> pd.DataFrame:
         """One row per case, one ``NET:MODALITY:FEATURE`` column per feature (see :mod:`mgmtfeat.store.table`)."""
@@ -370,8 +369,8 @@ class FeatureStore:
 
         return feature_table(self, nets, modalities)
 
-    def _load_row(self, case_id: str, nets: list[str], modalities: list[str]) -> tuple[np.ndarray, int | None]:
-        vectors, labels = [], set()
+    def _load_row(self, case_id: str, nets: list[str], modalities: list[str], sizes) -> tuple[list, int | None]:
+        vectors, labels, size = [], set(), iter(sizes)
         for net in nets:
             features, label, _ = self.read_case(net, case_id)
             missing = [m for m in modalities if m not in features]
@@ -381,11 +380,11 @@ class FeatureStore:
                     f"{', '.join(missing)}; re-extract it or leave those modalities out (--modalities)."
                 )
             for m in modalities:
-                vectors.append(check_vector(features[m], where=f"{self.case_path(net, case_id)} ({m})"))
+                vectors.append(check_vector(features[m], where=f"{self.case_path(net, case_id)} ({m})", size=next(size)))
             labels.add(label)
         if len(labels) > 1:
             raise StoreError(f"case {case_id}: labels differ between nets {nets}: {sorted(map(str, labels))}")
-        return np.stack(vectors), labels.pop()
+        return vectors, labels.pop()
 
 
 def _check_label(label, case_id: str) -> int:

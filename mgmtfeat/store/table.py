@@ -3,8 +3,9 @@
 Columns: ``case_id``, ``label`` (nullable integer), the case's scalar metadata (e.g. ``split``,
 ``file`` and ``record`` of the published features; ``layout``, ``box_source`` of extracted ones),
 ``NET:random_weights`` per net, then ``NET:MODALITY:FEATURE`` for every feature, FEATURE being the
-net's own name of that output (the Kinetics-400 class name for the video nets, see
-:mod:`mgmtfeat.backbones.labels`), or its index where the net has no names.
+net's own name of that output: the names its provenance records (``feature_names``, e.g. the
+pyradiomics names ``original_firstorder_Mean`` of the radiomics net), else the Kinetics-400 class
+name for the video nets (see :mod:`mgmtfeat.backbones.labels`), or its index where the net has no names.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ def feature_table(store, nets: str | Sequence[str], modalities: Sequence[str] | 
     Returns
     -------
     pandas.DataFrame
-        Shape (n_cases, 2 + n_metadata + n_nets + n_nets * n_modalities * 400); unlabelled cases
+        Shape (n_cases, 2 + n_metadata + n_nets + n_modalities * sum of the nets' n_features); unlabelled cases
         are kept (``label`` <NA>).
     """
     nets = [nets] if isinstance(nets, str) else list(nets)
@@ -63,7 +64,8 @@ def feature_table(store, nets: str | Sequence[str], modalities: Sequence[str] | 
     front.insert(1, "label", pd.array([None if y < 0 else int(y) for y in data.y], dtype="Int64"))
     for net in nets:
         front[f"{net}:random_weights"] = bool(store.provenance(net).get("random_weights", False))
-    columns = [f"{net}:{m}:{name}" for net in nets for m in modalities for name in feature_names(net)]
+    names = {net: store.provenance(net).get("feature_names") or feature_names(net) for net in nets}
+    columns = [f"{net}:{m}:{name}" for net in nets for m in modalities for name in names[net]]
     values = pd.DataFrame(data.X2d.astype(np.float32), columns=columns)
     return pd.concat([front.reset_index(drop=True), values], axis=1)
 

@@ -1,0 +1,43 @@
+"""What both extraction paths share (clips + backbone in :mod:`.run`, radiomics in :mod:`.radiomics`)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from mgmtfeat.data.layouts import CaseRef, find_cases
+from mgmtfeat.store import FeatureStore
+
+log = logging.getLogger("mgmtfeat.extraction.run")  # the name the resume warnings always had
+
+__all__ = ["ExtractionReport", "select_cases"]
+
+
+@dataclass
+class ExtractionReport:
+    """Counts and timings of one extraction run."""
+
+    done: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: list[dict] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=lambda: {"read_and_clip": 0.0, "forward": 0.0, "total": 0.0})
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+def select_cases(settings) -> list[CaseRef]:
+    """The cases of ``settings.data`` a run covers (exclusions, labels and ``limit`` applied), by id."""
+    refs = find_cases(settings.data, exclude=settings.exclude, labels=settings.labels)
+    return refs[: settings.limit] if settings.limit else refs
+
+
+def _usable(store: FeatureStore, net: str, case_id: str, digest: str) -> bool:
+    """Whether the stored entry of ``case_id`` can be kept; a damaged or foreign one is logged and redone."""
+    if not store.has_case(net, case_id):
+        return False
+    problem = store.verify_case(net, case_id, digest)
+    if problem:
+        log.warning("%s; extracting case %s again", problem, case_id)
+    return problem is None

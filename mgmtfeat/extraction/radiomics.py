@@ -1,0 +1,153 @@
+"""``extract --net radiomics``: the handcrafted baseline, dataset folder -> pyradiomics -> feature store.
+
+The path beside the clip path of :mod:`mgmtfeat.extraction.run`: per case the volumes are read
+(:func:`~mgmtfeat.data.volumes.load_case`), described by :func:`~mgmtfeat.radiomics.radiomics_features`
+(one vector per input, on the original intensities and the tumour segmentation) and written to the
+store under the net name ``radiomics``. Resumable the same way: cases whose entry matches the
+provenance are skipped, a case that fails for a data reason (:class:`CaseError`: no segmentation, an
+empty label, a constant image, ...) lands in ``failures.csv`` and the run goes on, and the net's
+claim file keeps a second run off the store while this one writes.
+
+The provenance records :meth:`RadiomicsSettings.as_dict` (params file digest, binning, resampling,
+mask labels, versions), the pyradiomics ``feature_names`` and ``n_features``, so the store reads the
+vectors with their own length and exports their columns by name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from mgmtfeat.data.errors import CaseError
+from mgmtfeat.data.layouts import CaseRef
+from mgmtfeat.data.volumes import load_case
+
+__all__ = ["RADIOMICS_NET", "radiomics_settings", "radiomics_provenance", "radiomics_case", "extract_radiomics"]
+
+#: Net name under which the handcrafted features are stored.
+RADIOMICS_NET = "radiomics"
+
+
+def radiomics_settings(settings):
+    """The :class:`~mgmtfeat.radiomics.RadiomicsSettings` of an :class:`ExtractionSettings`.
+
+    Raises
+    ------
+    ValueError
+        The params file does not exist or the labels are not positive integers.
+    """
+    from mgmtfeat.radiomics import DEFAULT_PARAMS, RadiomicsSettings
+
+    return RadiomicsSettings(params=settings.radiomics_params or DEFAULT_PARAMS, labels=settings.radiomics_labels)
+
+
+def radiomics_provenance(settings) -> dict:
+    """Provenance of a radiomics extraction: the settings, the feature names and their number."""
+    from mgmtfeat.radiomics import feature_names
+
+    radiomics = radiomics_settings(settings)
+    names = feature_names(radiomics)
+    return {"kind": "radiomics", "radiomics": radiomics.as_dict(), "feature_names": names, "n_features": len(names)}
+
+
+def radiomics_case(ref: CaseRef, settings) -> dict:
+    """Task: the radiomics vectors of one case, or its data failure, as a plain dictionary.
+
+    Returns
+    -------
+    dict
+        Either ``features`` ({input: float32 (n_features,)}), ``meta`` and ``seconds``, or ``failure``
+        ({case_id, file, reason}) for a :class:`CaseError`.
+    """
+    from mgmtfeat.radiomics import radiomics_features
+
+    start = time.perf_counter()
+    try:
+        case = load_case(ref, series_uids=settings.clip_settings.series_uids)
+        features = radiomics_features(case, radiomics_settings(settings))
+    except CaseError as err:
+        return {"failure": {"case_id": err.case_id, "file": err.file, "reason": err.reason}}
+    meta = {"layout": ref.layout, "brats_id": ref.brats_id,
+            "mask": str(case.seg.path.name) if case.seg is not None and case.seg.path else None}
+    return {"features": features, "meta": meta, "seconds": {"read_and_clip": 0.0,
+                                                            "forward": time.perf_counter() - start}}
+
+
+def extract_radiomics(settings, progress: bool = True, on_case=None, executor=None):
+    """Extract the radiomics features of every case of ``settings.data`` into ``settings.out``.
+
+    Parameters
+    ----------
+    settings : ExtractionSettings
+        ``net`` is ``"radiomics"``; ``radiomics_params`` and ``radiomics_labels`` choose the params
+        file and the mask labels; ``limit``, ``exclude``, ``labels``, ``force``, ``jobs`` and
+        ``scheduler`` as for the video nets.
+    progress : bool
+        Show a progress bar.
+    on_case : callable, optional
+        Called with each case id once its features are stored.
+    executor : Executor, optional
+        Where the cases run (left open).
+
+    Returns
+    -------
+    ExtractionReport
+
+    Raises
+    ------
+    ValueError
+        A missing params file or bad labels (before any case is read); a params file pyradiomics
+        rejects (CaseError of the probe); a store holding radiomics features made with other settings
+        (StoreError, without ``force``).
+    """
+    from tqdm.auto import tqdm
+
+    from mgmtfeat._parallel import make_executor
+    from mgmtfeat.extraction._common import ExtractionReport, _usable, select_cases
+    from mgmtfeat.store import FeatureStore
+    from mgmtfeat.store.integrity import settings_digest
+
+    net = settings.net
+    settings = replace(settings, data=str(Path(settings.data).resolve()))
+    try:
+        provenance = radiomics_provenance(settings)
+    except CaseError as err:  # the params file is refused on the probe: every case would fail alike
+        raise ValueError(f"--radiomics-params {err.file}: {err.reason}") from None
+    refs = select_cases(settings)
+    store = FeatureStore(settings.out)
+    if not settings.force:
+        store.check_provenance(net, provenance)
+    digest = settings_digest({"net": net, **provenance})
+    todo = [r for r in refs if settings.force or not _usable(store, net, r.case_id, digest)]
+    report = ExtractionReport(skipped=[r.case_id for r in refs if r.case_id not in {t.case_id for t in todo}])
+    start, recorded = time.perf_counter(), False
+    with contextlib.ExitStack() as stack:
+        if executor is None:
+            executor = stack.enter_context(make_executor(settings.jobs, settings.scheduler))
+        if todo:  # nothing to do writes nothing (a complete read-only store can be resumed)
+            stack.enter_context(store.claim(net))
+        tasks = executor.map(radiomics_case, todo, shared={"settings": settings},
+                             names=[f"extract-{net}-{r.case_id}" for r in todo])
+        with tqdm(total=len(todo), desc=f"extract {net}", unit="case", disable=not progress) as bar:
+            for index, result in tasks:
+                ref = todo[index]
+                bar.update()
+                if "failure" in result:
+                    report.failed.append(result["failure"])
+                    store.write_failures(net, report.failed)
+                    continue
+                if not recorded:  # with the first stored case, so a run where all fail leaves no record
+                    store.write_provenance(net, provenance, replace=settings.force)
+                    recorded = True
+                store.write_case(net, ref.case_id, result["features"], ref.label, result["meta"], digest=digest)
+                for step, value in result["seconds"].items():
+                    report.seconds[step] += value
+                report.done.append(ref.case_id)
+                if on_case:
+                    on_case(ref.case_id)
+    report.seconds["total"] = time.perf_counter() - start
+    report.failed.sort(key=lambda f: f["case_id"])
+    store.write_failures(net, report.failed)
+    return report
