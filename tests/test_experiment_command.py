@@ -63,11 +63,16 @@ def test_unknown_or_missing_name_is_refused(capsys):
         run_experiment("table9", None)
 
 
-def test_one_experiment_end_to_end_and_its_alias(tmp_path, capsys):
+def _methods_argv(tmp_path, out) -> list[str]:
+    """A quick `methods` run (logistic, 1 x 3 folds) on a small random store."""
     store = write_random_store(tmp_path / "store", n_cases=24, signal=0.3)
-    out = tmp_path / "methods"
-    argv = ["methods", "--features", str(store.root), "--models", "logistic", "--folds", "3", "--repeats", "1",
+    return ["methods", "--features", str(store.root), "--models", "logistic", "--folds", "3", "--repeats", "1",
             "--quiet", "--out", str(out)]
+
+
+def test_one_experiment_end_to_end_and_its_alias(tmp_path, capsys):
+    out = tmp_path / "methods"
+    argv = _methods_argv(tmp_path, out)
     assert experiment.main(argv) == 0
     printed = capsys.readouterr().out
     assert "logistic" in printed and "paper SNN" in printed and f"results in {out}" in printed
@@ -120,10 +125,8 @@ def test_registry_options_fill_parameters_of_their_function():
 
 def test_experiment_settings_rerun_with_config(tmp_path, capsys):
     """An experiment's settings.yaml re-runs it (`--config`), as for every other command."""
-    store = write_random_store(tmp_path / "store", n_cases=24, signal=0.3)
     first = tmp_path / "first"
-    argv = ["methods", "--features", str(store.root), "--models", "logistic", "--folds", "3", "--repeats", "1",
-            "--quiet", "--out", str(first)]
+    argv = _methods_argv(tmp_path, first)
     assert experiment.main(argv) == 0
     settings = first / "settings.yaml"
     assert "command: experiment methods" in settings.read_text()
