@@ -36,8 +36,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--intersect", action="store_true",
                         help="fused nets holding different cases: use the cases common to all (logged) instead of "
                         "stopping with the list of missing cases")
-    parser.add_argument("--model", default=["snn"], type=csv_list, metavar="MODEL[,MODEL...]",
-                        help=f"model(s) to evaluate, from: {', '.join(MODELS)}")
+    parser.add_argument("--model", default=None, type=csv_list, metavar="MODEL[,MODEL...]",
+                        help=f"model(s) to evaluate, from: {', '.join(MODELS)} (default: snn; logistic for slice "
+                        "features)")
     parser.add_argument("--modalities", default=None, type=csv_list, metavar="M[,M...]",
                         help=f"inputs to use, from: {', '.join(MODALITIES)} (default: each model's own; all five for most)")
     parser.add_argument("--folds", type=int, default=5, help="number of stratified folds K")
@@ -61,7 +62,34 @@ def _parser() -> argparse.ArgumentParser:
                         ".NAME.partial/fold-cache/: the same command again fits only the missing ones")
     parser.add_argument("--force", action="store_true", help="replace an existing results folder")
     _task_options(parser)
+    _slice_options(parser)
     return parser
+
+
+def _cutoff(text: str) -> str | float:
+    if text == "youden":
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text!r}: give 'youden' or a fraction of slices in [0, 1], e.g. 0.55")
+    return value
+
+
+def _slice_options(parser: argparse.ArgumentParser) -> None:
+    """Options of stores holding per-slice embeddings (`mgmtfeat extract --pathway slices`)."""
+    group = parser.add_argument_group(
+        "slice features (predictive index, Shin et al.)",
+        "A net whose store holds one embedding per ROI slice is evaluated per patient: the model scores slices "
+        "(folds over patients, so no patient's slices are on both sides), a patient's predictive index is the "
+        "fraction of its slices called positive, and the patient is positive when the index reaches the cutoff.")
+    group.add_argument("--cutoff", default="youden", type=_cutoff, metavar="youden|F",
+                       help="predictive-index cutoff: youden (Youden's J on inner-CV indices of the training "
+                       "patients of each fold; default) or a fixed fraction, e.g. 0.55")
+    group.add_argument("--slice-threshold", type=float, default=0.5, metavar="P",
+                       help="a slice is called positive when its probability reaches P (default 0.5)")
 
 
 def _float_list(text: str) -> list[float]:
@@ -107,6 +135,8 @@ def _check(args: argparse.Namespace) -> dict:
     from mgmtfeat._config import check_overrides, parse_overrides
     from mgmtfeat.models import MODELS
 
+    if args.model is None:  # a slice's single embedding suits a classical head, not the per-modality SNN
+        args.model = ["logistic"] if _slice_features(args) else ["snn"]
     unknown = [m for m in args.model if m not in MODELS]
     if unknown:
         raise ValueError(f"--model: unknown model(s) {', '.join(unknown)}; choose from {', '.join(MODELS)}")
@@ -154,7 +184,21 @@ def _settings(args: argparse.Namespace, overrides: dict, parser_prog: str):
                          bootstrap_fraction=args.bootstrap_fraction, group_column=args.group_column,
                          leave_one_group_out=args.leave_one_group_out, harmonize=args.harmonize,
                          covariates=args.covariates, age_bands=tuple(args.age_bands)),
+        cutoff=args.cutoff, slice_threshold=args.slice_threshold,
     )
+
+
+def _slice_features(args: argparse.Namespace) -> bool:
+    """Whether ``--features`` holds per-slice embeddings of the (single) ``--net``."""
+    from mgmtfeat.store import FeatureStore, StoreError
+    from mgmtfeat.store.slices import is_slice_net
+
+    if args.features is None or len(args.net) != 1:
+        return False
+    try:
+        return is_slice_net(FeatureStore(args.features), args.net[0])
+    except StoreError:
+        return False  # the clip study names what is missing
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -168,6 +212,18 @@ def main(argv: list[str] | None = None) -> int:
         overrides = _check(args)
         args.out = args.out or f"results/cv-{_dt.datetime.now():%Y%m%d-%H%M%S}"
         args.argv = argv
+        if not 0.0 < args.slice_threshold < 1.0:
+            raise ValueError(f"--slice-threshold {args.slice_threshold}: give a probability in (0, 1), e.g. 0.5")
+        if _slice_features(args):
+            from mgmtfeat.experiments.slice_study import run_slice_study
+
+            summary = run_slice_study(_settings(args, overrides, parser.prog), progress=not args.quiet)
+            for model, result in summary["results"].items():
+                auc, acc = result["auc"], result["accuracy"]
+                print(f"{model:12s} predictive-index AUC {auc['mean']:.3f} ± {auc['sem']:.3f}, accuracy at the "
+                      f"cutoff {acc['mean']:.3f} ± {acc['sem']:.3f} (cutoff {result['cutoff']['mean']:.2f} on average)")
+            print(f"results in {args.out}")
+            return 0
         summary = run_study(_settings(args, overrides, parser.prog), progress=not args.quiet)
         for model, result in summary["results"].items():
             auc, sec = result["auc"], result["fit_seconds"]

@@ -59,7 +59,30 @@ def _parser() -> argparse.ArgumentParser:
                         "with cores/N threads), tcp://HOST:PORT joins a running `dask scheduler` whose workers see "
                         "--data at the same absolute path; the store is written by this process "
                         "(needs `pip install 'mgmtfeat[dask]'`; default: in-process)")
+    slices = parser.add_argument_group("slice pathway (2D networks, Shin et al.)")
+    slices.add_argument("--pathway", choices=["clips", "slices"], default="clips",
+                        help="clips: each input's 150-frame clip through a video network (default); slices: every "
+                        "axial slice of the ROI as a three-channel image through an image network (resnet50, "
+                        "i3d2d), one embedding per slice, for `mgmtfeat cv`'s predictive index")
+    slices.add_argument("--channels", default="t1ce,t2,t2", metavar="M,M,M",
+                        help="--pathway slices: the clips giving the three channels (default t1ce,t2,t2)")
+    slices.add_argument("--slices", type=int, default=None, metavar="N",
+                        help="--pathway slices: N consecutive slices centred on the ROI (default: every slice from "
+                        "the tumour's first to its last; required with --box csv boxes)")
     return parser
+
+
+def _slice_settings(args: argparse.Namespace):
+    """The slice pathway's settings, or None for the clip pathway (slice options then refused)."""
+    from mgmtfeat.clips.slices import SliceSettings
+
+    if args.pathway == "clips":
+        if args.slices is not None or args.channels != "t1ce,t2,t2":
+            raise ValueError("--channels and --slices apply to --pathway slices only")
+        return None
+    if args.net == "radiomics":
+        raise ValueError("--net radiomics describes the tumour volume, not slices; drop --pathway slices")
+    return SliceSettings(channels=tuple(c.strip() for c in args.channels.split(",")), n_slices=args.slices)
 
 
 def _settings(args: argparse.Namespace):
@@ -89,6 +112,7 @@ def _settings(args: argparse.Namespace):
         threads=args.threads, limit=args.limit, exclude=exclusions(args), labels=args.labels, boxes=args.box_csv,
         clip_settings=clip_settings(args), num_frames=args.net_frames, size=args.net_size, force=args.force,
         jobs=args.jobs, scheduler=args.scheduler, radiomics_params=args.radiomics_params, radiomics_labels=labels,
+        slices=_slice_settings(args),
     )
 
 

@@ -39,20 +39,22 @@ def check_clips(clips) -> None:
 
 
 def check_slices(slices) -> None:
-    """Raise TypeError/ValueError unless ``slices`` is uint8 of shape (n_slices, H, W)."""
+    """Raise TypeError/ValueError unless ``slices`` is uint8 of shape (n_slices, H, W) or (n_slices, 3, H, W)."""
     if not isinstance(slices, np.ndarray) or slices.dtype != np.uint8:
         what = type(slices).__name__ if not isinstance(slices, np.ndarray) else f"dtype {slices.dtype}"
         raise TypeError(
             f"slices must be a uint8 numpy array (grey values 0-255), got {what}; pass "
             "np.asarray(slices).astype(np.uint8) of shape (n_slices, H, W)"
         )
-    if slices.ndim != 3 or slices.shape[0] < 1:
+    three_channel = slices.ndim == 4 and slices.shape[1] == 3
+    if not (slices.ndim == 3 or three_channel) or slices.shape[0] < 1:
         hint = (f"a clip of shape {slices.shape} goes to a video network; take its frames with "
                 "clips.reshape(-1, H, W) for an image network") if slices.ndim == 4 else \
             "add a leading axis for a single slice"
-        raise ValueError(f"slices have shape {slices.shape}, expected (n_slices >= 1, H, W); {hint}")
-    if min(slices.shape[1:]) < 8:
-        raise ValueError(f"slices of {slices.shape[1]}x{slices.shape[2]} pixels are too small (< 8)")
+        raise ValueError(f"slices have shape {slices.shape}, expected (n_slices >= 1, H, W) grey or "
+                         f"(n_slices >= 1, 3, H, W) three-channel; {hint}")
+    if min(slices.shape[-2:]) < 8:
+        raise ValueError(f"slices of {slices.shape[-2]}x{slices.shape[-1]} pixels are too small (< 8)")
 
 
 def sample_indices(n_frames: int, config: WeightsConfig) -> np.ndarray:
@@ -101,12 +103,14 @@ def preprocess(clips: np.ndarray, config: WeightsConfig, device="cpu", dtype=Non
 
 
 def preprocess_slices(slices: np.ndarray, config: WeightsConfig, device="cpu", dtype=None):
-    """Build the input of an image (2D) network from grey uint8 slices.
+    """Build the input of an image (2D) network from uint8 slices.
 
     Parameters
     ----------
-    slices : np.ndarray of uint8, shape (n_slices, H, W)
-        Single images, e.g. the frames of clips (``clips.reshape(-1, H, W)``).
+    slices : np.ndarray of uint8, shape (n_slices, H, W) or (n_slices, 3, H, W)
+        Grey images (each copied to the three channels), e.g. the frames of clips
+        (``clips.reshape(-1, H, W)``), or three-channel images (e.g. T1wCE, T2, T2 of one slice,
+        :func:`mgmtfeat.clips.slices.roi_slices`), channel c normalised with ``mean[c]``, ``std[c]``.
     config : WeightsConfig
         The image backbone's config (``kind="image"``, layout ``"NCHW"``).
     device, dtype
@@ -116,13 +120,17 @@ def preprocess_slices(slices: np.ndarray, config: WeightsConfig, device="cpu", d
     -------
     torch.Tensor, shape (n_slices, 3, S, S)
         Resized and cropped as the frames of :func:`preprocess`, values
-        ``(grey * rescale + offset - mean) / std`` per channel.
+        ``(value * rescale + offset - mean) / std`` per channel.
     """
     import torch
 
     check_slices(slices)
-    x = torch.from_numpy(np.ascontiguousarray(slices)).to(device)[:, None]
-    return _normalise(x, config)[:, 0].contiguous().to(dtype or torch.float32)
+    x = torch.from_numpy(np.ascontiguousarray(slices)).to(device)
+    if x.ndim == 3:  # grey: one channel, broadcast to three by the normalisation
+        return _normalise(x[:, None], config)[:, 0].contiguous().to(dtype or torch.float32)
+    # three channels: treat them as three frames, then keep frame c's normalised channel c
+    x = _normalise(x, config)  # (n, 3 frames, 3 channels, S, S)
+    return torch.diagonal(x, dim1=1, dim2=2).permute(0, 3, 1, 2).contiguous().to(dtype or torch.float32)
 
 
 def _normalise(x, config: WeightsConfig):

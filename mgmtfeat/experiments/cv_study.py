@@ -65,6 +65,8 @@ class StudySettings:
     model_params: dict = field(default_factory=dict)  # {model: {param: value}} from --set
     command: list[str] = field(default_factory=lambda: list(sys.argv))
     task: TaskOptions = field(default_factory=TaskOptions)  # labels, held-out test, sites, covariates
+    cutoff: str | float = "youden"  # slice features: predictive-index cutoff, Youden on training patients or fixed
+    slice_threshold: float = 0.5  # slice features: a slice is positive at p >= this
 
 
 def run_study(settings: StudySettings, progress: bool = True) -> dict:

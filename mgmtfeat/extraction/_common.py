@@ -41,3 +41,35 @@ def _usable(store: FeatureStore, net: str, case_id: str, digest: str) -> bool:
     if problem:
         log.warning("%s; extracting case %s again", problem, case_id)
     return problem is None
+
+
+def store_results(store: FeatureStore, net: str, todo: list[CaseRef], tasks, write, *, provenance: dict,
+                  force: bool, report: ExtractionReport, progress: bool, on_case=None) -> None:
+    """Write each finished task's result into ``store`` as it arrives (the loop of the case-level paths).
+
+    ``tasks`` yields ``(index into todo, result)``; a result holds ``failure`` (recorded in
+    ``failures.csv``, the run goes on) or what ``write(ref, result)`` stores, plus ``seconds`` by step.
+    The provenance is written with the first stored case, so a run where every case fails leaves
+    no record that would refuse the corrected command.
+    """
+    from tqdm.auto import tqdm
+
+    recorded = False
+    with tqdm(total=len(todo), desc=f"extract {net}", unit="case", disable=not progress) as bar:
+        for index, result in tasks:
+            ref = todo[index]
+            bar.update()
+            bar.set_postfix_str(ref.case_id)
+            if "failure" in result:
+                report.failed.append(result["failure"])
+                store.write_failures(net, report.failed)
+                continue
+            if not recorded:
+                store.write_provenance(net, provenance, replace=force)
+                recorded = True
+            write(ref, result)
+            for step, value in result["seconds"].items():
+                report.seconds[step] = report.seconds.get(step, 0.0) + value
+            report.done.append(ref.case_id)
+            if on_case:
+                on_case(ref.case_id)

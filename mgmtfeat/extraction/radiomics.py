@@ -102,10 +102,8 @@ def extract_radiomics(settings, progress: bool = True, on_case=None, executor=No
         rejects (CaseError of the probe); a store holding radiomics features made with other settings
         (StoreError, without ``force``).
     """
-    from tqdm.auto import tqdm
-
     from mgmtfeat._parallel import make_executor
-    from mgmtfeat.extraction._common import ExtractionReport, _usable, select_cases
+    from mgmtfeat.extraction._common import ExtractionReport, _usable, select_cases, store_results
     from mgmtfeat.store import FeatureStore
     from mgmtfeat.store.integrity import settings_digest
 
@@ -122,7 +120,7 @@ def extract_radiomics(settings, progress: bool = True, on_case=None, executor=No
     digest = settings_digest({"net": net, **provenance})
     todo = [r for r in refs if settings.force or not _usable(store, net, r.case_id, digest)]
     report = ExtractionReport(skipped=[r.case_id for r in refs if r.case_id not in {t.case_id for t in todo}])
-    start, recorded = time.perf_counter(), False
+    start = time.perf_counter()
     with contextlib.ExitStack() as stack:
         if executor is None:
             executor = stack.enter_context(make_executor(settings.jobs, settings.scheduler))
@@ -130,23 +128,10 @@ def extract_radiomics(settings, progress: bool = True, on_case=None, executor=No
             stack.enter_context(store.claim(net))
         tasks = executor.map(radiomics_case, todo, shared={"settings": settings},
                              names=[f"extract-{net}-{r.case_id}" for r in todo])
-        with tqdm(total=len(todo), desc=f"extract {net}", unit="case", disable=not progress) as bar:
-            for index, result in tasks:
-                ref = todo[index]
-                bar.update()
-                if "failure" in result:
-                    report.failed.append(result["failure"])
-                    store.write_failures(net, report.failed)
-                    continue
-                if not recorded:  # with the first stored case, so a run where all fail leaves no record
-                    store.write_provenance(net, provenance, replace=settings.force)
-                    recorded = True
-                store.write_case(net, ref.case_id, result["features"], ref.label, result["meta"], digest=digest)
-                for step, value in result["seconds"].items():
-                    report.seconds[step] += value
-                report.done.append(ref.case_id)
-                if on_case:
-                    on_case(ref.case_id)
+        store_results(store, net, todo, tasks,
+                      lambda ref, result: store.write_case(net, ref.case_id, result["features"], ref.label,
+                                                           result["meta"], digest=digest),
+                      provenance=provenance, force=settings.force, report=report, progress=progress, on_case=on_case)
     report.seconds["total"] = time.perf_counter() - start
     report.failed.sort(key=lambda f: f["case_id"])
     store.write_failures(net, report.failed)

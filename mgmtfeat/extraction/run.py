@@ -25,6 +25,7 @@ from typing import Callable, Sequence
 
 from mgmtfeat import MODALITIES
 from mgmtfeat.clips import ClipSettings, make_clips, read_box_csv, stack
+from mgmtfeat.clips.slices import SliceSettings
 from mgmtfeat.data.layouts import CaseRef
 from mgmtfeat.data.errors import CaseError
 from mgmtfeat._parallel import Executor, TaskKilledError, make_executor, worker_threads
@@ -62,6 +63,7 @@ class ExtractionSettings:
     scheduler: str | None = None  # Dask scheduler ("local:N" or "tcp://host:port"); excludes jobs > 1
     radiomics_params: str | None = None  # net "radiomics": pyradiomics params YAML (default: the shipped one)
     radiomics_labels: tuple[int, ...] | None = None  # net "radiomics": mask labels (None: whole tumour)
+    slices: SliceSettings | None = None  # the slice pathway (2D nets, one embedding per ROI slice); None: clips
 
 
 def open_backbone(settings: ExtractionSettings):
@@ -198,8 +200,13 @@ def extract_features(settings: ExtractionSettings, progress: bool = True,
         from mgmtfeat.extraction.radiomics import extract_radiomics
 
         return extract_radiomics(settings, progress, on_case, executor)
+    if settings.slices is not None:  # 2D networks, one embedding per ROI slice
+        from mgmtfeat.extraction.slices import extract_slices
+
+        return extract_slices(settings, progress, on_case, executor)
     # an unknown net, or a 2D one, fails before any data is read or cluster starts
-    check_backbone_kind(settings.net, "video", pathway="the clip pathway of `mgmtfeat extract`")
+    check_backbone_kind(settings.net, "video", pathway="the clip pathway of `mgmtfeat extract` (2D networks take "
+                        "--pathway slices)")
     # Workers may run elsewhere: give them absolute paths.
     settings = replace(settings, data=str(Path(settings.data).resolve()),
                        boxes=str(Path(settings.boxes).resolve()) if settings.boxes else None)

@@ -12,7 +12,8 @@ import pandas as pd
 
 from mgmtfeat.reports.figures import _figure
 
-__all__ = ["plot_confusion", "plot_calibration", "plot_stability", "plot_site_comparison", "plot_subgroups"]
+__all__ = ["plot_confusion", "plot_calibration", "plot_stability", "plot_site_comparison", "plot_subgroups",
+           "plot_predictive_index"]
 
 
 def plot_confusion(confusion: pd.DataFrame, classes, title: str = "Out-of-fold confusion matrix"):
@@ -87,4 +88,26 @@ def plot_subgroups(table: pd.DataFrame, metric: str = "auc", title: str = "AUC b
     labels = [f"{r.model}: {r.covariate} {r.subgroup} (n={r.n})" for r in rows.itertuples()]
     ax.set(yticks=y, yticklabels=labels, xlabel=metric.upper() if metric == "auc" else metric, title=title)
     ax.axvline(0.5, color="grey", linestyle=":")
+    return fig
+
+
+def plot_predictive_index(predictions: pd.DataFrame, classes, title: str = "Predictive index per patient"):
+    """Each patient's predictive index by true class (repeat 0, one panel per model), with the fold cutoffs.
+
+    ``predictions`` has columns ``model``, ``repeat``, ``label`` (0/1), ``index`` and ``cutoff``.
+    """
+    models = list(dict.fromkeys(predictions["model"]))
+    fig, axes = _figure(4.2 * len(models), 4.0, ncols=len(models))
+    rng = np.random.default_rng(0)  # horizontal jitter only, so overlapping patients stay visible
+    for ax, model in zip(np.atleast_1d(axes).ravel(), models):
+        part = predictions[(predictions["model"] == model) & (predictions["repeat"] == predictions["repeat"].min())]
+        for code, name in enumerate(classes):
+            values = part.loc[part["label"] == code, "index"]
+            ax.scatter(code + rng.uniform(-0.15, 0.15, len(values)), values, s=14, alpha=0.7, label=str(name))
+        cutoffs = part["cutoff"].unique()
+        for cutoff in cutoffs:
+            ax.axhline(cutoff, color="grey", linestyle=":", linewidth=1)
+        ax.set(xticks=range(len(classes)), xticklabels=[str(c) for c in classes], ylim=(-0.05, 1.05),
+               ylabel="fraction of slices called positive",
+               title=f"{model}: {title}\ncutoffs chosen per fold (dotted): {', '.join(f'{c:.2f}' for c in sorted(cutoffs))}")
     return fig

@@ -179,6 +179,10 @@ def check_fusion(provenances: Mapping[str, Mapping], case_sets: Mapping[str, set
         Sorted case ids.
     """
     nets = list(provenances)
+    slice_nets = [net for net in nets if provenances[net].get("pathway") == "slices"]
+    if slice_nets:  # one row per slice, not per case: the patient-level protocol reads them
+        raise StoreError(f"{root}: {', '.join(slice_nets)} holds per-slice embeddings (slice pathway), which are not "
+                         "fused with clip features; give a slice net alone to `mgmtfeat cv`/`fit`/`predict`")
     clips = {net: provenances[net].get("clips") for net in nets}
     # handcrafted features (kind "radiomics") describe the original volumes, not clips: nothing to compare
     clipped = [net for net in nets if provenances[net].get("kind") != "radiomics"]

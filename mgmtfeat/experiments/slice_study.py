@@ -1,0 +1,205 @@
+"""``mgmtfeat cv`` on slice features: the patient-level predictive-index study (Shin et al.).
+
+Called by ``mgmtfeat cv`` when the net's store holds per-slice embeddings
+(:mod:`mgmtfeat.store.slices`). Folds are the store's saved patient folds (the same table a clip
+study of the same cases and labels uses); each model runs the protocol of
+:mod:`mgmtfeat.evaluation.predictive_index`. The results folder holds ``folds.csv``,
+``metrics.csv`` (per model, repeat and fold, with the cutoff chosen there), ``predictions.csv``
+(per patient and repeat: slices, index, cutoff, call), ``summary.json``/``summary.md`` (mean ± SEM
+and the corrected repeated-CV 95 % CI of each metric), ``roc.png`` and ``predictive_index.png``;
+with a held-out test cohort (``--test-features``/``--test-labels``) the repeat-0 fold models vote
+on it: ``test_predictions.csv`` and ``test_metrics.csv`` with bootstrap 95 % CIs.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mgmtfeat._io import atomic_write_text
+from mgmtfeat.evaluation.bootstrap import bootstrap_table
+from mgmtfeat.evaluation.compare import cv_interval
+from mgmtfeat.evaluation.predictive_index import cross_validate_slices, vote
+from mgmtfeat.experiments._common import (_discard_partial, _finish_out, _prepare_out, check_out_apart,
+                                          describe_features, make_estimator_factory, shared_folds, versions)
+from mgmtfeat.reports import plot_roc, save_figure
+from mgmtfeat.reports.study_figures import plot_predictive_index
+from mgmtfeat.store import FeatureStore
+from mgmtfeat.store.integrity import comparable
+from mgmtfeat.store.labels import read_task_labels
+from mgmtfeat.store.slices import load_slices
+
+__all__ = ["SLICE_METRICS", "run_slice_study"]
+
+SLICE_METRICS = ("auc", "accuracy", "recall", "specificity", "precision", "f1", "slice_auc", "cutoff")
+_UNSUPPORTED = {"nested": "--nested", "modalities": "--modalities", "intersect": "--intersect"}
+_UNSUPPORTED_TASK = {"group_column": "--group-column", "harmonize": "--harmonize", "covariates": "--covariates",
+                     "bootstrap_fraction": "--bootstrap-fraction"}
+
+
+def _check(settings) -> str:
+    """The slice net of ``settings``, after refusing what the slice protocol does not do."""
+    from mgmtfeat.models import make_model
+
+    if len(settings.nets) != 1:
+        raise ValueError(f"--net {','.join(settings.nets)}: slice features are evaluated one net at a time")
+    given = [flag for name, flag in _UNSUPPORTED.items() if getattr(settings, name)]
+    given += [flag for name, flag in _UNSUPPORTED_TASK.items() if getattr(settings.task, name)]
+    if given:
+        raise ValueError(f"{', '.join(given)}: not available for slice features (the predictive-index protocol)")
+    for model in settings.models:
+        if "input_size" in make_model(model).get_params():
+            raise ValueError(f"--model {model} splits its input into the clip features of each modality; a slice "
+                             "has one embedding: use logistic, svm, rf, xgboost or mlp")
+    return settings.nets[0]
+
+
+def _labels(store: FeatureStore, net: str, task, csv) -> tuple[dict, object]:
+    """``{case_id: 0/1}`` of the net's cases from ``csv`` (or the store), and the TaskLabels."""
+    ids = store.case_ids(net)
+    own = store.labels(net)["label"].fillna(-1).astype(int).to_numpy() if csv is None else None
+    labels = read_task_labels(csv, ids, task.label_column, task.id_column, task.positive_class, store_labels=own)
+    if len(labels.classes) != 2:
+        raise ValueError(f"{labels.source}: the predictive index needs two classes, found {len(labels.classes)} "
+                         f"({', '.join(map(str, labels.classes))}); keep two in the label file (e.g. glioblastoma "
+                         "and metastasis rows only)")
+    return dict(zip(labels.case_ids, labels.y.tolist())), labels
+
+
+def _test_cohort(store: FeatureStore, net: str, task, classes):
+    """The held-out slices (another store, or named cases of this one), or None."""
+    if not (task.test_features or task.test_labels):
+        return None, set()
+    other = FeatureStore(task.test_features) if task.test_features else store
+    if other is not store and comparable(other.provenance(net)) != comparable(store.provenance(net)):
+        raise ValueError(f"--test-features {other.root}: its {net} slices were made with other settings than the "
+                         "training store's; extract both the same way")
+    labels, test_task = _labels(other, net, task, task.test_labels)  # None: the test store's own labels
+    if list(test_task.classes) != list(classes):
+        raise ValueError(f"test classes {test_task.classes} differ from the training classes {tuple(classes)}")
+    return load_slices(other, net, labels), set(labels) if other is store else set()
+
+
+def _summary(metrics: pd.DataFrame) -> dict:
+    """Mean, SEM, SD and corrected 95 % CI over folds of each metric, per model."""
+    out = {}
+    for model, part in metrics.groupby("model", sort=False):
+        out[model] = {}
+        for metric in SLICE_METRICS:
+            values = part[metric].dropna()
+            entry = {"mean": float(values.mean()), "sd": float(values.std(ddof=1)),
+                     "sem": float(values.std(ddof=1) / np.sqrt(len(values)))}
+            if len(values) > 1 and metric != "cutoff":
+                ci = cv_interval(part.dropna(subset=[metric]), metric)
+                entry.update(ci_low=ci.low, ci_high=ci.high)
+            out[model][metric] = entry
+    return out
+
+
+def _test_outputs(tmp: Path, models: dict, test, seed: int) -> str:
+    frames, tables = [], []
+    for model, fold_models in models.items():
+        calls = vote(fold_models, test.X, test.patient, len(test.case_ids))
+        frame = calls.assign(case_id=list(test.case_ids), label=test.y, model=model)
+        frames.append(frame)
+        ranked = bootstrap_table(frame[["label", "probability"]], ["auc"], random_state=seed)
+        called = bootstrap_table(frame[["label"]].assign(probability=frame["predicted"]),
+                                 ["accuracy", "recall", "precision", "f1"], random_state=seed)
+        tables.append(pd.concat([ranked, called]).assign(model=model))
+    pd.concat(frames).to_csv(tmp / "test_predictions.csv", index=False)
+    table = pd.concat(tables)
+    table.to_csv(tmp / "test_metrics.csv", index=False)
+    rows = "".join(f"| {r.model} | {r.metric} | {r.estimate:.3f} ({r.low:.3f}-{r.high:.3f}) |\n"
+                   for r in table.itertuples())
+    return (f"\n## Held-out test cohort ({len(test.case_ids)} patients): majority vote of the repeat-0 fold models\n\n"
+            "| model | metric | estimate (bootstrap 95 % CI) |\n|---|---|---|\n" + rows)
+
+
+def run_slice_study(settings, progress: bool = True) -> dict:
+    """Cross-validate the predictive-index protocol for each model; write the results folder.
+
+    Parameters
+    ----------
+    settings : mgmtfeat.experiments.cv_study.StudySettings
+        ``features`` a store whose single net holds slice embeddings; ``cutoff`` ("youden" or a
+        number) and ``slice_threshold`` set the protocol.
+
+    Returns
+    -------
+    dict
+        The summary also written to ``summary.json``.
+    """
+    from tqdm.auto import tqdm
+
+    net = _check(settings)
+    out = Path(settings.out)
+    store = FeatureStore(settings.features)
+    check_out_apart(out, {"feature store": store.root, "folds file": settings.folds_file})
+    task = settings.task
+    labels, label_task = _labels(store, net, task, task.labels)
+    test, held = _test_cohort(store, net, task, label_task.classes)
+    data = load_slices(store, net, {c: y for c, y in labels.items() if c not in held})
+    folds, folds_path = shared_folds(store, data, settings.folds, settings.repeats, settings.seed, settings.folds_file)
+    tmp = _prepare_out(out, settings.force)
+    try:
+        metrics, predictions, kept = [], [], {}
+        total = folds[["repeat", "fold"]].drop_duplicates().shape[0] * len(settings.models)
+        with tqdm(total=total, desc="slice cross-validation", unit="fold", disable=not progress) as bar:
+            for model in settings.models:
+                factory = make_estimator_factory(model, False, settings.seed, settings.model_params.get(model))
+                pred, metric, fold_models = cross_validate_slices(
+                    factory, data, folds, settings.seed, settings.cutoff, settings.slice_threshold,
+                    keep_repeat=0 if test is not None else None, progress=bar.update)
+                predictions.append(pred.assign(model=model))
+                metrics.append(metric.assign(model=model))
+                kept[model] = fold_models
+        summary = _write(tmp, settings, store, net, data, label_task, folds, folds_path,
+                         pd.concat(metrics), pd.concat(predictions))
+        if test is not None:
+            with open(tmp / "summary.md", "a", encoding="utf-8") as handle:
+                handle.write(_test_outputs(tmp, kept, test, settings.seed))
+        _finish_out(tmp, out)
+    except BaseException:
+        _discard_partial(tmp)
+        raise
+    return summary
+
+
+def _write(tmp, settings, store, net, data, label_task, folds, folds_path, metrics, predictions) -> dict:
+    folds.to_csv(tmp / "folds.csv", index=False)
+    metrics.to_csv(tmp / "metrics.csv", index=False)
+    predictions.to_csv(tmp / "predictions.csv", index=False)
+    results = _summary(metrics)
+    features = describe_features(store, [net])
+    cutoff = "Youden's J on inner-CV indices of the training patients" if settings.cutoff == "youden" \
+        else f"fixed at {settings.cutoff}"
+    summary = {
+        "protocol": "slice pathway: predictive index (fraction of slices with p >= slice_threshold), cutoff " + cutoff,
+        "store": str(store.root), "net": net, "features": features, "folds_file": str(folds_path) if folds_path else None,
+        "n_patients": len(data.case_ids), "n_slices": int(len(data.X)),
+        "class_counts": np.bincount(data.y, minlength=2).tolist(),
+        "classes": list(label_task.classes), "label_source": label_task.source,
+        "settings": {"models": list(settings.models), "folds": settings.folds, "repeats": settings.repeats,
+                     "seed": settings.seed, "cutoff": settings.cutoff, "slice_threshold": settings.slice_threshold},
+        "fold_seeds": sorted(set(metrics["seed"].tolist())), "command": list(settings.command),
+        "versions": versions(), "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "results": results,
+    }
+    atomic_write_text(tmp / "summary.json", json.dumps(summary, indent=2, default=str))
+    rows = "".join(f"| {model} | {metric} | {v['mean']:.3f} ± {v['sem']:.3f} | "
+                   + (f"{v['ci_low']:.3f}-{v['ci_high']:.3f} |\n" if "ci_low" in v else "- |\n")
+                   for model, per in results.items() for metric, v in per.items())
+    atomic_write_text(tmp / "summary.md", (
+        f"# Slice pathway, predictive index: {settings.repeats} x {settings.folds}-fold CV over patients, "
+        f"{len(data.case_ids)} patients ({int(len(data.X))} slices), seed {settings.seed}\n\n"
+        f"Features: {features}\n\nClasses: {label_task.classes[0]} (0) vs {label_task.classes[1]} (1, positive); "
+        f"cutoff {cutoff}; a slice is positive at p >= {settings.slice_threshold}.\n\n"
+        "| model | metric | mean ± SEM over folds | corrected 95 % CI |\n|---|---|---|---|\n" + rows
+        + f"\nCommand: `{' '.join(settings.command)}`\n"))
+    save_figure(plot_roc(predictions, title=f"Out-of-fold ROC of the predictive index\n{features}"), tmp / "roc.png")
+    save_figure(plot_predictive_index(predictions, label_task.classes), tmp / "predictive_index.png")
+    return summary

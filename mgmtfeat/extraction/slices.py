@@ -1,0 +1,137 @@
+"""``extract --pathway slices``: dataset folder -> ROI slices -> 2D network embeddings per slice -> store.
+
+The slice pathway of Shin et al. (AJNR 2021): each case's clips are made as for the video
+networks, the ROI's axial slices become three-channel images (:mod:`mgmtfeat.clips.slices`,
+default T1wCE, T2, T2), and an image network (``resnet50``, ``i3d2d``) turns each slice into its
+pre-logit embedding (2048 or 1024 values), stored per (case, slice, net) by
+:mod:`mgmtfeat.store.slices`. Resumable, claimed and failure-tolerant like the clip pathway:
+a case whose ROI is too short or holds no slice lands in ``failures.csv`` and the run goes on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from mgmtfeat.clips import make_clips, read_box_csv
+from mgmtfeat.clips.slices import roi_slices
+from mgmtfeat.data.errors import CaseError
+from mgmtfeat.data.layouts import CaseRef
+from mgmtfeat.data.volumes import load_case
+
+__all__ = ["SLICE_BATCH", "slice_case", "slice_provenance", "extract_slices"]
+
+#: Slices per network forward: bounds the activations (ResNet-50 at 224 x 224: about 60 MB a slice).
+SLICE_BATCH = 32
+
+
+def slice_provenance(_, settings) -> dict:
+    """Task: provenance of the image network as a worker builds it, with the slice settings."""
+    from mgmtfeat.extraction.run import _BACKBONE_LOCK, _cached_backbone
+    from mgmtfeat.store.slices import SLICE_PATHWAY
+
+    with _BACKBONE_LOCK:
+        backbone = _cached_backbone(settings)
+        size = backbone.config.size
+        n_features = backbone.extract(np.zeros((1, 3, size, size), np.uint8), return_embedding=True).shape[1]
+        return {**backbone.provenance, "clips": settings.clip_settings.as_dict(), "pathway": SLICE_PATHWAY,
+                "slices": settings.slices.as_dict(), "output": "pre-logit embedding", "n_features": int(n_features)}
+
+
+def slice_case(ref: CaseRef, settings, boxes=None) -> dict:
+    """Task: the slice embeddings of one case, or its data failure, as a plain dictionary.
+
+    Returns
+    -------
+    dict
+        Either ``embeddings`` (float32 (n_slices, n_features)), ``slice_index`` (int64 (n_slices,)),
+        ``meta`` and ``seconds``, or ``failure`` ({case_id, file, reason}) for a :class:`CaseError`.
+    """
+    from mgmtfeat.extraction.run import _BACKBONE_LOCK, _cached_backbone
+
+    with _BACKBONE_LOCK:
+        backbone = _cached_backbone(settings)
+        start = time.perf_counter()
+        try:
+            case_clips = make_clips(load_case(ref, series_uids=settings.clip_settings.series_uids),
+                                    settings.clip_settings, boxes)
+            images, slice_index = roi_slices(case_clips, settings.slices)
+        except CaseError as err:
+            return {"failure": {"case_id": err.case_id, "file": err.file, "reason": err.reason}}
+        middle = time.perf_counter()
+        embeddings = np.concatenate([backbone.extract(images[i:i + SLICE_BATCH], return_embedding=True)
+                                     for i in range(0, len(images), SLICE_BATCH)])
+        end = time.perf_counter()
+    meta = {"layout": ref.layout, "brats_id": ref.brats_id, "box": case_clips.meta.get("box"),
+            "box_source": case_clips.meta.get("box_source"), "n_slices": len(images),
+            "notes": case_clips.meta.get("notes")}
+    return {"embeddings": embeddings, "slice_index": slice_index, "meta": meta,
+            "seconds": {"read_and_clip": middle - start, "forward": end - middle}}
+
+
+def extract_slices(settings, progress: bool = True, on_case=None, executor=None):
+    """Extract the slice embeddings of every case of ``settings.data`` into the store ``settings.out``.
+
+    Parameters
+    ----------
+    settings : ExtractionSettings
+        ``net`` an image network, ``slices`` a :class:`~mgmtfeat.clips.slices.SliceSettings`; the
+        other fields as for the clip pathway.
+    progress, on_case, executor
+        As for :func:`mgmtfeat.extraction.run.extract_features`.
+
+    Returns
+    -------
+    ExtractionReport
+
+    Raises
+    ------
+    ValueError
+        A video network, an unknown net, or a store holding this net's features made otherwise.
+    """
+    from mgmtfeat._parallel import make_executor
+    from mgmtfeat.backbones import check_backbone_kind
+    from mgmtfeat.extraction._common import ExtractionReport, _usable, select_cases, store_results
+    from mgmtfeat.extraction.run import _dtype
+    from mgmtfeat.store import FeatureStore
+    from mgmtfeat.store.integrity import settings_digest
+    from mgmtfeat.store.slices import write_slices
+
+    net = settings.net
+    check_backbone_kind(net, "image", pathway="the slice pathway (--pathway slices)")
+    settings = replace(settings, data=str(Path(settings.data).resolve()),
+                       boxes=str(Path(settings.boxes).resolve()) if settings.boxes else None)
+    refs = select_cases(settings)
+    boxes = read_box_csv(settings.boxes) if settings.boxes else None
+    store = FeatureStore(settings.out)
+    settings = replace(settings, dtype=_dtype(store, settings))
+    report = ExtractionReport()
+    with contextlib.ExitStack() as stack:
+        if executor is None:
+            executor = stack.enter_context(make_executor(settings.jobs, settings.scheduler))
+        if settings.threads is None and executor.threads_per_worker is not None:
+            settings = replace(settings, threads=executor.threads_per_worker)
+        provenance = dict(executor.map(slice_provenance, [None], shared={"settings": settings},
+                                       names=[f"provenance-{net}"]))[0]
+        if not settings.force:
+            store.check_provenance(net, provenance)
+        digest = settings_digest({"net": net, **provenance})
+        todo = [r for r in refs if settings.force or not _usable(store, net, r.case_id, digest)]
+        report.skipped = [r.case_id for r in refs if r not in todo]
+        if todo:
+            stack.enter_context(store.claim(net))
+        start = time.perf_counter()
+        tasks = executor.map(slice_case, todo, shared={"settings": settings, "boxes": boxes},
+                             names=[f"extract-{net}-{r.case_id}" for r in todo])
+        store_results(store, net, todo, tasks,
+                      lambda ref, result: write_slices(store, net, ref.case_id, result["embeddings"],
+                                                       result["slice_index"], ref.label, result["meta"], digest),
+                      provenance=provenance, force=settings.force, report=report, progress=progress, on_case=on_case)
+    report.seconds["total"] = time.perf_counter() - start
+    report.failed.sort(key=lambda f: f["case_id"])
+    store.write_failures(net, report.failed)
+    return report

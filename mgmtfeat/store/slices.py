@@ -1,0 +1,153 @@
+"""Per-slice embeddings in the feature store (the slice pathway), keyed by (case, slice, net).
+
+A slice net's entry ``STORE/NET/cases/CASE_ID.npz`` holds ``slices`` (n_slices, n_features) float32,
+``slice_index`` (n_slices,) int64 (the canonical slice of each row), the label, the case metadata and
+the settings digest, written and checked like a clip entry (atomic write, ``allow_pickle=False``).
+The net's ``provenance.json`` says ``"pathway": "slices"``, so readers of clip features refuse it and
+``cv``, ``fit`` and ``predict`` switch to the patient-level protocol.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from mgmtfeat._io import atomic_write_bytes
+from mgmtfeat.store.errors import StoreError
+from mgmtfeat.store.store import _DAMAGED, _DIGEST, _NO_LABEL, FeatureStore
+
+__all__ = ["SLICE_PATHWAY", "SliceSet", "is_slice_net", "load_slices", "read_slices", "write_slices"]
+
+#: The provenance's ``pathway`` of slice features.
+SLICE_PATHWAY = "slices"
+
+
+def is_slice_net(store: FeatureStore, net: str) -> bool:
+    """Whether ``net`` of ``store`` holds per-slice embeddings (provenance ``pathway == "slices"``)."""
+    return store.provenance(net).get("pathway") == SLICE_PATHWAY
+
+
+def write_slices(store: FeatureStore, net: str, case_id: str, embeddings: np.ndarray, slice_index: np.ndarray,
+                 label=None, meta: Mapping | None = None, digest: str | None = None):
+    """Store one case's slice embeddings atomically, replacing an earlier entry.
+
+    Parameters
+    ----------
+    embeddings : np.ndarray, shape (n_slices, n_features)
+        One row per slice; ``n_features`` from the net's provenance.
+    slice_index : np.ndarray of int, shape (n_slices,)
+        Canonical slice index of each row (distinct).
+    label : int or None
+        The case's label (0/1), or None.
+    meta, digest
+        As for :meth:`FeatureStore.write_case`.
+    """
+    where = f"case {case_id}, {net} slices"
+    values = np.asarray(embeddings, np.float32)
+    index = np.asarray(slice_index, np.int64)
+    size = store.n_features(net)
+    if values.ndim != 2 or values.shape[1] != size or len(values) < 1 or index.shape != (len(values),):
+        raise StoreError(f"{where}: expected (n_slices >= 1, {size}) embeddings and one slice index per row, got "
+                         f"{values.shape} and {index.shape}")
+    if not np.all(np.isfinite(values)):
+        raise StoreError(f"{where}: NaN or infinite values; re-extract this case.")
+    if len(np.unique(index)) != len(index):
+        raise StoreError(f"{where}: a slice index appears twice")
+    if label is not None and label not in (0, 1):
+        raise StoreError(f"{where}: label {label!r} is not 0 or 1")
+    arrays = {"slices": values, "slice_index": index,
+              "label": np.array(_NO_LABEL if label is None else int(label), np.int8),
+              "meta": np.array(json.dumps(dict(meta or {}), sort_keys=True, default=str)),
+              _DIGEST: np.array(digest or store.settings_digest(net))}
+    with tempfile.SpooledTemporaryFile() as buffer:
+        np.savez(buffer, **arrays)
+        buffer.seek(0)
+        atomic_write_bytes(store.case_path(net, case_id), buffer.read())
+
+
+def read_slices(store: FeatureStore, net: str, case_id: str) -> tuple[np.ndarray, np.ndarray, int | None]:
+    """``(embeddings (n_slices, n_features), slice_index (n_slices,), label or None)`` of one case.
+
+    The settings digest is checked by :meth:`FeatureStore.read_case` (which names the fix).
+    """
+    _, label, _ = store.read_case(net, case_id)
+    path = store.case_path(net, case_id)
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            return npz["slices"], npz["slice_index"], label
+    except _DAMAGED as err:
+        raise StoreError(f"{path}: no slice embeddings in the entry of case {case_id} ({type(err).__name__}: "
+                         f"{err}); re-extract it with `mgmtfeat extract --pathway slices --net {net}`") from None
+
+
+@dataclass(frozen=True)
+class SliceSet:
+    """Slice embeddings of labelled patients: rows are slices, labels and splits are per patient.
+
+    Attributes
+    ----------
+    X : np.ndarray of float32, shape (n_slices_total, n_features)
+    patient : np.ndarray of int64, shape (n_slices_total,)
+        Row of ``case_ids`` each slice belongs to.
+    slice_index : np.ndarray of int64, shape (n_slices_total,)
+    y : np.ndarray of int64, shape (n_cases,)
+        Patient labels (0/1).
+    case_ids : tuple of str, length n_cases
+        Sorted.
+    """
+
+    X: np.ndarray
+    patient: np.ndarray
+    slice_index: np.ndarray
+    y: np.ndarray
+    case_ids: tuple[str, ...]
+
+    def slices_of(self, rows: np.ndarray) -> np.ndarray:
+        """Boolean mask over slices of the patients in ``rows`` (indices into ``case_ids``)."""
+        return np.isin(self.patient, rows)
+
+    @property
+    def counts(self) -> np.ndarray:
+        """Slices per patient, shape (n_cases,)."""
+        return np.bincount(self.patient, minlength=len(self.case_ids))
+
+
+def load_slices(store: FeatureStore, net: str, labels: Mapping[str, int] | None = None,
+                cases: Sequence[str] | None = None) -> SliceSet:
+    """The slice embeddings of ``net``'s labelled cases.
+
+    Parameters
+    ----------
+    labels : mapping of case id to 0/1, optional
+        Task labels (e.g. glioblastoma vs metastasis); default the store's. Cases without a label
+        are left out.
+    cases : sequence of str, optional
+        Only these cases (e.g. a test cohort); default all of the net's.
+
+    Raises
+    ------
+    StoreError
+        ``net`` does not hold slice features, an entry is damaged or foreign, or no labelled case remains.
+    """
+    if not is_slice_net(store, net):
+        raise StoreError(f"{store.root}/{net} holds clip features, not slice embeddings; extract them with "
+                         f"`mgmtfeat extract --pathway slices --net {net}` (an image network) into a store")
+    rows, patients, index, y, kept = [], [], [], [], []
+    for case_id in sorted(cases if cases is not None else store.case_ids(net)):
+        values, slices, own = read_slices(store, net, case_id)
+        label = labels.get(case_id) if labels is not None else own
+        if label is None:
+            continue
+        rows.append(values)
+        index.append(slices)
+        patients.append(np.full(len(values), len(kept), np.int64))
+        y.append(int(label))
+        kept.append(case_id)
+    if not kept:
+        raise StoreError(f"{store.root}/{net}: no labelled case with slice embeddings")
+    return SliceSet(np.concatenate(rows), np.concatenate(patients), np.concatenate(index),
+                    np.asarray(y, np.int64), tuple(kept))
