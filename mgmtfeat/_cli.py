@@ -275,3 +275,39 @@ def exclusions(args: argparse.Namespace) -> list[str]:
     from mgmtfeat.data.layouts import RSNA_FLAGGED_IDS
 
     return list(args.exclude) + (list(RSNA_FLAGGED_IDS) if args.exclude_flagged else [])
+
+
+def _cutoff(text: str) -> str | float:
+    if text == "youden":
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text!r}: give 'youden' or a fraction of slices in [0, 1], e.g. 0.55")
+    return value
+
+
+def _slice_threshold(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a probability in (0, 1), e.g. 0.5")
+    return value
+
+
+def add_slice_protocol_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of stores holding per-slice embeddings (`mgmtfeat extract --pathway slices`)."""
+    group = parser.add_argument_group(
+        "slice features (predictive index, Shin et al.)",
+        "A net whose store holds one embedding per ROI slice is evaluated per patient: the model scores slices "
+        "(folds over patients, so no patient's slices are on both sides), a patient's predictive index is the "
+        "fraction of its slices called positive, and the patient is positive when the index reaches the cutoff.")
+    group.add_argument("--cutoff", default="youden", type=_cutoff, metavar="youden|F",
+                       help="predictive-index cutoff: youden (Youden's J on inner-CV indices of the training "
+                       "patients of each fold; default) or a fixed fraction, e.g. 0.55")
+    group.add_argument("--slice-threshold", type=_slice_threshold, default=0.5, metavar="P",
+                       help="a slice is called positive when its probability reaches P (default 0.5)")

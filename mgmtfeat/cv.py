@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from mgmtfeat import MODALITIES
-from mgmtfeat._cli import command_parser, csv_list, run_command
+from mgmtfeat._cli import add_slice_protocol_arguments, command_parser, csv_list, run_command
 from mgmtfeat._config import SETTINGS_FILE
 
 NAME = "cv"
@@ -62,34 +62,8 @@ def _parser() -> argparse.ArgumentParser:
                         ".NAME.partial/fold-cache/: the same command again fits only the missing ones")
     parser.add_argument("--force", action="store_true", help="replace an existing results folder")
     _task_options(parser)
-    _slice_options(parser)
+    add_slice_protocol_arguments(parser)
     return parser
-
-
-def _cutoff(text: str) -> str | float:
-    if text == "youden":
-        return text
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"{text!r}: give 'youden' or a fraction of slices in [0, 1], e.g. 0.55")
-    return value
-
-
-def _slice_options(parser: argparse.ArgumentParser) -> None:
-    """Options of stores holding per-slice embeddings (`mgmtfeat extract --pathway slices`)."""
-    group = parser.add_argument_group(
-        "slice features (predictive index, Shin et al.)",
-        "A net whose store holds one embedding per ROI slice is evaluated per patient: the model scores slices "
-        "(folds over patients, so no patient's slices are on both sides), a patient's predictive index is the "
-        "fraction of its slices called positive, and the patient is positive when the index reaches the cutoff.")
-    group.add_argument("--cutoff", default="youden", type=_cutoff, metavar="youden|F",
-                       help="predictive-index cutoff: youden (Youden's J on inner-CV indices of the training "
-                       "patients of each fold; default) or a fixed fraction, e.g. 0.55")
-    group.add_argument("--slice-threshold", type=float, default=0.5, metavar="P",
-                       help="a slice is called positive when its probability reaches P (default 0.5)")
 
 
 def _float_list(text: str) -> list[float]:
@@ -135,8 +109,10 @@ def _check(args: argparse.Namespace) -> dict:
     from mgmtfeat._config import check_overrides, parse_overrides
     from mgmtfeat.models import MODELS
 
+    from mgmtfeat.bundle.slices import is_slice_store
+
     if args.model is None:  # a slice's single embedding suits a classical head, not the per-modality SNN
-        args.model = ["logistic"] if _slice_features(args) else ["snn"]
+        args.model = ["logistic"] if is_slice_store(args.features, args.net) else ["snn"]
     unknown = [m for m in args.model if m not in MODELS]
     if unknown:
         raise ValueError(f"--model: unknown model(s) {', '.join(unknown)}; choose from {', '.join(MODELS)}")
@@ -188,19 +164,6 @@ def _settings(args: argparse.Namespace, overrides: dict, parser_prog: str):
     )
 
 
-def _slice_features(args: argparse.Namespace) -> bool:
-    """Whether ``--features`` holds per-slice embeddings of the (single) ``--net``."""
-    from mgmtfeat.store import FeatureStore, StoreError
-    from mgmtfeat.store.slices import is_slice_net
-
-    if args.features is None or len(args.net) != 1:
-        return False
-    try:
-        return is_slice_net(FeatureStore(args.features), args.net[0])
-    except StoreError:
-        return False  # the clip study names what is missing
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run ``mgmtfeat cv``; returns the exit status (2 for bad input)."""
     parser = _parser()
@@ -212,9 +175,9 @@ def main(argv: list[str] | None = None) -> int:
         overrides = _check(args)
         args.out = args.out or f"results/cv-{_dt.datetime.now():%Y%m%d-%H%M%S}"
         args.argv = argv
-        if not 0.0 < args.slice_threshold < 1.0:
-            raise ValueError(f"--slice-threshold {args.slice_threshold}: give a probability in (0, 1), e.g. 0.5")
-        if _slice_features(args):
+        from mgmtfeat.bundle.slices import is_slice_store
+
+        if is_slice_store(args.features, args.net):
             from mgmtfeat.experiments.slice_study import run_slice_study
 
             summary = run_slice_study(_settings(args, overrides, parser.prog), progress=not args.quiet)

@@ -121,8 +121,10 @@ def main(argv: list[str] | None = None) -> int:
 
     def work(args):
         from mgmtfeat.extraction.run import extract_features
+        from mgmtfeat.extraction.slices import extract_slices
 
-        report = extract_features(_settings(args), progress=not args.quiet)
+        settings = _settings(args)
+        report = (extract_slices if settings.slices else extract_features)(settings, progress=not args.quiet)
         seconds = report.seconds
         timing = (f"; {seconds['total'] / len(report.done):.2f} s per case (forward {seconds['forward']:.1f} s, "
                   f"reading and clips {seconds['read_and_clip']:.1f} s)" if report.done else "")

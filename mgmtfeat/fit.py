@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from mgmtfeat import MODALITIES
-from mgmtfeat._cli import command_parser, csv_list, run_command
+from mgmtfeat._cli import add_slice_protocol_arguments, command_parser, csv_list, run_command
 
 NAME = "fit"
 
@@ -44,6 +44,7 @@ def _parser() -> argparse.ArgumentParser:
                         help="fit the K models of a stratified K-fold split instead of one model on all cases")
     parser.add_argument("--model-dir", required=True, metavar="DIR", help="model folder to write")
     parser.add_argument("--force", action="store_true", help="replace an existing model folder")
+    add_slice_protocol_arguments(parser)
     return parser
 
 
@@ -76,13 +77,16 @@ def main(argv: list[str] | None = None) -> int:
 
     def work(args):
         from mgmtfeat.bundle import FitSettings, fit_bundle
+        from mgmtfeat.bundle.slices import fit_slice_bundle, is_slice_store
 
         params = _check(args)
-        record = fit_bundle(FitSettings(
+        fitter = fit_slice_bundle if is_slice_store(args.features, args.net) else fit_bundle
+        record = fitter(FitSettings(
             features=args.features, nets=args.net, model=args.model, model_dir=args.model_dir,
             modalities=args.modalities, labels=args.labels, label_column=args.label_column,
             id_column=args.id_column, positive_class=args.positive_class, params=params, seed=args.seed,
-            fold_models=args.fold_models, force=args.force, command=[*parser.prog.split(), *argv]))
+            fold_models=args.fold_models, force=args.force, command=[*parser.prog.split(), *argv], cutoff=args.cutoff,
+            slice_threshold=args.slice_threshold))
         task = record["task"]
         counts = ", ".join(f"{c}: {n}" for c, n in task["cases_per_class"].items())
         print(f"{args.model} fitted on {task['n_cases']} cases ({counts}) -> {args.model_dir}")

@@ -18,7 +18,9 @@ def _parser() -> argparse.ArgumentParser:
         "prob_<class> per class, predicted, and label when labels are given) and, with labels, OUT/metrics.csv "
         "and metrics.md with bootstrap 95 % CIs. Features made otherwise than the model's training features "
         "(net, weights, clip settings) and model folders of another mgmtfeat version are refused. (Going from "
-        "MRI to predictions in one step needs `mgmtfeat extract` first.)",
+        "MRI to predictions in one step needs `mgmtfeat extract` first.) A slice model (fitted on per-slice "
+        "embeddings) gives each patient's predictive index, the share of fold models calling it positive (votes) and "
+        "the majority call.",
     )
     parser.add_argument("--model-dir", required=True, metavar="DIR", help="model folder written by `mgmtfeat fit`")
     parser.add_argument("--features", required=True, metavar="DIR", help="feature store of the cases to predict")
@@ -40,10 +42,13 @@ def main(argv: list[str] | None = None) -> int:
 
     def work(args):
         from mgmtfeat.bundle import PredictSettings, predict_bundle
+        from mgmtfeat.bundle.record import read_record
+        from mgmtfeat.bundle.slices import predict_slice_bundle
 
         if not 0.0 <= args.threshold <= 1.0:
             raise ValueError(f"--threshold {args.threshold}: a probability threshold lies in [0, 1]")
-        frame, metrics = predict_bundle(PredictSettings(
+        predictor = predict_slice_bundle if read_record(args.model_dir).get("pathway") == "slices" else predict_bundle
+        frame, metrics = predictor(PredictSettings(
             model_dir=args.model_dir, features=args.features, out=args.out, labels=args.labels,
             label_column=args.label_column, id_column=args.id_column, threshold=args.threshold,
             ensemble=args.ensemble, force=args.force))

@@ -1,5 +1,7 @@
 """The slice pathway: ROI slices, per-slice embeddings in the store, and the patient-level predictive index."""
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -196,6 +198,22 @@ def test_extract_slices_then_cv_runs_the_patient_level_protocol(cohort, tmp_path
     assert cv.main(["--features", str(out), "--net", "resnet50", "--model", "snn", "--folds", "2", "--out",
                     str(tmp_path / "cv2"), "--quiet"]) == 2
     assert "a slice has one embedding" in capsys.readouterr().err
+    # fit: two fold models, each with its cutoff; predict: the fold models vote per patient
+    from mgmtfeat import fit, predict
+
+    model_dir = tmp_path / "model"
+    assert fit.main(["--features", str(out), "--net", "resnet50", "--model", "logistic", "--fold-models", "2",
+                     "--cutoff", "0.5", "--model-dir", str(model_dir), "--quiet"]) == 0
+    record = json.loads((model_dir / "model.json").read_text())
+    assert record["pathway"] == "slices" and record["slice_protocol"]["cutoffs"] == [0.5, 0.5]
+    assert len(record["estimators"]) == 2 and (model_dir / "oof_predictions.csv").is_file()
+    assert predict.main(["--model-dir", str(model_dir), "--features", str(out), "--labels", "store",
+                         "--out", str(tmp_path / "pred"), "--quiet"]) == 0
+    frame = pd.read_csv(tmp_path / "pred" / "predictions.csv")
+    assert len(frame) == 6 and frame["votes"].isin([0.0, 0.5, 1.0]).all()
+    assert ((frame["votes"] > 0.5) == (frame["predicted"] == 1)).all()
+    metrics = pd.read_csv(tmp_path / "pred" / "metrics.csv")
+    assert {"auc", "accuracy", "specificity"} <= set(metrics["metric"])
 
 
 def test_bad_slice_requests_fail_clearly(cohort, tmp_path, capsys):

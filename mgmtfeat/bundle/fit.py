@@ -69,6 +69,8 @@ class FitSettings:
     fold_models: int | None = None
     force: bool = False
     command: list = field(default_factory=list)
+    cutoff: str | float = "youden"  # slice features: predictive-index cutoff (see evaluation.predictive_index)
+    slice_threshold: float = 0.5  # slice features: a slice is positive at p >= this
 
 
 def _estimator(name: str, params: dict, seed: int):
@@ -204,7 +206,6 @@ def fit_bundle(settings: FitSettings) -> dict:
     from dataclasses import replace
 
     from mgmtfeat.models import input_params
-
     store, data, modalities, task, X = _load(settings)
     inputs = data.inputs
     # fused nets of other lengths (i3d + radiomics): the SNN's per-input sizes, recorded with the params

@@ -143,6 +143,9 @@ def predict_bundle(settings: PredictSettings) -> tuple[pd.DataFrame, pd.DataFram
     if settings.ensemble not in ENSEMBLES:
         raise ValueError(f"--ensemble {settings.ensemble!r}: choose from {', '.join(ENSEMBLES)}")
     record, estimators = load_bundle(settings.model_dir)
+    if record.get("pathway") == "slices":
+        raise BundleError(f"{settings.model_dir} is a slice model: predict with mgmtfeat.bundle.slices."
+                          "predict_slice_bundle")
     store = FeatureStore(settings.features)
     check_features(record, store)
     data = store.load(record["nets"], record["modalities"], require_labels=False)

@@ -30,7 +30,7 @@ from mgmtfeat.evaluation.folds import EvaluationError, fold_seed
 from mgmtfeat.evaluation.metrics import binary_metrics
 
 __all__ = ["SliceModel", "predictive_index", "youden_cutoff", "split_slices", "fit_slice_model",
-           "cross_validate_slices", "vote"]
+           "cross_validate_slices", "vote", "called_metrics"]
 
 
 def predictive_index(slice_proba: np.ndarray, patient: np.ndarray, n_patients: int,
@@ -225,3 +225,21 @@ def vote(models, X: np.ndarray, patient: np.ndarray, n_patients: int) -> pd.Data
     calls = np.stack([indices[k] >= m.cutoff for k, m in enumerate(models)]).mean(axis=0)
     mean = indices.mean(axis=0)
     return pd.DataFrame({"index": mean, "votes": calls, "predicted": (calls > 0.5).astype(int), "probability": mean})
+
+
+def called_metrics(y: np.ndarray, index: np.ndarray, predicted: np.ndarray, seed: int = 0) -> pd.DataFrame:
+    """Bootstrap 95 % CIs on patients: AUC of the index, and accuracy, recall, specificity, precision, F1 of the calls.
+
+    Parameters
+    ----------
+    y, index, predicted : np.ndarray, shape (n_patients,)
+        Labels 0/1, predictive indices (mean over models for an ensemble) and 0/1 calls.
+    """
+    from mgmtfeat.evaluation.bootstrap import bootstrap_ci, bootstrap_table
+
+    ranked = bootstrap_table(pd.DataFrame({"label": y, "probability": index}), ["auc"], random_state=seed)
+    calls = pd.DataFrame({"label": y, "probability": predicted.astype(float)})
+    called = bootstrap_table(calls, ["accuracy", "recall", "precision", "f1"], random_state=seed)
+    # specificity is the recall of the negative class
+    specificity = {**bootstrap_ci(1 - y, 1.0 - predicted, "recall", random_state=seed).__dict__, "metric": "specificity"}
+    return pd.concat([ranked, called, pd.DataFrame([specificity])], ignore_index=True)[list(ranked.columns)]

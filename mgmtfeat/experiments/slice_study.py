@@ -21,17 +21,15 @@ import numpy as np
 import pandas as pd
 
 from mgmtfeat._io import atomic_write_text
-from mgmtfeat.evaluation.bootstrap import bootstrap_table
 from mgmtfeat.evaluation.compare import cv_interval
-from mgmtfeat.evaluation.predictive_index import cross_validate_slices, vote
+from mgmtfeat.evaluation.predictive_index import called_metrics, cross_validate_slices, vote
 from mgmtfeat.experiments._common import (_discard_partial, _finish_out, _prepare_out, check_out_apart,
                                           describe_features, make_estimator_factory, shared_folds, versions)
 from mgmtfeat.reports import plot_roc, save_figure
 from mgmtfeat.reports.study_figures import plot_predictive_index
 from mgmtfeat.store import FeatureStore
 from mgmtfeat.store.integrity import comparable
-from mgmtfeat.store.labels import read_task_labels
-from mgmtfeat.store.slices import load_slices
+from mgmtfeat.store.slices import load_slices, slice_labels
 
 __all__ = ["SLICE_METRICS", "run_slice_study"]
 
@@ -58,18 +56,6 @@ def _check(settings) -> str:
     return settings.nets[0]
 
 
-def _labels(store: FeatureStore, net: str, task, csv) -> tuple[dict, object]:
-    """``{case_id: 0/1}`` of the net's cases from ``csv`` (or the store), and the TaskLabels."""
-    ids = store.case_ids(net)
-    own = store.labels(net)["label"].fillna(-1).astype(int).to_numpy() if csv is None else None
-    labels = read_task_labels(csv, ids, task.label_column, task.id_column, task.positive_class, store_labels=own)
-    if len(labels.classes) != 2:
-        raise ValueError(f"{labels.source}: the predictive index needs two classes, found {len(labels.classes)} "
-                         f"({', '.join(map(str, labels.classes))}); keep two in the label file (e.g. glioblastoma "
-                         "and metastasis rows only)")
-    return dict(zip(labels.case_ids, labels.y.tolist())), labels
-
-
 def _test_cohort(store: FeatureStore, net: str, task, classes):
     """The held-out slices (another store, or named cases of this one), or None."""
     if not (task.test_features or task.test_labels):
@@ -78,7 +64,9 @@ def _test_cohort(store: FeatureStore, net: str, task, classes):
     if other is not store and comparable(other.provenance(net)) != comparable(store.provenance(net)):
         raise ValueError(f"--test-features {other.root}: its {net} slices were made with other settings than the "
                          "training store's; extract both the same way")
-    labels, test_task = _labels(other, net, task, task.test_labels)  # None: the test store's own labels
+    # without --test-labels the test store's own labels
+    labels, test_task = slice_labels(other, net, task.test_labels, task.label_column, task.id_column,
+                                     task.positive_class)
     if list(test_task.classes) != list(classes):
         raise ValueError(f"test classes {test_task.classes} differ from the training classes {tuple(classes)}")
     return load_slices(other, net, labels), set(labels) if other is store else set()
@@ -106,10 +94,8 @@ def _test_outputs(tmp: Path, models: dict, test, seed: int) -> str:
         calls = vote(fold_models, test.X, test.patient, len(test.case_ids))
         frame = calls.assign(case_id=list(test.case_ids), label=test.y, model=model)
         frames.append(frame)
-        ranked = bootstrap_table(frame[["label", "probability"]], ["auc"], random_state=seed)
-        called = bootstrap_table(frame[["label"]].assign(probability=frame["predicted"]),
-                                 ["accuracy", "recall", "precision", "f1"], random_state=seed)
-        tables.append(pd.concat([ranked, called]).assign(model=model))
+        tables.append(called_metrics(test.y, calls["index"].to_numpy(), calls["predicted"].to_numpy(),
+                                     seed).assign(model=model))
     pd.concat(frames).to_csv(tmp / "test_predictions.csv", index=False)
     table = pd.concat(tables)
     table.to_csv(tmp / "test_metrics.csv", index=False)
@@ -140,7 +126,7 @@ def run_slice_study(settings, progress: bool = True) -> dict:
     store = FeatureStore(settings.features)
     check_out_apart(out, {"feature store": store.root, "folds file": settings.folds_file})
     task = settings.task
-    labels, label_task = _labels(store, net, task, task.labels)
+    labels, label_task = slice_labels(store, net, task.labels, task.label_column, task.id_column, task.positive_class)
     test, held = _test_cohort(store, net, task, label_task.classes)
     data = load_slices(store, net, {c: y for c, y in labels.items() if c not in held})
     folds, folds_path = shared_folds(store, data, settings.folds, settings.repeats, settings.seed, settings.folds_file)

@@ -200,10 +200,8 @@ def extract_features(settings: ExtractionSettings, progress: bool = True,
         from mgmtfeat.extraction.radiomics import extract_radiomics
 
         return extract_radiomics(settings, progress, on_case, executor)
-    if settings.slices is not None:  # 2D networks, one embedding per ROI slice
-        from mgmtfeat.extraction.slices import extract_slices
-
-        return extract_slices(settings, progress, on_case, executor)
+    if settings.slices is not None:
+        raise ValueError("settings.slices asks for the slice pathway: call mgmtfeat.extraction.slices.extract_slices")
     # an unknown net, or a 2D one, fails before any data is read or cluster starts
     check_backbone_kind(settings.net, "video", pathway="the clip pathway of `mgmtfeat extract` (2D networks take "
                         "--pathway slices)")

@@ -20,7 +20,7 @@ from mgmtfeat._io import atomic_write_bytes
 from mgmtfeat.store.errors import StoreError
 from mgmtfeat.store.store import _DAMAGED, _DIGEST, _NO_LABEL, FeatureStore
 
-__all__ = ["SLICE_PATHWAY", "SliceSet", "is_slice_net", "load_slices", "read_slices", "write_slices"]
+__all__ = ["SLICE_PATHWAY", "SliceSet", "is_slice_net", "load_slices", "read_slices", "slice_labels", "write_slices"]
 
 #: The provenance's ``pathway`` of slice features.
 SLICE_PATHWAY = "slices"
@@ -116,8 +116,27 @@ class SliceSet:
         return np.bincount(self.patient, minlength=len(self.case_ids))
 
 
+def slice_labels(store: FeatureStore, net: str, csv=None, label_column: str | None = None,
+                 id_column: str | None = None, positive_class=None) -> tuple[dict, object]:
+    """Binary task labels of ``net``'s cases: ``({case_id: 0/1}, TaskLabels)``.
+
+    ``csv`` None takes the store's own labels. Raises ValueError for other than two classes
+    (the predictive index calls a patient positive or negative).
+    """
+    from mgmtfeat.store.labels import read_task_labels
+
+    ids = store.case_ids(net)
+    own = store.labels(net)["label"].fillna(-1).astype(int).to_numpy() if csv is None else None
+    task = read_task_labels(csv, ids, label_column, id_column, positive_class, store_labels=own)
+    if len(task.classes) != 2:
+        raise ValueError(f"{task.source}: the predictive index needs two classes, found {len(task.classes)} "
+                         f"({', '.join(map(str, task.classes))}); keep two in the label file (e.g. glioblastoma "
+                         "and metastasis rows only)")
+    return dict(zip(task.case_ids, task.y.tolist())), task
+
+
 def load_slices(store: FeatureStore, net: str, labels: Mapping[str, int] | None = None,
-                cases: Sequence[str] | None = None) -> SliceSet:
+                cases: Sequence[str] | None = None, require_labels: bool = True) -> SliceSet:
     """The slice embeddings of ``net``'s labelled cases.
 
     Parameters
@@ -127,6 +146,8 @@ def load_slices(store: FeatureStore, net: str, labels: Mapping[str, int] | None 
         are left out.
     cases : sequence of str, optional
         Only these cases (e.g. a test cohort); default all of the net's.
+    require_labels : bool
+        Leave out unlabelled cases (default); else keep them with label -1 (prediction).
 
     Raises
     ------
@@ -140,12 +161,12 @@ def load_slices(store: FeatureStore, net: str, labels: Mapping[str, int] | None 
     for case_id in sorted(cases if cases is not None else store.case_ids(net)):
         values, slices, own = read_slices(store, net, case_id)
         label = labels.get(case_id) if labels is not None else own
-        if label is None:
+        if label is None and require_labels:
             continue
         rows.append(values)
         index.append(slices)
         patients.append(np.full(len(values), len(kept), np.int64))
-        y.append(int(label))
+        y.append(-1 if label is None else int(label))
         kept.append(case_id)
     if not kept:
         raise StoreError(f"{store.root}/{net}: no labelled case with slice embeddings")

@@ -1,0 +1,188 @@
+"""Model folders of the slice pathway: fit slice classifiers with their cutoffs, predict patients by vote.
+
+``mgmtfeat fit`` on a net holding per-slice embeddings writes the same kind of folder as for clip
+features (``model.json``, skops estimator files, ``MODEL_CARD.md``), with ``"pathway": "slices"``
+and the ``slice_protocol`` (each model's predictive-index cutoff, the slice threshold). With
+``--fold-models K`` (Shin et al. used five) each fold model's cutoff is chosen on its own training
+patients and the out-of-fold predictions are saved; ``mgmtfeat predict`` then calls each patient
+by the majority of the fold models (:func:`~mgmtfeat.evaluation.predictive_index.vote`).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mgmtfeat import __version__
+from mgmtfeat._io import atomic_write_text
+from mgmtfeat.bundle.record import CARD_FILE, FORMAT, RECORD_FILE, BundleError, library_versions, model_folder
+from mgmtfeat.evaluation import make_folds
+from mgmtfeat.evaluation.predictive_index import (SliceModel, called_metrics, cross_validate_slices, fit_slice_model,
+                                                  vote)
+from mgmtfeat.store import FeatureStore
+from mgmtfeat.store.slices import load_slices, slice_labels
+
+__all__ = ["fit_slice_bundle", "is_slice_store", "predict_slice_bundle"]
+
+
+def is_slice_store(features, nets) -> bool:
+    """Whether the store ``features`` holds per-slice embeddings of the single net in ``nets``."""
+    from mgmtfeat.store import StoreError
+    from mgmtfeat.store.slices import is_slice_net
+
+    if features is None or len(nets) != 1:
+        return False
+    try:
+        return is_slice_net(FeatureStore(features), nets[0])
+    except StoreError:
+        return False  # a missing store or net: the clip path names what is missing
+
+
+def _factory(settings):
+    from mgmtfeat.models import make_model
+
+    if "input_size" in make_model(settings.model).get_params():
+        raise ValueError(f"--model {settings.model} splits its input into per-modality clip features; a slice has "
+                         "one embedding: use logistic, svm, rf, xgboost or mlp")
+    return lambda seed: make_model(settings.model, seed).set_params(**settings.params)
+
+
+def _fit_models(settings, data, folder: Path) -> tuple[list[SliceModel], list[dict], list[str]]:
+    """The fold models (or one model), with their rows for model.json and the files written."""
+    factory = _factory(settings)
+    if not settings.fold_models:
+        model = fit_slice_model(factory, data, np.arange(len(data.case_ids)), settings.seed, settings.cutoff,
+                                settings.slice_threshold)
+        return [model], [{"estimator": "estimator", "cutoff": model.cutoff, "seed": settings.seed}], []
+    folds = make_folds(data.case_ids, data.y, settings.fold_models, 1, settings.seed)
+    predictions, metrics, models = cross_validate_slices(factory, data, folds, settings.seed, settings.cutoff,
+                                                         settings.slice_threshold, keep_repeat=0)
+    predictions.to_csv(folder / "oof_predictions.csv", index=False)
+    metrics.to_csv(folder / "cv_metrics.csv", index=False)
+    rows = [{"estimator": f"estimator-fold{int(m.fold)}", "fold": int(m.fold), "cutoff": float(m.cutoff),
+             "seed": int(m.seed), "n_train": int(m.n_train), "n_test": int(m.n_test)} for m in metrics.itertuples()]
+    return models, rows, ["oof_predictions.csv", "cv_metrics.csv"]
+
+
+def fit_slice_bundle(settings) -> dict:
+    """Fit the slice protocol on the store's labelled patients and write the model folder.
+
+    Parameters
+    ----------
+    settings : mgmtfeat.bundle.FitSettings
+        One net holding slice embeddings; ``cutoff`` ("youden" or a number) and ``slice_threshold``.
+
+    Returns
+    -------
+    dict
+        The ``model.json`` record.
+    """
+    from mgmtfeat.models import MODELS
+    from mgmtfeat.models.persistence import save_estimator
+
+    if len(settings.nets) != 1:
+        raise ValueError(f"--net {','.join(settings.nets)}: a slice model takes one net")
+    net = settings.nets[0]
+    store = FeatureStore(settings.features)
+    labels, task = slice_labels(store, net, settings.labels, settings.label_column, settings.id_column,
+                                settings.positive_class)
+    data = load_slices(store, net, labels)
+    with model_folder(settings.model_dir, settings.force) as folder:
+        models, rows, files = _fit_models(settings, data, folder)
+        for model, row in zip(models, rows):
+            files += [p.name for p in save_estimator(model.estimator, folder, row["estimator"])]
+        record = {
+            "format": FORMAT, "mgmtfeat_version": __version__, "pathway": "slices",
+            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "libraries": library_versions(),
+            "model": {"name": settings.model, "description": MODELS[settings.model].description,
+                      "params": dict(settings.params)},
+            "nets": [net], "modalities": [], "inputs": [f"{net}:slices"],
+            "task": {"classes": list(task.classes), "positive_class": task.positive_class, "label_source": task.source,
+                     "label_column": settings.label_column, "id_column": settings.id_column,
+                     "cases_per_class": {str(c): n for c, n in task.counts().items()}, "n_cases": len(task.y),
+                     "n_unlabelled_left_out": task.n_unlisted, "n_label_ids_not_in_store": len(task.unknown_ids)},
+            "slice_protocol": {"cutoff_rule": settings.cutoff, "slice_threshold": settings.slice_threshold,
+                               "cutoffs": [r["cutoff"] for r in rows], "n_slices": int(len(data.X))},
+            "seed": settings.seed,
+            "features": {"store": str(Path(settings.features).resolve()), "provenance": {net: store.provenance(net)}},
+            "training_cases": list(data.case_ids),
+            "ensemble": {"k": settings.fold_models, "folds": rows} if settings.fold_models else None,
+            "estimators": [r["estimator"] for r in rows],
+            "command": list(settings.command),
+            "files": sorted(files),
+        }
+        atomic_write_text(folder / RECORD_FILE, json.dumps(record, indent=2, default=str))
+        atomic_write_text(folder / CARD_FILE, _card(record))
+    return record
+
+
+def _card(record: dict) -> str:
+    protocol = record["slice_protocol"]
+    return (f"# Model card: {record['model']['name']} on {record['nets'][0]} slice embeddings\n\n"
+            f"- Task: {record['task']['classes'][1]} (positive) vs {record['task']['classes'][0]}; "
+            f"{record['task']['n_cases']} patients, {protocol['n_slices']} slices ({record['task']['label_source']}).\n"
+            f"- Protocol: a slice is positive at p >= {protocol['slice_threshold']}; the predictive index is the "
+            f"fraction of a patient's positive slices; cutoff {protocol['cutoff_rule']} "
+            f"({', '.join(f'{c:.3f}' for c in protocol['cutoffs'])}).\n"
+            f"- Models: {len(record['estimators'])} ({'majority vote of fold models' if record['ensemble'] else 'one'})."
+            f"\n- Made with mgmtfeat {record['mgmtfeat_version']}: `{' '.join(record['command'])}`\n")
+
+
+def predict_slice_bundle(settings) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """Predict the patients of ``settings.features`` with a slice model folder.
+
+    Parameters
+    ----------
+    settings : mgmtfeat.bundle.PredictSettings
+        ``threshold`` and ``ensemble`` do not apply: the record's cutoffs and the majority vote do.
+
+    Returns
+    -------
+    predictions : pandas.DataFrame
+        Also written to ``predictions.csv``: ``case_id``, ``n_slices``, ``index`` (mean over models),
+        ``votes`` (share of models calling positive), ``predicted`` (class) and ``label`` with labels.
+    metrics : pandas.DataFrame or None
+        With labels, also ``metrics.csv``: bootstrap 95 % CIs over patients.
+    """
+    from mgmtfeat.bundle.predict import check_features, load_bundle
+
+    out = Path(settings.out)
+    if any((out / name).exists() for name in ("predictions.csv", "metrics.csv")) and not settings.force:
+        raise FileExistsError(f"--out {out} already holds predictions; choose another folder or pass --force")
+    record, estimators = load_bundle(settings.model_dir)
+    if record.get("pathway") != "slices":
+        raise BundleError(f"{settings.model_dir} is a clip-feature model; predict it with predict_bundle")
+    net = record["nets"][0]
+    store = FeatureStore(settings.features)
+    check_features(record, store)
+    labels = None
+    if settings.labels is not None:
+        csv = None if str(settings.labels) == "store" else settings.labels
+        labels, task = slice_labels(store, net, csv, settings.label_column, settings.id_column,
+                                    record["task"]["positive_class"])
+        if [str(c) for c in task.classes] != [str(c) for c in record["task"]["classes"]]:
+            raise BundleError(f"{task.source}: classes {task.classes} differ from the model's "
+                              f"{record['task']['classes']}")
+    data = load_slices(store, net, labels, require_labels=False)
+    protocol = record["slice_protocol"]
+    models = [SliceModel(e, c, protocol["slice_threshold"]) for e, c in zip(estimators, protocol["cutoffs"])]
+    calls = vote(models, data.X, data.patient, len(data.case_ids))
+    classes = np.asarray(record["task"]["classes"], dtype=object)
+    frame = pd.DataFrame({"case_id": list(data.case_ids), "n_slices": data.counts, "index": calls["index"],
+                          "votes": calls["votes"], "predicted": classes[calls["predicted"].to_numpy()]})
+    metrics = None
+    if labels is not None:
+        frame["label"] = pd.Series(classes[np.maximum(data.y, 0)]).where(data.y >= 0)
+        known = data.y >= 0
+        metrics = called_metrics(data.y[known], calls["index"].to_numpy()[known],
+                                 calls["predicted"].to_numpy()[known], record["seed"])
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "predictions.csv", frame.to_csv(index=False))
+    if metrics is not None:
+        atomic_write_text(out / "metrics.csv", metrics.to_csv(index=False))
+    return frame, metrics
