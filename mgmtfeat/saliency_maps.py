@@ -27,6 +27,10 @@ outputs (in --out), per case:
   CASE_patches.csv       each patch's clip box (frames f0:f1, rows r0:r1, columns c0:c1), probability, drop
   saliency.csv           one row per case: probability, largest drop, patches, seconds
 
+slice models (fitted on `extract --pathway slices` features): each ROI slice's --modality channel(s) are
+masked patch by patch and the drop is that slice's probability (mean of the fold models) minus the masked one;
+the map then varies along the slice axis too. Cost: one 2D forward per slice and patch position.
+
 cost: one network forward of one clip per patch position and net (plus one of the five clips): with the
 defaults (patch 32, stride 16, all frames: 49 positions on a 128 box) about 3-4 minutes per case with I3D on
 two CPU cores (about 3.4-4.2 s per clip forward measured); --stride 32 gives 16 positions (about 1 minute).

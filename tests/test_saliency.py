@@ -198,3 +198,55 @@ def test_other_inputs_keep_their_features_and_drops_are_relative_to_the_unmasked
     p0, drops, boxes = occlusion_drops(clip, score, OcclusionSettings(patch=4, stride=4, fill="zero", batch=3))
     assert p0 == 1.0 and np.allclose(drops, 0.25) and calls == [1, 3, 1]
     assert set(MODALITIES) >= {"t1ce", "flair"}
+
+
+def _slice_model_dir(folder: Path) -> Path:
+    """A slice model folder (random ResNet-50 at 32 pixels) whose hand-set logistic model reads the lesion.
+
+    As :func:`_model_dir`, along the change of the slice embeddings when the lesion's patch is masked in
+    the T1wCE channel of (T1wCE, T2, T2) slices of other noise seeds than the tested case.
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    from mgmtfeat.saliency.slices import _masked_copies
+
+    backbone = create_backbone("resnet50", pretrained=False, size=SIZE)
+    grid = patch_boxes(1, SIZE, OcclusionSettings(patch=8, stride=8))
+    hit = [b for b in grid if (b.r0, b.c0) == (LESION[0].start, LESION[1].start)]
+    t2 = _clip(_volume(99, False))
+    images = np.concatenate([np.stack([_clip(_volume(seed, True)), t2, t2], axis=1) for seed in range(2)])
+    masked = np.concatenate([_masked_copies(image, np.array([0]), hit, "mean") for image in images])
+    f_lesion = backbone.extract(images, return_embedding=True).mean(axis=0)
+    f_masked = backbone.extract(masked, return_embedding=True).mean(axis=0)
+    direction = f_lesion - f_masked
+    gain = 6.0 / float(direction @ direction)
+    model = LogisticRegression().fit(np.random.default_rng(0).random((4, len(direction))), [0, 1, 0, 1])
+    model.coef_ = gain * direction[None]
+    model.intercept_ = np.array([-gain * float(direction @ (f_lesion + f_masked) / 2)])
+    folder.mkdir(parents=True)
+    files = [p.name for p in save_estimator(model, folder, "estimator")]
+    provenance = {**backbone.provenance, "clips": CLIPS.as_dict(), "pathway": "slices",
+                  "slices": {"channels": ["t1ce", "t2", "t2"], "n_slices": None}}
+    record = {"format": FORMAT, "mgmtfeat_version": __version__, "pathway": "slices", "nets": ["resnet50"],
+              "modalities": [], "inputs": ["resnet50:slices"], "estimators": ["estimator"], "files": files,
+              "task": {"classes": [0, 1], "positive_class": 1, "label_source": "store"}, "model": {"name": "logistic"},
+              "features": {"provenance": {"resnet50": provenance}}}
+    (folder / "model.json").write_text(json.dumps(record, default=str))
+    return folder
+
+
+def test_slice_model_occlusion_peak_lies_in_the_planted_lesion(setup, tmp_path):
+    data, _ = setup
+    model = _slice_model_dir(tmp_path / "slice-model")
+    r = run_saliency(model, data, ["BraTS2021_00001"], tmp_path / "out", settings=OcclusionSettings(patch=8, stride=8))[0]
+    assert r.p0 > 0.5 and len(r.boxes) == 16 * FRAMES  # 16 patches on each of the 8 ROI slices
+    assert {(b.f1 - b.f0) for b in r.boxes} == {1}  # one slice per patch: the map resolves the slice axis
+    per_slice = r.drops.reshape(FRAMES, 16)
+    for drops in per_slice:  # on every slice the lesion's patch matters most
+        top = r.boxes[int(np.argmax(drops))]
+        assert (top.r0, top.c0) == (LESION[0].start, LESION[1].start)
+    sal = np.asarray(nib.load(tmp_path / "out" / "BraTS2021_00001_saliency.nii.gz").dataobj)
+    lesion = np.asarray(nib.load(modality_path(data, "brats2021", "BraTS2021_00001", "t1ce")).dataobj) == 2000
+    assert lesion[sal == sal.max()].all()
+    with pytest.raises(SaliencyError, match="channels are t1ce, t2, t2"):
+        run_saliency(model, data, ["BraTS2021_00001"], tmp_path / "o2", modality="flair")

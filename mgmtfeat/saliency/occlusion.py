@@ -36,7 +36,8 @@ import numpy as np
 
 from mgmtfeat.clips.placement import Placement
 
-__all__ = ["FILLS", "OcclusionSettings", "PatchBox", "patch_boxes", "occlude", "occlusion_drops", "to_volume"]
+__all__ = ["FILLS", "CaseSaliency", "OcclusionSettings", "PatchBox", "patch_boxes", "occlude", "occlusion_drops",
+           "to_volume"]
 
 FILLS = ("mean", "zero")
 
@@ -192,3 +193,34 @@ def to_volume(values: np.ndarray, boxes: list[PatchBox], placement: Placement, b
     frames = np.divide(total, count, out=np.zeros_like(total), where=count > 0)
     # inverse of clips.make.to_frames: frame[z, r, c] = volume[X - 1 - c, Y - 1 - r, z]
     return np.ascontiguousarray(frames.transpose(2, 1, 0)[::-1, ::-1, :], dtype=np.float32)
+
+
+@dataclass(eq=False)
+class CaseSaliency:
+    """The occlusion map of one case.
+
+    Attributes
+    ----------
+    case_id, modality : str
+    p0 : float
+        The model's probability of the positive class without occlusion.
+    drops : np.ndarray of float32, shape (n_patches,)
+        ``p0`` minus the probability with each patch masked.
+    boxes : list of PatchBox
+    placement : Placement
+        Where the occluded clip was cut.
+    saliency : np.ndarray of float32, shape (X, Y, Z)
+        The drops on the occluded series' grid.
+    affine : np.ndarray, shape (4, 4)
+    seconds : float
+    """
+
+    case_id: str
+    modality: str
+    p0: float
+    drops: np.ndarray
+    boxes: list[PatchBox]
+    placement: Placement
+    saliency: np.ndarray
+    affine: np.ndarray
+    seconds: float

@@ -7,7 +7,8 @@ inputs' features as extracted, and the model's probability of the positive class
 ``OUT``: ``CASE_saliency.nii.gz`` (float32, the occluded series' file's shape, voxel order and
 affine: the T1wCE for ``t1ce`` and ``delta_t1``; the canonical RAS+ grid for a DICOM series), ``CASE_saliency.png`` (the most salient slice and its neighbours),
 ``CASE_patches.csv`` (each patch's clip box, probability and drop) and ``saliency.csv`` (one row
-per case).
+per case). A slice model (``"pathway": "slices"``) is occluded slice by slice instead
+(:mod:`~mgmtfeat.saliency.slices`): the drops are those of each ROI slice's probability.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from __future__ import annotations
 import logging
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -33,7 +33,8 @@ from mgmtfeat.clips.settings import read_box_csv
 from mgmtfeat.data.layouts import CaseRef, find_cases
 from mgmtfeat.data.volumes import Case, load_case
 from mgmtfeat.saliency.maps import write_map, write_overlays
-from mgmtfeat.saliency.occlusion import OcclusionSettings, PatchBox, occlusion_drops, to_volume
+from mgmtfeat.saliency.occlusion import CaseSaliency, OcclusionSettings, occlusion_drops, to_volume
+from mgmtfeat.saliency.slices import slice_case_saliency, slice_settings_of
 
 __all__ = ["CaseSaliency", "SaliencyError", "case_saliency", "open_backbones", "positive_column",
            "run_saliency", "select_refs"]
@@ -46,37 +47,6 @@ class SaliencyError(ValueError):
     """A request saliency cannot serve: unknown case or modality, a model that does not take it."""
 
 
-@dataclass(eq=False)
-class CaseSaliency:
-    """The occlusion map of one case.
-
-    Attributes
-    ----------
-    case_id, modality : str
-    p0 : float
-        The model's probability of the positive class without occlusion.
-    drops : np.ndarray of float32, shape (n_patches,)
-        ``p0`` minus the probability with each patch masked.
-    boxes : list of PatchBox
-    placement : Placement
-        Where the occluded clip was cut.
-    saliency : np.ndarray of float32, shape (X, Y, Z)
-        The drops on the occluded series' grid.
-    affine : np.ndarray, shape (4, 4)
-    seconds : float
-    """
-
-    case_id: str
-    modality: str
-    p0: float
-    drops: np.ndarray
-    boxes: list[PatchBox]
-    placement: Placement
-    saliency: np.ndarray
-    affine: np.ndarray
-    seconds: float
-
-
 def positive_column(record: dict) -> int:
     """Column of the positive class in :func:`bundle_proba`'s output; binary models only."""
     classes = list(record["task"]["classes"])
@@ -87,9 +57,15 @@ def positive_column(record: dict) -> int:
 
 
 def check_modality(record: dict, modality: str) -> None:
-    """Refuse a modality that is unknown or not among the model's inputs."""
+    """Refuse a modality that is unknown or not among the model's inputs (a slice model's channels)."""
     if modality not in MODALITIES:
         raise SaliencyError(f"--modality {modality!r}: unknown; choose from {', '.join(MODALITIES)}")
+    if record.get("pathway") == "slices":
+        channels = slice_settings_of(record).channels
+        if modality not in channels:
+            raise SaliencyError(f"--modality {modality}: the slice model's channels are {', '.join(channels)}; "
+                                "occlude one of them")
+        return
     if modality not in record["modalities"]:
         raise SaliencyError(f"--modality {modality}: the model's inputs are {', '.join(record['inputs'])}, so "
                             f"occluding {modality} cannot change its output; choose one of "
@@ -116,11 +92,12 @@ def open_backbones(record: dict, threads: int | None = None, device: str = "cpu"
     BundleError
         A backbone built here differs from the recorded one (other weights file, version).
     ValueError
-        An image network (the clip pathway takes video networks).
+        A network of the other kind than the model's pathway (clips: video networks, slices: image ones).
     """
     out = {}
+    slices = record.get("pathway") == "slices"
     for net, prov in record["features"]["provenance"].items():
-        check_backbone_kind(net, "video", "saliency")
+        check_backbone_kind(net, "image" if slices else "video", f"saliency of a {'slice' if slices else 'clip'} model")
         backbone = create_backbone(net, weights="random" if prov.get("random_weights") else None, device=device,
                                    dtype=prov.get("dtype", "float32"), threads=threads,
                                    num_frames=prov.get("num_frames"), size=prov.get("size"))
@@ -213,7 +190,11 @@ def run_saliency(model_dir: str | os.PathLike, data: str | os.PathLike, cases: S
     out.mkdir(parents=True, exist_ok=True)
     for ref in refs:
         case = load_case(ref, seg=needs_seg.get(clip_settings.box, "auto"), series_uids=clip_settings.series_uids)
-        result = case_saliency(case, record, estimators, backbones, modality, clip_settings, settings, boxes)
+        if record.get("pathway") == "slices":
+            (backbone,) = backbones.values()
+            result = slice_case_saliency(case, record, estimators, backbone, modality, clip_settings, settings, boxes)
+        else:
+            result = case_saliency(case, record, estimators, backbones, modality, clip_settings, settings, boxes)
         nifti, png, table = _outputs(out, ref.case_id)
         source = case.volumes["t1ce" if modality == "delta_t1" else modality]
         write_map(nifti, result.saliency, result.affine, source.path)
