@@ -29,7 +29,7 @@ FAST = ["--pathway", "slices", "--net", "resnet50", "--weights", "random", "--ne
 
 @pytest.fixture(scope="module")
 def cohort(tmp_path_factory):
-    return write_cohort(tmp_path_factory.mktemp("data") / "brats", layout="brats2021", n_cases=6, shape=(48, 48, 24),
+    return write_cohort(tmp_path_factory.mktemp("data") / "brats", layout="brats2021", n_cases=9, shape=(48, 48, 24),
                         seed=1)
 
 
@@ -140,6 +140,14 @@ def test_no_patient_on_both_sides_and_the_cutoff_never_sees_the_test_patients():
     assert metrics2.loc[0, "auc"] != metrics.loc[0, "auc"]  # the test slices were really used to score
 
 
+def test_too_few_training_patients_for_youden_ask_for_a_fixed_cutoff():
+    data = _slice_set(n_patients=4)
+    folds = make_folds(data.case_ids, data.y, n_splits=2, n_repeats=1, seed=0)
+    with pytest.raises(EvaluationError, match="give a fixed --cutoff"):
+        cross_validate_slices(make_estimator_factory("logistic", False, 0), data, folds)
+    assert len(cross_validate_slices(make_estimator_factory("logistic", False, 0), data, folds, cutoff=0.5)[0]) == 4
+
+
 def test_protocol_finds_a_planted_signal_and_fold_models_vote():
     data = _slice_set(n_patients=40, signal=1.5)
     folds = make_folds(data.case_ids, data.y, n_splits=5, n_repeats=1, seed=0)
@@ -175,29 +183,39 @@ def test_store_keeps_slices_per_case_and_refuses_them_as_clip_features(tmp_path)
 def test_extract_slices_then_cv_runs_the_patient_level_protocol(cohort, tmp_path, capsys):
     out = tmp_path / "store"
     assert extract.main(["--data", str(cohort), "--out", str(out), *FAST]) == 0
-    assert "6 cases extracted" in capsys.readouterr().out
+    assert "9 cases extracted" in capsys.readouterr().out
     store = FeatureStore(out)
     provenance = store.provenance("resnet50")
     assert provenance["pathway"] == "slices" and provenance["n_features"] == 2048 and provenance["random_weights"]
     assert provenance["slices"] == {"channels": ["t1ce", "t2", "t2"], "n_slices": None}
     data = load_slices(store, "resnet50")
-    assert len(data.case_ids) == 6 and data.X.shape[1] == 2048 and (data.counts > 0).all()
+    assert len(data.case_ids) == 9 and data.X.shape[1] == 2048 and (data.counts > 0).all()
     assert extract.main(["--data", str(cohort), "--out", str(out), *FAST]) == 0  # resumes: nothing to do
-    assert "0 cases extracted, 6 already in the store" in capsys.readouterr().out
+    assert "0 cases extracted, 9 already in the store" in capsys.readouterr().out
     res = tmp_path / "cv"
-    # 3 training patients per fold are too few for the inner folds of Youden's cutoff: said so, exit 2
-    assert cv.main(["--features", str(out), "--net", "resnet50", "--folds", "2", "--out", str(res), "--quiet"]) == 2
-    assert "give a fixed --cutoff" in capsys.readouterr().err
+    assert cv.main(["--features", str(out), "--net", "resnet50", "--folds", "2", "--out", str(res), "--quiet"]) == 0
+    assert "predictive-index AUC" in capsys.readouterr().out  # Youden's cutoff by default
     assert cv.main(["--features", str(out), "--net", "resnet50", "--folds", "2", "--repeats", "2", "--cutoff", "0.5",
-                    "--out", str(res), "--quiet"]) == 0
+                    "--out", str(res), "--force", "--quiet"]) == 0
     assert "predictive-index AUC" in capsys.readouterr().out
     predictions = pd.read_csv(res / "predictions.csv")
-    assert len(predictions) == 12 and set(predictions["model"]) == {"logistic"}
+    assert len(predictions) == 18 and set(predictions["model"]) == {"logistic"}
     assert (predictions["predicted"] == (predictions["index"] >= predictions["cutoff"])).all()
     assert (res / "predictive_index.png").is_file() and (res / "roc.png").is_file()
     assert cv.main(["--features", str(out), "--net", "resnet50", "--model", "snn", "--folds", "2", "--out",
                     str(tmp_path / "cv2"), "--quiet"]) == 2
     assert "a slice has one embedding" in capsys.readouterr().err
+    # held-out test cases named by a label file: left out of the CV, the repeat-0 fold models vote on them
+    held = tmp_path / "held.csv"
+    store_labels = store.labels("resnet50")
+    # three patients, of both classes (the bootstrap needs three)
+    store_labels = pd.concat([store_labels[store_labels["label"] == 0].head(2), store_labels[store_labels["label"] == 1].head(1)])
+    store_labels[["case_id", "label"]].to_csv(held, index=False)
+    assert cv.main(["--features", str(out), "--net", "resnet50", "--folds", "2", "--cutoff", "0.5", "--test-labels",
+                    str(held), "--out", str(tmp_path / "cv-held"), "--quiet"]) == 0
+    tested = pd.read_csv(tmp_path / "cv-held" / "test_predictions.csv")
+    assert sorted(tested["case_id"]) == sorted(store_labels["case_id"])
+    assert not set(tested["case_id"]) & set(pd.read_csv(tmp_path / "cv-held" / "predictions.csv")["case_id"])
     # fit: two fold models, each with its cutoff; predict: the fold models vote per patient
     from mgmtfeat import fit, predict
 
@@ -210,7 +228,7 @@ def test_extract_slices_then_cv_runs_the_patient_level_protocol(cohort, tmp_path
     assert predict.main(["--model-dir", str(model_dir), "--features", str(out), "--labels", "store",
                          "--out", str(tmp_path / "pred"), "--quiet"]) == 0
     frame = pd.read_csv(tmp_path / "pred" / "predictions.csv")
-    assert len(frame) == 6 and frame["votes"].isin([0.0, 0.5, 1.0]).all()
+    assert len(frame) == 9 and frame["votes"].isin([0.0, 0.5, 1.0]).all()
     assert ((frame["votes"] > 0.5) == (frame["predicted"] == 1)).all()
     metrics = pd.read_csv(tmp_path / "pred" / "metrics.csv")
     assert {"auc", "accuracy", "specificity"} <= set(metrics["metric"])

@@ -230,16 +230,25 @@ def vote(models, X: np.ndarray, patient: np.ndarray, n_patients: int) -> pd.Data
 def called_metrics(y: np.ndarray, index: np.ndarray, predicted: np.ndarray, seed: int = 0) -> pd.DataFrame:
     """Bootstrap 95 % CIs on patients: AUC of the index, and accuracy, recall, specificity, precision, F1 of the calls.
 
+    A metric undefined on these patients (precision without a positive call, AUC with one class)
+    is a row of NaN, so that it does not lose the others.
+
     Parameters
     ----------
     y, index, predicted : np.ndarray, shape (n_patients,)
         Labels 0/1, predictive indices (mean over models for an ensemble) and 0/1 calls.
     """
-    from mgmtfeat.evaluation.bootstrap import bootstrap_ci, bootstrap_table
+    from mgmtfeat.evaluation.bootstrap import bootstrap_ci
 
-    ranked = bootstrap_table(pd.DataFrame({"label": y, "probability": index}), ["auc"], random_state=seed)
-    calls = pd.DataFrame({"label": y, "probability": predicted.astype(float)})
-    called = bootstrap_table(calls, ["accuracy", "recall", "precision", "f1"], random_state=seed)
+    calls = np.asarray(predicted, float)
     # specificity is the recall of the negative class
-    specificity = {**bootstrap_ci(1 - y, 1.0 - predicted, "recall", random_state=seed).__dict__, "metric": "specificity"}
-    return pd.concat([ranked, called, pd.DataFrame([specificity])], ignore_index=True)[list(ranked.columns)]
+    plan = [("auc", y, index, "auc"), ("accuracy", y, calls, "accuracy"), ("recall", y, calls, "recall"),
+            ("specificity", 1 - y, 1.0 - calls, "recall"), ("precision", y, calls, "precision"), ("f1", y, calls, "f1")]
+    rows = []
+    for name, truth, score, metric in plan:
+        try:
+            rows.append({**bootstrap_ci(truth, score, metric, random_state=seed).__dict__, "metric": name})
+        except ValueError:
+            rows.append({"metric": name, "estimate": np.nan, "low": np.nan, "high": np.nan})
+    return pd.DataFrame(rows, columns=["metric", "estimate", "low", "high", "method", "confidence", "n_resamples",
+                                       "n_skipped"])
