@@ -9,6 +9,8 @@ evaluation metrics, and nothing before it imports it. A model folder holds::
     folds.csv, oof_predictions.csv, cv_metrics.csv, cv_bootstrap.csv     fold models only
 
 >>> from mgmtfeat.bundle import FitSettings, fit_bundle, predict_bundle
+
+Slice models (per-slice embeddings, predictive index, fold models voting): :mod:`mgmtfeat.bundle.slices`.
 """
 
 from mgmtfeat.bundle.fit import FitSettings, fit_bundle

@@ -1,6 +1,7 @@
 """Step 2, volumes -> 150-frame uint8 clips, one module per job: settings (ClipSettings, user boxes),
 placement (the tumour box and frames), intensity (percentile scaling), delta (delta-T1), make (make_clips),
-files (clip .npz), video (MP4/AVI, montages, previews), dataset (a dataset folder -> clip files).
+files (clip .npz), video (MP4/AVI, montages, previews), dataset (a dataset folder -> clip files), slices
+(the ROI's slices as three-channel images, the slice pathway's input).
 
 >>> from mgmtfeat.clips import ClipSettings, make_clips
 >>> clips = make_clips(case, ClipSettings())   # five (150, 128, 128) uint8 clips

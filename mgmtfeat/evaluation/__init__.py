@@ -3,7 +3,8 @@
 >>> from mgmtfeat.evaluation import make_folds, cross_validate
 
 ``folds`` (saved, shared; a scikit-learn splitter over them), ``validate`` (CV over saved folds),
-``metrics`` (per fold), ``statistics`` (over folds and between models).
+``metrics`` (per fold), ``statistics`` (over folds and between models), ``predictive_index`` (the slice
+pathway's patient-level protocol: slice classifier, predictive index, cutoff on training patients, vote).
 """
 
 from mgmtfeat.evaluation.folds import (EvaluationError, SavedFolds, check_group_folds, check_groups, check_labels,

@@ -2,6 +2,9 @@
 
 >>> from mgmtfeat.extraction import ExtractionSettings, extract_features
 >>> report = extract_features(ExtractionSettings(data="data/brats", out="features/brats", net="i3d"))
+
+The slice pathway (2D networks, one embedding per ROI slice) is :func:`mgmtfeat.extraction.slices.extract_slices`;
+the handcrafted baseline :func:`mgmtfeat.extraction.radiomics.extract_radiomics`.
 """
 
 from mgmtfeat.extraction.run import ExtractionReport, ExtractionSettings, case_features, extract_features

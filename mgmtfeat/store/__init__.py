@@ -2,6 +2,8 @@
 
 >>> from mgmtfeat.store import FeatureStore
 >>> data = FeatureStore("features/brats").load(["i3d"])   # X of shape (n_cases, n_inputs, n_features)
+
+Per-slice embeddings of the slice pathway: :func:`mgmtfeat.store.slices.load_slices`.
 """
 
 from mgmtfeat.store.store import FeatureSet, FeatureStore, StoreError, atomic_write_bytes, atomic_write_text
