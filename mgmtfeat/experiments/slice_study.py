@@ -81,9 +81,9 @@ def _summary(metrics: pd.DataFrame) -> dict:
             values = part[metric].dropna()
             entry = {"mean": float(values.mean()), "sd": float(values.std(ddof=1)),
                      "sem": float(values.std(ddof=1) / np.sqrt(len(values)))}
-            if len(values) > 1 and metric != "cutoff":
+            if len(values) > 1 and metric != "cutoff":  # every metric here is a proportion: clipped to [0, 1]
                 ci = cv_interval(part.dropna(subset=[metric]), metric)
-                entry.update(ci_low=ci.low, ci_high=ci.high)
+                entry.update(ci_low=max(ci.low, 0.0), ci_high=min(ci.high, 1.0))
             out[model][metric] = entry
     return out
 
@@ -184,7 +184,7 @@ def _write(tmp, settings, store, net, data, label_task, folds, folds_path, metri
         f"{len(data.case_ids)} patients ({int(len(data.X))} slices), seed {settings.seed}\n\n"
         f"Features: {features}\n\nClasses: {label_task.classes[0]} (0) vs {label_task.classes[1]} (1, positive); "
         f"cutoff {cutoff}; a slice is positive at p >= {settings.slice_threshold}.\n\n"
-        "| model | metric | mean ± SEM over folds | corrected 95 % CI |\n|---|---|---|---|\n" + rows
+        "| model | metric | mean ± SEM over folds | corrected 95 % CI (clipped to [0, 1]) |\n|---|---|---|---|\n" + rows
         + f"\nCommand: `{' '.join(settings.command)}`\n"))
     save_figure(plot_roc(predictions, title=f"Out-of-fold ROC of the predictive index\n{features}"), tmp / "roc.png")
     save_figure(plot_predictive_index(predictions, label_task.classes), tmp / "predictive_index.png")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import RandomForestClassifier
-from sklearn.feature_selection import SelectKBest, f_classif
+from sklearn.feature_selection import SelectKBest, VarianceThreshold, f_classif
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
@@ -24,10 +24,13 @@ def make_logistic(random_state=None, C: float = 1e-3) -> Pipeline:
 def make_svm(random_state=None, C: float = 1.0, k: int | str = 200) -> Pipeline:
     """RBF support-vector machine on the ``k`` best features by ANOVA F, with Platt-scaled probabilities.
 
-    The sigmoid calibration is fitted by an internal 5-fold CV of the training rows.
+    The sigmoid calibration is fitted by an internal 5-fold CV of the training rows. Features that are
+    constant on the training rows (e.g. a ReLU unit of an image network that never fires on these
+    slices) are dropped first: their F statistic is undefined, and nothing else changes.
     """
     svm = SVC(C=C, kernel="rbf", random_state=random_state)
     return Pipeline([
+        ("drop_constant", VarianceThreshold(0.0)),
         ("scale", StandardScaler()),
         ("select", SelectKBest(f_classif, k=k)),
         ("clf", CalibratedClassifierCV(svm, method="sigmoid", cv=5, ensemble=False)),
