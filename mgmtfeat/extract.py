@@ -13,6 +13,17 @@ from mgmtfeat._config import SETTINGS_FILE
 NAME = "extract"
 
 
+class _Repeated(argparse._AppendAction):
+    """A repeatable option whose command-line values replace those of a ``--config`` file, not add to them."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        given = f"_{self.dest}_given"
+        if not getattr(namespace, given, False):
+            setattr(namespace, self.dest, None)
+            setattr(namespace, given, True)
+        super().__call__(parser, namespace, values, option_string)
+
+
 def _parser() -> argparse.ArgumentParser:
     from mgmtfeat.backbones import list_backbones
 
@@ -38,7 +49,7 @@ def _parser() -> argparse.ArgumentParser:
                         help="--net radiomics: pyradiomics parameter YAML (default: the shipped params.yaml)")
     parser.add_argument("--radiomics-label", default=None, metavar="N[,N]",
                         help="--net radiomics: segmentation labels forming the mask, e.g. 1,4 (default: whole tumour)")
-    parser.add_argument("--weights", action="append", default=None, metavar="[NET=]PATH",
+    parser.add_argument("--weights", action=_Repeated, default=None, metavar="[NET=]PATH",
                         help="weights file or folder; 'random' for random weights (labelled so in the store); with "
                         "several nets NET=PATH per net (repeat the option or separate by commas: "
                         "i3d=i3d.pt,r2plus1d=random), a bare 'random' for every net not named; default: each net's "

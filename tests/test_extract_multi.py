@@ -212,3 +212,18 @@ def test_dask_workers_give_exactly_the_one_pass_store(cohort, separate, tmp_path
     assert extract.main(["--data", str(cohort), "--out", str(out), "--scheduler", "local:2", *BOTH]) == 0
     for net in NETS:
         _assert_same_net(separate, out, net)
+
+
+def test_a_net_settings_file_reruns_that_net_and_the_command_line_replaces_its_weights(separate, tmp_path, capsys):
+    from mgmtfeat._config import apply_config, load_config
+
+    settings = separate / "slowfast" / "settings.yaml"
+    parser = extract._parser()
+    apply_config(parser, load_config(settings, "extract"), where=str(settings))
+    assert parser.parse_args([]).weights == ["random"]
+    assert parser.parse_args(["--weights", "slowfast=a.pt", "--weights", "b.pt"]).weights == ["slowfast=a.pt", "b.pt"]
+    out = tmp_path / "store"
+    shutil.copytree(separate, out)
+    capsys.readouterr()
+    assert extract.main(["--config", str(settings), "--out", str(out)]) == 0
+    assert "0 cases extracted, 3 already in the store" in capsys.readouterr().out

@@ -99,7 +99,7 @@ def parse_weights(spec, nets: Sequence[str]) -> dict[str, str | None]:
     bare, given = [], set()
     for key, value in _items(spec):
         if value is not None and not str(value).strip():
-            raise ValueError(f"--weights {key + '=' if key else ''}: give a path or '{RANDOM}'")
+            raise ValueError(f"--weights {key + '=' if key else repr('')}: give a path or '{RANDOM}'")
         if key is None:
             bare.append(value)
             continue
