@@ -14,7 +14,7 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Mapping
 
 from mgmtfeat.clips import ClipSettings
 
@@ -123,13 +123,15 @@ def run_command(name: str, parser: argparse.ArgumentParser, argv: list[str] | No
     settings_path : callable, optional
         ``settings_path(args) -> path`` of the ``settings.yaml`` written after a run that did its
         work (exit status 0 or 1); called after ``work``, which may fill in defaults in ``args``.
+        It may return ``{path: namespace}`` instead, one record per path (``extract`` with several
+        nets writes one per net folder, each naming its net).
 
     Returns
     -------
     int
         0 done, 1 done with failed cases, 2 bad input (nothing done).
     """
-    from mgmtfeat._config import ConfigError, apply_config, load_config, settings_record, write_settings
+    from mgmtfeat._config import ConfigError, apply_config, load_config
 
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
@@ -159,17 +161,28 @@ def run_command(name: str, parser: argparse.ArgumentParser, argv: list[str] | No
         print(f"error: {message}", file=sys.stderr)
         return status
     if status in (0, 1) and settings_path is not None:
-        path = settings_path(args)
-        if path is not None and Path(path).parent.is_dir():
-            record = settings_record(name, parser, args)
-            if _same_settings(path, record):  # a resumed run with nothing new (perhaps on a read-only store)
-                return status
-            try:
-                write_settings(path, record)
-                log.info("settings written to %s", path)
-            except OSError as err:  # the work is done; only its record could not be written
-                log.warning("settings not recorded: %s", describe_os_error(err)[0])
+        targets = settings_path(args)
+        if not isinstance(targets, Mapping):
+            targets = {} if targets is None else {targets: args}
+        for path, recorded in targets.items():
+            _record_settings(name, parser, path, recorded)
     return status
+
+
+def _record_settings(name: str, parser: argparse.ArgumentParser, path, args: argparse.Namespace) -> None:
+    """Write the ``settings.yaml`` of ``args`` at ``path`` when its folder exists and it says something new."""
+    from mgmtfeat._config import settings_record, write_settings
+
+    if not Path(path).parent.is_dir():
+        return
+    record = settings_record(name, parser, args)
+    if _same_settings(path, record):  # a resumed run with nothing new (perhaps on a read-only store)
+        return
+    try:
+        write_settings(path, record)
+        log.info("settings written to %s", path)
+    except OSError as err:  # the work is done; only its record could not be written
+        log.warning("settings not recorded: %s", describe_os_error(err)[0])
 
 
 def _same_settings(path: str | os.PathLike, record) -> bool:

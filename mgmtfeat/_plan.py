@@ -26,7 +26,7 @@ def _out_line(out: str | Path | None, force: bool, kind: str = "results folder")
     return f"{kind} {out}: would be created"
 
 
-def dataset_plan(refs, done: Callable[[str], bool], out: str, what: str) -> str:
+def dataset_plan(refs, done: Callable[[str], bool], out: str, what: str, extra: Sequence[str] = ()) -> str:
     """Cases of a dataset folder: layout, labels, files missing on disk, cases ``done`` already.
 
     Parameters
@@ -39,6 +39,8 @@ def dataset_plan(refs, done: Callable[[str], bool], out: str, what: str) -> str:
         The output, named in the text.
     what : str
         What is made per case (``"i3d features"``, ``"clips"``).
+    extra : list of str
+        Lines to add before the closing one (``extract`` with several nets: one per net).
     """
     layouts = sorted({r.layout for r in refs})
     skipped = [r.case_id for r in refs if done(r.case_id)]
@@ -54,7 +56,7 @@ def dataset_plan(refs, done: Callable[[str], bool], out: str, what: str) -> str:
         f"segmentation: {sum('seg' in r.paths and r.paths['seg'].exists() for r in refs)} of {len(refs)} cases",
         f"already in {out} (would be skipped): {len(skipped)}: {_ids(skipped)}",
         f"would make {what} for {len(refs) - len(skipped)} cases into {out}",
-        f"cases with missing files (would fail): {len(missing)}", *missing,
+        f"cases with missing files (would fail): {len(missing)}", *missing, *extra,
         "dry run: nothing written",
     ]
     return "\n".join(lines)

@@ -13,6 +13,17 @@ from mgmtfeat._config import SETTINGS_FILE
 NAME = "extract"
 
 
+class _Repeated(argparse._AppendAction):
+    """A repeatable option whose command-line values replace those of a ``--config`` file, not add to them."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        given = f"_{self.dest}_given"
+        if not getattr(namespace, given, False):
+            setattr(namespace, self.dest, None)
+            setattr(namespace, given, True)
+        super().__call__(parser, namespace, values, option_string)
+
+
 def _parser() -> argparse.ArgumentParser:
     from mgmtfeat.backbones import list_backbones
 
@@ -20,29 +31,33 @@ def _parser() -> argparse.ArgumentParser:
         NAME,
         description="Turn each case of a dataset folder (BraTS 2021, RSNA-MICCAI DICOM or UCSF-PDGM layout) into "
         "its five 150-frame clips (FLAIR, T1, T1wCE, T2, delta-T1) and run them through a Kinetics-400 video "
-        "network; store the 400 output logits per clip in a feature store that `mgmtfeat cv "
-        "--features` reads. Resumable: cases already in the store are skipped. Cases that fail are listed in "
-        "STORE/NET/failures.csv and the run goes on; the exit status is 1 if any case failed.",
+        "network, or several (--net i3d,r2plus1d: each case is read and clipped once for all of them); store the "
+        "400 output logits per clip in a feature store that `mgmtfeat cv --features` reads. Resumable per case "
+        "and net: cases already in the store are skipped. Cases that fail are listed in STORE/NET/failures.csv "
+        "and the run goes on; the exit status is 1 if any case failed.",
         epilog=BOX_HELP,
     )
     add_dataset_arguments(parser)
     parser.add_argument("--out", default="features/store", metavar="DIR",
                         help="feature store to write into; an existing store gets the new cases (resumes)")
-    parser.add_argument("--net", default="i3d", metavar="NET",
-                        help=f"backbone, from the registry: {', '.join(list_backbones(all_variants=True))}; or "
-                        "'radiomics': the handcrafted baseline (pyradiomics features of the tumour per input, from "
-                        "the volumes and the segmentation, no clips)")
+    parser.add_argument("--net", default="i3d", metavar="NET[,NET]",
+                        help=f"backbone, from the registry: {', '.join(list_backbones(all_variants=True))}; several "
+                        "comma-separated (i3d,r2plus1d) read and clip each case once for all of them, each net with "
+                        "its own store folder; or 'radiomics' (alone): the handcrafted baseline (pyradiomics features "
+                        "of the tumour per input, from the volumes and the segmentation, no clips)")
     parser.add_argument("--radiomics-params", default=None, metavar="FILE",
                         help="--net radiomics: pyradiomics parameter YAML (default: the shipped params.yaml)")
     parser.add_argument("--radiomics-label", default=None, metavar="N[,N]",
                         help="--net radiomics: segmentation labels forming the mask, e.g. 1,4 (default: whole tumour)")
-    parser.add_argument("--weights", default=None, metavar="PATH",
-                        help="weights file or folder; 'random' for random weights (labelled so in the store); "
-                        "default: the net's own source (package file, Hugging Face cache, or download)")
+    parser.add_argument("--weights", action=_Repeated, default=None, metavar="[NET=]PATH",
+                        help="weights file or folder; 'random' for random weights (labelled so in the store); with "
+                        "several nets NET=PATH per net (repeat the option or separate by commas: "
+                        "i3d=i3d.pt,r2plus1d=random), a bare 'random' for every net not named; default: each net's "
+                        "own source (package file, Hugging Face cache, or download)")
     parser.add_argument("--dtype", choices=["auto", "float32", "bfloat16"], default="auto",
                         help="compute precision; auto: bfloat16 only where the CPU computes it natively (AVX-512 BF16 "
-                        "or AMX) and the net's measured bfloat16-vs-float32 CCC is >= 0.999, else float32; a resumed "
-                        "store keeps the dtype it was made with")
+                        "or AMX) and the net's measured bfloat16-vs-float32 CCC is >= 0.999, else float32 (per net); a "
+                        "resumed store keeps the dtype each net was made with")
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--limit", type=int, default=None, help="only the first N cases (by id)")
@@ -85,9 +100,23 @@ def _slice_settings(args: argparse.Namespace):
     return SliceSettings(channels=tuple(c.strip() for c in args.channels.split(",")), n_slices=args.slices)
 
 
+def _nets(args: argparse.Namespace) -> tuple[list[str], dict]:
+    """The run's nets and each one's weights; ValueError for a bad list, before any data is read."""
+    from mgmtfeat.extraction.nets import check_video_nets, net_list, parse_weights
+
+    nets = net_list(args.net)
+    if args.pathway == "slices":  # one image network; extract_slices checks its kind
+        if len(nets) != 1:
+            raise ValueError(f"--net {args.net}: the slice pathway extracts one image network per run")
+    elif nets != ["radiomics"]:
+        check_video_nets(nets)
+    return nets, parse_weights(args.weights, nets)
+
+
 def _settings(args: argparse.Namespace):
     from mgmtfeat.extraction.run import ExtractionSettings
 
+    nets, weights = _nets(args)
     if args.limit is not None and args.limit < 1:
         raise ValueError(f"--limit must be at least 1 (got {args.limit})")
     if args.jobs < 1:
@@ -98,7 +127,7 @@ def _settings(args: argparse.Namespace):
         if args.jobs > 1:
             raise ValueError("--jobs and --scheduler both choose where cases run; give one of them")
         parse_scheduler(args.scheduler)  # SchedulerError is a ValueError
-    if (args.radiomics_params or args.radiomics_label) and args.net != "radiomics":
+    if (args.radiomics_params or args.radiomics_label) and nets != ["radiomics"]:
         raise ValueError("--radiomics-params and --radiomics-label apply to --net radiomics only")
     labels = None
     if args.radiomics_label:
@@ -108,12 +137,64 @@ def _settings(args: argparse.Namespace):
             raise ValueError(f"--radiomics-label {args.radiomics_label!r}: give integers separated by commas, "
                              "e.g. 1,4") from None
     return ExtractionSettings(
-        data=args.data, out=args.out, net=args.net, weights=args.weights, dtype=args.dtype, device=args.device,
+        data=args.data, out=args.out, net=",".join(nets), weights=weights, dtype=args.dtype, device=args.device,
         threads=args.threads, limit=args.limit, exclude=exclusions(args), labels=args.labels, boxes=args.box_csv,
         clip_settings=clip_settings(args), num_frames=args.net_frames, size=args.net_size, force=args.force,
         jobs=args.jobs, scheduler=args.scheduler, radiomics_params=args.radiomics_params, radiomics_labels=labels,
         slices=_slice_settings(args),
     )
+
+
+def _report(report) -> None:
+    """Counts and seconds of a run: one line for one net; with several, a line per net and the pass."""
+    seconds, done = report.seconds, len(report.done)
+    if len(report.nets) <= 1:
+        timing = (f"; {seconds['total'] / done:.2f} s per case (forward {seconds['forward']:.1f} s, "
+                  f"reading and clips {seconds['read_and_clip']:.1f} s)" if done else "")
+        print(f"{done} cases extracted, {len(report.skipped)} already in the store, "
+              f"{len(report.failed)} failed{timing}")
+        return
+    for net, part in report.nets.items():
+        n, forward = len(part.done), part.seconds["forward"]
+        timing = f"; forward {forward:.1f} s ({forward / n:.2f} s per case)" if n else ""
+        print(f"{net}: {n} cases extracted, {len(part.skipped)} already in the store, {len(part.failed)} failed{timing}")
+    timing = (f"; {seconds['total'] / done:.2f} s per case (reading and clips {seconds['read_and_clip']:.1f} s once, "
+              f"forward {seconds['forward']:.1f} s)" if done else "")
+    print(f"{done} cases read and clipped once for {len(report.nets)} nets, {len(report.skipped)} already in the "
+          f"store for every net, {len(report.failed)} failed{timing}")
+
+
+def _plan(args: argparse.Namespace) -> str:
+    """The dry run: the cases, and per net what is in the store and what would be extracted."""
+    from mgmtfeat._plan import dataset_plan
+    from mgmtfeat.extraction.run import select_cases
+    from mgmtfeat.store import FeatureStore
+
+    settings = _settings(args)
+    nets, _ = _nets(args)
+    refs, store = select_cases(settings), FeatureStore(args.out)
+
+    def done(net):
+        return (lambda case_id: False) if args.force else (lambda case_id: store.has_case(net, case_id))
+
+    if len(nets) == 1:
+        return dataset_plan(refs, done(nets[0]), f"{args.out} ({nets[0]})", f"{nets[0]} features")
+    per_net = []
+    for net in nets:
+        skipped = [r.case_id for r in refs if done(net)(r.case_id)]
+        per_net.append(f"{net}: {len(skipped)} already in {args.out} (would be skipped), would extract "
+                       f"{len(refs) - len(skipped)} cases into {args.out}/{net}")
+    return dataset_plan(refs, lambda case_id: all(done(net)(case_id) for net in nets),
+                        f"{args.out} (every net: {', '.join(nets)})",
+                        "features (cases read and clipped once for the nets that lack them)", extra=per_net)
+
+
+def _settings_paths(args: argparse.Namespace) -> dict:
+    """``{STORE/NET/settings.yaml: the options of that net}``: each net's record names it and its weights."""
+    nets, weights = _nets(args)
+    return {Path(args.out) / net / SETTINGS_FILE: argparse.Namespace(**{**vars(args), "net": net,
+                                                                         "weights": weights[net]})
+            for net in nets}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -125,26 +206,15 @@ def main(argv: list[str] | None = None) -> int:
 
         settings = _settings(args)
         report = (extract_slices if settings.slices else extract_features)(settings, progress=not args.quiet)
-        seconds = report.seconds
-        timing = (f"; {seconds['total'] / len(report.done):.2f} s per case (forward {seconds['forward']:.1f} s, "
-                  f"reading and clips {seconds['read_and_clip']:.1f} s)" if report.done else "")
-        print(f"{len(report.done)} cases extracted, {len(report.skipped)} already in the store, "
-              f"{len(report.failed)} failed{timing}")
+        _report(report)
         print_failures(report.failed)
         return 0 if report.ok else 1
 
     def dry_run(args):
-        from mgmtfeat._plan import dataset_plan
-        from mgmtfeat.extraction.run import select_cases
-        from mgmtfeat.store import FeatureStore
-
-        settings = _settings(args)
-        store = FeatureStore(args.out)
-        done = (lambda case_id: False) if args.force else (lambda case_id: store.has_case(args.net, case_id))
-        print(dataset_plan(select_cases(settings), done, f"{args.out} ({args.net})", f"{args.net} features"))
+        print(_plan(args))
         return 0
 
-    return run_command(NAME, _parser(), argv, work, dry_run, lambda args: Path(args.out) / args.net / SETTINGS_FILE)
+    return run_command(NAME, _parser(), argv, work, dry_run, _settings_paths)
 
 
 if __name__ == "__main__":

@@ -116,14 +116,14 @@ def test_any_clip_frame_count_works_end_to_end(cohort, tmp_path, capsys):
 
 
 def test_a_run_that_stops_at_its_first_case_leaves_no_provenance(cohort, tmp_path, monkeypatch, capsys):
-    import mgmtfeat.extraction.run as run
+    import mgmtfeat.extraction.worker as worker
 
     def broken(*args, **kwargs):
         raise ValueError("this backbone cannot take these clips")
 
     out = tmp_path / "store"
     with monkeypatch.context() as patch:
-        patch.setattr(run, "case_features", broken)
+        patch.setattr(worker, "nets_features", broken)
         assert extract.main(["--data", str(cohort), "--out", str(out), "--frames", "12", *FAST]) == 2
     assert "cannot take these clips" in capsys.readouterr().err
     assert not (out / "slowfast" / "provenance.json").exists()

@@ -15,12 +15,18 @@ __all__ = ["ExtractionReport", "select_cases"]
 
 @dataclass
 class ExtractionReport:
-    """Counts and timings of one extraction run."""
+    """Counts and timings of one extraction run; with several nets, ``nets`` holds each net's own.
+
+    ``seconds`` has ``read_and_clip`` (paid once per case, whatever the number of nets),
+    ``forward`` (preprocessing and forward passes, summed over the nets) and ``total`` (wall time of
+    the case loop); a net's report in ``nets`` has its own ``forward`` only.
+    """
 
     done: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     failed: list[dict] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=lambda: {"read_and_clip": 0.0, "forward": 0.0, "total": 0.0})
+    nets: dict[str, "ExtractionReport"] = field(default_factory=dict)  # per net (video nets; empty for radiomics)
 
     @property
     def ok(self) -> bool:

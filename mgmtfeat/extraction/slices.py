@@ -22,6 +22,7 @@ from mgmtfeat.clips.slices import roi_slices
 from mgmtfeat.data.errors import CaseError
 from mgmtfeat.data.layouts import CaseRef
 from mgmtfeat.data.volumes import load_case
+from mgmtfeat.extraction.worker import _BACKBONE_LOCK, _cached_backbones
 
 __all__ = ["SLICE_BATCH", "slice_case", "slice_provenance", "extract_slices"]
 
@@ -29,13 +30,17 @@ __all__ = ["SLICE_BATCH", "slice_case", "slice_provenance", "extract_slices"]
 SLICE_BATCH = 32
 
 
+def _backbone(settings):
+    """The image network of ``settings`` in this worker process (kept for the cases to come). Call under the lock."""
+    return _cached_backbones({settings.net: settings}, [settings.net])[settings.net]
+
+
 def slice_provenance(_, settings) -> dict:
     """Task: provenance of the image network as a worker builds it, with the slice settings."""
-    from mgmtfeat.extraction.run import _BACKBONE_LOCK, _cached_backbone
     from mgmtfeat.store.slices import SLICE_PATHWAY
 
     with _BACKBONE_LOCK:
-        backbone = _cached_backbone(settings)
+        backbone = _backbone(settings)
         size = backbone.config.size
         n_features = backbone.extract(np.zeros((1, 3, size, size), np.uint8), return_embedding=True).shape[1]
         return {**backbone.provenance, "clips": settings.clip_settings.as_dict(), "pathway": SLICE_PATHWAY,
@@ -51,10 +56,8 @@ def slice_case(ref: CaseRef, settings, boxes=None) -> dict:
         Either ``embeddings`` (float32 (n_slices, n_features)), ``slice_index`` (int64 (n_slices,)),
         ``meta`` and ``seconds``, or ``failure`` ({case_id, file, reason}) for a :class:`CaseError`.
     """
-    from mgmtfeat.extraction.run import _BACKBONE_LOCK, _cached_backbone
-
     with _BACKBONE_LOCK:
-        backbone = _cached_backbone(settings)
+        backbone = _backbone(settings)
         start = time.perf_counter()
         try:
             case_clips = make_clips(load_case(ref, series_uids=settings.clip_settings.series_uids),
@@ -96,14 +99,18 @@ def extract_slices(settings, progress: bool = True, on_case=None, executor=None)
     from mgmtfeat._parallel import make_executor
     from mgmtfeat.backbones import check_backbone_kind
     from mgmtfeat.extraction._common import ExtractionReport, _usable, select_cases, store_results
-    from mgmtfeat.extraction.run import _dtype
+    from mgmtfeat.extraction.nets import _dtype, net_list, parse_weights
     from mgmtfeat.store import FeatureStore
     from mgmtfeat.store.integrity import settings_digest
     from mgmtfeat.store.slices import write_slices
 
-    net = settings.net
+    nets = net_list(settings.net)
+    if len(nets) != 1:
+        raise ValueError(f"--net {','.join(nets)}: the slice pathway extracts one image network per run")
+    net = nets[0]
     check_backbone_kind(net, "image", pathway="the slice pathway (--pathway slices)")
-    settings = replace(settings, data=str(Path(settings.data).resolve()),
+    settings = replace(settings, net=net, weights=parse_weights(settings.weights, nets)[net],
+                       data=str(Path(settings.data).resolve()),
                        boxes=str(Path(settings.boxes).resolve()) if settings.boxes else None)
     refs = select_cases(settings)
     boxes = read_box_csv(settings.boxes) if settings.boxes else None
