@@ -91,7 +91,7 @@ def plot_subgroups(table: pd.DataFrame, metric: str = "auc", title: str = "AUC b
     return fig
 
 
-def plot_predictive_index(predictions: pd.DataFrame, classes, title: str = "Predictive index per patient"):
+def plot_predictive_index(predictions: pd.DataFrame, classes, title: str = "predictive index, repeat 0"):
     """Each patient's predictive index by true class (repeat 0, one panel per model), with the fold cutoffs.
 
     ``predictions`` has columns ``model``, ``repeat``, ``label`` (0/1), ``index`` and ``cutoff``.
@@ -108,6 +108,7 @@ def plot_predictive_index(predictions: pd.DataFrame, classes, title: str = "Pred
         for cutoff in cutoffs:
             ax.axhline(cutoff, color="grey", linestyle=":", linewidth=1)
         ax.set(xticks=range(len(classes)), xticklabels=[str(c) for c in classes], ylim=(-0.05, 1.05),
-               ylabel="fraction of slices called positive",
-               title=f"{model}: {title}\ncutoffs chosen per fold (dotted): {', '.join(f'{c:.2f}' for c in sorted(cutoffs))}")
+               ylabel="fraction of slices called positive")
+        ax.set_title(f"{model}: {title}\nfold cutoffs (dotted): {', '.join(f'{c:.2f}' for c in sorted(cutoffs))}",
+                     fontsize=9)
     return fig
