@@ -170,12 +170,3 @@ def test_stacked_members_equal_members_trained_one_by_one(params):
     np.testing.assert_allclose(stacked.predict_proba(X[90:]), one_by_one.predict_proba(X[90:]), atol=1e-5)
     np.testing.assert_allclose(stacked.attention_weights(X[90:]), one_by_one.attention_weights(X[90:]), atol=1e-5)
 
-
-@pytest.mark.parametrize("p", [0.5, 0.4, 0.3])
-def test_keep_mask_keeps_one_minus_p(p):
-    from mgmtfeat.models._stacked_train import keep_mask
-
-    keep = keep_mask(np.random.default_rng(0), (200, 1000), p)
-    assert keep.shape == (200, 1000) and keep.dtype == bool
-    assert abs(keep.mean() - (1 - p)) < 0.005  # 200,000 draws: SD 0.0011
-    assert not np.array_equal(keep, keep_mask(np.random.default_rng(1), (200, 1000), p))
