@@ -56,7 +56,7 @@ def test_stacked_adam_is_torch_fused_adam():
         torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 
-@pytest.mark.parametrize("p", [0.5, 0.4, 0.3])
+@pytest.mark.parametrize("p", [0.5, 0.4, 0.25, 0.3])
 def test_keep_mask_keeps_one_minus_p(p):
     keep = keep_mask(np.random.default_rng(0), (200, 1000), p)
     assert keep.shape == (200, 1000) and keep.dtype == bool

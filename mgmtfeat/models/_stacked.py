@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+_aten = torch.ops.aten  # the kernels of autograd's own backward functions
+
 __all__ = ["StackedSNN"]
 
 
@@ -110,9 +112,9 @@ class StackedSNN(nn.Module):
     def train_step(self, x: torch.Tensor, y: torch.Tensor, masks: dict | None = None) -> torch.Tensor:
         """Per-row losses (K, batch); sets every parameter's ``grad`` to that of the sum of the members' mean losses.
 
-        The backward pass is written out (a test checks it against autograd's): at these sizes
-        autograd's bookkeeping cost about a sixth of a training step. Members stay apart: each
-        gradient is its own member's.
+        The backward pass is written out (a test checks it against autograd's), with the kernels
+        autograd's own backward functions use: at these sizes autograd's bookkeeping cost about a
+        sixth of a training step. Members stay apart: each gradient is its own member's.
         """
         masks = masks or {}
         c = self._forward(x, masks)
@@ -128,16 +130,16 @@ class StackedSNN(nn.Module):
         d_z = torch.bmm(d_logits, self.out_w.transpose(1, 2))
         if masks.get("hidden") is not None:
             d_z *= masks["hidden"]
-        d_z *= c["z"] > 0
+        d_z = _aten.threshold_backward(d_z, c["z"], 0)  # relu's backward, one kernel
         g["hid_w"], g["hid_b"] = torch.bmm(c["fused"].transpose(1, 2), d_z), d_z.sum(1)
         d_fused = torch.bmm(d_z, self.hid_w.transpose(1, 2)).unsqueeze(1)  # (K, 1, batch, embed)
         d_w = (d_fused * h.view(K, G, batch, -1)).sum(-1)
-        d_scores = (w * (d_w - (w * d_w).sum(1, keepdim=True))).view(K, G * batch, 1)  # softmax's backward
+        d_scores = _aten._softmax_backward_data(d_w, w, 1, w.dtype).view(K, G * batch, 1)
         g["score_w"], g["score_b"] = torch.bmm(a.transpose(1, 2), d_scores), d_scores.sum(1)
-        d_a = d_scores * self.score_w.transpose(1, 2) * (1 - a * a)
+        d_a = _aten.tanh_backward(d_scores * self.score_w.transpose(1, 2), a)
         g["att_w"], g["att_b"] = torch.bmm(h.transpose(1, 2), d_a), d_a.sum(1)
         d_h = (w.unsqueeze(-1) * d_fused).view(K, G * batch, -1).baddbmm_(d_a, self.att_w.transpose(1, 2))
-        d_h *= h > 0
+        d_h = _aten.threshold_backward(d_h, h, 0)
         if self.enc_w.shape[1] == 1:
             g["enc_w"], g["enc_b"] = torch.bmm(c["flat"].transpose(1, 2), d_h).unsqueeze(1), d_h.sum(1, keepdim=True)
         else:

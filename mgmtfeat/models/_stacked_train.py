@@ -25,11 +25,15 @@ _MIN_IMPROVEMENT = 1e-4  # a validation loss must fall by more than this to coun
 def keep_mask(rng: np.random.Generator, shape: tuple, p: float) -> np.ndarray:
     """Boolean keep decisions, each True with probability 1 - p, from ``rng``'s raw bits.
 
-    Each decision compares an unsigned integer of the fewest bits (8, 16 or 32) in which ``p`` is a
-    whole number of steps (32 otherwise, rounding p to 2**-32) with p's threshold: exact for p = 0.5
-    with 8 bits, so four times fewer random bits than a float draw, which dominated the epoch's cost.
+    A decision takes the fewest random bits that represent p exactly: one bit for p = 0.5 (the
+    SNN's input dropout), else an unsigned integer of 8, 16 or 32 bits compared with p's threshold
+    (32 rounding p to 2**-32). Drawing a float per decision cost more than the rest of an epoch's
+    data preparation.
     """
     n = int(np.prod(shape))
+    if p == 0.5:
+        raw = rng.bit_generator.random_raw(-(-n // 64))
+        return np.unpackbits(raw.view(np.uint8), count=n).view(bool).reshape(shape)
     for bits, dtype in ((8, np.uint8), (16, np.uint16), (32, np.uint32)):
         threshold = p * 2.0**bits
         if threshold == round(threshold) or bits == 32:
@@ -110,7 +114,7 @@ class _Adam:
         self.lr, self.weight_decay, self.betas, self.eps = lr, weight_decay, betas, eps
         self.exp_avg = [torch.zeros_like(p) for p in self.params]
         self.exp_avg_sq = [torch.zeros_like(p) for p in self.params]
-        self.steps = [torch.zeros((), dtype=torch.float32) for _ in self.params]
+        self.steps = torch.zeros((), dtype=torch.float32)  # one count: every parameter steps together
 
     def zero_grad(self) -> None:
         for param in self.params:
@@ -118,8 +122,9 @@ class _Adam:
 
     @torch.no_grad()
     def step(self) -> None:
-        torch._foreach_add_(self.steps, 1)
-        torch._fused_adam_(self.params, [p.grad for p in self.params], self.exp_avg, self.exp_avg_sq, [], self.steps,
+        self.steps += 1
+        torch._fused_adam_(self.params, [p.grad for p in self.params], self.exp_avg, self.exp_avg_sq, [],
+                           [self.steps] * len(self.params),
                            lr=self.lr, beta1=self.betas[0], beta2=self.betas[1], weight_decay=self.weight_decay,
                            eps=self.eps, amsgrad=False, maximize=False)
 
