@@ -207,13 +207,13 @@ def train_stacked(module: StackedSNN, rngs, inputs, target, splits, *, learning_
             elif final[k] is None:
                 final[k] = snapshot(position)  # never improved: keep its last weights, as one network alone does
         if len(stay) < len(alive):
-            # new parameter tensors (not new data in the old ones): the last step's graph still holds the old shapes
             members = torch.tensor(stay, dtype=torch.long)
             optimiser.select_(module.select_(members).parameters(), members)
             val_x, val_y = val_x[stay], val_y[stay]
             alive = [alive[position] for position in stay]
     for position, k in enumerate(alive):  # ran to max_epochs: best weights, or the last without validation
-        final[k] = final[k] or snapshot(position)
+        if final[k] is None:
+            final[k] = snapshot(position)
     with torch.no_grad():
         for i, (name, param) in enumerate(list(module.named_parameters())):
             setattr(module, name, torch.nn.Parameter(torch.stack([state[i] for state in final])))
