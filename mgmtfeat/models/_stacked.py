@@ -1,11 +1,10 @@
 """The linear-encoder SNN's ensemble members as one network, trained together.
 
 Every parameter has a leading member axis (K, ...), so one forward/backward per mini-batch trains
-all K members at once instead of K small ones in turn. Each member keeps its own generator: its
-initial weights, batch order and dropout masks are drawn from it alone, in the same order whether
-it is trained with the others or by itself, so the two give the same networks up to float rounding.
-The loss is the sum of the members' losses, so each member's gradient is its own, and Adam, which
-works element by element, updates each member exactly as if it were alone.
+all K members at once instead of K small ones in turn. A member's initial weights are drawn from its
+own generator alone, in a fixed order, so they are the same whether it is built with the others or
+by itself; :mod:`mgmtfeat.models._stacked_train` trains the members (each with its own batches,
+masks and early stopping) so that the two give the same networks up to float rounding.
 """
 
 from __future__ import annotations
@@ -13,7 +12,10 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
+
+_aten = torch.ops.aten  # the kernels of autograd's own backward functions
 
 __all__ = ["StackedSNN"]
 
@@ -71,47 +73,86 @@ class StackedSNN(nn.Module):
     def n_members(self) -> int:
         return self.enc_w.shape[0]
 
-    def draw_masks(self, batch: int, generators) -> dict:
-        """Training-time dropout masks of each member, drawn from its own generator (in a fixed order)."""
-        size, hidden = self.enc_w.shape[2], self.hid_w.shape[2]
-        masks = {"input": [], "hidden": [], "keep": []}
-        for g in generators:
-            masks["input"].append(_dropout_mask((batch, self.n_inputs, size), self.input_dropout, g))
-            masks["hidden"].append(_dropout_mask((batch, hidden), self.dropout, g))
-            keep = torch.ones((batch, self.n_inputs), dtype=torch.bool)
-            if self.modality_dropout > 0 and self.n_inputs > 1:
-                keep = torch.rand((batch, self.n_inputs), generator=g) >= self.modality_dropout
-                keep[torch.arange(batch), torch.randint(self.n_inputs, (batch,), generator=g)] = True  # never drop all
-            masks["keep"].append(keep)
-        return {name: torch.stack(values) for name, values in masks.items()}
+    def _forward(self, x: torch.Tensor, masks: dict | None = None) -> dict:
+        """The forward pass, keeping what :meth:`train_step`'s backward needs.
 
-    def _encode(self, x: torch.Tensor, masks: dict | None) -> torch.Tensor:
-        """(K, batch, n_inputs, size) -> embeddings (K, batch, n_inputs, embed)."""
-        if masks is not None and self.input_dropout > 0:
-            x = x * masks["input"]
-        weight = self.enc_w.expand(-1, self.n_inputs, -1, -1)
-        bias = self.enc_b.expand(-1, self.n_inputs, -1)
-        return torch.relu(torch.einsum("kbgi,kgie->kbge", x, weight) + bias[:, None])
-
-    def _weights(self, embeddings: torch.Tensor, masks: dict | None) -> torch.Tensor:
-        """Softmax attention over branches, (K, batch, n_inputs)."""
-        hidden = torch.tanh(torch.einsum("kbge,kea->kbga", embeddings, self.att_w) + self.att_b[:, None, None])
-        scores = (torch.einsum("kbga,kao->kbgo", hidden, self.score_w) + self.score_b[:, None, None]).squeeze(-1)
-        if masks is not None and self.modality_dropout > 0 and self.n_inputs > 1:
+        x is input-major, (K, n_inputs, batch, size), so that with one encoder per input the
+        K x n_inputs products are one batched matrix product on a view of the data (no copy).
+        ``masks`` (training only; x already holds its input dropout) holds ``hidden`` (K, batch,
+        hidden_size: dropout before the output layer, scaled) and ``keep`` (K, n_inputs, batch, bool:
+        modality dropout), each None where that dropout is off.
+        """
+        masks = masks or {}
+        K, G, batch, size = x.shape
+        embed = self.enc_w.shape[-1]
+        if self.enc_w.shape[1] == 1:  # one encoder for every input: (K, n_inputs * batch, size) @ (K, size, embed)
+            flat = x.reshape(K, G * batch, size)
+            h = torch.relu(torch.baddbmm(self.enc_b, flat, self.enc_w[:, 0]))
+        else:
+            flat = x.reshape(K * G, batch, size)
+            h = torch.relu(torch.baddbmm(self.enc_b.reshape(K * G, 1, embed), flat,
+                                         self.enc_w.reshape(K * G, size, embed))).view(K, G * batch, embed)
+        a = torch.tanh(torch.baddbmm(self.att_b.unsqueeze(1), h, self.att_w))  # additive attention, (K, G * batch, A)
+        scores = torch.baddbmm(self.score_b.unsqueeze(1), a, self.score_w).view(K, G, batch)
+        if masks.get("keep") is not None:
             scores = scores.masked_fill(~masks["keep"], float("-inf"))
-        return torch.softmax(scores, dim=-1)
+        w = torch.softmax(scores, dim=1)  # over the inputs
+        fused = (w.unsqueeze(-1) * h.view(K, G, batch, embed)).sum(dim=1)
+        z = torch.relu(torch.baddbmm(self.hid_b.unsqueeze(1), fused, self.hid_w))
+        dropped = z if masks.get("hidden") is None else z * masks["hidden"]
+        logits = torch.baddbmm(self.out_b.unsqueeze(1), dropped, self.out_w)  # (K, batch, n_outputs)
+        return {"flat": flat, "h": h, "a": a, "w": w, "fused": fused, "z": z, "dropped": dropped, "logits": logits}
 
     def member_logits(self, x: torch.Tensor, masks: dict | None = None) -> torch.Tensor:
-        """Logits of every member: x (K, batch, n_inputs, size) -> (K, batch) or (K, batch, n_outputs)."""
-        embeddings = self._encode(x, masks)
-        fused = (self._weights(embeddings, masks).unsqueeze(-1) * embeddings).sum(dim=2)
-        hidden = torch.relu(torch.einsum("kbe,keh->kbh", fused, self.hid_w) + self.hid_b[:, None])
-        if masks is not None and self.dropout > 0:
-            hidden = hidden * masks["hidden"]
-        logits = torch.einsum("kbh,kho->kbo", hidden, self.out_w) + self.out_b[:, None]
+        """Logits of every member: x (K, n_inputs, batch, size) -> (K, batch) or (K, batch, n_outputs)."""
+        logits = self._forward(x, masks)["logits"]
         return logits.squeeze(-1) if self.n_outputs == 1 else logits
 
+    @torch.no_grad()
+    def train_step(self, x: torch.Tensor, y: torch.Tensor, masks: dict | None = None) -> torch.Tensor:
+        """Per-row losses (K, batch); sets every parameter's ``grad`` to that of the sum of the members' mean losses.
+
+        The backward pass is written out (a test checks it against autograd's), with the kernels
+        autograd's own backward functions use: at these sizes autograd's bookkeeping cost about a
+        sixth of a training step. Members stay apart: each gradient is its own member's.
+        """
+        masks = masks or {}
+        c = self._forward(x, masks)
+        K, G, batch = c["w"].shape
+        h, a, w, logits = c["h"], c["a"], c["w"], c["logits"]
+        if self.n_outputs == 1:
+            losses = F.binary_cross_entropy_with_logits(logits.squeeze(-1), y, reduction="none")
+            d_logits = (torch.sigmoid(logits) - y.unsqueeze(-1)) / batch
+        else:
+            losses = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view(K, batch)
+            d_logits = (torch.softmax(logits, dim=-1) - F.one_hot(y, self.n_outputs)) / batch
+        g = {"out_w": torch.bmm(c["dropped"].transpose(1, 2), d_logits), "out_b": d_logits.sum(1)}
+        d_z = torch.bmm(d_logits, self.out_w.transpose(1, 2))
+        if masks.get("hidden") is not None:
+            d_z *= masks["hidden"]
+        d_z = _aten.threshold_backward(d_z, c["z"], 0)  # relu's backward, one kernel
+        g["hid_w"], g["hid_b"] = torch.bmm(c["fused"].transpose(1, 2), d_z), d_z.sum(1)
+        d_fused = torch.bmm(d_z, self.hid_w.transpose(1, 2)).unsqueeze(1)  # (K, 1, batch, embed)
+        d_w = (d_fused * h.view(K, G, batch, -1)).sum(-1)
+        d_scores = _aten._softmax_backward_data(d_w, w, 1, w.dtype).view(K, G * batch, 1)
+        g["score_w"], g["score_b"] = torch.bmm(a.transpose(1, 2), d_scores), d_scores.sum(1)
+        d_a = _aten.tanh_backward(d_scores * self.score_w.transpose(1, 2), a)
+        g["att_w"], g["att_b"] = torch.bmm(h.transpose(1, 2), d_a), d_a.sum(1)
+        d_h = (w.unsqueeze(-1) * d_fused).view(K, G * batch, -1).baddbmm_(d_a, self.att_w.transpose(1, 2))
+        d_h = _aten.threshold_backward(d_h, h, 0)
+        if self.enc_w.shape[1] == 1:
+            g["enc_w"], g["enc_b"] = torch.bmm(c["flat"].transpose(1, 2), d_h).unsqueeze(1), d_h.sum(1, keepdim=True)
+        else:
+            d_h = d_h.view(K * G, batch, -1)
+            g["enc_w"] = torch.bmm(c["flat"].transpose(1, 2), d_h).view(self.enc_w.shape)
+            g["enc_b"] = d_h.sum(1).view(self.enc_b.shape)
+        for name, param in self.named_parameters():
+            param.grad = g[name]
+        return losses
+
     def _broadcast(self, x: torch.Tensor) -> torch.Tensor:
+        """(batch, n_inputs, size) -> the same for every member, input-major: (K, n_inputs, batch, size)."""
+        x = x.transpose(0, 1)
         return x.unsqueeze(0).expand(self.n_members, *x.shape)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -120,14 +161,14 @@ class StackedSNN(nn.Module):
 
     def attention(self, x: torch.Tensor) -> torch.Tensor:
         """Mean attention weights over members, (batch, n_inputs)."""
-        return self._weights(self._encode(self._broadcast(x), None), None).mean(0)
+        return self._forward(self._broadcast(x))["w"].mean(0).T
 
-
-def _dropout_mask(shape: tuple, p: float, generator: torch.Generator) -> torch.Tensor:
-    """Inverted-dropout mask (kept entries scaled by 1 / (1 - p)); ones when p is 0 (nothing drawn)."""
-    if p <= 0:
-        return torch.ones(shape)
-    return (torch.rand(shape, generator=generator) >= p).float() / (1.0 - p)
+    def select_(self, members: torch.Tensor) -> StackedSNN:
+        """Keep only ``members`` (indices, in that order), as new parameters: the others then cost nothing."""
+        with torch.no_grad():
+            for name, param in list(self.named_parameters()):
+                setattr(self, name, nn.Parameter(param[members]))
+        return self
 
 
 def concatenate(stacks: list[StackedSNN]) -> StackedSNN:
@@ -139,84 +180,3 @@ def concatenate(stacks: list[StackedSNN]) -> StackedSNN:
         for name, param in first.named_parameters():
             param.data = torch.cat([getattr(s, name).data for s in stacks])
     return first
-
-
-def train_stacked(module: StackedSNN, generators, inputs, target, splits, *, learning_rate: float, weight_decay: float,
-                  batch_size: int, max_epochs: int, patience: int):
-    """Train every member of ``module`` at once, each with its own rows, batches, masks and early stopping.
-
-    Parameters
-    ----------
-    module : StackedSNN
-        K members, initialised from ``generators``.
-    generators : list of torch.Generator
-        One per member; batch order and dropout masks are drawn from it.
-    inputs : np.ndarray of float32, shape (n_cases, n_inputs, input_size)
-    target : np.ndarray, shape (n_cases,)
-        float32 0/1 for one logit, int64 class indices otherwise.
-    splits : list of (train_rows, val_rows or None)
-        Per member; every member has the same number of training rows.
-
-    Returns
-    -------
-    list of dict
-        Per member, per-epoch ``loss`` and ``val_loss``; the module holds each member's best epoch.
-    """
-    import numpy as np
-    import torch.nn.functional as F
-
-    n_members = len(generators)
-    X_all, y_all = torch.from_numpy(inputs), torch.from_numpy(target)
-    train = torch.stack([torch.from_numpy(np.asarray(t)) for t, _ in splits])  # (K, n_train)
-    val = None if splits[0][1] is None else torch.stack([torch.from_numpy(np.asarray(v)) for _, v in splits])
-
-    def losses(logits, y):  # per member, mean over its rows: (K,)
-        if module.n_outputs == 1:
-            return F.binary_cross_entropy_with_logits(logits, y, reduction="none").mean(1)
-        return F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view(y.shape).mean(1)
-
-    # fused: one kernel for all parameters; the stacked encoder alone holds K x 100,000 weights
-    optimiser = torch.optim.Adam(module.parameters(), lr=learning_rate, weight_decay=weight_decay, fused=True)
-    history = [{"loss": [], "val_loss": []} for _ in range(n_members)]
-    best = [None] * n_members
-    best_loss, waited, active = [np.inf] * n_members, [0] * n_members, [True] * n_members
-    for _ in range(max_epochs):
-        if not any(active):
-            break
-        module.train()
-        order = torch.stack([train[k][torch.randperm(train.shape[1], generator=g)] for k, g in enumerate(generators)])
-        total = torch.zeros(n_members)
-        for batch in order.split(batch_size, dim=1):
-            if batch.shape[1] < 2:
-                continue  # as the one-network loop, which cannot batch-normalise a single row
-            optimiser.zero_grad()
-            member_loss = losses(module.member_logits(X_all[batch], module.draw_masks(batch.shape[1], generators)),
-                                 y_all[batch])
-            member_loss.sum().backward()  # the sum keeps each member's gradient its own
-            optimiser.step()
-            total += member_loss.detach() * batch.shape[1]
-        for k in range(n_members):
-            if active[k]:
-                history[k]["loss"].append(float(total[k]) / train.shape[1])
-        if val is None:
-            continue
-        module.eval()
-        with torch.no_grad():
-            val_loss = losses(module.member_logits(X_all[val]), y_all[val])
-        for k in range(n_members):
-            if not active[k]:
-                continue  # a stopped member trains on with the others, but its best weights are kept aside
-            history[k]["val_loss"].append(float(val_loss[k]))
-            if float(val_loss[k]) < best_loss[k] - 1e-4:
-                best_loss[k], waited[k] = float(val_loss[k]), 0
-                best[k] = {name: p.detach()[k].clone() for name, p in module.named_parameters()}
-            else:
-                waited[k] += 1
-                active[k] = waited[k] < patience
-    with torch.no_grad():
-        for k, state in enumerate(best):
-            if state is not None:
-                for name, p in module.named_parameters():
-                    p[k] = state[name]
-    module.eval()
-    return history

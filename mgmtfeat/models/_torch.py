@@ -136,16 +136,19 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         """Members trained as one stacked network (``stack_members``), or one by one into one stack."""
         import torch
 
-        from mgmtfeat.models import _stacked
+        from mgmtfeat.models import _stacked, _stacked_train
 
         n_outputs = 1 if len(self.classes_) == 2 else len(self.classes_)
         groups = [seeds] if self.stack_members else [[seed] for seed in seeds]
         stacks, histories = [], []
         for group in groups:
-            generators = [torch.Generator().manual_seed(seed) for seed in group]
-            stack = self._build_stack(generators, inputs.shape[1], inputs.shape[2], n_outputs)
-            histories += _stacked.train_stacked(
-                stack, generators, inputs, target, [self._split(len(inputs), target, seed) for seed in group],
+            # a member's initial weights come from a torch generator, its batch order and dropout masks
+            # from a numpy one (faster per random bit), both seeded with the member's seed alone
+            stack = self._build_stack([torch.Generator().manual_seed(seed) for seed in group],
+                                      inputs.shape[1], inputs.shape[2], n_outputs)
+            histories += _stacked_train.train_stacked(
+                stack, [np.random.default_rng(seed) for seed in group], inputs, target,
+                [self._split(len(inputs), target, seed) for seed in group],
                 learning_rate=self.learning_rate, weight_decay=self.weight_decay, batch_size=self.batch_size,
                 max_epochs=self.max_epochs, patience=self.patience)
             stacks.append(stack)
