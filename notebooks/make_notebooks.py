@@ -2,6 +2,7 @@
 
     python notebooks/make_notebooks.py            # cells only, no outputs
     python notebooks/make_notebooks.py --execute  # and run them (what `make notebooks` does)
+    python notebooks/make_notebooks.py --execute --only slice_pathway.ipynb
 
 The notebooks are committed executed, so their tables and figures show without running anything:
 the published-features notebook on 2 repeats of 5-fold CV (MGMTFEAT_NOTEBOOK_REPEATS changes it).
@@ -158,6 +159,81 @@ def settings(name: str, store=train) -> ex.ExperimentSettings:
     return _notebook(cells)
 
 
+def slice_pathway() -> nbformat.NotebookNode:
+    cells = [
+        new_markdown_cell(
+            "# The slice pathway: predictive index and occlusion saliency\n\n"
+            "Glioblastoma against metastasis slice by slice, as Shin et al. (AJNR 2021): every ROI slice becomes "
+            "a (T1wCE, T2, T2) image, a 2D network embeds it, a classifier scores it, and a patient's predictive "
+            "index is the fraction of its slices called glioblastoma. Here on a small synthetic cohort, with the "
+            "real Kinetics-400 I3D weights deflated to 2D (`i3d2d`); it runs in a few minutes. One glioblastoma is held out of the model, and its occlusion map "
+            "shows what drove the call."),
+        new_code_cell(SETUP + '''
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import matplotlib.pyplot as plt
+
+from mgmtfeat.__main__ import main
+
+
+def mgmtfeat(argv: list) -> None:
+    """Run one mgmtfeat command; stop the notebook if it fails."""
+    if main(argv) != 0:
+        raise RuntimeError(f"mgmtfeat {' '.join(argv)} failed")
+
+
+OUT = RESULTS / "slice_pathway"
+OUT.mkdir(parents=True, exist_ok=True)
+os.chdir(OUT)  # the commands below take and print paths relative to the results folder
+OUT = Path(".")
+DATA, STORE = OUT / "data", OUT / "store"
+if not DATA.is_dir():
+    mgmtfeat(["synthetic", "--out", str(DATA), "--cases", "24", "--shape", "64", "64", "40", "--quiet"])
+labels = pd.read_csv(DATA / "labels.csv")
+labels = labels[labels["tumour_type"] != "lymphoma"]
+held_out = labels.loc[labels["tumour_type"] == "glioblastoma", "case_id"].iloc[0]
+labels.to_csv(OUT / "gbm_vs_met.csv", index=False)
+labels[labels["case_id"] != held_out].to_csv(OUT / "training.csv", index=False)
+task = ["--label-column", "tumour_type", "--positive-class", "glioblastoma"]
+mgmtfeat(["extract", "--pathway", "slices", "--net", "i3d2d", "--data", str(DATA),
+          "--out", str(STORE), "--quiet"])
+'''),
+        new_markdown_cell("## Cross-validation of the predictive index\nFolds over patients; the cutoff is chosen "
+                          "by Youden's J on the training patients of each fold."),
+        new_code_cell('mgmtfeat(["cv", "--features", str(STORE), "--net", "i3d2d", "--labels", str(OUT / "gbm_vs_met.csv"), '
+                      '*task, "--folds", "3", "--repeats", "2", "--out", str(OUT / "cv"), "--force", "--quiet"])\n'
+                      'show(OUT / "cv")'),
+        new_markdown_cell("## Five fold models, and the occlusion map of the held-out glioblastoma"),
+        new_code_cell('mgmtfeat(["fit", "--features", str(STORE), "--net", "i3d2d", "--labels", str(OUT / "training.csv"), '
+                      '*task, "--model", "logistic", "--fold-models", "5", "--model-dir", str(OUT / "model"), "--force", '
+                      '"--quiet"])\n'
+                      'mgmtfeat(["saliency", "--model-dir", str(OUT / "model"), "--data", str(DATA), "--cases", held_out, '
+                      '"--out", str(OUT / "saliency"), "--patch", "32", "--stride", "32", "--force", "--quiet"])\n'
+                      'display(pd.read_csv(OUT / "saliency" / "saliency.csv"))\n'
+                      'display(Image(filename=str(OUT / "saliency" / f"{held_out}_saliency.png"), width=600))'),
+        new_markdown_cell("The map is a NIfTI on the T1wCE's grid: the slice where it is largest, beside the "
+                          "tumour segmentation."),
+        new_code_cell('saliency = np.asarray(nib.load(OUT / "saliency" / f"{held_out}_saliency.nii.gz").dataobj)\n'
+                      't1ce = np.asarray(nib.load(next((DATA / held_out).glob("*t1ce.nii.gz"))).dataobj)\n'
+                      'seg = np.asarray(nib.load(next((DATA / held_out).glob("*seg.nii.gz"))).dataobj)\n'
+                      'z = int(np.argmax(saliency.max(axis=(0, 1))))\n'
+                      'fig, axes = plt.subplots(1, 2, figsize=(8, 4))\n'
+                      'axes[0].imshow(t1ce[:, :, z].T, cmap="gray", origin="lower")\n'
+                      'axes[0].contour(seg[:, :, z].T > 0, colors="yellow", linewidths=0.8, origin="lower")\n'
+                      'axes[0].set_title(f"T1wCE, slice {z}, tumour outlined")\n'
+                      'shown = axes[1].imshow(saliency[:, :, z].T, cmap="RdBu_r", origin="lower", '
+                      'vmin=-abs(saliency).max(), vmax=abs(saliency).max())\n'
+                      'axes[1].set_title("drop in P(glioblastoma) when masked")\n'
+                      'fig.colorbar(shown, ax=axes[1], fraction=0.046)\n'
+                      'for ax in axes:\n    ax.axis("off")\n'
+                      'fig.savefig(OUT / "saliency" / "peak_slice.png", dpi=100, bbox_inches="tight")\n'
+                      'plt.close(fig)\n'
+                      'display(Image(filename=str(OUT / "saliency" / "peak_slice.png")))'),
+    ]
+    return _notebook(cells)
+
+
 def _notebook(cells) -> nbformat.NotebookNode:
     notebook = new_notebook(cells=cells)
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
@@ -165,7 +241,8 @@ def _notebook(cells) -> nbformat.NotebookNode:
     return notebook
 
 
-NOTEBOOKS = {"published_features.ipynb": published, "multi_net_store.ipynb": multi_net}
+NOTEBOOKS = {"published_features.ipynb": published, "multi_net_store.ipynb": multi_net,
+             "slice_pathway.ipynb": slice_pathway}
 
 
 def execute(notebook: nbformat.NotebookNode, timeout: int = 1800) -> nbformat.NotebookNode:
@@ -180,8 +257,11 @@ def execute(notebook: nbformat.NotebookNode, timeout: int = 1800) -> nbformat.No
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description="Write (and with --execute, run) the notebooks of this folder.")
     parser.add_argument("--execute", action="store_true", help="run each notebook and store its outputs")
+    parser.add_argument("--only", default=None, metavar="NAME", help="only this notebook, e.g. slice_pathway.ipynb")
     args = parser.parse_args(argv)
     for name, build in NOTEBOOKS.items():
+        if args.only and name != args.only:
+            continue
         notebook = build()
         nbformat.validate(notebook)
         if args.execute:

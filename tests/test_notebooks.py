@@ -40,7 +40,8 @@ def test_notebooks_match_their_builder():
             f"notebooks/{name} is stale; run `make notebooks`")
 
 
-@pytest.mark.parametrize("name, figures", [("published_features.ipynb", 7), ("multi_net_store.ipynb", 5)])
+@pytest.mark.parametrize("name, figures", [("published_features.ipynb", 7), ("multi_net_store.ipynb", 5),
+                                           ("slice_pathway.ipynb", 4)])
 def test_committed_notebooks_are_executed(name, figures):
     """Stored with their outputs (`make notebooks`): tables and figures show without running anything."""
     stored = nbformat.read(NOTEBOOKS / name, as_version=4)
@@ -98,3 +99,12 @@ def test_multi_net_notebook(kernel_env):
     table4 = (kernel_env / "multi_net" / "table4" / "table4.md").read_text()
     assert "RANDOM-WEIGHT nets" in table4 and "i3d+r2plus1d+slowfast" in table4
     assert (kernel_env / "multi_net" / "external" / "dropped.csv").read_text().count("BraTS2021_") == 2
+
+
+@pytest.mark.slow
+def test_slice_pathway_notebook(kernel_env):
+    notebook = _execute("slice_pathway.ipynb")
+    assert _outputs(notebook, "image/png") >= 4
+    folder = kernel_env / "slice_pathway"
+    assert "predictive index" in (folder / "cv" / "summary.md").read_text()
+    assert len(list((folder / "saliency").glob("*_saliency.nii.gz"))) == 1

@@ -79,3 +79,19 @@ def store_results(store: FeatureStore, net: str, todo: list[CaseRef], tasks, wri
             report.done.append(ref.case_id)
             if on_case:
                 on_case(ref.case_id)
+
+
+def resolve_inputs(settings):
+    """``(settings with absolute data and box paths, the cases, the user boxes or None, the store)``.
+
+    Workers may run on other machines, so they get absolute paths.
+    """
+    from dataclasses import replace
+    from pathlib import Path
+
+    from mgmtfeat.clips import read_box_csv
+
+    settings = replace(settings, data=str(Path(settings.data).resolve()),
+                       boxes=str(Path(settings.boxes).resolve()) if settings.boxes else None)
+    boxes = read_box_csv(settings.boxes) if settings.boxes else None
+    return settings, select_cases(settings), boxes, FeatureStore(settings.out)

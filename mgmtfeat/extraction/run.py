@@ -19,15 +19,14 @@ import contextlib
 import logging
 import time
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
-from mgmtfeat.clips import ClipSettings, read_box_csv
+from mgmtfeat.clips import ClipSettings
 from mgmtfeat.clips.slices import SliceSettings
 from mgmtfeat._parallel import Executor, TaskKilledError, make_executor
 from mgmtfeat.store import FeatureStore
 from mgmtfeat.store.integrity import settings_digest
-from mgmtfeat.extraction._common import ExtractionReport, _usable, select_cases
+from mgmtfeat.extraction._common import ExtractionReport, _usable, resolve_inputs
 from mgmtfeat.extraction.nets import _dtype, check_video_nets, net_list, net_settings, parse_weights
 from mgmtfeat.extraction.worker import backbone_provenance, case_features, extract_case, open_backbone
 
@@ -176,12 +175,7 @@ def _clip_pass(settings: ExtractionSettings, nets: list[str], progress: bool, on
     """The loop of :func:`extract_features` for video nets: one task per case and the nets it lacks."""
     from tqdm.auto import tqdm
 
-    # Workers may run elsewhere: give them absolute paths.
-    settings = replace(settings, data=str(Path(settings.data).resolve()),
-                       boxes=str(Path(settings.boxes).resolve()) if settings.boxes else None)
-    refs = select_cases(settings)
-    boxes = read_box_csv(settings.boxes) if settings.boxes else None
-    store = FeatureStore(settings.out)
+    settings, refs, boxes, store = resolve_inputs(settings)
     report = ExtractionReport()
     with contextlib.ExitStack() as stack:
         if executor is None:

@@ -13,11 +13,10 @@ from __future__ import annotations
 import contextlib
 import time
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 
-from mgmtfeat.clips import make_clips, read_box_csv
+from mgmtfeat.clips import make_clips
 from mgmtfeat.clips.slices import roi_slices
 from mgmtfeat.data.errors import CaseError
 from mgmtfeat.data.layouts import CaseRef
@@ -98,9 +97,8 @@ def extract_slices(settings, progress: bool = True, on_case=None, executor=None)
     """
     from mgmtfeat._parallel import make_executor
     from mgmtfeat.backbones import check_backbone_kind
-    from mgmtfeat.extraction._common import ExtractionReport, _usable, select_cases, store_results
+    from mgmtfeat.extraction._common import ExtractionReport, _usable, resolve_inputs, store_results
     from mgmtfeat.extraction.nets import _dtype, net_list, parse_weights
-    from mgmtfeat.store import FeatureStore
     from mgmtfeat.store.integrity import settings_digest
     from mgmtfeat.store.slices import write_slices
 
@@ -109,12 +107,8 @@ def extract_slices(settings, progress: bool = True, on_case=None, executor=None)
         raise ValueError(f"--net {','.join(nets)}: the slice pathway extracts one image network per run")
     net = nets[0]
     check_backbone_kind(net, "image", pathway="the slice pathway (--pathway slices)")
-    settings = replace(settings, net=net, weights=parse_weights(settings.weights, nets)[net],
-                       data=str(Path(settings.data).resolve()),
-                       boxes=str(Path(settings.boxes).resolve()) if settings.boxes else None)
-    refs = select_cases(settings)
-    boxes = read_box_csv(settings.boxes) if settings.boxes else None
-    store = FeatureStore(settings.out)
+    settings, refs, boxes, store = resolve_inputs(replace(settings, net=net,
+                                                          weights=parse_weights(settings.weights, nets)[net]))
     settings = replace(settings, dtype=_dtype(store, settings))
     report = ExtractionReport()
     with contextlib.ExitStack() as stack:
