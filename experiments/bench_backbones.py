@@ -96,7 +96,9 @@ def count_macs(bb, x) -> float | None:
     except ImportError:
         return None
     try:
-        with torch.no_grad():
+        # with gradients on, a fused net traces through plain convolutions (fvcore cannot read
+        # oneDNN's fused operator); nothing is differentiated
+        with torch.enable_grad():
             analysis = FlopCountAnalysis(bb.model, x[:1])
             analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
             return float(analysis.total())
