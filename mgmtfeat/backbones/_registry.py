@@ -185,9 +185,10 @@ def create_backbone(
     fuse : bool
         Rewrite the network for inference after loading its weights: batch norms folded
         into the convolutions, ReLUs (and residual sums) fused into them, I3D's 'SAME'
-        max pools padded implicitly (:mod:`~mgmtfeat.backbones._fuse`). False runs the
-        network op by op as written. Results agree up to float rounding; the state dict
-        of a fused ``Backbone.model`` holds the folded weights (no batch norms).
+        max pools padded implicitly (:mod:`~mgmtfeat.backbones._fuse`), ViViT's
+        eight-op GELU run as one kernel. False runs the network op by op as written.
+        Results agree up to float rounding; the state dict of a fused ``Backbone.model``
+        holds the folded weights (no batch norms).
 
     Returns
     -------
