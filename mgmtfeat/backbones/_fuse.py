@@ -75,11 +75,12 @@ def conv_act(conv: nn.Module, x: torch.Tensor, relu: bool = True, residual: torc
     """
     if _onednn_ready(conv, x):
         args = (conv.weight, conv.bias, list(conv.padding), list(conv.stride), list(conv.dilation), conv.groups)
-        unary = "relu" if relu else "none"
         if residual is None:
-            return torch.ops.mkldnn._convolution_pointwise(x, *args, unary, [], "")
-        # the sum post-op reads the residual in whatever memory format it has (checked in the tests)
-        return torch.ops.mkldnn._convolution_pointwise.binary(x, residual, *args, "add", None, unary, [], "")
+            return torch.ops.mkldnn._convolution_pointwise(x, *args, "relu" if relu else "none", [], "")
+        # the sum post-op reads the residual in whatever memory format it has (checked in the tests);
+        # after a sum, "no activation" is spelled None ("none" is refused)
+        return torch.ops.mkldnn._convolution_pointwise.binary(x, residual, *args, "add", None,
+                                                              "relu" if relu else None, [], None)
     y = conv(x)
     if residual is not None:
         y = y.add_(residual)
