@@ -16,12 +16,16 @@ per part of the network, each aten op counted in the innermost module that ran i
 the tubelet convolution, the rest of the embedding, the q/k/v/o projections, the
 attention core (``scaled_dot_product_attention`` and its reshapes), the MLP linears,
 GELU, the layer norms, the residual adds. ``--attn eager`` runs transformers' eager
-attention (matmul + softmax) instead of SDPA.
+attention (matmul + softmax) instead of SDPA; ``--fuse off`` the network as transformers
+writes it (GELU as transformers' eight-op ``gelu_fast``, as when ViViT's bfloat16 speed-up
+was measured) instead of ``create_backbone``'s default (one ``nn.GELU(approximate="tanh")``).
 
 Usage::
 
     python experiments/profile_vivit_bf16.py                  # ~1 min on 2 AVX2 cores
+    python experiments/profile_vivit_bf16.py --fuse off           # GELU as transformers' eight ops
     python experiments/profile_vivit_bf16.py --attn eager
+    python experiments/profile_vivit_bf16.py --dtypes float32 bfloat16 --layers 1 --attention-split
     python experiments/profile_vivit_bf16.py --frames 16 --size 128 --hidden 128 --layers 2   # seconds
 """
 
@@ -36,7 +40,7 @@ import numpy as np
 #: parts that run once per forward, whatever the number of layers
 ONCE = ("tubelet conv", "embedding (CLS, positions)", "classifier, output cast, other")
 PARTS = ("tubelet conv", "embedding (CLS, positions)", "layer norm", "q/k/v/o projections",
-         "attention core (SDPA)", "MLP linears", "GELU (gelu_fast)", "residual adds", "classifier, output cast, other")
+         "attention core (SDPA)", "MLP linears", "GELU", "residual adds", "classifier, output cast, other")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -47,11 +51,46 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--layers", type=int, default=1, help="encoder layers profiled (default 1; ViViT-B has 12)")
     p.add_argument("--full-layers", type=int, default=12, help="layers the last column scales to (default 12)")
     p.add_argument("--attn", choices=("sdpa", "eager"), default="sdpa", help="attention implementation")
+    p.add_argument("--fuse", choices=("on", "off"), default="on",
+                   help="create_backbone(fuse=...): on runs GELU as one kernel, off as transformers' eight ops")
     p.add_argument("--dtypes", nargs="+", default=["float32", "bfloat16"], choices=["float32", "bfloat16"])
     p.add_argument("--repeats", type=int, default=2, help="unprofiled timed forwards per dtype (median)")
     p.add_argument("--top", type=int, default=12, help="rows of each profiler op table")
     p.add_argument("--threads", type=int, help="torch threads (default: unchanged)")
+    p.add_argument("--attention-split", action="store_true",
+                   help="also time scaled_dot_product_attention alone at head sizes 64 and 128 (see split_attention)")
     return p
+
+
+def split_attention(args, repeats: int = 4) -> dict:
+    """Seconds of ``scaled_dot_product_attention`` alone, ViViT-B's token count, per dtype and shape.
+
+    Three shapes split the kernel's time into its GEMMs and the rest (the online softmax in
+    float32): H heads of 64 (ViViT-B); H heads of 128 (twice the GEMM work, the same softmax
+    work); H / 2 heads of 128 (the same GEMM work as ViViT-B, half the softmax work). Best of
+    ``repeats``, the shapes interleaved.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    heads, tokens = max(args.hidden // 64, 2), (args.frames // 2) * (args.size // 16) ** 2 + 1
+    shapes = {f"{heads} x 64": (heads, 64), f"{heads} x 128": (heads, 128), f"{heads // 2} x 128": (heads // 2, 128)}
+    out = {}
+    gen = torch.Generator().manual_seed(0)
+    for dtype in args.dtypes:
+        qkv = {k: [torch.randn(1, h, tokens, d, generator=gen).to(getattr(torch, dtype)) for _ in range(3)]
+               for k, (h, d) in shapes.items()}
+        times = {k: [] for k in shapes}
+        with torch.inference_mode():
+            for q, k, v in qkv.values():
+                F.scaled_dot_product_attention(q, k, v)  # warm-up
+            for _ in range(repeats):
+                for key, (q, k, v) in qkv.items():
+                    t0 = time.perf_counter()
+                    F.scaled_dot_product_attention(q, k, v)
+                    times[key].append(time.perf_counter() - t0)
+        out[dtype] = {key: min(t) for key, t in times.items()}
+    return out
 
 
 def build(args, dtype: str):
@@ -62,7 +101,7 @@ def build(args, dtype: str):
               "num_hidden_layers": args.layers, "intermediate_size": 4 * args.hidden,
               "attn_implementation": args.attn}
     bb = create_backbone("vivit", pretrained=False, dtype=dtype, threads=args.threads, num_frames=args.frames,
-                         size=args.size, model_kwargs=kwargs)
+                         size=args.size, model_kwargs=kwargs, fuse=args.fuse == "on")
     clips = np.random.default_rng(0).integers(0, 256, size=(1, 150, args.size, args.size), dtype=np.uint8)
     return bb, bb.preprocess(clips)
 
@@ -80,7 +119,7 @@ def label_modules(hf) -> None:
         if isinstance(module, nn.LayerNorm):
             parts[module] = "layer norm"
         elif "GELU" in kind or name.endswith(("activation_fn", "intermediate_act_fn")):
-            parts[module] = "GELU (gelu_fast)"
+            parts[module] = "GELU"
         elif isinstance(module, nn.Linear) and not name.startswith("classifier"):
             parts[module] = "q/k/v/o projections" if ".attention." in name else "MLP linears"
         elif kind.endswith("Layer"):
@@ -150,7 +189,8 @@ def main(argv=None) -> int:
     results = [profile_dtype(args, dtype) for dtype in args.dtypes]
     first = results[0]
     print(f"ViViT cut to {args.layers} layer(s): {first['tokens']} tokens, hidden {args.hidden}, "
-          f"{max(args.hidden // 64, 1)} heads of 64, MLP {4 * args.hidden}, attention {first['attn']}; "
+          f"{max(args.hidden // 64, 1)} heads of 64, MLP {4 * args.hidden}, attention {first['attn']}, "
+          f"fuse {args.fuse}; "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU capability "
           f"{torch.backends.cpu.get_cpu_capability()}")
     for r in results:
@@ -175,6 +215,10 @@ def main(argv=None) -> int:
     if len(results) == 2:
         ratio = results[1]["seconds"] / results[0]["seconds"]
         print(f"\n{results[1]['dtype']} / {results[0]['dtype']} forward time: {ratio:.2f}x")
+    if args.attention_split:
+        print("\nscaled_dot_product_attention alone (heads x head size), ms, best of 4:")
+        for dtype, times in split_attention(args).items():
+            print(f"{dtype:9s} " + "  ".join(f"{key}: {1000 * t:.0f}" for key, t in times.items()))
     return 0
 
 

@@ -66,10 +66,13 @@ def test_conv_act_fast_path_and_fallback_agree(channels_last, relu, residual):
             memory_format=torch.channels_last_3d)
     expected = conv(x) + (r if residual else 0)
     expected = F.relu(expected) if relu else expected
+    kept = r.clone() if residual else None
     with torch.inference_mode():  # oneDNN's fused operator where available
-        fast = conv_act(conv, x, relu, r.clone() if residual else None)
+        fast = conv_act(conv, x, relu, r)
     with torch.no_grad(), torch.enable_grad():  # gradients on: the plain convolution and in-place ops
-        slow = conv_act(conv, x, relu, r.clone() if residual else None)
+        slow = conv_act(conv, x, relu, r)
+    if residual:  # the shortcut (a block's input) is read, never written
+        assert torch.equal(r, kept)
     _close(expected.detach(), fast, rel=1e-6)
     _close(expected.detach(), slow.detach(), rel=1e-6)
 
