@@ -1,12 +1,15 @@
-"""Benchmark the backbones on one case (five clips) on the CPU: dtypes, memory layouts, FLOP rate.
+"""Benchmark the backbones on one case (five clips) on the CPU: dtypes, memory layouts, fusion, FLOP rate.
 
-For each network and each (dtype, memory layout) asked for it reports, in the same run:
+For each network and each (dtype, memory layout, fusion) asked for it reports, in the same run:
 
 * seconds per clip of the bare forward pass (preprocessed tensor already built) and
-  seconds per case (``Backbone.extract`` on the case's clips, preprocessing included),
-  medians over ``--repeats``; the variants of a net are timed alternately, so a
-  changing machine load hits them alike;
-* the channels-last speed-up (contiguous / channels-last forward time, same dtype);
+  seconds per case (``Backbone.extract`` on the case's clips, preprocessing included;
+  not with ``--forward-only``), medians over ``--repeats``; the variants of a net are
+  timed alternately, so a changing machine load hits them alike;
+* the channels-last speed-up (contiguous / channels-last forward time, same dtype and
+  fusion) and the speed-up over "before", the network as written: contiguous layout,
+  ``fuse=False`` (``create_backbone(fuse=True)`` folds batch norms into the
+  convolutions and fuses ReLUs; ``--fuse off on`` times both);
 * the FLOP count of one clip's forward pass (fvcore, which counts one multiply-add as
   one "flop": the table shows GMAC) and the achieved GFLOP/s = 2 x MAC / forward
   seconds per clip, beside the machine's float32 peak estimated as
@@ -15,7 +18,8 @@ For each network and each (dtype, memory layout) asked for it reports, in the sa
   reports; turbo would raise the peak);
 * peak resident memory while extracting (VmHWM, reset before each run; each network
   runs in its own subprocess and holds all its variants' weights, so the figure
-  includes them);
+  includes them), and the forward pass's own peak above the memory resident before it
+  (``fwd GB``: activations and workspace, the part a variant changes);
 * for bfloat16, Lin's concordance correlation coefficient (CCC) of its logits with the
   float32 ones, the figure recorded as ``WeightsConfig.bf16_ccc``.
 
@@ -30,6 +34,9 @@ Usage::
     python experiments/bench_backbones.py                 # all four nets, float32 and bfloat16
     python experiments/bench_backbones.py --nets i3d slowfast r2plus1d --dtypes float32 --clips 2
     python experiments/bench_backbones.py --nets slowfast r2plus1d --dtypes float32 bfloat16 --size 64 --frames 8
+    # before (contiguous, unfused) -> now (channels-last, fused), and the two steps between
+    python experiments/bench_backbones.py --nets i3d slowfast r2plus1d --dtypes float32 \
+        --layouts contiguous channels_last --fuse off on --clips 2 --repeats 3 --forward-only
 """
 
 from __future__ import annotations
@@ -48,6 +55,7 @@ from mgmtfeat.evaluation import concordance_correlation
 
 DTYPES = ("float32", "bfloat16")
 LAYOUTS = ("contiguous", "channels_last")
+FUSE = ("off", "on")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -56,6 +64,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="networks to benchmark (default: all four video nets)")
     p.add_argument("--dtypes", nargs="+", default=list(DTYPES), choices=DTYPES)
     p.add_argument("--layouts", nargs="+", default=list(LAYOUTS), choices=LAYOUTS)
+    p.add_argument("--fuse", nargs="+", default=["on"], choices=FUSE,
+                   help="create_backbone(fuse=...): on (default), off (the network as written) or both")
+    p.add_argument("--forward-only", action="store_true",
+                   help="time the bare forward pass only, not Backbone.extract on the case (halves the run)")
     p.add_argument("--clips", type=int, default=5, help="clips per case (default 5)")
     p.add_argument("--frames", type=int, help="override the net's input frames (small trials)")
     p.add_argument("--size", type=int, help="override the net's input size in pixels (small trials)")
@@ -96,7 +108,9 @@ def count_macs(bb, x) -> float | None:
     except ImportError:
         return None
     try:
-        with torch.no_grad():
+        # with gradients on, a fused net traces through plain convolutions (fvcore cannot read
+        # oneDNN's fused operator); nothing is differentiated
+        with torch.enable_grad():
             analysis = FlopCountAnalysis(bb.model, x[:1])
             analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
             return float(analysis.total())
@@ -126,8 +140,8 @@ def make_case(n_clips: int = 5, seed: int = 0, size: int | None = None) -> np.nd
     return clips
 
 
-def _peak_rss_gb(reset: bool = False) -> float:
-    """Peak resident memory of this process in GB.
+def _peak_rss_gb(reset: bool = False, field: str = "VmHWM") -> float:
+    """Peak resident memory of this process in GB (``field="VmRSS"``: the current one).
 
     On Linux the peak (VmHWM) can be reset by writing 5 to /proc/self/clear_refs,
     which gives one peak per phase; elsewhere the process-wide maxrss is used.
@@ -138,7 +152,7 @@ def _peak_rss_gb(reset: bool = False) -> float:
                 fh.write("5")
         with open("/proc/self/status") as fh:
             for line in fh:
-                if line.startswith("VmHWM:"):
+                if line.startswith(f"{field}:"):
                     return int(line.split()[1]) / 1024 ** 2
     except OSError:
         pass
@@ -146,7 +160,7 @@ def _peak_rss_gb(reset: bool = False) -> float:
 
 
 def run_worker(net: str, args) -> dict:
-    """Time every (dtype, layout) variant of one network, interleaved; returns rows keyed by variant."""
+    """Time every (dtype, layout, fuse) variant of one network, interleaved; returns rows keyed by variant."""
     import torch
 
     from mgmtfeat.backbones import create_backbone
@@ -154,41 +168,46 @@ def run_worker(net: str, args) -> dict:
     weights = None if net == "i3d" else "random"
     sizes = {k: v for k, v in (("num_frames", args.frames), ("size", args.size)) if v is not None}
     clips = make_case(args.clips, size=args.size)
-    backbones, rows = {}, {}
+    backbones, inputs, rows = {}, {}, {}
     for dtype in args.dtypes:
         for layout in args.layouts:
-            key = f"{dtype}/{layout}"
-            _peak_rss_gb(reset=True)
-            t0 = time.perf_counter()
-            bb = create_backbone(net, weights=weights, dtype=dtype, threads=args.threads,
-                                 channels_last=layout == "channels_last", **sizes)
-            build_s = time.perf_counter() - t0
-            bb.extract(clips)  # warm-up (oneDNN primitive creation, allocator)
-            backbones[key] = bb
-            rows[key] = {"net": net, "dtype": dtype, "layout": layout, "build_s": build_s,
-                         "threads": torch.get_num_threads(), "clips": len(clips),
-                         "num_frames": bb.config.num_frames, "size": bb.config.size,
-                         "random_weights": bb.provenance["random_weights"], "case_s": [], "forward_s": [],
-                         "peak_rss_gb": _peak_rss_gb()}
+            for fuse in args.fuse:
+                key = f"{dtype}/{layout}/{fuse}"
+                _peak_rss_gb(reset=True)
+                t0 = time.perf_counter()
+                bb = create_backbone(net, weights=weights, dtype=dtype, threads=args.threads,
+                                     channels_last=layout == "channels_last", fuse=fuse == "on", **sizes)
+                build_s = time.perf_counter() - t0
+                inputs[key] = bb.preprocess(clips)
+                bb.forward(inputs[key])  # warm-up (oneDNN primitive creation, allocator)
+                backbones[key] = bb
+                rows[key] = {"net": net, "dtype": dtype, "layout": layout, "fuse": fuse, "build_s": build_s,
+                             "threads": torch.get_num_threads(), "clips": len(clips),
+                             "num_frames": bb.config.num_frames, "size": bb.config.size,
+                             "random_weights": bb.provenance["random_weights"], "case_s": [], "forward_s": [],
+                             "peak_rss_gb": _peak_rss_gb(), "forward_extra_gb": 0.0}
     for _ in range(args.repeats):
         for key, bb in backbones.items():
             row = rows[key]
             _peak_rss_gb(reset=True)
+            if not args.forward_only:
+                t0 = time.perf_counter()
+                bb.extract(clips)
+                row["case_s"].append(time.perf_counter() - t0)
+            resident = _peak_rss_gb(reset=True, field="VmRSS")
             t0 = time.perf_counter()
-            row["logits"] = bb.extract(clips).tolist()
-            row["case_s"].append(time.perf_counter() - t0)
-            x = bb.preprocess(clips)
-            t0 = time.perf_counter()
-            bb.forward(x)
+            row["logits"] = bb.forward(inputs[key]).numpy().tolist()
             row["forward_s"].append(time.perf_counter() - t0)
-            row["peak_rss_gb"] = max(row["peak_rss_gb"], _peak_rss_gb())
-            del x
+            peak = _peak_rss_gb()
+            row["peak_rss_gb"] = max(row["peak_rss_gb"], peak)
+            row["forward_extra_gb"] = max(row["forward_extra_gb"], peak - resident)
     macs = None
     if not args.no_flops:
-        first = next(iter(backbones.values()))
+        # the unfused network's arithmetic (fvcore also counts its batch norms), the same for every row
+        first = next((bb for key, bb in backbones.items() if key.endswith("/off")), next(iter(backbones.values())))
         macs = count_macs(first, first.preprocess(clips[:1]).float())
     for row in rows.values():
-        row["case_s"] = float(np.median(row["case_s"]))
+        row["case_s"] = float(np.median(row["case_s"])) if row["case_s"] else None
         row["forward_s"] = float(np.median(row["forward_s"]))
         row["clip_s"] = row["forward_s"] / row["clips"]
         row["gmac_per_clip"] = macs / 1e9 if macs else None
@@ -206,8 +225,9 @@ def main(argv=None) -> int:
     print(f"machine peak (float32): {peak:.1f} GFLOP/s = {how}")
     print(f"load average at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; {args.clips} clips per case, "
           f"{args.repeats} repeats, {args.threads} threads")
-    print(f"{'net':9s} {'dtype':9s} {'layout':13s} {'weights':7s} {'input':>8s} {'clip s':>7s} {'case s':>7s} "
-          f"{'CL x':>5s} {'GMAC':>6s} {'GFLOP/s':>7s} {'%peak':>5s} {'peak GB':>7s} {'CCC':>7s}")
+    print(f"{'net':9s} {'dtype':9s} {'layout':13s} {'fuse':4s} {'weights':7s} {'input':>8s} {'clip s':>7s} "
+          f"{'case s':>7s} {'CL x':>5s} {'x bef':>5s} {'GMAC':>6s} {'GFLOP/s':>7s} {'%peak':>5s} {'peak GB':>7s} "
+          f"{'fwd GB':>6s} {'CCC':>7s}")
     results = []
     forwarded = [a for a in (argv if argv is not None else sys.argv[1:])]
     for net in args.nets:
@@ -218,18 +238,22 @@ def main(argv=None) -> int:
             continue
         rows = json.loads(proc.stdout.strip().splitlines()[-1])
         for key, r in rows.items():
-            plain = rows.get(f"{r['dtype']}/contiguous")
+            plain = rows.get(f"{r['dtype']}/contiguous/{r['fuse']}")
             r["channels_last_speedup"] = (plain["forward_s"] / r["forward_s"]
                                           if plain and r["layout"] == "channels_last" else None)
-            ref = rows.get(f"float32/{r['layout']}")
+            before = rows.get(f"{r['dtype']}/contiguous/off")  # the network as written
+            r["speedup_over_before"] = before["forward_s"] / r["forward_s"] if before and before is not r else None
+            ref = rows.get(f"float32/{r['layout']}/{r['fuse']}")
             r["bf16_ccc"] = (float(concordance_correlation(np.ravel(ref["logits"]), np.ravel(r["logits"])))
                              if ref and r["dtype"] == "bfloat16" else None)  # Lin's CCC over all logits
             fmt = lambda v, spec: format(v, spec) if v is not None else "-".rjust(int(spec.split(".")[0]))  # noqa: E731
-            print(f"{net:9s} {r['dtype']:9s} {r['layout']:13s} {'random' if r['random_weights'] else 'real':7s} "
-                  f"{r['num_frames']:>3d}x{r['size']:<4d} {r['clip_s']:7.2f} {r['case_s']:7.2f} "
-                  f"{fmt(r['channels_last_speedup'], '5.2f')} {fmt(r['gmac_per_clip'], '6.1f')} "
+            print(f"{net:9s} {r['dtype']:9s} {r['layout']:13s} {r['fuse']:4s} "
+                  f"{'random' if r['random_weights'] else 'real':7s} "
+                  f"{r['num_frames']:>3d}x{r['size']:<4d} {r['clip_s']:7.2f} {fmt(r['case_s'], '7.2f')} "
+                  f"{fmt(r['channels_last_speedup'], '5.2f')} {fmt(r['speedup_over_before'], '5.2f')} "
+                  f"{fmt(r['gmac_per_clip'], '6.1f')} "
                   f"{fmt(r['gflops'], '7.1f')} {fmt(r['gflops'] and 100 * r['gflops'] / peak, '5.1f')} "
-                  f"{r['peak_rss_gb']:7.2f} {fmt(r['bf16_ccc'], '7.4f')}", flush=True)
+                  f"{r['peak_rss_gb']:7.2f} {r['forward_extra_gb']:6.2f} {fmt(r['bf16_ccc'], '7.4f')}", flush=True)
         for r in rows.values():
             r.pop("logits")
             results.append({**r, "machine_peak_gflops": peak, "peak_estimate": how})

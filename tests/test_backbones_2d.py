@@ -113,7 +113,8 @@ def test_resnet50_loads_torchvision_and_timm_files(tmp_path, monkeypatch):
     state = _randomise(ResNet().state_dict(), seed=3)
     pth = tmp_path / "resnet50-0676ba61.pth"
     torch.save(state, pth)
-    bb = create_backbone("resnet50", weights=pth)
+    # unfused: the model holds the weights as loaded (a fused one holds batch norms folded into convolutions)
+    bb = create_backbone("resnet50", weights=pth, fuse=False)
     assert bb.provenance["random_weights"] is False and "resnet50-0676ba61.pth" in bb.provenance["weights_id"]
     assert all(torch.equal(bb.model.state_dict()[k], v) for k, v in state.items())
 
@@ -125,7 +126,7 @@ def test_resnet50_loads_torchvision_and_timm_files(tmp_path, monkeypatch):
     save_file({k: v for k, v in state.items() if not k.endswith("num_batches_tracked")},
               str(snapshot / "model.safetensors"))
     monkeypatch.setattr(resnet2d, "_hf_cached_file", lambda repo, name: snapshot / name)
-    cached = create_backbone("resnet50")
+    cached = create_backbone("resnet50", fuse=False)
     assert cached.provenance["weights_id"] == "timm/resnet50.a1_in1k@abc123"
     assert len(cached.provenance["weights_sha256"]) == 64
     slices = np.random.default_rng(0).integers(0, 256, size=(2, 64, 64), dtype=np.uint8)

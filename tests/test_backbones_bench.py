@@ -34,4 +34,8 @@ def test_peak_estimate_and_worker_options(bench):
         assert peak > 0 and "2 cores" in how and "GHz" in how
     assert bench._worker_args(["--nets", "i3d", "vivit", "--clips", "2", "--json", "x.json", "--no-flops"]) == [
         "--clips", "2", "--no-flops"]
+    assert bench._worker_args(["--nets", "i3d", "--fuse", "off", "on", "--forward-only"]) == [
+        "--fuse", "off", "on", "--forward-only"]
+    args = bench._parser().parse_args(["--fuse", "off", "on", "--forward-only"])
+    assert args.fuse == ["off", "on"] and args.forward_only and bench._parser().parse_args([]).fuse == ["on"]
     assert bench.make_case(1, size=32).shape == (1, 150, 32, 32)

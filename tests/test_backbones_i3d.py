@@ -89,6 +89,27 @@ def test_real_i3d_bfloat16_close_to_float32(tmp_path, monkeypatch):
 
 
 @needs_weights
+def test_fused_channels_last_i3d_agrees_with_the_network_as_written(tmp_path, monkeypatch):
+    """The default (channels-last, batch norms folded, ReLUs fused, implicit pool padding) vs the plain path."""
+    monkeypatch.setenv("MGMTFEAT_CACHE", str(tmp_path))
+    plain = create_backbone("i3d", channels_last=False, fuse=False, num_frames=16)
+    fast = create_backbone("i3d", num_frames=16)
+    assert fast.fused and fast.channels_last and not plain.fused
+    assert fast.model.Conv3d_1a_7x7.bn is None and plain.model.Conv3d_1a_7x7.bn is not None
+    clips = np.random.default_rng(0).integers(0, 256, size=(2, 150, 128, 128), dtype=np.uint8)
+    a, b = plain.extract(clips), fast.extract(clips)
+    # Real weights, 57 folded batch norms: the kernels are rounded once as w * s instead of rounding
+    # conv(x) and then the norm, and oneDNN's channels-last and fused kernels order the float32
+    # additions differently. Observed 3.1e-6 of the logits' scale (7.6); 5e-5 leaves a 16x margin,
+    # while one batch norm of Mixed_4c folded with ten times its eps moves them by 4.6e-4 and one
+    # folded without its mean by 0.6.
+    assert np.abs(a - b).max() <= 5e-5 * np.abs(a).max(), np.abs(a - b).max()
+    assert np.array_equal(a.argmax(axis=1), b.argmax(axis=1))
+    e, f = plain.extract(clips, return_embedding=True), fast.extract(clips, return_embedding=True)
+    assert np.abs(e - f).max() <= 5e-5 * np.abs(e).max()  # observed 2.2e-6
+
+
+@needs_weights
 def test_tampered_cache_is_refused(tmp_path, monkeypatch):
     monkeypatch.setenv("MGMTFEAT_CACHE", str(tmp_path))
     create_backbone("i3d")

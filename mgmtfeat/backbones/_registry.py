@@ -150,6 +150,7 @@ def create_backbone(
     size: int | None = None,
     model_kwargs: dict | None = None,
     channels_last: bool | None = None,
+    fuse: bool = True,
 ) -> "Backbone":
     """Build a registered backbone with its weights, ready for :meth:`Backbone.extract`.
 
@@ -181,6 +182,13 @@ def create_backbone(
         None takes the config's ``channels_last`` (set where it was measured faster, in
         float32) for float32, and the contiguous layout for bfloat16 (not measured there).
         Results agree with the contiguous layout up to float rounding.
+    fuse : bool
+        Rewrite the network for inference after loading its weights: batch norms folded
+        into the convolutions, ReLUs (and residual sums) fused into them, I3D's 'SAME'
+        max pools padded implicitly (:mod:`~mgmtfeat.backbones._fuse`), ViViT's
+        eight-op GELU run as one kernel. False runs the network op by op as written.
+        Results agree up to float rounding; the state dict of a fused ``Backbone.model``
+        holds the folded weights (no batch norms).
 
     Returns
     -------
@@ -219,7 +227,8 @@ def create_backbone(
     if channels_last is None:
         # measured in float32 only; emulated bfloat16 here ran slower channels-last, native is unmeasured
         channels_last = config.channels_last and dtype == "float32"
-    return Backbone(name, model, config, info, device=device, dtype=dtype, channels_last=channels_last)
+    return Backbone(name, model, config, info, device=device, dtype=dtype, channels_last=channels_last,
+                    fuse=fuse)
 
 
 class Backbone:
@@ -229,8 +238,10 @@ class Backbone:
     """
 
     def __init__(self, name, model, config: WeightsConfig, info: dict, device="cpu", dtype="float32",
-                 channels_last: bool = False):
+                 channels_last: bool = False, fuse: bool = False):
         import torch
+
+        from mgmtfeat.backbones._fuse import fuse_for_inference
 
         self.name = name
         self.config = config
@@ -238,7 +249,10 @@ class Backbone:
         self.device = torch.device(device)
         self.dtype = dtype
         self._torch_dtype = getattr(torch, dtype)
-        self.model = model.eval().to(device=self.device, dtype=self._torch_dtype)
+        model = model.eval()
+        # folded in float32 (float64 inside), before any cast to bfloat16; nets without batch norms: no-op
+        self.fused = bool(fuse) and fuse_for_inference(model) > 0
+        self.model = model.to(device=self.device, dtype=self._torch_dtype)
         if hasattr(self.model, "prepare_dtype"):  # per-network mixed-precision exceptions
             self.model.prepare_dtype(self._torch_dtype)
         for param in self.model.parameters():

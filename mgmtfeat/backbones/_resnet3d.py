@@ -3,6 +3,11 @@
 SlowFast and R(2+1)D are assembled from these blocks so that pytorchvideo's
 published Kinetics-400 checkpoints (``checkpoint["model_state"]``) load unchanged:
 same attribute names (``blocks.N.res_blocks.M.branch2.conv_a`` ...), same shapes.
+pytorchvideo's parameter-free ``nn.ReLU`` modules are functional ReLUs here.
+
+Each block has a ``fuse_for_inference`` method (see :mod:`~mgmtfeat.backbones._fuse`):
+it folds its batch norms into the convolutions (a folded norm is set to None) so that
+each convolution runs with its ReLU and residual sum fused.
 """
 
 from __future__ import annotations
@@ -10,11 +15,20 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from mgmtfeat.backbones._fuse import conv_bn_act, fold_batch_norm
+
 STAGE_DEPTHS = {18: (1, 1, 1, 1), 50: (3, 4, 6, 3), 101: (3, 4, 23, 3)}
 
 
 def _bn(channels: int) -> nn.BatchNorm3d:
     return nn.BatchNorm3d(channels, eps=1e-5, momentum=0.1)
+
+
+def _fold(conv: nn.Conv3d, norm: nn.BatchNorm3d | None) -> None:
+    """Fold ``norm`` (None: already folded) into ``conv``; returns None, the block's new ``norm``."""
+    if norm is not None:
+        fold_batch_norm(conv, norm)
+    return None
 
 
 class Stem(nn.Module):
@@ -24,12 +38,15 @@ class Stem(nn.Module):
         super().__init__()
         self.conv = nn.Conv3d(cin, cout, kernel, stride, padding=[k // 2 for k in kernel], bias=False)
         self.norm = _bn(cout)
-        self.activation = nn.ReLU()
         self.pool = (nn.MaxPool3d(pool_kernel, pool_stride, padding=[k // 2 for k in pool_kernel])
                      if pool_kernel else None)
 
+    def fuse_for_inference(self):
+        """Fold the batch norm into the convolution (eval mode, inference only)."""
+        self.norm = _fold(self.conv, self.norm)
+
     def forward(self, x):
-        x = self.activation(self.norm(self.conv(x)))
+        x = conv_bn_act(self.conv, self.norm, x)
         return self.pool(x) if self.pool is not None else x
 
 
@@ -41,12 +58,19 @@ class Conv2plus1d(nn.Module):
         self.conv_t = nn.Conv3d(cin, cout, (kernel[0], 1, 1), (stride[0], 1, 1),
                                 padding=(kernel[0] // 2, 0, 0), bias=False)
         self.norm = _bn(cout)
-        self.activation = nn.ReLU()
         self.conv_xy = nn.Conv3d(cout, cout, (1, kernel[1], kernel[2]), (1, stride[1], stride[2]),
                                  padding=(0, kernel[1] // 2, kernel[2] // 2), bias=False)
 
+    def fuse_for_inference(self):
+        """Fold the batch norm into the temporal convolution (eval mode, inference only)."""
+        self.norm = _fold(self.conv_t, self.norm)
+
+    def temporal(self, x):
+        """The temporal half: conv, batch norm, ReLU (``conv_xy`` follows)."""
+        return conv_bn_act(self.conv_t, self.norm, x)
+
     def forward(self, x):
-        return self.conv_xy(self.activation(self.norm(self.conv_t(x))))
+        return self.conv_xy(self.temporal(x))
 
 
 class Bottleneck(nn.Module):
@@ -56,21 +80,33 @@ class Bottleneck(nn.Module):
         super().__init__()
         self.conv_a = nn.Conv3d(cin, inner, a_kernel, padding=[k // 2 for k in a_kernel], bias=False)
         self.norm_a = _bn(inner)
-        self.act_a = nn.ReLU()
         if two_plus_one:
             self.conv_b = Conv2plus1d(inner, inner, b_kernel, b_stride)
         else:
             self.conv_b = nn.Conv3d(inner, inner, b_kernel, b_stride,
                                     padding=[k // 2 for k in b_kernel], bias=False)
         self.norm_b = _bn(inner)
-        self.act_b = nn.ReLU()
         self.conv_c = nn.Conv3d(inner, cout, 1, bias=False)
         self.norm_c = _bn(cout)
 
-    def forward(self, x):
-        x = self.act_a(self.norm_a(self.conv_a(x)))
-        x = self.act_b(self.norm_b(self.conv_b(x)))
-        return self.norm_c(self.conv_c(x))
+    def _last_b(self):
+        """The convolution ``norm_b`` follows: ``conv_b`` or, for (2+1)D, its spatial half."""
+        return self.conv_b.conv_xy if isinstance(self.conv_b, Conv2plus1d) else self.conv_b
+
+    def fuse_for_inference(self):
+        """Fold the three batch norms into their convolutions (eval mode, inference only)."""
+        self.norm_a = _fold(self.conv_a, self.norm_a)
+        self.norm_b = _fold(self._last_b(), self.norm_b)
+        self.norm_c = _fold(self.conv_c, self.norm_c)
+
+    def forward(self, x, shortcut=None):
+        """The bottleneck's output; given ``shortcut``, ``relu(output + shortcut)`` (the whole block)."""
+        x = conv_bn_act(self.conv_a, self.norm_a, x)
+        if isinstance(self.conv_b, Conv2plus1d):
+            x = self.conv_b.temporal(x)
+        x = conv_bn_act(self._last_b(), self.norm_b, x)
+        # the residual sum and ReLU go into the last convolution when it is fused
+        return conv_bn_act(self.conv_c, self.norm_c, x, relu=shortcut is not None, residual=shortcut)
 
 
 class ResBlock(nn.Module):
@@ -84,11 +120,16 @@ class ResBlock(nn.Module):
         else:
             self.branch1_conv = self.branch1_norm = None
         self.branch2 = Bottleneck(cin, inner, cout, a_kernel, b_kernel, b_stride, two_plus_one)
-        self.activation = nn.ReLU()
+
+    def fuse_for_inference(self):
+        """Fold the projection's batch norm (the bottleneck folds its own; eval mode, inference only)."""
+        if self.branch1_conv is not None:
+            self.branch1_norm = _fold(self.branch1_conv, self.branch1_norm)
 
     def forward(self, x):
-        shortcut = x if self.branch1_conv is None else self.branch1_norm(self.branch1_conv(x))
-        return self.activation(shortcut + self.branch2(x))
+        shortcut = x if self.branch1_conv is None else conv_bn_act(self.branch1_conv, self.branch1_norm, x,
+                                                                   relu=False)
+        return self.branch2(x, shortcut)
 
 
 class ResStage(nn.Module):

@@ -81,6 +81,30 @@ def _same_pads(sizes, kernel, stride):
     return pads
 
 
+def _pool_padding(sizes, kernel, stride):
+    """Max-pool ``padding`` that, with ``ceil_mode=True``, gives TF 'SAME' pooling without a padded copy.
+
+    'SAME' pads ``total // 2`` (-inf) in front and the rest after. PyTorch's implicit
+    padding is also -inf, and ``ceil_mode`` lets the last window run past the end,
+    which is the same as -inf after. So the windows are the same where PyTorch's
+    padding equals the front padding and its output size equals 'SAME''s
+    ``ceil(n / s)``; PyTorch also allows at most half a kernel of padding. Returns
+    None where the rule does not apply (then the input is padded explicitly).
+    """
+    padding = []
+    for n, k, s in zip(sizes, kernel, stride):
+        before = max((math.ceil(n / s) - 1) * s + k - n, 0) // 2
+        if 2 * before > k:
+            return None
+        out = -(-(n + 2 * before - k) // s) + 1  # PyTorch's ceil_mode output size ...
+        if (out - 1) * s >= n + before:  # ... minus a last window starting in the padding
+            out -= 1
+        if out != math.ceil(n / s):
+            return None
+        padding.append(before)
+    return padding
+
+
 def _modules(dims: int = 3):
     """The Inception-I3D module classes, built over Conv3d (``dims=3``) or Conv2d (``dims=2``).
 
@@ -91,6 +115,8 @@ def _modules(dims: int = 3):
     import torch
     import torch.nn as nn
     import torch.nn.functional as F
+
+    from mgmtfeat.backbones._fuse import conv_act, fold_batch_norm
 
     conv_cls = {3: nn.Conv3d, 2: nn.Conv2d}[dims]
     max_pool = {3: F.max_pool3d, 2: F.max_pool2d}[dims]
@@ -125,10 +151,21 @@ def _modules(dims: int = 3):
             padding = [k // 2 for k in kernel] if self.symmetric else 0
             self.conv = conv_cls(cin, cout, kernel, stride, padding=padding, bias=bias)
             self.bn = BiasBatchNorm(cout) if bn else None
+            self.fused = False
+
+        def fuse_for_inference(self):
+            """Fold the batch norm into the convolution and fuse the ReLU (eval mode, inference only)."""
+            if self.bn is not None:
+                fold_batch_norm(self.conv, self.bn)
+                self.bn = None
+            self.fused = True
 
         def forward(self, x):
             if not self.symmetric:
+                # only the first (stride 2, 3-channel input) convolution: a cheap copy
                 x = F.pad(x, _same_pads(x.shape[2:], self.kernel, self.stride))
+            if self.fused:
+                return conv_act(self.conv, x, self.relu)
             x = self.conv(x)
             if self.bn is not None:
                 x = self.bn(x)
@@ -140,8 +177,16 @@ def _modules(dims: int = 3):
         def __init__(self, kernel, stride):
             super().__init__()
             self.kernel, self.stride = spatial(kernel), spatial(stride)
+            self.implicit = False
+
+        def fuse_for_inference(self):
+            """Pad implicitly (:func:`_pool_padding`): the same maxima without a padded copy of the input."""
+            self.implicit = True
 
         def forward(self, x):
+            padding = _pool_padding(x.shape[2:], self.kernel, self.stride) if self.implicit else None
+            if padding is not None:
+                return max_pool(x, self.kernel, self.stride, padding=padding, ceil_mode=True)
             x = F.pad(x, _same_pads(x.shape[2:], self.kernel, self.stride), value=-math.inf)
             return max_pool(x, self.kernel, self.stride)
 

@@ -71,8 +71,16 @@ def ResNet(depth: int = 50, num_classes: int = 1000, width: int = 64):
     """
     import torch.nn as nn
 
+    from mgmtfeat.backbones._fuse import conv_bn_act, fold_batch_norm
+
     if depth not in _DEPTHS:
         raise ValueError(f"ResNet depth {depth} is not one of {sorted(_DEPTHS)}")
+
+    def fold(conv, bn):
+        """Fold ``bn`` (None: already folded) into ``conv``; None, the new ``bn`` attribute."""
+        if bn is not None:
+            fold_batch_norm(conv, bn)
+        return None
 
     class Bottleneck(nn.Module):
         """1x1 reduce, 3x3 (strided) conv, 1x1 expand, plus shortcut, then ReLU."""
@@ -86,22 +94,29 @@ def ResNet(depth: int = 50, num_classes: int = 1000, width: int = 64):
             self.bn2 = nn.BatchNorm2d(inner)
             self.conv3 = nn.Conv2d(inner, cout, 1, bias=False)
             self.bn3 = nn.BatchNorm2d(cout)
-            self.relu = nn.ReLU(inplace=True)
             self.downsample = (nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
                                if stride != 1 or cin != cout else None)
 
+        def fuse_for_inference(self):
+            """Fold the batch norms into their convolutions (eval mode, inference only)."""
+            self.bn1, self.bn2, self.bn3 = (fold(self.conv1, self.bn1), fold(self.conv2, self.bn2),
+                                            fold(self.conv3, self.bn3))
+            if self.downsample is not None and len(self.downsample) == 2:
+                fold(self.downsample[0], self.downsample[1])
+                self.downsample = nn.Sequential(self.downsample[0])  # keeps the key downsample.0
+
         def forward(self, x):
+            # folded (``bn`` None): one fused convolution each, the sum and ReLU inside the last
             shortcut = x if self.downsample is None else self.downsample(x)
-            y = self.relu(self.bn1(self.conv1(x)))
-            y = self.relu(self.bn2(self.conv2(y)))
-            return self.relu(self.bn3(self.conv3(y)) + shortcut)
+            y = conv_bn_act(self.conv1, self.bn1, x)
+            y = conv_bn_act(self.conv2, self.bn2, y)
+            return conv_bn_act(self.conv3, self.bn3, y, residual=shortcut)
 
     class Net(nn.Module):
         def __init__(self):
             super().__init__()
             self.conv1 = nn.Conv2d(3, width, 7, 2, padding=3, bias=False)
             self.bn1 = nn.BatchNorm2d(width)
-            self.relu = nn.ReLU(inplace=True)
             self.maxpool = nn.MaxPool2d(3, 2, padding=1)
             cin = width
             for idx, blocks in enumerate(_DEPTHS[depth]):
@@ -113,9 +128,13 @@ def ResNet(depth: int = 50, num_classes: int = 1000, width: int = 64):
             self.embedding_dim = cin
             self.fc = nn.Linear(cin, num_classes)
 
+        def fuse_for_inference(self):
+            """Fold the stem's batch norm into its convolution (eval mode, inference only)."""
+            self.bn1 = fold(self.conv1, self.bn1)
+
         def forward_features(self, x):
             """Embedding (N, 2048): the last stage's features averaged over space."""
-            x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+            x = self.maxpool(conv_bn_act(self.conv1, self.bn1, x))
             x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
             return x.mean(dim=(2, 3))
 

@@ -78,7 +78,8 @@ def SlowFast(variant: str = "4x16", depth: int = 50, num_classes: int = 400, dro
     import torch
     import torch.nn as nn
 
-    from mgmtfeat.backbones._resnet3d import STAGE_DEPTHS, Head, ResStage, Stem, _bn, global_pool
+    from mgmtfeat.backbones._fuse import conv_bn_act
+    from mgmtfeat.backbones._resnet3d import STAGE_DEPTHS, Head, ResStage, Stem, _bn, _fold, global_pool
 
     if variant not in _VARIANTS:
         raise ValueError(f"SlowFast variant {variant!r} is not one of {sorted(_VARIANTS)}")
@@ -94,10 +95,13 @@ def SlowFast(variant: str = "4x16", depth: int = 50, num_classes: int = 400, dro
             self.conv_fast_to_slow = nn.Conv3d(dim_fast, dim_fast * fusion_ratio, (fusion_kernel, 1, 1),
                                                (alpha, 1, 1), padding=(fusion_kernel // 2, 0, 0), bias=False)
             self.norm = _bn(dim_fast * fusion_ratio)
-            self.activation = nn.ReLU()
+
+        def fuse_for_inference(self):
+            """Fold the batch norm into the fusion convolution (eval mode, inference only)."""
+            self.norm = _fold(self.conv_fast_to_slow, self.norm)
 
         def forward(self, x):
-            fuse = self.activation(self.norm(self.conv_fast_to_slow(x[1])))
+            fuse = conv_bn_act(self.conv_fast_to_slow, self.norm, x[1])
             return [torch.cat([x[0], fuse], 1), x[1]]
 
     class MultiPathWayWithFuse(nn.Module):

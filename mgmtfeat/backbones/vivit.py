@@ -61,6 +61,25 @@ def _wrapper():
             """Pre-logit embedding (N, hidden_size): the final [CLS] token after layer norm."""
             return self.hf.vivit(pixel_values=x).last_hidden_state[:, 0]
 
+        def fuse_for_inference(self):
+            """Run the MLPs' ``gelu_fast`` as one GELU kernel (``create_backbone(fuse=True)``).
+
+            transformers' ``FastGELUActivation`` (the checkpoint's ``hidden_act``) is
+            ``0.5 x (1 + tanh(0.7978845608 x (1 + 0.044715 x^2)))`` written as eight
+            elementwise tensor ops, eight passes over the (tokens x 3072) activations: 20 % of
+            ViViT-B's float32 time on the reference machine
+            (``experiments/profile_vivit_bf16.py``). ``nn.GELU(approximate="tanh")`` is the
+            same function (its constant is sqrt(2 / pi) = 0.7978845608028654) in one pass
+            computed in float32, so float32 results agree up to rounding (a few ulp) and
+            bfloat16 ones are rounded once instead of after each of the eight ops.
+            """
+            import torch.nn as nn
+
+            for parent in list(self.hf.modules()):
+                for name, child in list(parent.named_children()):
+                    if type(child).__name__ == "FastGELUActivation":
+                        setattr(parent, name, nn.GELU(approximate="tanh"))
+
         def prepare_dtype(self, dtype):
             """Called after the network is cast to ``dtype``.
 
