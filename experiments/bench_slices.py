@@ -1,4 +1,4 @@
-"""Benchmark: seconds per case of the slice pathway (slice features, and an occlusion saliency map).
+"""Benchmark: seconds per case of slice features and of occlusion saliency maps (slice and clip models).
 
     python experiments/bench_slices.py --cases 6 --out results/bench-slices
 
@@ -7,7 +7,9 @@ process: extraction of every case's ROI slices with each net (``i3d2d``: the rea
 I3D weights; ``resnet50``: random weights of the real architecture, the same cost as ImageNet
 weights), then a logistic slice model fitted on the ``i3d2d`` features (5 fold models, fixed cutoff)
 and one case's occlusion map (``mgmtfeat saliency`` defaults: patch 32, stride 16, 49 positions per
-slice). Prints seconds per case, slices per case, seconds per slice and the peak resident memory.
+slice); then the same for the clip pathway: I3D (real weights, 32 frames) on every case, a logistic
+model on its features, and one case's map (49 clip forwards of I3D). Prints seconds per case, slices
+per case, seconds per slice and per map, and the peak resident memory.
 """
 
 from __future__ import annotations
@@ -55,7 +57,17 @@ def main(argv=None) -> None:
     case = sorted(p.name for p in data.iterdir() if p.is_dir())[0]
     seconds = _timed(saliency_maps.main, ["--model-dir", str(model), "--data", str(data), "--cases", case,
                                           "--out", str(out / "saliency"), "--force", "--quiet"])
-    print(f"\nsaliency map of {case} (i3d2d slice model, patch 32, stride 16): {seconds:.0f} s")
+    n_slices = len(load_slices(FeatureStore(out / "store"), "i3d2d", cases=[case]).X)
+    print(f"\nsaliency map of {case}, i3d2d slice model, patch 32, stride 16 ({n_slices} slices x 49 positions): "
+          f"{seconds:.0f} s")
+    seconds = _timed(extract.main, ["--net", "i3d", "--data", str(data), "--out", str(out / "store"), "--force",
+                                    "--quiet"])
+    print(f"i3d clip features: {seconds / args.cases:.1f} s per case (five clips)")
+    _timed(fit.main, ["--features", str(out / "store"), "--net", "i3d", "--model", "logistic", "--model-dir",
+                      str(out / "clip-model"), "--force", "--quiet"])
+    seconds = _timed(saliency_maps.main, ["--model-dir", str(out / "clip-model"), "--data", str(data), "--cases",
+                                          case, "--out", str(out / "clip-saliency"), "--force", "--quiet"])
+    print(f"saliency map of {case}, i3d clip model, patch 32, stride 16 (49 clip forwards): {seconds:.0f} s")
     print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
 
 
