@@ -95,3 +95,17 @@ def resolve_inputs(settings):
                        boxes=str(Path(settings.boxes).resolve()) if settings.boxes else None)
     boxes = read_box_csv(settings.boxes) if settings.boxes else None
     return settings, select_cases(settings), boxes, FeatureStore(settings.out)
+
+
+def enter_executor(stack, settings, executor=None):
+    """``(executor, settings)``: the run's executor (made and entered on ``stack`` when None) and
+    ``settings`` with the executor's threads per worker when the user chose none."""
+    from dataclasses import replace
+
+    from mgmtfeat._parallel import make_executor
+
+    if executor is None:
+        executor = stack.enter_context(make_executor(settings.jobs, settings.scheduler))
+    if settings.threads is None and executor.threads_per_worker is not None:
+        settings = replace(settings, threads=executor.threads_per_worker)
+    return executor, settings

@@ -23,10 +23,10 @@ from typing import Callable, Mapping, Sequence
 
 from mgmtfeat.clips import ClipSettings
 from mgmtfeat.clips.slices import SliceSettings
-from mgmtfeat._parallel import Executor, TaskKilledError, make_executor
+from mgmtfeat._parallel import Executor, TaskKilledError
 from mgmtfeat.store import FeatureStore
 from mgmtfeat.store.integrity import settings_digest
-from mgmtfeat.extraction._common import ExtractionReport, _usable, resolve_inputs
+from mgmtfeat.extraction._common import ExtractionReport, _usable, enter_executor, resolve_inputs
 from mgmtfeat.extraction.nets import _dtype, check_video_nets, net_list, net_settings, parse_weights
 from mgmtfeat.extraction.worker import backbone_provenance, case_features, extract_case, open_backbone
 
@@ -178,10 +178,7 @@ def _clip_pass(settings: ExtractionSettings, nets: list[str], progress: bool, on
     settings, refs, boxes, store = resolve_inputs(settings)
     report = ExtractionReport()
     with contextlib.ExitStack() as stack:
-        if executor is None:
-            executor = stack.enter_context(make_executor(settings.jobs, settings.scheduler))
-        if settings.threads is None and executor.threads_per_worker is not None:
-            settings = replace(settings, threads=executor.threads_per_worker)
+        executor, settings = enter_executor(stack, settings, executor)
         runs = net_settings(settings, nets, store)  # each net's weights and dtype (a store keeps its own)
         state = _prepare(store, runs, refs, executor)
         report.nets = {net: state[net].report for net in nets}

@@ -95,9 +95,8 @@ def extract_slices(settings, progress: bool = True, on_case=None, executor=None)
     ValueError
         A video network, an unknown net, or a store holding this net's features made otherwise.
     """
-    from mgmtfeat._parallel import make_executor
     from mgmtfeat.backbones import check_backbone_kind
-    from mgmtfeat.extraction._common import ExtractionReport, _usable, resolve_inputs, store_results
+    from mgmtfeat.extraction._common import ExtractionReport, _usable, enter_executor, resolve_inputs, store_results
     from mgmtfeat.extraction.nets import _dtype, net_list, parse_weights
     from mgmtfeat.store.integrity import settings_digest
     from mgmtfeat.store.slices import write_slices
@@ -112,10 +111,7 @@ def extract_slices(settings, progress: bool = True, on_case=None, executor=None)
     settings = replace(settings, dtype=_dtype(store, settings))
     report = ExtractionReport()
     with contextlib.ExitStack() as stack:
-        if executor is None:
-            executor = stack.enter_context(make_executor(settings.jobs, settings.scheduler))
-        if settings.threads is None and executor.threads_per_worker is not None:
-            settings = replace(settings, threads=executor.threads_per_worker)
+        executor, settings = enter_executor(stack, settings, executor)
         provenance = dict(executor.map(slice_provenance, [None], shared={"settings": settings},
                                        names=[f"provenance-{net}"]))[0]
         if not settings.force:
