@@ -134,6 +134,14 @@ def metrics_table(labels: np.ndarray, proba: np.ndarray, classes: Sequence, posi
                                        "n_skipped"])
 
 
+def task_record(task: TaskLabels, settings: FitSettings) -> dict:
+    """The ``task`` entry of model.json: classes, label source and columns, cases per class, cases left out."""
+    return {"classes": list(task.classes), "positive_class": task.positive_class, "label_source": task.source,
+            "label_column": settings.label_column, "id_column": settings.id_column,
+            "cases_per_class": {str(c): n for c, n in task.counts().items()}, "n_cases": len(task.y),
+            "n_unlabelled_left_out": task.n_unlisted, "n_label_ids_not_in_store": len(task.unknown_ids)}
+
+
 def _load(settings: FitSettings):
     from mgmtfeat.models import MODELS
 
@@ -217,10 +225,7 @@ def fit_bundle(settings: FitSettings) -> dict:
         "model": {"name": settings.model, "description": MODELS[settings.model].description,
                   "params": dict(settings.params)},
         "nets": list(settings.nets), "modalities": modalities, "inputs": list(inputs),
-        "task": {"classes": list(task.classes), "positive_class": task.positive_class, "label_source": task.source,
-                 "label_column": settings.label_column, "id_column": settings.id_column,
-                 "cases_per_class": {str(c): n for c, n in task.counts().items()}, "n_cases": len(task.y),
-                 "n_unlabelled_left_out": task.n_unlisted, "n_label_ids_not_in_store": len(task.unknown_ids)},
+        "task": task_record(task, settings),
         "seed": settings.seed,
         "features": {"store": str(Path(settings.features).resolve()),
                      "provenance": {net: store.provenance(net) for net in settings.nets}},

@@ -26,7 +26,7 @@ from mgmtfeat.evaluation.predictive_index import (SliceModel, called_metrics, cr
 from mgmtfeat.store import FeatureStore
 from mgmtfeat.store.slices import load_slices, slice_labels
 
-__all__ = ["fit_slice_bundle", "is_slice_store", "predict_slice_bundle"]
+__all__ = ["check_slice_model", "fit_slice_bundle", "is_slice_store", "predict_slice_bundle"]
 
 
 def is_slice_store(features, nets) -> bool:
@@ -42,12 +42,19 @@ def is_slice_store(features, nets) -> bool:
         return False  # a missing store or net: the clip path names what is missing
 
 
+def check_slice_model(name: str) -> None:
+    """Refuse a model that splits its input into per-modality clip features (the SNNs)."""
+    from mgmtfeat.models import make_model
+
+    if "input_size" in make_model(name).get_params():
+        raise ValueError(f"--model {name} splits its input into the clip features of each modality; a slice has "
+                         "one embedding: use logistic, svm, rf, xgboost or mlp")
+
+
 def _factory(settings):
     from mgmtfeat.models import make_model
 
-    if "input_size" in make_model(settings.model).get_params():
-        raise ValueError(f"--model {settings.model} splits its input into per-modality clip features; a slice has "
-                         "one embedding: use logistic, svm, rf, xgboost or mlp")
+    check_slice_model(settings.model)
     return lambda seed: make_model(settings.model, seed).set_params(**settings.params)
 
 
@@ -81,6 +88,7 @@ def fit_slice_bundle(settings) -> dict:
     dict
         The ``model.json`` record.
     """
+    from mgmtfeat.bundle.fit import task_record
     from mgmtfeat.models import MODELS
     from mgmtfeat.models.persistence import save_estimator
 
@@ -102,10 +110,7 @@ def fit_slice_bundle(settings) -> dict:
             "model": {"name": settings.model, "description": MODELS[settings.model].description,
                       "params": dict(settings.params)},
             "nets": [net], "modalities": [], "inputs": [f"{net}:slices"],
-            "task": {"classes": list(task.classes), "positive_class": task.positive_class, "label_source": task.source,
-                     "label_column": settings.label_column, "id_column": settings.id_column,
-                     "cases_per_class": {str(c): n for c, n in task.counts().items()}, "n_cases": len(task.y),
-                     "n_unlabelled_left_out": task.n_unlisted, "n_label_ids_not_in_store": len(task.unknown_ids)},
+            "task": task_record(task, settings),
             "slice_protocol": {"cutoff_rule": settings.cutoff, "slice_threshold": settings.slice_threshold,
                                "cutoffs": [r["cutoff"] for r in rows], "n_slices": int(len(data.X))},
             "seed": settings.seed,

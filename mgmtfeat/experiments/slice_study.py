@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from mgmtfeat._io import atomic_write_text
+from mgmtfeat.bundle.slices import check_slice_model
 from mgmtfeat.evaluation.compare import cv_interval
 from mgmtfeat.evaluation.predictive_index import called_metrics, cross_validate_slices, vote
 from mgmtfeat.experiments._common import (_discard_partial, _finish_out, _prepare_out, check_out_apart,
@@ -41,8 +42,6 @@ _UNSUPPORTED_TASK = {"group_column": "--group-column", "harmonize": "--harmonize
 
 def _check(settings) -> str:
     """The slice net of ``settings``, after refusing what the slice protocol does not do."""
-    from mgmtfeat.models import make_model
-
     if len(settings.nets) != 1:
         raise ValueError(f"--net {','.join(settings.nets)}: slice features are evaluated one net at a time")
     given = [flag for name, flag in _UNSUPPORTED.items() if getattr(settings, name)]
@@ -50,9 +49,7 @@ def _check(settings) -> str:
     if given:
         raise ValueError(f"{', '.join(given)}: not available for slice features (the predictive-index protocol)")
     for model in settings.models:
-        if "input_size" in make_model(model).get_params():
-            raise ValueError(f"--model {model} splits its input into the clip features of each modality; a slice "
-                             "has one embedding: use logistic, svm, rf, xgboost or mlp")
+        check_slice_model(model)
     return settings.nets[0]
 
 
