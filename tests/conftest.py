@@ -78,3 +78,18 @@ def lps_image(rng=None):
     affine = np.diag([-1.0, -1.2, 2.0, 1.0])
     affine[:3, 3] = [10, 20, -5]
     return data, affine
+
+
+def assert_same_net(expected: Path, actual: Path, net: str) -> None:
+    """Two stores hold the same cases of ``net``: identical features, labels, metadata and provenance."""
+    a, b = FeatureStore(expected), FeatureStore(actual)
+    assert a.case_ids(net) == b.case_ids(net) and a.case_ids(net)
+    for case_id in a.case_ids(net):
+        fa, la, ma = a.read_case(net, case_id)
+        fb, lb, mb = b.read_case(net, case_id)
+        assert fa.keys() == fb.keys() and (la, ma) == (lb, mb)
+        for modality in fa:
+            np.testing.assert_array_equal(fa[modality], fb[modality], err_msg=f"{net} {case_id} {modality}")
+    pa, pb = a.provenance(net), b.provenance(net)
+    del pa["created"], pb["created"]
+    assert pa == pb

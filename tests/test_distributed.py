@@ -21,7 +21,7 @@ from mgmtfeat.extraction.run import ExtractionSettings, extract_features  # noqa
 from mgmtfeat.store import FeatureStore  # noqa: E402
 from mgmtfeat.data.synthetic import write_cohort  # noqa: E402
 
-from conftest import write_random_store  # noqa: E402
+from conftest import assert_same_net, write_random_store  # noqa: E402
 
 N_CASES = 6
 
@@ -81,17 +81,8 @@ def reference(cohort, tmp_path_factory) -> Path:
 
 
 def _assert_same_store(expected: Path, actual: Path, net: str = "slowfast") -> None:
-    a, b = FeatureStore(expected), FeatureStore(actual)
-    assert a.case_ids(net) == b.case_ids(net) and len(a.case_ids(net)) == N_CASES - 1
-    for case_id in a.case_ids(net):
-        fa, la, ma = a.read_case(net, case_id)
-        fb, lb, mb = b.read_case(net, case_id)
-        assert fa.keys() == fb.keys() and (la, ma) == (lb, mb)
-        for modality in fa:
-            np.testing.assert_array_equal(fa[modality], fb[modality], err_msg=f"{case_id} {modality}")
-    pa, pb = a.provenance(net), b.provenance(net)
-    del pa["created"], pb["created"]
-    assert pa == pb
+    assert_same_net(expected, actual, net)
+    assert len(FeatureStore(actual).case_ids(net)) == N_CASES - 1
     assert (expected / net / "failures.csv").read_text() == (actual / net / "failures.csv").read_text()
     assert not list((actual / net).rglob("*.tmp")), "a temporary file was left in the store"
 

@@ -2,9 +2,7 @@
 
 import shutil
 from dataclasses import replace
-from pathlib import Path
 
-import numpy as np
 import pytest
 import yaml
 
@@ -14,6 +12,8 @@ from mgmtfeat.extraction import worker
 from mgmtfeat.extraction.nets import net_list, net_settings, parse_weights
 from mgmtfeat.extraction.run import ExtractionSettings, extract_features
 from mgmtfeat.store import FeatureStore
+
+from conftest import assert_same_net
 
 NETS = ("slowfast", "r2plus1d")
 # two small random-weight nets on short, small inputs keep these tests fast
@@ -55,27 +55,13 @@ def calls(monkeypatch):
     return seen
 
 
-def _assert_same_net(expected: Path, actual: Path, net: str) -> None:
-    a, b = FeatureStore(expected), FeatureStore(actual)
-    assert a.case_ids(net) == b.case_ids(net) and a.case_ids(net)
-    for case_id in a.case_ids(net):
-        fa, la, ma = a.read_case(net, case_id)
-        fb, lb, mb = b.read_case(net, case_id)
-        assert fa.keys() == fb.keys() and (la, ma) == (lb, mb)
-        for modality in fa:
-            np.testing.assert_array_equal(fa[modality], fb[modality], err_msg=f"{net} {case_id} {modality}")
-    pa, pb = a.provenance(net), b.provenance(net)
-    del pa["created"], pb["created"]
-    assert pa == pb
-
-
 def test_one_pass_gives_exactly_the_stores_of_single_net_runs(cohort, separate, tmp_path, calls, capsys):
     out = tmp_path / "store"
     capsys.readouterr()
     assert extract.main(["--data", str(cohort), "--out", str(out), *BOTH]) == 0
     printed = capsys.readouterr().out
     for net in NETS:
-        _assert_same_net(separate, out, net)
+        assert_same_net(separate, out, net)
         assert f"{net}: 3 cases extracted, 0 already in the store, 0 failed; forward" in printed
         record = yaml.safe_load((out / net / "settings.yaml").read_text())
         assert record["net"] == net and record["weights"] == "random"  # each net's record reruns that net alone
@@ -102,7 +88,7 @@ def test_resume_runs_only_the_missing_case_and_net(cohort, separate, tmp_path, c
     assert set(report.seconds) == {"read_and_clip", "forward", "total"}
     assert all(set(part.seconds) == {"forward"} for part in report.nets.values())
     for net in NETS:
-        _assert_same_net(separate, out, net)
+        assert_same_net(separate, out, net)
     calls["read"].clear()
     again = extract_features(settings, progress=False)  # all done: nothing is read
     assert calls["read"] == [] and again.done == [] and len(again.skipped) == 3
@@ -191,7 +177,7 @@ def test_process_pool_gives_exactly_the_one_pass_store(cohort, separate, tmp_pat
     out = tmp_path / "pool"
     assert extract.main(["--data", str(cohort), "--out", str(out), "--jobs", "2", *BOTH]) == 0
     for net in NETS:
-        _assert_same_net(separate, out, net)
+        assert_same_net(separate, out, net)
 
 
 def test_dry_run_lists_each_net(cohort, separate, tmp_path, capsys):
@@ -211,7 +197,7 @@ def test_dask_workers_give_exactly_the_one_pass_store(cohort, separate, tmp_path
     out = tmp_path / "dask"
     assert extract.main(["--data", str(cohort), "--out", str(out), "--scheduler", "local:2", *BOTH]) == 0
     for net in NETS:
-        _assert_same_net(separate, out, net)
+        assert_same_net(separate, out, net)
 
 
 def test_a_net_settings_file_reruns_that_net_and_the_command_line_replaces_its_weights(separate, tmp_path, capsys):
