@@ -214,6 +214,7 @@ def fit_bundle(settings: FitSettings) -> dict:
     from dataclasses import replace
 
     from mgmtfeat.models import input_params
+
     store, data, modalities, task, X = _load(settings)
     inputs = data.inputs
     # fused nets of other lengths (i3d + radiomics): the SNN's per-input sizes, recorded with the params

@@ -94,6 +94,9 @@ def fit_slice_bundle(settings) -> dict:
 
     if len(settings.nets) != 1:
         raise ValueError(f"--net {','.join(settings.nets)}: a slice model takes one net")
+    if settings.modalities:
+        raise ValueError("--modalities: a slice model takes the slice images' channels, chosen at extraction "
+                         "(`extract --channels`); leave --modalities out")
     net = settings.nets[0]
     store = FeatureStore(settings.features)
     labels, task = slice_labels(store, net, settings.labels, settings.label_column, settings.id_column,
