@@ -30,7 +30,7 @@ from mgmtfeat import experiments as ex
 def find_repo() -> Path:
     """The mgmtfeat checkout this notebook lives in."""
     for folder in [Path.cwd(), *Path.cwd().parents]:
-        if (folder / "mgmtfeat").is_dir() and (folder / "experiments").is_dir():
+        if (folder / "mgmtfeat").is_dir() and (folder / "benchmarks").is_dir():
             return folder
     raise FileNotFoundError("start this notebook from inside the mgmtfeat checkout")
 

@@ -1,4 +1,4 @@
-"""Helpers of experiments/bench_backbones.py: the FLOP count's unit, the peak estimate, worker options."""
+"""Helpers of benchmarks/bench_backbones.py: the FLOP count's unit, the peak estimate, worker options."""
 
 import importlib.util
 from pathlib import Path
@@ -8,7 +8,7 @@ import torch
 
 from mgmtfeat.backbones import create_backbone
 
-SCRIPT = Path(__file__).resolve().parents[1] / "experiments" / "bench_backbones.py"
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_backbones.py"
 
 
 @pytest.fixture(scope="module")

@@ -266,7 +266,7 @@ def test_table1_on_published_features(published_store, tmp_path):
 def _claims_module():
     import importlib.util
 
-    path = Path(__file__).resolve().parents[1] / "experiments" / "claims.py"
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "claims.py"
     spec = importlib.util.spec_from_file_location("claims_script", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

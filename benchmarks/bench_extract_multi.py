@@ -24,8 +24,8 @@ work on a shared CPU skews the figures.
 
 Usage::
 
-    python experiments/bench_extract_multi.py            # I3D (its own weights) + random R(2+1)D, 3 cases, full size
-    python experiments/bench_extract_multi.py --nets slowfast r2plus1d --weights random --net-frames 8 \\
+    python benchmarks/bench_extract_multi.py            # I3D (its own weights) + random R(2+1)D, 3 cases, full size
+    python benchmarks/bench_extract_multi.py --nets slowfast r2plus1d --weights random --net-frames 8 \\
         --net-size 64 --separate
 """
 

@@ -8,7 +8,7 @@ then times, wall clock, median of ``--repeats``:
 * ``register_rigid`` of a T1 moved by 4 deg about S, 2 deg about R and (3, -2, 1.5) mm onto
   the T1wCE, with the default settings (``--threads`` ITK threads; 1 is reproducible).
 
-    python experiments/bench_radiomics.py --repeats 1
+    python benchmarks/bench_radiomics.py --repeats 1
 """
 
 from __future__ import annotations

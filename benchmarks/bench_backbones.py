@@ -31,11 +31,11 @@ small inputs there (``--size 64 --frames 8``).
 
 Usage::
 
-    python experiments/bench_backbones.py                 # all four nets, float32 and bfloat16
-    python experiments/bench_backbones.py --nets i3d slowfast r2plus1d --dtypes float32 --clips 2
-    python experiments/bench_backbones.py --nets slowfast r2plus1d --dtypes float32 bfloat16 --size 64 --frames 8
+    python benchmarks/bench_backbones.py                 # all four nets, float32 and bfloat16
+    python benchmarks/bench_backbones.py --nets i3d slowfast r2plus1d --dtypes float32 --clips 2
+    python benchmarks/bench_backbones.py --nets slowfast r2plus1d --dtypes float32 bfloat16 --size 64 --frames 8
     # before (contiguous, unfused) -> now (channels-last, fused), and the two steps between
-    python experiments/bench_backbones.py --nets i3d slowfast r2plus1d --dtypes float32 \
+    python benchmarks/bench_backbones.py --nets i3d slowfast r2plus1d --dtypes float32 \
         --layouts contiguous channels_last --fuse off on --clips 2 --repeats 3 --forward-only
 """
 

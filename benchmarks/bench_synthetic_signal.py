@@ -5,7 +5,7 @@ features with the real weights (``mgmtfeat extract``), cross-validates MGMT with
 regression (``mgmtfeat cv``) and, with scikit-learn directly on the store's features, the
 tumour type (multi-class) and the site. Prints each command it runs and the figures:
 
-    python experiments/bench_synthetic_signal.py --out results/bench-synthetic-signal
+    python benchmarks/bench_synthetic_signal.py --out results/bench-synthetic-signal
 
 The default ``--mgmt-effect`` of ``mgmtfeat synthetic`` is tuned with this script so that the
 MGMT AUC lands between about 0.65 and 0.85 (a weak, realistic signal), while the tumour type

@@ -1,7 +1,7 @@
 """The paper's claims next to what these features measure: the claims table.
 
-    python experiments/claims.py --published-source DIR --out results/claims --jobs 2
-    python experiments/claims.py --results results/claims          # rebuild the table only, no fitting
+    python benchmarks/claims.py --published-source DIR --out results/claims --jobs 2
+    python benchmarks/claims.py --results results/claims          # rebuild the table only, no fitting
 
 Runs the experiments the claims rest on (``methods`` with the SNN and the MLP, ``modalities``,
 ``delta-t1``; ``--models`` and ``--only`` add more for the results page) with
@@ -49,7 +49,7 @@ INPUTS = ("flair", "t1", "t1ce", "t2", "delta_t1")
 def _metrics(results: Path, experiment: str) -> pd.DataFrame:
     path = results / experiment / "metrics.csv"
     if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing: run `python experiments/claims.py --out {results}` (or "
+        raise FileNotFoundError(f"{path} is missing: run `python benchmarks/claims.py --out {results}` (or "
                                 f"`python -m mgmtfeat experiment {experiment}`) to make it first.")
     return pd.read_csv(path)
 
@@ -189,7 +189,7 @@ def main(argv=None) -> int:
     parser.add_argument("--force", action="store_true", help="replace an existing --out")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
-    command = "python experiments/claims.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = "python benchmarks/claims.py " + " ".join(argv if argv is not None else sys.argv[1:])
     results = Path(args.results or args.out)
     if args.results is None:
         from mgmtfeat.experiments import ExperimentSettings, parse_overrides, run_all

@@ -10,8 +10,8 @@ the machine before and after, since other work on a shared CPU skews the figures
 
 Usage::
 
-    python experiments/bench_distributed.py                       # I3D, real weights, 6 cases, local:2
-    python experiments/bench_distributed.py --net slowfast --weights random --net-frames 8 --net-size 64 --cases 12
+    python benchmarks/bench_distributed.py                       # I3D, real weights, 6 cases, local:2
+    python benchmarks/bench_distributed.py --net slowfast --weights random --net-frames 8 --net-size 64 --cases 12
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Benchmark: seconds per fold and AUC of every model on the published ViViT features.
 
-    python experiments/bench_cv.py --repeats 4 --published-source ../shared/data/paper-vivit-features
+    python benchmarks/bench_cv.py --repeats 4 --published-source ../shared/data/paper-vivit-features
 
 Runs `mgmtfeat.experiments.cv_study.run_study` (the code behind `python -m mgmtfeat.cv`) once per model on the same
 saved folds, one process, torch limited to one thread per fit, and prints a Markdown table: model,

@@ -1,6 +1,6 @@
 """Benchmark: seconds per case of slice features and of occlusion saliency maps (slice and clip models).
 
-    python experiments/bench_slices.py --cases 6 --out results/bench-slices
+    python benchmarks/bench_slices.py --cases 6 --out results/bench-slices
 
 On a synthetic BraTS-layout cohort (96 x 96 x 64 volumes, tumour ROI slices at 224 x 224), one
 process: extraction of every case's ROI slices with each net (``i3d2d``: the real deflated Kinetics-400

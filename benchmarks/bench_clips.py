@@ -4,7 +4,7 @@ Writes one synthetic 240x240x155 BraTS 2021 case into a temporary folder, then t
 ``load_case`` + ``make_clips`` (wall clock, best and median of ``--repeats``), and
 each step separately.
 
-    python experiments/bench_clips.py --repeats 5
+    python benchmarks/bench_clips.py --repeats 5
 """
 
 from __future__ import annotations

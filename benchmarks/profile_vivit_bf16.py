@@ -22,11 +22,11 @@ was measured) instead of ``create_backbone``'s default (one ``nn.GELU(approximat
 
 Usage::
 
-    python experiments/profile_vivit_bf16.py                  # ~1 min on 2 AVX2 cores
-    python experiments/profile_vivit_bf16.py --fuse off           # GELU as transformers' eight ops
-    python experiments/profile_vivit_bf16.py --attn eager
-    python experiments/profile_vivit_bf16.py --dtypes float32 bfloat16 --layers 1 --attention-split
-    python experiments/profile_vivit_bf16.py --frames 16 --size 128 --hidden 128 --layers 2   # seconds
+    python benchmarks/profile_vivit_bf16.py                  # ~1 min on 2 AVX2 cores
+    python benchmarks/profile_vivit_bf16.py --fuse off           # GELU as transformers' eight ops
+    python benchmarks/profile_vivit_bf16.py --attn eager
+    python benchmarks/profile_vivit_bf16.py --dtypes float32 bfloat16 --layers 1 --attention-split
+    python benchmarks/profile_vivit_bf16.py --frames 16 --size 128 --hidden 128 --layers 2   # seconds
 """
 
 from __future__ import annotations
