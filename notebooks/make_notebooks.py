@@ -48,7 +48,7 @@ warnings.filterwarnings("ignore", message="IProgress not found")
 REPO = find_repo()
 # Results go to results/notebooks/ (git-ignored) unless MGMTFEAT_NOTEBOOK_OUT says otherwise.
 RESULTS = Path(os.environ.get("MGMTFEAT_NOTEBOOK_OUT") or REPO / "results" / "notebooks")
-# A quick setting: small SNN/MLP training budgets; `python -m mgmtfeat.experiment` uses the full models.
+# A quick setting: small SNN/MLP training budgets; `mgmtfeat experiment` uses the full models.
 QUICK = {"snn": {"max_epochs": 20, "n_members": 1}, "mlp": {"max_epochs": 20}}
 # Repeats of 5-fold CV on the published features (the tests use 1).
 REPEATS = int(os.environ.get("MGMTFEAT_NOTEBOOK_REPEATS") or 2)
@@ -65,7 +65,7 @@ def published() -> nbformat.NotebookNode:
             "member, 20 epochs; MLP: 20 epochs) so that the notebook runs in a few minutes; the outputs "
             "stored with it come from that setting (`make notebooks` re-runs it). The full setting "
             "(4 repeats, full models) is one command:\n\n"
-            "```\npython -m mgmtfeat.experiment all --out results/paper --repeats 4\n```\n\n"
+            "```\nmgmtfeat experiment all --out results/paper --repeats 4\n```\n\n"
             "The features are read from `../shared/data/paper-vivit-features` beside the checkout, or from the "
             "folder named by `MGMTFEAT_PUBLISHED_SOURCE`."),
         new_code_cell(SETUP + '''
@@ -101,9 +101,9 @@ def multi_net() -> nbformat.NotebookNode:
             "# Networks, fusion, feature reproducibility and external validation on a small multi-net store\n\n"
             "Tables 3 and 4 need features of several video networks, and external validation a second cohort. "
             "For your own cohorts, extract them with, for example:\n\n"
-            "```\npython -m mgmtfeat.extract --data BRATS_DIR --out features/brats --net i3d,r2plus1d\n"
-            "python -m mgmtfeat.extract --data UCSF_DIR --out features/ucsf --net i3d\n"
-            "python -m mgmtfeat.experiment fusion --features features/brats --out results/table4\n```\n\n"
+            "```\nmgmtfeat extract --data BRATS_DIR --out features/brats --net i3d,r2plus1d\n"
+            "mgmtfeat extract --data UCSF_DIR --out features/ucsf --net i3d\n"
+            "mgmtfeat experiment fusion --features features/brats --out results/table4\n```\n\n"
             "Here, so that the notebook runs in seconds, two small stores of **random features** stand in for "
             "them: three 'nets' that share part of a common signal, and a second cohort of which two cases "
             "are the same patients as training cases (their `brats_id`). Their provenance marks them as random "

@@ -42,6 +42,8 @@ def method_comparison(settings: ExperimentSettings, models: Sequence[str] = DEFA
     net : str or None
         Net whose features are used; None = the first in the store.
 
+    Notes
+    -----
     Each model's AUC gets a 95 % CI over folds with Nadeau and Bengio's correction, and each model is
     compared with the SNN (the first model when ``snn`` is not among them) by the corrected resampled
     t-test over the same (repeat, fold) pairs (:func:`mgmtfeat.evaluation.versus_reference`).

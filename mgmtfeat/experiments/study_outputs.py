@@ -158,6 +158,8 @@ def test_reports(tmp: Path, fold_models: Mapping[str, tuple[list, np.ndarray]], 
     test : FeatureSet
         The test cases, ``y`` encoded like the training classes.
 
+    Notes
+    -----
     Files: ``test_predictions.csv``, ``test_metrics.csv`` (bootstrap CIs, ``--bootstrap-fraction``
     passed as ``fraction``), ``test_stability.csv``/``.png`` (AUC mean and SD over random subsets of
     1..K fold models).

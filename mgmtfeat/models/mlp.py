@@ -16,10 +16,12 @@ class MLPClassifier(TorchClassifier):
         Units of the hidden layers.
     dropout : float
         Dropout after each hidden layer.
-    Other parameters
-        As :class:`mgmtfeat.models.SNNClassifier` (``standardize``, ``learning_rate``,
-        ``weight_decay``, ``batch_size``, ``max_epochs``, ``patience``, ``validation_fraction``,
-        ``n_threads``, ``random_state``).
+
+    Notes
+    -----
+    The other parameters are as in :class:`mgmtfeat.models.SNNClassifier` (``standardize``,
+    ``learning_rate``, ``weight_decay``, ``batch_size``, ``max_epochs``, ``patience``,
+    ``validation_fraction``, ``n_members``, ``n_threads``, ``random_state``).
     """
 
     input_size = None  # all columns form one input
