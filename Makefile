@@ -55,9 +55,10 @@ demo: venv
 test: venv docs
 	$(PY) -m pytest -q tests
 
-# the documentation site; --strict turns every warning (a broken link, a docstring that does not parse) into a failure
+# the documentation site; --strict turns every warning (a broken link, a docstring that does not parse) into a
+# failure (not with --quiet, which hides the warnings from the count)
 docs: venv
-	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --quiet
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict
 
 # the two notebooks with their outputs (tables, figures): 2 repeats on the published features, a few minutes
 notebooks: venv
