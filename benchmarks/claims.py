@@ -50,7 +50,7 @@ def _metrics(results: Path, experiment: str) -> pd.DataFrame:
     path = results / experiment / "metrics.csv"
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing: run `python benchmarks/claims.py --out {results}` (or "
-                                f"`python -m mgmtfeat experiment {experiment}`) to make it first.")
+                                f"`mgmtfeat experiment {experiment} --out {results / experiment}`) to make it first.")
     return pd.read_csv(path)
 
 

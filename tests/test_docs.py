@@ -52,3 +52,23 @@ def test_pages_write_mgmtfeat_cmd():
     offending = [str(p.relative_to(ROOT)) for p in pages
                  if p != DOCS / "commands" / "index.md" and module_form.search(p.read_text(encoding="utf-8"))]
     assert not offending, f"write `mgmtfeat CMD` instead of `python -m mgmtfeat.MODULE` in {offending}"
+
+
+def test_api_reference_turns_sphinx_markup_into_markdown():
+    """docs/_ext/rst_markdown.py: roles become optional links, ``::`` a colon, doctests a fenced block."""
+    import importlib.util
+
+    import griffe
+
+    spec = importlib.util.spec_from_file_location("rst_markdown", DOCS / "_ext" / "rst_markdown.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    package = griffe.Module("bundle", parent=griffe.Module("mgmtfeat"))
+    text = ("Fit (:func:`fit_bundle`), :mod:`~mgmtfeat.store.slices`, :meth:`as dict\n<mgmtfeat.clips.Placement.as_dict>`."
+            "\nA folder holds::\n\n    model.json\n\n>>> from mgmtfeat.bundle import fit_bundle\n>>> fit_bundle(s)\n0\n\nEnd.")
+    out = module.rewrite(text, package)
+    assert '<autoref identifier="mgmtfeat.bundle.fit_bundle" optional><code>fit_bundle</code></autoref>' in out
+    assert '<autoref identifier="mgmtfeat.store.slices" optional><code>slices</code></autoref>' in out
+    assert '<autoref identifier="mgmtfeat.clips.Placement.as_dict" optional><code>as dict</code></autoref>' in out
+    assert "A folder holds:\n\n    model.json" in out
+    assert "```pycon\n>>> from mgmtfeat.bundle import fit_bundle\n>>> fit_bundle(s)\n0\n```\n\nEnd." in out
