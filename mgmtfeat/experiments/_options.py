@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass, field
 
+from mgmtfeat._cli import DefaultsHelpFormatter
 from mgmtfeat._config import parse_overrides
 from mgmtfeat.models import models_help
 from mgmtfeat.experiments._common import ExperimentSettings
@@ -13,8 +14,8 @@ __all__ = ["HelpFormatter", "Option", "add_common_arguments", "parse_overrides",
            "models_help"]
 
 
-class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows an option's default, except an empty one (None, False, []) whose help already says it."""
+class HelpFormatter(DefaultsHelpFormatter):
+    """Shows an option's default, except an empty one (None, False, []) or one its help already states."""
 
     def _get_help_string(self, action):
         if action.default is None or action.default is False or action.default == []:
@@ -54,7 +55,7 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     ``--quiet``, ``--config``, ``--dry-run`` and logging come with :func:`mgmtfeat._cli.command_parser`.
     """
     parser.add_argument("--features", default=None, metavar="DIR",
-                        help="feature store (from `python -m mgmtfeat.extract`); default: the paper's published "
+                        help="feature store (from `mgmtfeat extract`); default: the paper's published "
                         "ViViT features, imported into the user cache on first use")
     parser.add_argument("--published-source", default=None, metavar="DIR",
                         help="offline folder with the two published TFRecord files (used without --features)")
