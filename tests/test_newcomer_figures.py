@@ -47,7 +47,7 @@ def test_confusion_text_reads_on_its_own_cell_with_names_and_integer_counts():
         # 4.5: WCAG's minimum contrast for normal text
         assert _contrast(to_rgb(text.get_color()), cell) >= 4.5, (text.get_text(), text.get_color())
     assert [t.get_text() for t in ax.get_xticklabels()] == ["unmethylated (0)", "methylated (1)"]
-    assert "cases (count)" in ax.get_title()
+    assert "(count of cases)" in ax.get_title()
     matplotlib.pyplot.close(fig)
 
     fig = plot_confusion(_confusion([[[10, 5], [4, 11]], [[11, 4], [4, 11]]]), [0, 1])

@@ -176,7 +176,7 @@ def write_preview(case: Case, case_clips: CaseClips, path: str | Path, n_tiles: 
     for row, modality in zip(axes, MODALITIES):
         full, z = _slice_with_box(case, case_clips, modality, size)
         row[0].imshow(full, interpolation="nearest")
-        row[0].set_title(f"slice {z}, box", fontsize=7)
+        row[0].set_title(f"slice {z} (box in red)", fontsize=7)
         clip = case_clips.clips[modality]
         for ax, frame in zip(row[1:], montage_frames(clip, n_tiles)):
             ax.imshow(clip[frame], cmap="gray", vmin=0, vmax=255, interpolation="nearest")

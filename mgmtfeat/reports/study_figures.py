@@ -38,7 +38,8 @@ def plot_confusion(confusion: pd.DataFrame, classes, title: str = "Out-of-fold c
     names = [str(c) for c in classes]
     shown = [str((display or {}).get(n, n)) for n in names]
     repeats = confusion["repeat"].nunique()
-    what = "cases (count)" if repeats == 1 else f"mean count over {repeats} repeats (each counts every case once)"
+    # each repeat counts every case once, so the mean over repeats is a mean count per repeat
+    what = "count of cases" if repeats == 1 else f"mean count over {repeats} repeats"
     cmap = matplotlib.colormaps["Blues"]
     for ax, model in zip(np.atleast_2d(axes)[0], models):  # one model: _figure returns a single Axes
         part = confusion[confusion["model"] == model]
@@ -52,6 +53,7 @@ def plot_confusion(confusion: pd.DataFrame, classes, title: str = "Out-of-fold c
         fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04).set_label(what, fontsize=8)
         ax.set(xticks=range(len(names)), yticks=range(len(names)), xticklabels=shown, yticklabels=shown,
                xlabel="predicted class", ylabel="true class", title=f"{model}\n{title}\n({what})")
+        ax.tick_params(axis="x", labelrotation=20)
     return fig
 
 
