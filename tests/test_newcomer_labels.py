@@ -41,7 +41,8 @@ def test_class_codes_and_text_classes_still_make_tasks(tmp_path):
 def test_a_class_of_one_case_does_not_ask_for_one_fold(tmp_path):
     labels = ["a"] * 30 + ["b"] * 29 + ["c"]
     task = read_task_labels(_csv(tmp_path, labels, "kind"), IDS, "kind")
-    with pytest.raises(LabelError, match=r"'c' \(1 cases\) have fewer than the 2 cases") as err:
+    with pytest.raises(LabelError, match=r"'c' \(1 cases\) have fewer cases than the 5 folds; no number of folds "
+                                         "fits a class of one case") as err:
         task.check_folds(5)
     assert "at most 1" not in str(err.value)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass, field
 
-from mgmtfeat._cli import DefaultsHelpFormatter
 from mgmtfeat._config import parse_overrides
 from mgmtfeat.models import models_help
 from mgmtfeat.experiments._common import ExperimentSettings
@@ -14,11 +13,11 @@ __all__ = ["HelpFormatter", "Option", "add_common_arguments", "parse_overrides",
            "models_help"]
 
 
-class HelpFormatter(DefaultsHelpFormatter):
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Shows an option's default, except an empty one (None, False, []) or one its help already states."""
 
     def _get_help_string(self, action):
-        if action.default is None or action.default is False or action.default == []:
+        if action.default is None or action.default is False or action.default == [] or "(default" in action.help:
             return action.help
         return super()._get_help_string(action)
 

@@ -84,12 +84,12 @@ class TaskLabels:
         small = {c: n for c, n in self.counts().items() if n < k}
         if small:
             listed = ", ".join(f"{c!r} ({n} cases)" for c, n in small.items())
-            if min(small.values()) < 2:  # no number of folds fits: cross-validation needs two folds
-                raise LabelError(f"{self.source}: class(es) {listed} have fewer than the 2 cases that the smallest "
-                                 "cross-validation (2 folds) needs in each class; merge rare classes, drop their "
-                                 "cases from the label file, or add cases.")
-            raise LabelError(f"{self.source}: class(es) {listed} have fewer cases than the {k} folds; lower the "
-                             f"number of folds to at most {min(small.values())}, merge rare classes or add cases.")
+            fewest = min(small.values())
+            # cross-validation needs 2 folds at least, so a class of one case fits no number of folds
+            fix = (f"lower the number of folds to at most {fewest}, merge rare classes or add cases" if fewest >= 2 else
+                   "no number of folds fits a class of one case (2 folds at least): merge rare classes, drop their "
+                   "cases from the label file, or add cases")
+            raise LabelError(f"{self.source}: class(es) {listed} have fewer cases than the {k} folds; {fix}.")
 
 
 def _number(text: str) -> int | None:
