@@ -123,7 +123,7 @@ def test_predict_with_a_label_file_keeps_only_its_cases(tmp_path, caplog):
 
     store = write_random_store(tmp_path / "store", n_cases=30)
     assert fit(["--model", "logistic", "--features", str(store.root), "--net", "vivit", "--model-dir", str(tmp_path / "m"),
-                "--quiet"]) == 0
+                "--set", "logistic.C=0.5", "--quiet"]) == 0  # fit takes the known names too
     ids = store.case_ids("vivit")[:10]
     pd.DataFrame({"case_id": ids, "label": [i % 2 for i in range(10)]}).to_csv(tmp_path / "test.csv", index=False)
     assert predict(["--model-dir", str(tmp_path / "m"), "--features", str(store.root), "--out", str(tmp_path / "p"),

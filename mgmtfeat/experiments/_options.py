@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass, field
 
-from mgmtfeat._config import parse_overrides
+from mgmtfeat._config import check_overrides, parse_overrides
 from mgmtfeat.models import models_help
 from mgmtfeat.experiments._common import ExperimentSettings
 
@@ -65,8 +65,8 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the folds and of every model fit")
     parser.add_argument("--jobs", type=int, default=1, help="folds fitted in parallel processes")
     parser.add_argument("--set", action="append", default=[], metavar="MODEL.PARAM=VALUE",
-                        help="override a model parameter, e.g. --set snn.max_epochs=20 --set snn.n_members=1 "
-                        "(repeatable; VALUE is read as a YAML scalar or list)")
+                        help="override a model parameter, e.g. --set logistic.C=0.1 --set snn.max_epochs=20 "
+                        "(repeatable; VALUE is read as a YAML scalar or list; PARAM by the estimator's own name)")
     parser.add_argument("--force", action="store_true", help="replace an existing results folder")
 
 
@@ -78,5 +78,6 @@ def settings_from_args(args, out: str | None = None, command: list[str] | None =
     extra = {} if command is None else {"command": list(command)}
     return ExperimentSettings(features=args.features, out=out or args.out, folds=args.folds, repeats=args.repeats,
                               seed=args.seed, jobs=args.jobs, force=args.force,
-                              model_params=parse_overrides(args.set), published_source=args.published_source,
+                              model_params=check_overrides(parse_overrides(args.set)),  # logistic.C -> clf__C
+                              published_source=args.published_source,
                               progress=not args.quiet, **extra)
