@@ -63,15 +63,16 @@ def test_nested_cv_writes_the_chosen_parameters_per_outer_fold_and_resumes_them(
     from mgmtfeat.models import MODELS
 
     store = write_random_store(tmp_path / "store", n_cases=40, signal=1.5)
-    base = ["--features", str(store.root), "--model", "logistic", "--modalities", "t1ce", "--folds", "2", "--repeats", "2", "--nested",
-            "--quiet"]
+    base = ["--features", str(store.root), "--model", "logistic", "--modalities", "t1ce", "--folds", "2",
+            "--repeats", "2", "--nested", "--quiet"]
     assert cv.main([*base, "--out", str(tmp_path / "reference")]) == 0
     chosen = pd.read_csv(tmp_path / "reference" / "best_params.csv")
     assert list(chosen.columns) == ["model", "repeat", "fold", "C"]  # C, not the pipeline's clf__C
     assert chosen[["repeat", "fold"]].values.tolist() == [[0, 0], [0, 1], [1, 0], [1, 1]]
     assert set(chosen["C"]) <= set(MODELS["logistic"].param_grid["clf__C"]) and (chosen["model"] == "logistic").all()
     summary = json.loads((tmp_path / "reference" / "summary.json").read_text())
-    assert summary["nested"]["nested"] is True and summary["nested"]["grids"]["logistic"] == {"C": [1e-4, 1e-3, 1e-2, 1e-1]}
+    assert summary["nested"]["nested"] is True
+    assert summary["nested"]["grids"]["logistic"] == {"C": [1e-4, 1e-3, 1e-2, 1e-1]}  # the registry's literals
     assert "Nested cross-validation" in (tmp_path / "reference" / "summary.md").read_text()
     assert "best_params.csv" in capsys.readouterr().out
 
