@@ -40,8 +40,17 @@ def csv_list(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
+class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Appends ``(default: X)`` to an option's help unless the help already states its default."""
+
+    def _get_help_string(self, action):
+        if "(default" in (action.help or ""):  # "(default 0.5)", "(default: the user cache)", "(default)"
+            return action.help
+        return super()._get_help_string(action)
+
+
 def command_parser(name: str, description: str, epilog: str | None = None,
-                   formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                   formatter_class=DefaultsHelpFormatter,
                    module: str | None = None) -> argparse.ArgumentParser:
     """The parser of command ``name`` (as typed: ``make-clips``) with the options every command has.
 

@@ -24,6 +24,12 @@ SETTINGS_FILE = "settings.yaml"
 #: Options never written to or read from a settings file: they say how to run, not what to run.
 #: ``force`` is left out so that re-running a results folder never replaces it silently.
 NOT_SETTINGS = ("help", "config", "dry_run", "force")
+#: Options naming an input file or folder: recorded as absolute paths, so ``--config RESULTS/settings.yaml``
+#: runs from any folder. Outputs (``out``, ``log-file``) stay as typed, relative to where the command runs.
+INPUT_PATHS = ("features", "published_source", "folds_file", "labels", "test_features", "test_labels", "covariates",
+               "model_dir", "data", "box_csv", "source", "radiomics_params")
+#: Values of those options that are keywords, not paths (``predict --labels store``).
+_PATH_KEYWORDS = {"labels": ("store",)}
 
 
 class ConfigError(ValueError):
@@ -133,7 +139,10 @@ def apply_config(parser: argparse.ArgumentParser, config: Mapping[str, Any], whe
 
 
 def settings_record(command: str, parser: argparse.ArgumentParser, args: argparse.Namespace) -> dict[str, Any]:
-    """``{"command", "version", option: value...}`` for ``args`` (keys as the flags, without dashes)."""
+    """``{"command", "version", option: value...}`` for ``args`` (keys as the flags, without dashes).
+
+    Input paths (:data:`INPUT_PATHS`) are made absolute against the current folder; ``out`` is kept as typed.
+    """
     record: dict[str, Any] = {"command": command, "version": __version__}
     for dest in _options(parser):
         value = getattr(args, dest, None)
@@ -141,6 +150,8 @@ def settings_record(command: str, parser: argparse.ArgumentParser, args: argpars
             value = list(value)
         elif isinstance(value, os.PathLike):
             value = os.fspath(value)
+        if dest in INPUT_PATHS and isinstance(value, str) and value and value not in _PATH_KEYWORDS.get(dest, ()):
+            value = os.path.abspath(value)  # not resolve(): a symlinked data folder keeps its name
         record[_key(dest)] = value
     return record
 
@@ -205,30 +216,39 @@ def _compatible(default, value) -> bool:
     return True
 
 
-def check_overrides(overrides: Mapping[str, Mapping[str, Any]]) -> None:
+def check_overrides(overrides: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Check ``{model: {param: value}}`` against the model registry and each estimator's parameters.
+
+    A parameter is named as users know it (``logistic.C``) or by its inner name (``logistic.clf__C``);
+    :func:`mgmtfeat.models.params.resolve_name` finds the pipeline step. ``overrides`` is rewritten in
+    place to the inner names, which ``set_params`` takes, and returned.
 
     Raises
     ------
     ConfigError
-        An unknown model, a parameter the model's estimator does not have, or a value whose type
-        differs from the parameter's default (e.g. text for a number).
+        An unknown model, a parameter the model's estimator does not have (listing the accepted
+        names), or a value whose type differs from the parameter's default (e.g. text for a number).
     """
     from mgmtfeat.models import MODELS, make_model
+    from mgmtfeat.models.params import resolve_name
 
     for model, params in overrides.items():
         if model not in MODELS:
             raise ConfigError(f"--set {model}.…: unknown model {model!r}; choose from {', '.join(MODELS)}")
         estimator = make_model(model, 0)
         known = estimator.get_params()
+        resolved = {}
         for param, value in params.items():
-            if param not in known:
-                public = sorted(k for k in known if "__" not in k) or sorted(known)
-                raise ConfigError(f"--set {model}.{param}: model {model!r} has no parameter {param!r}; "
-                                  f"its parameters: {', '.join(public)}")
-            if not _compatible(known[param], value):
+            try:
+                inner = resolve_name(estimator, param)
+            except ValueError as err:
+                raise ConfigError(f"--set {model}.{param}: model {model!r} has {err}") from None
+            if not _compatible(known[inner], value):
                 raise ConfigError(f"--set {model}.{param}={value!r}: expected a value like the default "
-                                  f"{known[param]!r} ({type(known[param]).__name__})")
+                                  f"{known[inner]!r} ({type(known[inner]).__name__})")
+            resolved[inner] = value
+        params.clear()
+        params.update(resolved)
         estimator.set_params(**params)
         # scikit-learn's own parameter constraints, where the estimator declares them (BaseEstimator has
         # _validate_params but our torch estimators have no _parameter_constraints for it to read)
@@ -238,3 +258,4 @@ def check_overrides(overrides: Mapping[str, Mapping[str, Any]]) -> None:
                 validate()
             except (ValueError, TypeError) as err:
                 raise ConfigError(f"--set {model}: {err}") from None
+    return overrides

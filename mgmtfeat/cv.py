@@ -47,15 +47,17 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--folds-file", default=None, metavar="CSV",
                         help="reuse this saved fold table (case_id, repeat, fold) instead of the store's")
     parser.add_argument("--set", action="append", default=[], metavar="MODEL.PARAM=VALUE",
-                        help="override a model's hyper-parameter, e.g. --set snn.weight_decay=0.1 (repeatable; "
-                        "VALUE is a YAML scalar or list; PARAM as in the estimator's get_params())")
+                        help="override a model's hyper-parameter, e.g. --set logistic.C=0.1 or --set "
+                        "snn.weight_decay=0.1 (repeatable; VALUE is a YAML scalar or list; PARAM by the estimator's "
+                        "own name, C, or its pipeline name, clf__C; summary.json records the parameters used)")
     parser.add_argument("--jobs", type=int, default=1, help="folds fitted in parallel processes")
     parser.add_argument("--scheduler", default=None, metavar="ADDRESS",
                         help="run one Dask task per (model, repeat, fold), with the same results as in-process: "
                         "local:N starts N worker processes on this machine, tcp://HOST:PORT joins a running "
                         "`dask scheduler` (needs `pip install 'mgmtfeat[dask]'`; replaces --jobs; default: in-process)")
     parser.add_argument("--nested", action="store_true",
-                        help="choose hyper-parameters by an inner 3-fold CV inside each training fold")
+                        help="choose hyper-parameters by an inner 3-fold CV inside each training fold; the choice of "
+                        "every outer fold is written to best_params.csv")
     parser.add_argument("--out", default=None, metavar="DIR",
                         help="results folder; refused if it exists, unless --force, and if it is or contains an input "
                         "(default: results/cv-YYYYmmdd-HHMMSS). A killed or failed run keeps its finished folds in "
@@ -139,9 +141,7 @@ def _check(args: argparse.Namespace) -> dict:
         raise ValueError(f"--bootstrap-fraction {args.bootstrap_fraction}: give a fraction in (0, 1), e.g. 0.9")
     if args.bootstrap_fraction is not None and not (args.test_features or args.test_labels):
         raise ValueError("--bootstrap-fraction applies to the held-out test cohort; add --test-features or --test-labels")
-    overrides = parse_overrides(args.set)
-    check_overrides(overrides)
-    return overrides
+    return check_overrides(parse_overrides(args.set))  # names as users know them -> the estimators' own
 
 
 def _settings(args: argparse.Namespace, overrides: dict, parser_prog: str):
@@ -188,11 +188,17 @@ def main(argv: list[str] | None = None) -> int:
             print(f"results in {args.out}")
             return 0
         summary = run_study(_settings(args, overrides, parser.prog), progress=not args.quiet)
+        for model, names in summary["resumed_folds"].items():
+            print(f"{model}: reused {len(names)} fold(s) saved by an earlier run of this command "
+                  f"({', '.join(names)}); fitted the others")
         for model, result in summary["results"].items():
             auc, sec = result["auc"], result["fit_seconds"]
             print(f"{model:12s} AUC {auc['mean']:.3f} ± {auc['sem']:.3f} (SD {auc['sd']:.3f})  {sec['mean']:.2f} s/fold")
         for note in summary["task"]["notes"]:
             print(note)
+        if summary["nested"].get("best_params_file"):
+            print(f"nested: the hyper-parameters chosen in each outer fold are in "
+                  f"{Path(args.out) / summary['nested']['best_params_file']}")
         print(f"results in {args.out}")
         return 0
 

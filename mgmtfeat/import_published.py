@@ -32,10 +32,11 @@ def main(argv: list[str] | None = None) -> int:
 
     def work(args):
         from mgmtfeat.store import FeatureStore
-        from mgmtfeat.store.published import import_published
+        from mgmtfeat.store.published import fetch_published, import_published
 
         if FeatureStore(args.out).case_ids(NET) and not args.force:
             raise FileExistsError(f"{args.out} already holds {NET} features; pass --force to re-import into it")
+        fetch_published(args.source, source_option="--source")  # a failed download names this command's option
         store = import_published(Path(args.out), args.source)
         counts = store.labels(NET)["label"].value_counts().to_dict()
         print(f"{sum(counts.values())} cases ({counts.get(0, 0)} unmethylated, {counts.get(1, 0)} methylated) in {store.root}")

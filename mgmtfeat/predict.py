@@ -26,7 +26,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--features", required=True, metavar="DIR", help="feature store of the cases to predict")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
     parser.add_argument("--labels", default=None, metavar="CSV|store",
-                        help="labels for metrics: a label CSV, or `store` for the store's own labels")
+                        help="labels for metrics: a label CSV, or `store` for the store's own labels; as in fit and cv, "
+                        "they select the cases: predictions.csv then holds the labelled cases only")
     parser.add_argument("--label-column", default=None, metavar="NAME", help="label column of --labels")
     parser.add_argument("--id-column", default=None, metavar="NAME", help="id column of --labels")
     parser.add_argument("--threshold", type=float, default=0.5,

@@ -211,12 +211,12 @@ mgmtfeat(["extract", "--pathway", "slices", "--net", "i3d2d", "--data", str(DATA
                       '"--out", str(OUT / "saliency"), "--patch", "32", "--stride", "32", "--force", "--quiet"])\n'
                       'display(pd.read_csv(OUT / "saliency" / "saliency.csv"))\n'
                       'display(Image(filename=str(OUT / "saliency" / f"{held_out}_saliency.png"), width=600))'),
-        new_markdown_cell("The map is a NIfTI on the T1wCE's grid: the slice where it is largest, beside the "
-                          "tumour segmentation."),
+        new_markdown_cell("The map is a NIfTI on the T1wCE's grid: its peak slice (`peak_slice` of saliency.csv, the "
+                          "tile marked peak in the PNG above), beside the tumour segmentation."),
         new_code_cell('saliency = np.asarray(nib.load(OUT / "saliency" / f"{held_out}_saliency.nii.gz").dataobj)\n'
                       't1ce = np.asarray(nib.load(next((DATA / held_out).glob("*t1ce.nii.gz"))).dataobj)\n'
                       'seg = np.asarray(nib.load(next((DATA / held_out).glob("*seg.nii.gz"))).dataobj)\n'
-                      'z = int(np.argmax(saliency.max(axis=(0, 1))))\n'
+                      'z = int(pd.read_csv(OUT / "saliency" / "saliency.csv")["peak_slice"].iloc[0])\n'
                       'fig, axes = plt.subplots(1, 2, figsize=(8, 4))\n'
                       'axes[0].imshow(t1ce[:, :, z].T, cmap="gray", origin="lower")\n'
                       'axes[0].contour(seg[:, :, z].T > 0, colors="yellow", linewidths=0.8, origin="lower")\n'

@@ -62,7 +62,7 @@ def test_preview_shows_the_slice_with_a_red_box(tmp_path):
     cc = make_clips(case)
     path = write_preview(case, cc, tmp_path / "p.png", n_tiles=4)
     image = imageio.imread(path)
-    assert image.ndim == 3 and image.shape[0] == len(MODALITIES) * (128 + 4)
+    assert image.ndim == 3 and image.shape[0] >= len(MODALITIES) * 100  # a labelled row per modality
     red = (image[..., 0] == 255) & (image[..., 1] == 0) & (image[..., 2] == 0)
     assert red.sum() > 4 * 50  # the box outline on each row
     grey = image[..., 0] == image[..., 1]

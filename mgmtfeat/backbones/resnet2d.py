@@ -45,7 +45,7 @@ RESNET50_CONFIG = WeightsConfig(
 # blocks per stage
 _DEPTHS = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3)}
 
-_HOW_TO = (f"pass weights=PATH to a torchvision resnet50 .pth or a timm resnet50 .safetensors file, or put "
+_HOW_TO = (f"pass --weights PATH (weights=PATH in Python) naming a torchvision resnet50 .pth or a timm resnet50 .safetensors file, or put "
            f"{HF_REPO_ID} in the Hugging Face cache (`huggingface-cli download {HF_REPO_ID}` on a machine "
            "with network access)")
 

@@ -37,7 +37,7 @@ VIVIT_CONFIG = WeightsConfig(
 )
 
 _HOW_TO = (
-    f"supply the ViViT weights with weights=DIR (a folder holding config.json and the "
+    f"supply the ViViT weights with --weights DIR (weights=DIR in Python; a folder holding config.json and the "
     f"model weights of {HF_REPO_ID}, e.g. from `huggingface-cli download {HF_REPO_ID} "
     "--local-dir DIR` on a machine with network access), or put them in the Hugging Face "
     "cache, or run once online without HF_HUB_OFFLINE=1"

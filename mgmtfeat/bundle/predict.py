@@ -132,7 +132,8 @@ def predict_bundle(settings: PredictSettings) -> tuple[pd.DataFrame, pd.DataFram
     Returns
     -------
     predictions : pandas.DataFrame
-        ``case_id``, ``prob_<class>`` per class, ``predicted`` (and ``label`` with labels).
+        ``case_id``, ``prob_<class>`` per class, ``predicted`` (and ``label`` with labels); with labels,
+        only the labelled cases (the label file selects the cases, as in ``fit`` and ``cv``).
     metrics : pandas.DataFrame or None
         The bootstrap table (``metric``, ``estimate``, ``low``, ``high``, ...) with labels.
     """
@@ -169,6 +170,10 @@ def predict_bundle(settings: PredictSettings) -> tuple[pd.DataFrame, pd.DataFram
         frame["label"] = pd.Series(np.asarray(classes, dtype=object)[np.maximum(y, 0)]).where(y >= 0)
         known = y >= 0
         metrics = metrics_table(y[known], proba[known], classes, task["positive_class"], settings.threshold)
+        if not known.all():  # a label file selects the cases, as in fit and cv
+            log.warning("predictions.csv holds the %d labelled cases only (%d unlabelled left out)", int(known.sum()),
+                        int((~known).sum()))
+            frame = frame[known].reset_index(drop=True)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "predictions.csv", frame.to_csv(index=False))
     if metrics is not None:

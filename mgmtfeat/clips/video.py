@@ -11,13 +11,13 @@ from pathlib import Path
 
 import numpy as np
 
-from mgmtfeat import MODALITIES
+from mgmtfeat import MODALITIES, MODALITY_LABELS
 from mgmtfeat._io import atomic_path
 from mgmtfeat.clips.make import CaseClips, to_frames
 from mgmtfeat.clips.placement import Placement
 from mgmtfeat.data.volumes import Case, same_grid
 
-__all__ = ["montage", "read_video", "write_montage", "write_preview", "write_video"]
+__all__ = ["montage", "montage_frames", "read_video", "write_montage", "write_preview", "write_video"]
 
 _CODECS = {".mp4": "libx264", ".avi": "mpeg4"}
 
@@ -81,6 +81,13 @@ def read_video(path: str | Path) -> np.ndarray:
     return video
 
 
+def montage_frames(clip: np.ndarray, n_tiles: int) -> np.ndarray:
+    """Indices of ``n_tiles`` evenly spaced frames between the first and last non-blank frame of ``clip``."""
+    filled = np.flatnonzero(np.asarray(clip).reshape(len(clip), -1).any(axis=1))
+    first, last = (filled[0], filled[-1]) if filled.size else (0, len(clip) - 1)
+    return np.linspace(first, last, n_tiles).round().astype(int)
+
+
 def montage(clip: np.ndarray, n_tiles: int = 16, columns: int = 4) -> np.ndarray:
     """Evenly spaced frames of a clip tiled into one uint8 ``(rows*h, columns*w)`` image.
 
@@ -88,9 +95,7 @@ def montage(clip: np.ndarray, n_tiles: int = 16, columns: int = 4) -> np.ndarray
     short volume does not fill the montage.
     """
     clip = _check_clip(clip)
-    filled = np.flatnonzero(clip.reshape(len(clip), -1).any(axis=1))
-    first, last = (filled[0], filled[-1]) if filled.size else (0, len(clip) - 1)
-    index = np.linspace(first, last, n_tiles).round().astype(int)
+    index = montage_frames(clip, n_tiles)
     rows = -(-n_tiles // columns)
     h, w = clip.shape[1:]
     out = np.zeros((rows * h, columns * w), dtype=np.uint8)
@@ -115,8 +120,8 @@ def write_montage(clip: np.ndarray, path: str | Path, n_tiles: int = 16, columns
     return _write_png(montage(clip, n_tiles, columns), Path(path))
 
 
-def _slice_with_box(case: Case, case_clips: CaseClips, modality: str, height: int) -> np.ndarray:
-    """RGB ``(height, w, 3)`` frame through the tumour (or the clip's middle) with the box in red.
+def _slice_with_box(case: Case, case_clips: CaseClips, modality: str, height: int) -> tuple[np.ndarray, int]:
+    """RGB ``(height, w, 3)`` frame through the tumour (or the clip's middle) with the box in red, and its frame index.
 
     The frame is resized to ``height`` rows first and the 2-pixel outline drawn after, so
     that resizing cannot drop it.
@@ -149,23 +154,40 @@ def _slice_with_box(case: Case, case_clips: CaseClips, modality: str, height: in
     rgb[bottom:bottom + 2, left:right + 2] = red
     rgb[top:bottom + 2, left:left + 2] = red
     rgb[top:bottom + 2, right:right + 2] = red
-    return rgb
+    return rgb, z
 
 
 def write_preview(case: Case, case_clips: CaseClips, path: str | Path, n_tiles: int = 6) -> Path:
-    """Write a PNG preview: per modality, the full slice through the tumour with the box in
-    red, then ``n_tiles`` evenly spaced frames of the clip. Slice and clip tiles are
-    scaled to the clip's height.
+    """Write a PNG preview: per modality (named at the left), the full slice through the tumour with
+    the box in red, then ``n_tiles`` evenly spaced frames of the clip, each titled with its frame
+    number. Slice and clip tiles are scaled to the clip's height.
     """
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    if path.suffix.lower() != ".png":
+        raise ValueError(f"image file {path} must end in .png")
     size = case_clips.clips[MODALITIES[0]].shape[1]
-    rows = []
-    for modality in MODALITIES:
-        full = _slice_with_box(case, case_clips, modality, size)
+    fig, axes = plt.subplots(len(MODALITIES), n_tiles + 1, figsize=(1.25 * (n_tiles + 1) + 0.6,
+                                                                      1.35 * len(MODALITIES) + 0.5), squeeze=False)
+    for row, modality in zip(axes, MODALITIES):
+        full, z = _slice_with_box(case, case_clips, modality, size)
+        row[0].imshow(full, interpolation="nearest")
+        row[0].set_title(f"slice {z} (box in red)", fontsize=7)
         clip = case_clips.clips[modality]
-        tiles = montage(clip, n_tiles, n_tiles)
-        tiles = np.repeat(tiles[:, :, None], 3, axis=2)
-        gap = np.full((size, 4, 3), 64, np.uint8)
-        rows.append(np.concatenate([full, gap, tiles], axis=1))
-    width = max(r.shape[1] for r in rows)
-    rows = [np.pad(r, ((0, 4), (0, width - r.shape[1]), (0, 0))) for r in rows]
-    return _write_png(np.concatenate(rows, axis=0), Path(path))
+        for ax, frame in zip(row[1:], montage_frames(clip, n_tiles)):
+            ax.imshow(clip[frame], cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+            ax.set_title(f"frame {frame}", fontsize=7)
+        for ax in row:
+            ax.set_xticks([])
+            ax.set_yticks([])
+        row[0].set_ylabel(MODALITY_LABELS.get(modality, modality), fontsize=9)
+    fig.suptitle(f"{case.case_id}: slice through the tumour (box in red), then clip frames", fontsize=9)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
+    plt.close(fig)
+    return path

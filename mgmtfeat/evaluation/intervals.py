@@ -9,6 +9,7 @@ every case several times and make the intervals too narrow.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -17,7 +18,7 @@ import pandas as pd
 from mgmtfeat.evaluation.bootstrap import BINARY_METRICS, MULTICLASS_METRICS, bootstrap_ci
 from mgmtfeat.evaluation.multiclass import predict_classes
 
-__all__ = ["CI_COLUMNS", "task_intervals", "per_class_intervals", "age_band_labels", "subgroup_intervals",
+__all__ = ["CI_COLUMNS", "task_intervals", "per_class_intervals", "age_band_labels", "level_order", "subgroup_intervals",
            "mean_over_repeats"]
 
 log = logging.getLogger(__name__)
@@ -107,6 +108,19 @@ def age_band_labels(values: pd.Series, bands: Sequence[float]) -> pd.Series:
                      dtype=object)
 
 
+def level_order(level: str) -> tuple:
+    """Sort key of a subgroup name: numeric bands in number order (``<50``, ``50-65``, ``>65``), then text.
+
+    A band ``<A`` comes before ``A-B``, which comes before ``>A``; names without a leading number
+    (``F``, ``M``) follow in text order.
+    """
+    match = re.match(r"^\s*([<>]?)\s*(-?\d+(?:\.\d+)?)", str(level))
+    if match is None:
+        return (1, 0.0, 0, str(level))
+    prefix, number = match.groups()
+    return (0, float(number), {"<": 0, "": 1, ">": 2}[prefix], str(level))
+
+
 def subgroup_intervals(y: np.ndarray, proba: np.ndarray, case_ids: Sequence[str], covariates: pd.DataFrame,
                        metrics: Sequence[str] = ("auc", "accuracy"), **options) -> pd.DataFrame:
     """Metrics with bootstrap CIs within each subgroup of each covariate column.
@@ -139,7 +153,7 @@ def subgroup_intervals(y: np.ndarray, proba: np.ndarray, case_ids: Sequence[str]
             cases = list(values.index[missing])
             log.info("covariate %r: %d case(s) have no value and are left out of its subgroups: %s%s", column,
                         len(cases), ", ".join(cases[:_SHOWN]), " ..." if len(cases) > _SHOWN else "")
-        for level in sorted(values[~missing].astype(str).unique()):
+        for level in sorted(values[~missing].astype(str).unique(), key=level_order):
             rows_in = np.flatnonzero((~missing & (values.astype(str) == level)).to_numpy())
             counts = np.bincount(y[rows_in], minlength=proba.shape[1])
             base = {"covariate": column, "subgroup": level, "n": len(rows_in),

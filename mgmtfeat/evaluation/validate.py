@@ -36,7 +36,8 @@ class CVResult:
         (and ``probability`` of the positive class for two classes).
     extras : dict
         Optional outputs: ``attention`` (DataFrame of case x input weights), ``models`` (the fold
-        models of ``keep_repeat``).
+        models of ``keep_repeat``), ``best_params`` (nested search: ``repeat``, ``fold`` and one column
+        per hyper-parameter chosen in that outer fold).
     """
 
     metrics: pd.DataFrame
@@ -61,8 +62,9 @@ def _run_fold(split: tuple, *, make_estimator: Callable, X: np.ndarray, y: np.nd
     Returns
     -------
     tuple
-        ``(proba, fit seconds, attention weights or None, the fitted estimator if keep else None)``;
-        ``proba`` of shape (n_test, n_classes), the weights of shape (n_test, n_inputs).
+        ``(proba, fit seconds, attention weights or None, the fitted estimator if keep else None,
+        the hyper-parameters a nested search chose or None)``; ``proba`` of shape (n_test, n_classes),
+        the weights of shape (n_test, n_inputs).
     """
     train, test, seed, keep = split
     estimator = make_estimator(seed)
@@ -75,7 +77,15 @@ def _run_fold(split: tuple, *, make_estimator: Callable, X: np.ndarray, y: np.nd
                               "training fold lacks a class; lower --folds or add cases of the rare class.")
     final = getattr(estimator, "best_estimator_", estimator)
     weights = final.attention_weights(X[test]) if attention and hasattr(final, "attention_weights") else None
-    return proba, seconds, weights, estimator if keep else None
+    return proba, seconds, weights, estimator if keep else None, chosen_params(estimator)
+
+
+def chosen_params(estimator) -> dict | None:
+    """The hyper-parameters an inner search chose (``best_params_``), also inside a pipeline's last step; else None."""
+    steps = getattr(estimator, "steps", None)
+    search = steps[-1][1] if steps else estimator  # e.g. ComBat, then the search
+    best = getattr(search, "best_params_", None)
+    return None if best is None else {str(k): (v.item() if hasattr(v, "item") else v) for k, v in best.items()}
 
 
 def cross_validate(make_estimator: Callable, X: np.ndarray, y: np.ndarray, case_ids: Sequence[str],
@@ -147,8 +157,10 @@ def cross_validate(make_estimator: Callable, X: np.ndarray, y: np.ndarray, case_
 
 
 def _collect(splits, outputs, y, ids, classes, seed, input_names) -> CVResult:
-    metric_rows, prediction_parts, attention_parts, models = [], [], [], []
-    for (repeat, fold, train, test), (proba, seconds, weights, model) in zip(splits, outputs):
+    metric_rows, prediction_parts, attention_parts, models, chosen = [], [], [], [], []
+    for (repeat, fold, train, test), (proba, seconds, weights, model, *best) in zip(splits, outputs):
+        if best and best[0] is not None:
+            chosen.append({"repeat": repeat, "fold": fold, **best[0]})
         metric_rows.append({"repeat": repeat, "fold": fold, **fold_metrics(y[test], proba), "fit_seconds": seconds,
                             "seed": fold_seed(seed, repeat, fold), "n_train": len(train), "n_test": len(test)})
         part = pd.DataFrame({"case_id": ids[test], "label": y[test], "repeat": repeat, "fold": fold})
@@ -167,4 +179,6 @@ def _collect(splits, outputs, y, ids, classes, seed, input_names) -> CVResult:
     extras = {"models": models} if models else {}
     if attention_parts:
         extras["attention"] = pd.concat(attention_parts, ignore_index=True)
+    if chosen:
+        extras["best_params"] = pd.DataFrame(chosen)
     return CVResult(pd.DataFrame(metric_rows), pd.concat(prediction_parts, ignore_index=True), extras)

@@ -16,7 +16,7 @@ Stores holding random-weight nets (provenance ``random_weights``) say so in ever
 title. Experiments that need what a store lacks (a second net, a second cohort, the delta-T1 input)
 raise :class:`ExperimentError` before fitting anything.
 
-:data:`EXPERIMENTS` maps each name of ``python -m mgmtfeat.experiment NAME`` to its function, a
+:data:`EXPERIMENTS` maps each name of ``mgmtfeat experiment NAME`` to its function, a
 one-line description and its own options; :func:`run_experiment` and :func:`run_all` run them.
 """
 
@@ -109,7 +109,7 @@ _EXTERNAL = Option(("--external-features", "--test-features"), "test_features",
                     "help": "feature store of a second cohort: the test set of external validation, which "
                             "cannot run without it"})
 
-#: Experiment name -> Experiment, in the order ``python -m mgmtfeat.experiment all`` runs them (the
+#: Experiment name -> Experiment, in the order ``mgmtfeat experiment all`` runs them (the
 #: cross-validated configurations shared by several experiments are then fitted by the first).
 EXPERIMENTS: dict[str, Experiment] = {
     "methods": Experiment(method_comparison, "Table 1: each model on its default inputs, beside the AUCs the "
@@ -159,7 +159,7 @@ def get_experiment(name: str) -> tuple[str, Experiment]:
     canonical = ALIASES.get(name, name)
     if canonical not in EXPERIMENTS:
         raise ValueError(f"unknown experiment {name!r}; choose from {', '.join(EXPERIMENTS)} "
-                         "(`python -m mgmtfeat.experiment --list` describes them)")
+                         "(`mgmtfeat experiment --list` describes them)")
     return canonical, EXPERIMENTS[canonical]
 
 

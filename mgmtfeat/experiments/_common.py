@@ -308,19 +308,19 @@ def _open(settings: ExperimentSettings, nets: Sequence[str] | None = None, modal
     if not present:
         raise ExperimentError(
             f"feature store {store.root} holds no features; extract them first with "
-            f"`python -m mgmtfeat.extract --data DIR --out {store.root}`."
+            f"`mgmtfeat extract --data DIR --out {store.root}`."
         )
     nets = list(nets or present)
     missing = [n for n in nets if n not in present]
     if missing:
         raise ExperimentError(
             f"store {store.root} has no features of net(s) {', '.join(missing)} (present: {', '.join(present)}); "
-            f"extract them first with `python -m mgmtfeat.extract --data DIR --out {store.root} --net {missing[0]}`."
+            f"extract them first with `mgmtfeat extract --data DIR --out {store.root} --net {missing[0]}`."
         )
     if len(nets) < min_nets:
         raise ExperimentError(
             f"this experiment compares at least {min_nets} nets, but store {store.root} holds only "
-            f"{', '.join(nets)}; extract another net into it first, e.g. `python -m mgmtfeat.extract --data DIR "
+            f"{', '.join(nets)}; extract another net into it first, e.g. `mgmtfeat extract --data DIR "
             f"--out {store.root} --net {'r2plus1d' if 'r2plus1d' not in nets else 'i3d'}` (add `--weights random` "
             "for a quick pipeline check)."
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass, field
 
-from mgmtfeat._config import parse_overrides
+from mgmtfeat._config import check_overrides, parse_overrides
 from mgmtfeat.models import models_help
 from mgmtfeat.experiments._common import ExperimentSettings
 
@@ -14,10 +14,10 @@ __all__ = ["HelpFormatter", "Option", "add_common_arguments", "parse_overrides",
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows an option's default, except an empty one (None, False, []) whose help already says it."""
+    """Shows an option's default, except an empty one (None, False, []) or one its help already states."""
 
     def _get_help_string(self, action):
-        if action.default is None or action.default is False or action.default == []:
+        if action.default is None or action.default is False or action.default == [] or "(default" in action.help:
             return action.help
         return super()._get_help_string(action)
 
@@ -54,7 +54,7 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     ``--quiet``, ``--config``, ``--dry-run`` and logging come with :func:`mgmtfeat._cli.command_parser`.
     """
     parser.add_argument("--features", default=None, metavar="DIR",
-                        help="feature store (from `python -m mgmtfeat.extract`); default: the paper's published "
+                        help="feature store (from `mgmtfeat extract`); default: the paper's published "
                         "ViViT features, imported into the user cache on first use")
     parser.add_argument("--published-source", default=None, metavar="DIR",
                         help="offline folder with the two published TFRecord files (used without --features)")
@@ -65,8 +65,8 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the folds and of every model fit")
     parser.add_argument("--jobs", type=int, default=1, help="folds fitted in parallel processes")
     parser.add_argument("--set", action="append", default=[], metavar="MODEL.PARAM=VALUE",
-                        help="override a model parameter, e.g. --set snn.max_epochs=20 --set snn.n_members=1 "
-                        "(repeatable; VALUE is read as a YAML scalar or list)")
+                        help="override a model parameter, e.g. --set logistic.C=0.1 --set snn.max_epochs=20 "
+                        "(repeatable; VALUE is read as a YAML scalar or list; PARAM by the estimator's own name)")
     parser.add_argument("--force", action="store_true", help="replace an existing results folder")
 
 
@@ -78,5 +78,6 @@ def settings_from_args(args, out: str | None = None, command: list[str] | None =
     extra = {} if command is None else {"command": list(command)}
     return ExperimentSettings(features=args.features, out=out or args.out, folds=args.folds, repeats=args.repeats,
                               seed=args.seed, jobs=args.jobs, force=args.force,
-                              model_params=parse_overrides(args.set), published_source=args.published_source,
+                              model_params=check_overrides(parse_overrides(args.set)),  # logistic.C -> clf__C
+                              published_source=args.published_source,
                               progress=not args.quiet, **extra)

@@ -2,7 +2,7 @@
 
 A results folder is written under ``.NAME.partial`` (see :mod:`mgmtfeat.experiments._common`). Its
 ``fold-cache/`` subfolder holds one ``MODEL-fold-rR-kK-DIGEST.npz`` per finished fold: the held-out
-probabilities, the fit seconds and the attention weights, written atomically as each fold finishes.
+probabilities, the fit seconds, the attention weights and the parameters a nested search chose, written atomically as each fold finishes.
 ``DIGEST`` covers everything that shapes the fold's numbers (the feature matrix, labels and case ids,
 the model, its parameters, nested or not, the seed, the fold's training and test rows and the package
 versions), so a fold is reused only by the same computation; anything else misses and is fitted. Run
@@ -52,7 +52,8 @@ class FoldCache:
     It wraps the executor that runs the folds (:mod:`mgmtfeat._parallel`) for
     :func:`mgmtfeat.evaluation.cross_validate`, whose task items are ``(train rows, test rows,
     seed, keep the model)`` and whose outputs are ``(probabilities, fit seconds, attention weights or
-    None, the model or None)``. A fold whose fitted model is kept (for a held-out test) is always
+    None, the model or None, the chosen parameters or None)``. ``reused_names`` lists the folds read
+    back from the cache (``fold-r0-k1``), for the run to say what it resumed. A fold whose fitted model is kept (for a held-out test) is always
     fitted: the cache holds numbers, not models.
 
     Parameters
@@ -71,6 +72,7 @@ class FoldCache:
         self.inner, self.folder, self.model, self.key = inner, Path(folder), model, key
         self.threads_per_worker = getattr(inner, "threads_per_worker", None)
         self.reused = 0
+        self.reused_names: list[str] = []
 
     def __enter__(self) -> "FoldCache":
         return self
@@ -101,6 +103,7 @@ class FoldCache:
                 pending.append(index)
             else:
                 self.reused += 1
+                self.reused_names.append(names[index])
                 yield index, output
         if not pending:
             return
@@ -113,10 +116,12 @@ class FoldCache:
 
 
 def _write(path: Path, full: str, output) -> None:
-    p, seconds, weights, _ = output
+    p, seconds, weights, _, *chosen = output
     arrays = {"key": np.array(full), "p": np.asarray(p), "seconds": np.array(float(seconds))}
     if weights is not None:
         arrays["weights"] = np.asarray(weights)
+    if chosen and chosen[0] is not None:  # JSON text, so the cache never needs pickles
+        arrays["chosen"] = np.array(json.dumps(chosen[0], sort_keys=True))
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
     atomic_write_bytes(path, buffer.getvalue())
@@ -129,7 +134,8 @@ def _read(path: Path, full: str):
         with np.load(path, allow_pickle=False) as npz:
             if str(npz["key"]) != full:
                 return None
-            return npz["p"], float(npz["seconds"]), (npz["weights"] if "weights" in npz.files else None), None
+            chosen = json.loads(str(npz["chosen"])) if "chosen" in npz.files else None
+            return npz["p"], float(npz["seconds"]), (npz["weights"] if "weights" in npz.files else None), None, chosen
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
         log.warning("%s: damaged cached fold (%s); fitting it again", path, err)
         return None

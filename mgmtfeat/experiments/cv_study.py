@@ -34,6 +34,7 @@ from mgmtfeat.experiments._common import (_discard_partial, _finish_out, _inputs
                                           describe_features, make_estimator_factory, open_store, shared_folds,
                                           versions)
 from mgmtfeat.experiments._resume import CACHE_DIR, FoldCache, computation_key
+from mgmtfeat.experiments.nested_outputs import nested_section
 from mgmtfeat.experiments.study_outputs import TASK_METRICS, oof_reports, site_comparison, subgroup_frame, \
     summarise_task, test_reports
 from mgmtfeat.experiments.study_task import TaskOptions, estimator_factory, model_matrix, prepare_cohort
@@ -45,7 +46,7 @@ __all__ = ["StudySettings", "run_study", "open_store", "shared_folds", "make_est
 
 @dataclass
 class StudySettings:
-    """What one ``python -m mgmtfeat.cv`` run does (see its ``--help`` for each field)."""
+    """What one ``mgmtfeat cv`` run does (see its ``--help`` for each field)."""
 
     features: str | None = None  # store folder; None = the published ViViT features
     nets: Sequence[str] = ("vivit",)
@@ -100,7 +101,8 @@ def run_study(settings: StudySettings, progress: bool = True) -> dict:
 def _run(settings: StudySettings, store, cohort, tmp: Path, progress: bool) -> dict:
     from tqdm.auto import tqdm
 
-    from mgmtfeat.models import MODELS, input_params
+    from mgmtfeat.models import MODELS, input_params, make_model
+    from mgmtfeat.models.params import effective_params
 
     task = settings.task
     everything, folds, folds_path = cohort.data, cohort.folds, cohort.folds_path
@@ -112,7 +114,7 @@ def _run(settings: StudySettings, store, cohort, tmp: Path, progress: bool) -> d
     metric_names = METRICS if cohort.binary else TASK_METRICS
 
     summaries, metric_parts, prediction_parts, attention_parts, inputs_used = {}, [], [], [], {}
-    fold_models, mixed_metrics = {}, {}
+    fold_models, mixed_metrics, model_params, reused, chosen = {}, {}, {}, {}, []
     n_folds = folds["repeat"].nunique() * folds["fold"].nunique()
     n_folds += len(mixed_folds[["repeat", "fold"]].drop_duplicates()) if compare_sites else 0
     environment = versions()
@@ -124,15 +126,20 @@ def _run(settings: StudySettings, store, cohort, tmp: Path, progress: bool) -> d
             inputs_used[model] = list(data.inputs)
             bar.set_postfix_str(model)
             params = input_params(model, settings.model_params.get(model), data.sizes)  # fused nets of other lengths
+            model_params[model] = effective_params(make_model(model, settings.seed).set_params(**(params or {})))
             factory = estimator_factory(model, settings.nested, settings.seed, params, task.harmonize)
             X = model_matrix(data, site_codes, cohort.groups)
             key = computation_key(X, data.y, data.case_ids, model, {"params": params, "harmonize": task.harmonize},
                                   settings.nested, settings.seed, environment)
+            cache = FoldCache(executor, tmp / CACHE_DIR, model, key)
             result = cross_validate(
                 factory, X, data.y, data.case_ids, folds, classes=cohort.classes, seed=settings.seed, progress=bar.update,
                 input_names=None if task.harmonize else data.inputs, keep_repeat=0 if cohort.test is not None else None,
-                executor=FoldCache(executor, tmp / CACHE_DIR, model, key),
+                executor=cache,
             )
+            reused[model] = list(cache.reused_names)
+            if "best_params" in result.extras:
+                chosen.append(result.extras["best_params"].assign(model=model))
             summaries[model] = summarise_task(result.metrics, metric_names)
             if cohort.test is not None:
                 test = cohort.test.select(list(data.inputs))
@@ -151,6 +158,7 @@ def _run(settings: StudySettings, store, cohort, tmp: Path, progress: bool) -> d
     predictions.to_csv(tmp / "predictions.csv", index=False)
     if attention_parts:
         pd.concat(attention_parts).to_csv(tmp / "attention.csv", index=False)
+    nested = nested_section(tmp, settings.nested, chosen, list(settings.models))
     table = summary_table(summaries, metric_names)
     sections = oof_reports(tmp, predictions, cohort.classes, task, settings.seed,
                            subgroup_frame(cohort.covariates, task.age_bands) if cohort.covariates is not None else None)
@@ -173,6 +181,9 @@ def _run(settings: StudySettings, store, cohort, tmp: Path, progress: bool) -> d
                  "label_source": cohort.label_source, "n_unlabelled_left_out": cohort.n_unlabelled,
                  "n_test": 0 if cohort.test is None else len(cohort.test.y), "notes": cohort.notes},
         "inputs": inputs_used,
+        "model_params": model_params,
+        "nested": nested["record"],
+        "resumed_folds": {m: names for m, names in reused.items() if names},
         "fold_seeds": sorted(set(metrics["seed"].tolist())),
         "versions": versions(),
         "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -185,6 +196,7 @@ def _run(settings: StudySettings, store, cohort, tmp: Path, progress: bool) -> d
         + f"Features: {features}\n\n"
         + "".join(f"- {net}: weights {p['weights']}{' — RANDOM WEIGHTS (untrained network)' if p['random_weights'] else ''}\n"
                   for net, p in summary["provenance"].items()) + "\n"
+        + nested["text"]
         + markdown_table(table, metric_names)
         + "".join(f"\n{note}.\n" for note in cohort.notes)
         + "\n" + sections

@@ -40,7 +40,7 @@ def delta_t1_ablation(settings: ExperimentSettings, model: str = "snn",
     if "delta_t1" not in mods:
         raise ExperimentError(
             f"store {cohort.store.root} has no delta_t1 features for net {net}; extract them first with "
-            f"`python -m mgmtfeat.extract --data DIR --out {cohort.store.root} --net {net} --force` "
+            f"`mgmtfeat extract --data DIR --out {cohort.store.root} --net {net} --force` "
             "(the delta-T1 clip is T1wCE minus T1 and needs both on one grid)."
         )
     if len(mods) < 2:

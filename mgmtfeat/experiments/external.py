@@ -36,7 +36,7 @@ def external_validation(settings: ExperimentSettings, test_features: str | None,
     train_store = open_store(settings.features, settings.published_source)
     if not test_features:
         raise ExperimentError(
-            "external validation needs a second cohort: extract its features first with `python -m mgmtfeat.extract "
+            "external validation needs a second cohort: extract its features first with `mgmtfeat extract "
             "--data SECOND_DATASET --out SECOND_STORE --net NET` and pass it as the test store "
             "(--external-features SECOND_STORE)."
         )
@@ -48,7 +48,7 @@ def external_validation(settings: ExperimentSettings, test_features: str | None,
     if not nets or not test_store.nets():
         raise ExperimentError(
             f"test store {test_store.root} has no features of a net of the training store "
-            f"({', '.join(train_store.nets()) or 'none'}); extract them first with `python -m mgmtfeat.extract "
+            f"({', '.join(train_store.nets()) or 'none'}); extract them first with `mgmtfeat extract "
             f"--data SECOND_DATASET --out {test_store.root} --net {(train_store.nets() or ['i3d'])[0]}`."
         )
     net = nets[0]

@@ -78,6 +78,13 @@ def subgroup_frame(covariates: pd.DataFrame, age_bands: Sequence[float]) -> pd.D
     return pd.DataFrame(out, index=covariates.index)
 
 
+def class_labels(classes, options) -> dict[str, str]:
+    """Axis labels of the classes: the store's MGMT codes by name (``1`` -> ``methylated (1)``), others as they are."""
+    if getattr(options, "labels", None) is None and [str(c) for c in classes] == ["0", "1"]:
+        return {"0": "unmethylated (0)", "1": "methylated (1)"}
+    return {str(c): str(c) for c in classes}
+
+
 def oof_reports(tmp: Path, predictions: pd.DataFrame, classes: list, options, seed: int,
                 covariates: pd.DataFrame | None = None) -> str:
     """Write the out-of-fold reports of every model; return their Markdown for ``summary.md``.
@@ -106,7 +113,7 @@ def oof_reports(tmp: Path, predictions: pd.DataFrame, classes: list, options, se
                              .assign(model=model, repeat=repeat))
     confusion = pd.DataFrame(confusion)
     confusion.to_csv(tmp / "confusion.csv", index=False)
-    save_figure(plot_confusion(confusion, names), tmp / "confusion.png")
+    save_figure(plot_confusion(confusion, names, display=class_labels(classes, options)), tmp / "confusion.png")
     long = {name: pd.concat([t.assign(repeat=r) for (m, r), t in tables.items()], ignore_index=True)
             for name, tables in (("class", per_class), ("metric", overall))}
     long["class"].to_csv(tmp / "class_intervals.csv", index=False)

@@ -16,24 +16,44 @@ __all__ = ["plot_confusion", "plot_calibration", "plot_stability", "plot_site_co
            "plot_predictive_index"]
 
 
-def plot_confusion(confusion: pd.DataFrame, classes, title: str = "Out-of-fold confusion matrix"):
-    """One heat map per model of the mean count per repeat.
+def text_colour(rgba) -> str:
+    """``"white"`` or ``"black"``, whichever contrasts more with the colour ``rgba`` (WCAG relative luminance)."""
+    linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in rgba[:3]]
+    luminance = 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+    return "white" if (1.05 / (luminance + 0.05)) > ((luminance + 0.05) / 0.05) else "black"
 
-    ``confusion`` has columns ``model``, ``repeat``, ``true``, ``predicted``, ``count`` (class names).
+
+def plot_confusion(confusion: pd.DataFrame, classes, title: str = "Out-of-fold confusion matrix",
+                   display: Mapping[str, str] | None = None):
+    """One heat map per model of the count per repeat (the mean over repeats when there are several).
+
+    ``confusion`` has columns ``model``, ``repeat``, ``true``, ``predicted``, ``count`` (class names);
+    ``display`` maps a class name to its label on the axes (e.g. ``"1"`` -> ``"methylated (1)"``).
+    Each cell's text is white or black by the luminance of its own colour in the colour map.
     """
+    import matplotlib
+
     models = list(dict.fromkeys(confusion["model"]))
-    fig, axes = _figure(4.2 * len(models), 4.0, ncols=len(models))
+    fig, axes = _figure(4.6 * len(models), 4.2, ncols=len(models))
     names = [str(c) for c in classes]
+    shown = [str((display or {}).get(n, n)) for n in names]
+    repeats = confusion["repeat"].nunique()
+    # each repeat counts every case once, so the mean over repeats is a mean count per repeat
+    what = "count of cases" if repeats == 1 else f"mean count over {repeats} repeats"
+    cmap = matplotlib.colormaps["Blues"]
     for ax, model in zip(np.atleast_2d(axes)[0], models):  # one model: _figure returns a single Axes
         part = confusion[confusion["model"] == model]
         mean = part.groupby(["true", "predicted"])["count"].mean()
         matrix = np.array([[mean.get((t, p), 0.0) for p in names] for t in names])
-        ax.imshow(matrix, cmap="Blues")
+        image = ax.imshow(matrix, cmap=cmap)
+        integer = np.allclose(matrix, np.round(matrix))  # one repeat, or every repeat alike
         for (i, j), value in np.ndenumerate(matrix):
-            ax.text(j, i, f"{value:.1f}", ha="center", va="center", fontsize=9,
-                    color="white" if value > matrix.max() / 2 else "black")
-        ax.set(xticks=range(len(names)), yticks=range(len(names)), xticklabels=names, yticklabels=names,
-               xlabel="predicted class", ylabel="true class", title=f"{model}\n{title}")
+            ax.text(j, i, f"{value:.0f}" if integer else f"{value:.1f}", ha="center", va="center", fontsize=9,
+                    color=text_colour(cmap(image.norm(value))))
+        fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04).set_label(what, fontsize=8)
+        ax.set(xticks=range(len(names)), yticks=range(len(names)), xticklabels=shown, yticklabels=shown,
+               xlabel="predicted class", ylabel="true class", title=f"{model}\n{title}\n({what})")
+        ax.tick_params(axis="x", labelrotation=20)
     return fig
 
 
@@ -74,7 +94,8 @@ def plot_site_comparison(table: pd.DataFrame, title: str = "Co-site vs separate-
     ax.axhline(0.5, color="grey", linestyle=":")
     ax.set(xticks=np.arange(len(models)) + width * (len(schemes) - 1) / 2, xticklabels=models, ylabel="AUC",
            ylim=(0, 1), title=title)
-    ax.legend(fontsize=8)
+    # below the axes, so it covers no bar or error bar whatever their heights
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=len(schemes), frameon=False)
     return fig
 
 
@@ -85,7 +106,8 @@ def plot_subgroups(table: pd.DataFrame, metric: str = "auc", title: str = "AUC b
     y = np.arange(len(rows))[::-1]
     ax.errorbar(rows["estimate"], y, xerr=[(rows["estimate"] - rows["low"]).clip(lower=0),
                                            (rows["high"] - rows["estimate"]).clip(lower=0)], fmt="o", capsize=3)
-    labels = [f"{r.model}: {r.covariate} {r.subgroup} (n={r.n})" for r in rows.itertuples()]
+    # n is a count of cases; a mean over repeats of equal counts must not show as 20.0
+    labels = [f"{r.model}: {r.covariate} {r.subgroup} (n={int(round(r.n))})" for r in rows.itertuples()]
     ax.set(yticks=y, yticklabels=labels, xlabel=metric.upper() if metric == "auc" else metric, title=title)
     ax.axvline(0.5, color="grey", linestyle=":")
     return fig

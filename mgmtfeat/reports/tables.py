@@ -10,13 +10,15 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from mgmtfeat import MODALITY_LABELS
+
 __all__ = ["TABLE_METRICS", "INPUT_LABELS", "summary_table", "markdown_table", "plus_minus", "metric_cells",
            "cells_to_markdown"]
 
 #: Metrics shown in the experiments' tables (F1 and fit time stay in their CSV files).
 TABLE_METRICS = ("auc", "precision", "recall", "accuracy")
 #: How each input is named in tables and figures.
-INPUT_LABELS = {"flair": "FLAIR", "t1": "T1", "t1ce": "T1wCE", "t2": "T2", "delta_t1": "delta-T1"}
+INPUT_LABELS = MODALITY_LABELS
 
 
 def summary_table(summaries: Mapping[str, Mapping], metrics: Sequence[str] = ("auc", "precision", "recall", "accuracy", "f1")) -> pd.DataFrame:

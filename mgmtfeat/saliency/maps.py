@@ -10,7 +10,7 @@ from mgmtfeat._io import atomic_path
 from mgmtfeat.clips.make import to_frames
 from mgmtfeat.data.nifti import write_nifti
 
-__all__ = ["chosen_slices", "overlay", "write_map", "write_overlays"]
+__all__ = ["chosen_slices", "overlay", "peak_slice", "write_map", "write_overlays"]
 
 
 def write_map(path: str | Path, saliency: np.ndarray, affine: np.ndarray, source: str | Path | None = None) -> Path:
@@ -40,17 +40,22 @@ def write_map(path: str | Path, saliency: np.ndarray, affine: np.ndarray, source
     return write_nifti(path, np.ascontiguousarray(data), affine, dtype=np.float32)
 
 
-def chosen_slices(saliency: np.ndarray, brain: np.ndarray) -> list[int]:
-    """The canonical slice with the largest saliency summed over brain voxels, and its two neighbours.
+def peak_slice(saliency: np.ndarray, brain: np.ndarray) -> int:
+    """The canonical slice with the largest saliency summed over brain voxels (the middle of :func:`chosen_slices`).
 
     Summing over the brain (not the maximum) breaks the ties of tube patches, which give every
     slice of the clip's range the same values: the slice where the salient region has most
-    brain wins. Neighbours outside the volume are dropped.
+    brain wins.
     """
     per_slice = np.where(brain, np.clip(saliency, 0, None), 0).sum(axis=(0, 1))
     if not per_slice.any():  # nothing raised the probability: show where the map is largest in size
         per_slice = np.where(brain, np.abs(saliency), 0).sum(axis=(0, 1))
-    z = int(np.argmax(per_slice))
+    return int(np.argmax(per_slice))
+
+
+def chosen_slices(saliency: np.ndarray, brain: np.ndarray) -> list[int]:
+    """:func:`peak_slice` and its two neighbours; neighbours outside the volume are dropped."""
+    z = peak_slice(saliency, brain)
     return [k for k in (z - 1, z, z + 1) if 0 <= k < saliency.shape[2]]
 
 
@@ -74,17 +79,45 @@ def overlay(image: np.ndarray, saliency: np.ndarray, scale: float) -> np.ndarray
     return np.rint((rgb * (1 - alpha) + colour * alpha) * 255).astype(np.uint8)
 
 
-def write_overlays(path: str | Path, volume: np.ndarray, saliency: np.ndarray) -> tuple[Path, list[int]]:
-    """Write a PNG of :func:`overlay` on :func:`chosen_slices`, side by side; returns it and the slices."""
-    import imageio.v2 as imageio
+def write_overlays(path: str | Path, volume: np.ndarray, saliency: np.ndarray,
+                   title: str = "occlusion saliency") -> tuple[Path, list[int]]:
+    """Write a PNG of :func:`overlay` on :func:`chosen_slices`, side by side; returns it and the slices.
+
+    Each tile is titled with its slice (the canonical RAS+ index, as in ``saliency.csv``'s
+    ``overlay_slices``; the middle one is the peak); a colour bar gives the drop in probability that
+    full red or blue stands for. The figure is at least 640 pixels wide, whatever the volume's size.
+
+    Parameters
+    ----------
+    path : path-like
+    volume, saliency : np.ndarray, shape (X, Y, Z)
+        The image shown and its map, on the canonical grid.
+    title : str
+        Above the tiles (e.g. the case and the modality).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import LinearSegmentedColormap, Normalize
 
     slices = chosen_slices(saliency, volume != 0)
     frames, maps = to_frames(volume), to_frames(saliency)
     scale = float(np.abs(saliency).max())
-    tiles = [overlay(frames[z].astype(np.float32), maps[z], scale) for z in slices]
-    gap = np.full((tiles[0].shape[0], 4, 3), 64, np.uint8)
-    image = np.concatenate([x for t in tiles for x in (t, gap)][:-1], axis=1)
+    fig, axes = plt.subplots(1, len(slices), figsize=(2.6 * len(slices) + 1.4, 3.2), squeeze=False)
+    peak = peak_slice(saliency, volume != 0)
+    for ax, z in zip(axes[0], slices):
+        ax.imshow(overlay(frames[z].astype(np.float32), maps[z], scale), interpolation="nearest")
+        ax.set_title(f"slice {z}" + (" (peak)" if z == peak else ""), fontsize=9)
+        ax.axis("off")
+    # the overlay's own colours: blue (masking raises P) - grey image - red (masking lowers P)
+    cmap = LinearSegmentedColormap.from_list("drop", [(0.0, 0.3, 1.0), (0.5, 0.5, 0.5), (1.0, 0.0, 0.0)])
+    bar = fig.colorbar(plt.cm.ScalarMappable(Normalize(-max(scale, 1e-12), max(scale, 1e-12)), cmap), ax=list(axes[0]),
+                       fraction=0.04, pad=0.02)
+    bar.set_label("drop in probability when masked", fontsize=8)
+    fig.suptitle(title, fontsize=10)
     path = Path(path)
     with atomic_path(path) as tmp:
-        imageio.imwrite(tmp, image, format="PNG")
+        fig.savefig(tmp, dpi=100, format="png")
+    plt.close(fig)
     return path, slices

@@ -21,7 +21,7 @@ from typing import Sequence
 
 import numpy as np
 
-from mgmtfeat import MODALITIES
+from mgmtfeat import MODALITIES, MODALITY_LABELS
 from mgmtfeat._io import write_csv
 from mgmtfeat.backbones import check_backbone_kind, create_backbone
 from mgmtfeat.bundle import load_bundle
@@ -32,7 +32,7 @@ from mgmtfeat.clips.placement import Placement
 from mgmtfeat.clips.settings import read_box_csv
 from mgmtfeat.data.layouts import CaseRef, find_cases
 from mgmtfeat.data.volumes import Case, load_case
-from mgmtfeat.saliency.maps import write_map, write_overlays
+from mgmtfeat.saliency.maps import peak_slice, write_map, write_overlays
 from mgmtfeat.saliency.occlusion import CaseSaliency, OcclusionSettings, occlusion_drops, to_volume
 from mgmtfeat.saliency.slices import slice_case_saliency, slice_settings_of
 
@@ -198,7 +198,8 @@ def run_saliency(model_dir: str | os.PathLike, data: str | os.PathLike, cases: S
         nifti, png, table = _outputs(out, ref.case_id)
         source = case.volumes["t1ce" if modality == "delta_t1" else modality]
         write_map(nifti, result.saliency, result.affine, source.path)
-        _, slices = write_overlays(png, source.data, result.saliency)
+        _, slices = write_overlays(png, source.data, result.saliency,
+                                   f"{ref.case_id}: {MODALITY_LABELS.get(modality, modality)}, drop in P when masked")
         write_csv(table, [{**b.__dict__, "drop": float(d), "probability": result.p0 - float(d)}
                           for b, d in zip(result.boxes, result.drops)],
                   ["f0", "f1", "r0", "r1", "c0", "c1", "probability", "drop"])
@@ -206,6 +207,7 @@ def run_saliency(model_dir: str | os.PathLike, data: str | os.PathLike, cases: S
         rows.append({"case_id": ref.case_id, "modality": modality, "probability": result.p0,
                      "max_drop": float(result.drops[peak]), "min_drop": float(result.drops.min()),
                      "n_patches": len(result.boxes), "overlay_slices": " ".join(map(str, slices)),
+                     "peak_slice": peak_slice(result.saliency, source.data != 0),
                      "seconds": round(result.seconds, 1)})
         log.info("%s: p=%.3f, %d patches, largest drop %.3f, %.0f s", ref.case_id, result.p0, len(result.boxes),
                  result.drops[peak], result.seconds)

@@ -31,6 +31,8 @@ ID_COLUMNS = ("case_id", "BraTS21ID", "ID", "BraTS21 ID")
 LABEL_COLUMNS = ("MGMT_value", "MGMT status", "label")
 _INTEGER = re.compile(r"^[+-]?\d+(\.0*)?$")
 _SHOWN = 5  # ids listed in a message
+#: A numeric label column with more distinct values than this is a measurement (age), not classes.
+MAX_NUMERIC_CLASSES = 20
 
 
 class LabelError(ValueError):
@@ -82,8 +84,12 @@ class TaskLabels:
         small = {c: n for c, n in self.counts().items() if n < k}
         if small:
             listed = ", ".join(f"{c!r} ({n} cases)" for c, n in small.items())
-            raise LabelError(f"{self.source}: class(es) {listed} have fewer cases than the {k} folds; lower the "
-                             f"number of folds to at most {min(small.values())}, merge rare classes or add cases.")
+            fewest = min(small.values())
+            # cross-validation needs 2 folds at least, so a class of one case fits no number of folds
+            fix = (f"lower the number of folds to at most {fewest}, merge rare classes or add cases" if fewest >= 2 else
+                   "no number of folds fits a class of one case (2 folds at least): merge rare classes, drop their "
+                   "cases from the label file, or add cases")
+            raise LabelError(f"{self.source}: class(es) {listed} have fewer cases than the {k} folds; {fix}.")
 
 
 def _number(text: str) -> int | None:
@@ -110,6 +116,22 @@ def _classes_of(values: pd.Series) -> pd.Series:
     if values.map(lambda v: bool(_INTEGER.match(v))).all():
         return values.map(lambda v: int(float(v)))
     return values
+
+
+def _check_categorical(values: pd.Series, path, column: str) -> None:
+    """Refuse a numeric column that is a measurement (many values, or fractions), not a class label."""
+    numbers = pd.to_numeric(values, errors="coerce")
+    if len(numbers) == 0 or numbers.isna().any():  # text labels name classes
+        return
+    distinct = int(numbers.nunique())
+    fractional = bool((numbers != numbers.round()).any())
+    if distinct > 2 and (fractional or distinct > MAX_NUMERIC_CLASSES):
+        kind = "not all integers" if fractional else f"more than {MAX_NUMERIC_CLASSES} classes"
+        raise LabelError(
+            f"label file {path}: column {column!r} is continuous: {distinct} distinct numbers from "
+            f"{numbers.min():g} to {numbers.max():g} ({kind}), not a class label; mgmtfeat classifies. Make "
+            f"classes of it first (e.g. a column {column}_band holding <50, 50-65, >65) and pass that column "
+            "with --label-column, or choose another label column (--label-column).")
 
 
 def _match(table: pd.DataFrame, id_column: str, case_ids: Sequence[str], path) -> pd.Series:
@@ -174,6 +196,7 @@ def _read(path, case_ids: Sequence[str], label_column, id_column) -> tuple[pd.Se
     table["case"] = _match(table, id_column, case_ids, path)
     unknown = tuple(table.loc[table["case"].isna(), id_column].drop_duplicates())
     table = table.dropna(subset=["case"])
+    _check_categorical(table[label_column], path, label_column)
     table["label"] = _classes_of(table[label_column])
     clash = table.groupby("case")["label"].nunique()
     if (clash > 1).any():

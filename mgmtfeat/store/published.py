@@ -42,7 +42,8 @@ RECORD_KEYS = {"flair": "DF_FLAIR", "t1": "DF_T1", "t1ce": "DF_T1CE", "t2": "DF_
 NET = "vivit"
 
 
-def fetch_published(source: str | os.PathLike | None = None, timeout: float = 60.0) -> dict[str, Path]:
+def fetch_published(source: str | os.PathLike | None = None, timeout: float = 60.0,
+                    source_option: str = "--published-source") -> dict[str, Path]:
     """Return verified paths of the two published TFRecord files.
 
     Parameters
@@ -52,6 +53,9 @@ def fetch_published(source: str | os.PathLike | None = None, timeout: float = 60
         are taken from the user cache, or downloaded into it when online.
     timeout : float
         Seconds to wait for the download before giving up.
+    source_option : str
+        The option of the running command that gives ``source`` (``--published-source`` of ``cv``,
+        ``--source`` of ``import-published``), named in the message of a failed download.
 
     Raises
     ------
@@ -69,7 +73,7 @@ def fetch_published(source: str | os.PathLike | None = None, timeout: float = 60
                 raise FileNotFoundError(
                     f"{path}: published feature file missing; the folder must hold {', '.join(PUBLISHED_FILES)}"
                 )
-            _download(BASE_URL + name, path, timeout)
+            _download(BASE_URL + name, path, timeout, source_option)
         actual = sha256_file(path)
         if actual != sha:
             raise ValueError(
@@ -80,12 +84,13 @@ def fetch_published(source: str | os.PathLike | None = None, timeout: float = 60
     return paths
 
 
-def _download(url: str, path: Path, timeout: float) -> None:
+def _download(url: str, path: Path, timeout: float, source_option: str) -> None:
     # the digest is checked before the file appears, so a wrong download never sits in the cache
     try:
         download(url, path, sha256=PUBLISHED_FILES[path.name][0], timeout=timeout,
                  how_to="offline, pass the folder that holds the two published files: "
-                 "--published-source DIR (or set MGMTFEAT_PUBLISHED_SOURCE)")
+                 f"{source_option} DIR"
+                 + (" (or set MGMTFEAT_PUBLISHED_SOURCE)" if source_option == "--published-source" else ""))
     except DownloadError as err:
         raise FileNotFoundError(str(err)) from err
 

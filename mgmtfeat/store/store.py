@@ -132,7 +132,7 @@ class FeatureStore:
             known = ", ".join(self.nets()) or "none"
             raise StoreError(
                 f"{path}: no features of net {net!r} in store {self.root} (nets present: {known}); "
-                f"extract them first with `python -m mgmtfeat.extract --net {net} --out {self.root}`."
+                f"extract them first with `mgmtfeat extract --net {net} --out {self.root}`."
             )
         return read_provenance(path)
 
@@ -343,8 +343,8 @@ class FeatureStore:
         if not self.root.is_dir():
             raise StoreError(
                 f"feature store {self.root} does not exist; extract features into it with "
-                "`python -m mgmtfeat.extract --out ...` or import the published ones with "
-                "`python -m mgmtfeat.import_published --out ...`."
+                "`mgmtfeat extract --out ...` or import the published ones with "
+                "`mgmtfeat import-published --out ...`."
             )
         provenances = {net: self.provenance(net) for net in nets}  # a clear error for a net that is not there
         sizes = tuple(self.n_features(net) for net in nets for _ in modalities)
