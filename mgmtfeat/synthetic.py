@@ -24,7 +24,7 @@ def _parser():
         "tumour types that differ strongly in shape, enhancement and oedema; a scanner effect per site; "
         "a weak, noisy MGMT signal (I3D features + logistic regression: AUC about 0.65-0.85).")
     p.add_argument("--out", required=True, help="dataset folder to create (must be absent or empty)")
-    p.add_argument("--layout", choices=["brats2021", "rsna_dicom", "ucsf_pdgm"], default="brats2021",
+    p.add_argument("--layout", choices=["brats2021", "brats2023", "rsna_dicom", "ucsf_pdgm"], default="brats2021",
                    help="file layout")
     p.add_argument("--cases", type=int, default=8,
                    help="number of cases; MGMT, tumour types and sites are each balanced")

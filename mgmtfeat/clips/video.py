@@ -157,9 +157,10 @@ def write_preview(case: Case, case_clips: CaseClips, path: str | Path, n_tiles: 
     red, then ``n_tiles`` evenly spaced frames of the clip. Slice and clip tiles are
     scaled to the clip's height.
     """
-    size = case_clips.clips[MODALITIES[0]].shape[1]
+    names = [m for m in MODALITIES if m in case_clips.clips]  # --modalities may leave some out
+    size = case_clips.clips[names[0]].shape[1]
     rows = []
-    for modality in MODALITIES:
+    for modality in names:
         full = _slice_with_box(case, case_clips, modality, size)
         clip = case_clips.clips[modality]
         tiles = montage(clip, n_tiles, n_tiles)
