@@ -19,11 +19,13 @@ import pandas as pd
 from mgmtfeat.data.labels import (BRATS_CASE_ID, CASE_TABLE_NAMES, RSNA_LABEL_NAMES, UCSF_LABEL_NAMES,
                                   read_case_table, read_rsna_labels, read_ucsf_metadata)
 
-__all__ = ["IMAGE_MODALITIES", "LABEL_READERS", "LAYOUTS", "LAYOUT_SPECS", "LayoutSpec", "RSNA_FLAGGED_IDS",
+__all__ = ["IMAGE_MODALITIES", "LABEL_READERS", "LAYOUTS", "MANIFEST", "LAYOUT_SPECS", "LayoutSpec", "RSNA_FLAGGED_IDS",
            "modality_path"]
 
-#: Layout names, in detection order (``manifest`` is a CSV file, not a folder).
-LAYOUTS = ("brats2021", "brats2023", "rsna_dicom", "ucsf_pdgm", "manifest")
+#: Dataset-folder layouts, in detection order (each also has synthetic writers).
+LAYOUTS = ("brats2021", "brats2023", "rsna_dicom", "ucsf_pdgm")
+#: The layout of a manifest CSV (``--data cohort.csv``): a table of files of any layout.
+MANIFEST = "manifest"
 #: Image modalities (canonical names) a case may have.
 IMAGE_MODALITIES = ("flair", "t1", "t1ce", "t2")
 #: Cases the RSNA-MICCAI organisers flagged as problematic (pass them as ``exclude``).
@@ -39,7 +41,7 @@ class LayoutSpec:
     Attributes
     ----------
     name : str
-        One of :data:`LAYOUTS`.
+        One of :data:`LAYOUTS` or :data:`MANIFEST`.
     case_id, label_id : str
         Case id, and the case's reference in the label file, from the case number (format
         strings: ``"UCSF-PDGM-{number:04d}"``, ``"UCSF-PDGM-{number:03d}"``); writers use them.
@@ -188,7 +190,7 @@ def modality_path(root: str | Path, layout: str, case_id: str, modality: str) ->
         A NIfTI file, or for ``rsna_dicom`` a series folder.
     """
     if layout not in LAYOUT_SPECS:
-        raise ValueError(f"layout {layout!r} is not one of {LAYOUTS}")
+        raise ValueError(f"layout {layout!r} is not one of {tuple(LAYOUT_SPECS)}")
     spec = LAYOUT_SPECS[layout]
     return Path(root) / spec.cases_under / spec.case_folder(case_id) / spec.file_name(case_id, modality)
 

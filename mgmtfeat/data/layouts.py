@@ -45,7 +45,7 @@ from typing import Iterable, Mapping
 
 from mgmtfeat.data.errors import CaseError
 from mgmtfeat.data.labels import read_rsna_labels, read_ucsf_metadata
-from mgmtfeat.data.layout_specs import (IMAGE_MODALITIES, LABEL_READERS, LAYOUT_SPECS, LAYOUTS, RSNA_FLAGGED_IDS,
+from mgmtfeat.data.layout_specs import (IMAGE_MODALITIES, LABEL_READERS, LAYOUT_SPECS, LAYOUTS, MANIFEST, RSNA_FLAGGED_IDS,
                                         LayoutSpec, _case_files, modality_path)
 
 __all__ = [
@@ -53,6 +53,7 @@ __all__ = [
     "IMAGE_MODALITIES",
     "CaseRef",
     "LAYOUTS",
+    "MANIFEST",
     "RSNA_FLAGGED_IDS",
     "LAYOUT_SPECS",
     "LayoutSpec",
@@ -74,7 +75,7 @@ class CaseRef:
         ``BraTS2021_00097`` (brats2021), ``BraTS-GLI-00097-000`` (brats2023), ``00097``
         (rsna_dicom), ``UCSF-PDGM-0004`` (ucsf_pdgm), the ``case_id`` cell (manifest).
     layout : str
-        One of :data:`LAYOUTS`.
+        One of :data:`LAYOUTS` or :data:`MANIFEST`.
     paths : Mapping[str, Path]
         Canonical modality name (``flair``, ``t1``, ``t1ce``, ``t2``, and ``seg`` where a
         segmentation file exists) to a NIfTI file or a DICOM series folder. In folder layouts
@@ -98,8 +99,8 @@ class CaseRef:
     problem: tuple[str, str] | None = None
 
     def __post_init__(self):
-        if self.layout not in LAYOUTS:
-            raise ValueError(f"layout {self.layout!r} is not one of {LAYOUTS}")
+        if self.layout not in LAYOUT_SPECS:
+            raise ValueError(f"layout {self.layout!r} is not one of {tuple(LAYOUT_SPECS)}")
         # A read-only mapping keeps the dataclass honestly frozen.
         object.__setattr__(self, "paths", MappingProxyType({k: Path(v) for k, v in self.paths.items()}))
 
@@ -108,8 +109,14 @@ class CaseRef:
 
     @property
     def number(self) -> int:
-        """The integer part of the id (97 for ``BraTS2021_00097``, 4 for ``UCSF-PDGM-0004``)."""
-        return int(re.findall(r"\d+", self.case_id)[-1])
+        """The case number (97 for ``BraTS2021_00097`` and ``BraTS-GLI-00097-000``, 4 for ``UCSF-PDGM-0004``);
+        for a manifest id, its last integer."""
+        spec = LAYOUT_SPECS[self.layout]
+        match = spec.folder_pattern.match(spec.case_folder(self.case_id)) if spec.folder_pattern else None
+        digits = [match.group(1)] if match else re.findall(r"\d+", self.case_id)
+        if not digits:
+            raise ValueError(f"case id {self.case_id!r} holds no number")
+        return int(digits[-1])
 
 
 def _dataset_dir(root: Path) -> Path:
@@ -122,7 +129,7 @@ def _dataset_dir(root: Path) -> Path:
 
 
 def _folder_layouts() -> list[str]:
-    return [k for k in LAYOUTS if LAYOUT_SPECS[k].cases == "folders"]
+    return [k for k in LAYOUT_SPECS if LAYOUT_SPECS[k].cases == "folders"]
 
 
 def detect_layout(root: str | Path) -> str:
@@ -137,7 +144,7 @@ def detect_layout(root: str | Path) -> str:
     Returns
     -------
     str
-        One of :data:`LAYOUTS`.
+        One of :data:`LAYOUTS`, or :data:`MANIFEST`.
 
     Raises
     ------
@@ -146,7 +153,7 @@ def detect_layout(root: str | Path) -> str:
     """
     root = Path(root)
     if root.is_file() and root.suffix.lower() == ".csv":
-        return "manifest"
+        return MANIFEST
     if not root.is_dir():
         raise ValueError(f"dataset {root} does not exist or is neither a folder nor a manifest .csv; pass --data "
                          "DIR or --data COHORT.csv")
