@@ -208,9 +208,11 @@ def to_spacing(case, spacing: float | None = 1.0, interpolation: str = "linear")
         volumes[modality] = resample(volume, shape, affine, interpolation, case.case_id, modality)
         if max(volume.spacing) > THICK_SLICE_MM:
             thick[modality] = round(max(volume.spacing), 3)
-            notes.append(f"{modality}: {thick[modality]:g} mm slices are thicker than {THICK_SLICE_MM:g} mm; kept, but "
-                         f"most of the {spacing:g} mm slices are interpolated")
-            warnings.warn(f"case {case.case_id}: {notes[-1]}", stacklevel=2)
+    for side in sorted(set(thick.values())):  # one note per slice thickness, naming its series
+        names = ", ".join(m for m, v in thick.items() if v == side)
+        notes.append(f"{names}: {side:g} mm slices are thicker than {THICK_SLICE_MM:g} mm; kept, but most of the "
+                     f"{spacing:g} mm slices are interpolated")
+        warnings.warn(f"case {case.case_id}: {notes[-1]}", stacklevel=3)
     seg = case.seg
     if seg is not None:
         if not _same_grid(seg, reference):

@@ -168,7 +168,7 @@ LAYOUT_SPECS: Mapping[str, LayoutSpec] = MappingProxyType({
     "manifest": LayoutSpec(
         "manifest", "{case_id}", "", None, MappingProxyType({}), reader="by_path", cases="manifest", cases_under="",
         labels="case_table", seg_labels=None,
-        missing="the manifest names no {modality} file for this case: fill its {modality} cell (a path relative "
+        missing="give the case's {modality} column an existing NIfTI file or DICOM series folder (a path relative "
                 "to the manifest), or leave {modality} out with --modalities", **CASE_TABLE_NAMES),
 })
 

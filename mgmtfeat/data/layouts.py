@@ -244,9 +244,10 @@ def find_cases(root: str | Path, exclude: Iterable[str | int] = (), labels: str 
     if label_file is not None and not label_file.is_file():
         raise ValueError(f"label file {label_file} does not exist; pass an existing CSV or omit it")
     names, numbers = _exclusion_numbers(exclude)
+    listed = _CASE_LISTERS[spec.cases](spec, root)  # first: a manifest's own errors before its labels'
     known = LABEL_READERS[spec.labels](label_file) if label_file is not None else {}
     refs = []
-    for case_id, number, paths, problem in _CASE_LISTERS[spec.cases](spec, root):
+    for case_id, number, paths, problem in listed:
         if case_id in names or number in numbers or (number is None and case_id.isdigit() and int(case_id) in numbers):
             continue
         label, brats_id, label_problem = known.get(case_id if spec.labels == "case_table" else number, (None,) * 3)
