@@ -1,4 +1,4 @@
-"""Your own cohort: BraTS 2023+ folders and manifest CSVs as layout entries, one reader path, --modalities, bad input."""
+"""Your own cohort: BraTS 2023+ folders and manifests as layout entries, one reader path, --modalities, bad input."""
 
 import csv
 import os

@@ -180,7 +180,8 @@ def convert_dataset(
     report = ConversionReport(out)
     todo = []
     for ref in refs:
-        if not force and all(p.exists() for p in _outputs(out, ref.case_id, preview, video, settings.modalities).values()):
+        outputs = _outputs(out, ref.case_id, preview, video, settings.modalities)
+        if not force and all(p.exists() for p in outputs.values()):
             report.skipped.append(ref.case_id)
         else:
             todo.append(ref)

@@ -45,8 +45,8 @@ from typing import Iterable, Mapping
 
 from mgmtfeat.data.errors import CaseError
 from mgmtfeat.data.labels import read_rsna_labels, read_ucsf_metadata
-from mgmtfeat.data.layout_specs import (IMAGE_MODALITIES, LABEL_READERS, LAYOUT_SPECS, LAYOUTS, MANIFEST, RSNA_FLAGGED_IDS,
-                                        LayoutSpec, _case_files, modality_path)
+from mgmtfeat.data.layout_specs import (IMAGE_MODALITIES, LABEL_READERS, LAYOUT_SPECS, LAYOUTS, MANIFEST,
+                                        RSNA_FLAGGED_IDS, LayoutSpec, _case_files, modality_path)
 
 __all__ = [
     "CaseError",

@@ -101,7 +101,8 @@ def read_manifest(path: str | Path) -> list[ManifestRow]:
         reader = csv.reader(handle)
         header = next(reader, None)
         if not header:
-            raise ValueError(f"manifest {path} is empty; its first line names the columns (case_id,flair,t1,t1ce,t2,seg)")
+            raise ValueError(f"manifest {path} is empty; its first line names the columns "
+                             "(case_id,flair,t1,t1ce,t2,seg)")
         body = [row for row in reader if any(cell.strip() for cell in row)]
     rows = [dict(zip([h.strip() for h in header], row)) for row in body]
     _check_columns(path, header, rows)

@@ -71,8 +71,8 @@ def write_cohort(
     layout : {"brats2021", "brats2023", "rsna_dicom", "ucsf_pdgm"}
         ``brats2021``: ``BraTS2021_XXXXX/…_{flair,t1,t1ce,t2,seg}.nii.gz`` (LPS-stored like
         BraTS) and ``train_labels.csv``; ``brats2023``: ``BraTS-GLI-XXXXX-000/…-{t2f,t1n,t1c,t2w,
-        seg}.nii.gz`` (enhancing tumour labelled 3) with the labels in ``labels.csv``; ``rsna_dicom``: ``train/XXXXX/{FLAIR,T1w,T1wCE,T2w}/
-        Image-N.dcm`` (series in mixed planes, no segmentation) and ``train_labels.csv``;
+        seg}.nii.gz`` (enhancing tumour labelled 3) with the labels in ``labels.csv``;
+        ``rsna_dicom``: ``train/XXXXX/{FLAIR,T1w,T1wCE,T2w}/Image-N.dcm`` (series in mixed planes, no segmentation) and ``train_labels.csv``;
         ``ucsf_pdgm``: ``UCSF-PDGM-XXXX_nifti/…_{T1,T1c,T2,FLAIR,tumor_segmentation}.nii.gz``
         and ``UCSF-PDGM-metadata_v2.csv`` (3-digit ``ID``; one patient marked as also in
         BraTS 2021 and one with an indeterminate MGMT status when ``n_cases >= 5``). All names
