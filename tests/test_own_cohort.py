@@ -147,12 +147,13 @@ def test_bad_manifest_cases_are_recorded_and_the_others_go_on(copies, tmp_path):
         {"case_id": "twice", **files, "mgmt": "0"},
         {"case_id": "crooked", **files, "seg": str(crooked), "mgmt": "1"},
         {"case_id": "unlabelled", **files, "mgmt": "2"},
+        {"case_id": "", **files, "mgmt": "1"},
     ]
     manifest = _manifest(tmp_path / "cohort.csv", rows, ["case_id", *SERIES, "seg", "mgmt"])
     out = tmp_path / "out"
     assert make_clips_cli.main(["--data", str(manifest), "--out", str(out), *SMALL_ARGS]) == 1
     failures = {f["case_id"]: f for f in _rows(out / "failures.csv")}
-    assert set(failures) == {"missing", "empty", "twice", "crooked", "unlabelled"}
+    assert set(failures) == {"missing", "empty", "twice", "crooked", "unlabelled", "line9"}
     assert [r["case_id"] for r in _rows(out / "cases.csv")] == ["good"]
     assert failures["missing"]["file"].endswith("nowhere/t1.nii.gz")
     assert "t1 file or series folder does not exist" in failures["missing"]["reason"]
@@ -163,11 +164,12 @@ def test_bad_manifest_cases_are_recorded_and_the_others_go_on(copies, tmp_path):
         failures["crooked"]["reason"]
     assert failures["unlabelled"]["file"] == str(manifest) and "line 8" in failures["unlabelled"]["reason"]
     assert "outside the task's classes" in failures["unlabelled"]["reason"]
+    assert "line 9: the case_id cell is empty" in failures["line9"]["reason"]
     # a series left out on purpose: the case without T2 is no longer an error
     assert make_clips_cli.main(["--data", str(manifest), "--out", str(tmp_path / "out2"), *SMALL_ARGS,
                                 "--modalities", "flair,t1ce,delta_t1"]) == 1
     failed = {f["case_id"] for f in _rows(tmp_path / "out2" / "failures.csv")}
-    assert failed == {"missing", "twice", "crooked", "unlabelled"}
+    assert failed == {"missing", "twice", "crooked", "unlabelled", "line9"}
     empty = load_case_clips(tmp_path / "out2" / "clips" / "empty.npz")
     assert set(empty.clips) == {"flair", "t1ce", "delta_t1"}
     assert empty.meta["settings"]["modalities"] == ["flair", "t1ce", "delta_t1"]
@@ -178,6 +180,7 @@ def test_bad_manifest_cases_are_recorded_and_the_others_go_on(copies, tmp_path):
     (["case_id", "flair", "t1", "t1ce", "t2", "t1"], r"column\(s\) \['t1'\] appear more than once"),
     (["case_id", "flair", "t1", "t1ce", "t2", "other_scan"], "unknown column 'other_scan' names image files"),
     (["id", "flair", "t1", "t1ce", "t2"], "no case_id column"),
+    (["case_id", "FLAIR", "t1", "t1ce", "t2"], "unknown column 'FLAIR' names image files; rename it to flair"),
 ])
 def test_bad_manifest_columns_refuse_the_manifest(copies, tmp_path, capsys, header, message):
     files = [str(p) for m, p in find_cases(copies["brats2021"])[0].paths.items() if m != "seg"]
