@@ -156,7 +156,7 @@ def test_bad_manifest_cases_are_recorded_and_the_others_go_on(copies, tmp_path):
     assert set(failures) == {"missing", "empty", "twice", "crooked", "unlabelled", "line9"}
     assert [r["case_id"] for r in _rows(out / "cases.csv")] == ["good"]
     assert failures["missing"]["file"].endswith("nowhere/t1.nii.gz")
-    assert "t1 file or series folder does not exist" in failures["missing"]["reason"]
+    assert "t1 file (or series folder) is missing" in failures["missing"]["reason"]
     assert "relative to the manifest" in failures["missing"]["reason"]
     assert "t2 has no file" in failures["empty"]["reason"] and "--modalities" in failures["empty"]["reason"]
     assert "lines 5, 6" in failures["twice"]["reason"] and "one row" in failures["twice"]["reason"]

@@ -106,7 +106,7 @@ def load_case(ref: CaseRef, seg: str = "auto", series_uids: tuple[str, ...] = ()
     for modality in modalities:
         path = ref.paths.get(modality)
         if path is None or not path.exists():
-            what = "has no file" if path is None else "file or series folder does not exist"
+            what = "has no file" if path is None else "file (or series folder) is missing"
             raise CaseError(ref.case_id, path, f"{modality} {what}; " + spec.missing.format(modality=modality))
         volumes[modality] = _reader(spec, path, series_uids)(path, ref.case_id, modality)
     segmentation = None
