@@ -253,8 +253,11 @@ frame rule centred on the brain's slices; use it for scans without a tumour mask
 def add_dataset_arguments(p: argparse.ArgumentParser) -> None:
     """``--data``, ``--labels``, exclusions and every clip setting (frames, box, percentiles, delta-T1)."""
     d = ClipSettings()
-    p.add_argument("--data", required=True, help="dataset folder (layout detected from its case folders)")
-    p.add_argument("--labels", help="label CSV (train_labels.csv or UCSF-PDGM metadata) when not beside the data")
+    p.add_argument("--data", required=True, help="dataset folder (layout detected from its case folders: BraTS 2021, "
+                   "BraTS 2023+, RSNA-MICCAI DICOM, UCSF-PDGM) or a manifest CSV (case_id,flair,t1,t1ce,t2,seg: "
+                   "paths relative to it)")
+    p.add_argument("--labels", help="label CSV (train_labels.csv, UCSF-PDGM metadata, or a case_id,mgmt table such "
+                   "as the manifest) when not beside the data")
     p.add_argument("--exclude", nargs="+", default=[], metavar="ID",
                    help="case ids to skip, e.g. 00109 or BraTS2021_00109")
     p.add_argument("--exclude-flagged", action="store_true",
@@ -279,16 +282,39 @@ def add_dataset_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--series-uid", nargs="+", default=[], metavar="UID", dest="series_uid",
                    help="RSNA DICOM: where a series folder mixes several series, read the one with this "
                         "SeriesInstanceUID (give one per such folder; folders holding one series ignore them)")
+    p.add_argument("--modalities", default=None, type=csv_list, metavar="M[,M...]",
+                   help="the clips to make, e.g. t1ce,t2,delta_t1 (default: all of flair,t1,t1ce,t2,delta_t1); series "
+                   "a study leaves out are not read, so a cohort without them is not an error")
+    p.add_argument("--spacing", default="1", type=_spacing, metavar="MM|native",
+                   help="bring each case to MM mm isotropic voxels on its T1wCE grid before clips, as the paper's "
+                   "150x128x128 clip assumes (default 1; 1 mm data such as BraTS pass unchanged); native keeps "
+                   "each series' own grid")
+    p.add_argument("--interpolation", choices=["linear", "bspline"], default=d.interpolation,
+                   help="how images are resampled to --spacing (masks: nearest neighbour; default %(default)s)")
     p.add_argument("--exact-percentiles", action="store_true",
                    help="compute the 1st/99th percentiles over all brain voxels instead of a "
                         f"{d.percentile_sample}-voxel regular subsample (slower)")
+
+
+def _spacing(text: str) -> float | None:
+    if text == "native":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a voxel side in mm (e.g. 1) or 'native'")
+    return value
 
 
 def clip_settings(args: argparse.Namespace) -> ClipSettings:
     """The :class:`ClipSettings` the options of :func:`add_dataset_arguments` ask for."""
     return ClipSettings(n_frames=args.frames, box_size=args.box_size, box=args.box,
                         large_tumour=args.large_tumour, delta_grid=args.delta_grid,
-                        series_uids=tuple(args.series_uid),
+                        series_uids=tuple(args.series_uid), spacing=args.spacing,
+                        interpolation=args.interpolation,
+                        modalities=tuple(args.modalities) if args.modalities else ClipSettings().modalities,
                         percentile_sample=0 if args.exact_percentiles else ClipSettings().percentile_sample)
 
 

@@ -29,8 +29,9 @@ def _parser() -> argparse.ArgumentParser:
 
     parser = command_parser(
         NAME,
-        description="Turn each case of a dataset folder (BraTS 2021, RSNA-MICCAI DICOM or UCSF-PDGM layout) into "
-        "its five 150-frame clips (FLAIR, T1, T1wCE, T2, delta-T1) and run them through a Kinetics-400 video "
+        description="Turn each case of a dataset folder (BraTS 2021, BraTS 2023+, RSNA-MICCAI DICOM or UCSF-PDGM "
+        "layout) or manifest CSV into its five 150-frame clips (FLAIR, T1, T1wCE, T2, delta-T1; on a 1 mm grid; "
+        "--modalities picks fewer) and run them through a Kinetics-400 video "
         "network, or several (--net i3d,r2plus1d: each case is read and clipped once for all of them); store the "
         "400 output logits per clip in a feature store that `mgmtfeat cv --features` reads. Resumable per case "
         "and net: cases already in the store are skipped. Cases that fail are listed in STORE/NET/failures.csv "
@@ -136,12 +137,16 @@ def _settings(args: argparse.Namespace):
         except ValueError:
             raise ValueError(f"--radiomics-label {args.radiomics_label!r}: give integers separated by commas, "
                              "e.g. 1,4") from None
+    clips, slices = clip_settings(args), _slice_settings(args)
+    if slices is not None and set(slices.channels) - set(clips.modalities):
+        raise ValueError(f"--channels {','.join(slices.channels)} uses clips that --modalities "
+                         f"{','.join(clips.modalities)} leaves out; add them to --modalities")
     return ExtractionSettings(
         data=args.data, out=args.out, net=",".join(nets), weights=weights, dtype=args.dtype, device=args.device,
         threads=args.threads, limit=args.limit, exclude=exclusions(args), labels=args.labels, boxes=args.box_csv,
-        clip_settings=clip_settings(args), num_frames=args.net_frames, size=args.net_size, force=args.force,
+        clip_settings=clips, num_frames=args.net_frames, size=args.net_size, force=args.force,
         jobs=args.jobs, scheduler=args.scheduler, radiomics_params=args.radiomics_params, radiomics_labels=labels,
-        slices=_slice_settings(args),
+        slices=slices,
     )
 
 

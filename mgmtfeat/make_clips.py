@@ -20,7 +20,8 @@ NAME = "make-clips"
 
 _EPILOG = """\
 outputs (in --out):
-  clips/<case_id>.npz        uint8 (150, 128, 128) per modality (flair, t1, t1ce, t2, delta_t1) + meta JSON
+  clips/<case_id>.npz        uint8 (150, 128, 128) per modality (flair, t1, t1ce, t2, delta_t1, or --modalities)
+                             + meta JSON (box, frames, geometry: what the 1 mm resampling did, notes)
   previews/<case_id>.png     tumour slice with the box in red, then clip frames, per modality
   videos/<case_id>/*.mp4     with --video mp4 (or .avi)
   cases.csv, failures.csv    finished cases; failed cases with file and reason
@@ -33,8 +34,9 @@ outputs (in --out):
 def _parser() -> argparse.ArgumentParser:
     p = command_parser(
         NAME,
-        description="Convert a BraTS 2021, RSNA-MICCAI DICOM or UCSF-PDGM folder into clips "
-                    "(one .npz per case) and previews. Resumable: finished cases are skipped.",
+        description="Convert a BraTS 2021, BraTS 2023+, RSNA-MICCAI DICOM or UCSF-PDGM folder, or a manifest CSV, "
+                    "into clips on a 1 mm grid (one .npz per case) and previews. Resumable: finished cases are "
+                    "skipped.",
         epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_dataset_arguments(p)
     p.add_argument("--out", required=True, help="output folder (created; re-runs resume in it)")

@@ -24,7 +24,7 @@ def _parser():
         "tumour types that differ strongly in shape, enhancement and oedema; a scanner effect per site; "
         "a weak, noisy MGMT signal (I3D features + logistic regression: AUC about 0.65-0.85).")
     p.add_argument("--out", required=True, help="dataset folder to create (must be absent or empty)")
-    p.add_argument("--layout", choices=["brats2021", "rsna_dicom", "ucsf_pdgm"], default="brats2021",
+    p.add_argument("--layout", choices=["brats2021", "brats2023", "rsna_dicom", "ucsf_pdgm"], default="brats2021",
                    help="file layout")
     p.add_argument("--cases", type=int, default=8,
                    help="number of cases; MGMT, tumour types and sites are each balanced")
@@ -41,6 +41,9 @@ def _parser():
     p.add_argument("--mgmt-effect", type=float, default=MGMT_EFFECT,
                    help="strength of the MGMT signal: shift of a latent phenotype in noise SDs "
                    "(0: none; the default gives I3D + logistic regression an AUC of about 0.65-0.85)")
+    p.add_argument("--spacing", type=float, nargs=3, default=None, metavar=("X", "Y", "Z"),
+                   help="voxel size in mm (default 1 1 1, the public data's grid); e.g. 1.25 1.25 6 for clinical-style "
+                   "thick slices, which make-clips and extract bring back to 1 mm")
     p.add_argument("--not-coregistered", action="store_true",
                    help="rsna_dicom: write T1w on another grid than T1wCE, as in the real data")
     return p
@@ -53,7 +56,7 @@ def main(argv=None) -> int:
         from mgmtfeat.data.synthetic import write_cohort
 
         root = write_cohort(args.out, args.layout, args.cases, tuple(args.shape), args.seed,
-                            coregistered=not args.not_coregistered, n_sites=args.sites,
+                            spacing=tuple(args.spacing) if args.spacing else None, coregistered=not args.not_coregistered, n_sites=args.sites,
                             first_site=args.first_site, n_tumour_types=args.tumour_types,
                             mgmt_effect=args.mgmt_effect)
         print(f"wrote {args.cases} {args.layout} cases to {root}\n")

@@ -140,7 +140,7 @@ def test_caseref_is_frozen():
 def test_one_table_of_names_for_readers_and_writers(cohorts):
     for layout, root in cohorts.items():
         spec = cohort.LAYOUT_SPECS[layout]
-        assert spec.name == layout and tuple(cohort.LAYOUT_SPECS) == cohort.LAYOUTS
+        assert spec.name == layout and tuple(cohort.LAYOUT_SPECS) == cohort.LAYOUTS + (cohort.MANIFEST,)
         assert (root / spec.label_file).is_file()  # the writer's label file is the one the reader finds
         for ref in find_cases(root):
             assert ref.case_id == spec.case_id.format(number=ref.number)

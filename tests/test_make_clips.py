@@ -149,14 +149,20 @@ def test_t1_t1ce_on_different_grids(tmp_path):
     root = synthetic.write_cohort(tmp_path / "rsna", "rsna_dicom", n_cases=2, shape=SHAPE, seed=13,
                                   coregistered=False)
     out = tmp_path / "out"
-    assert main(["--data", str(root), "--out", str(out), "--quiet", "--no-preview"]) == 1
+    # on the native grids, delta-T1 follows --delta-grid
+    assert main(["--data", str(root), "--out", str(out), "--quiet", "--no-preview", "--spacing", "native"]) == 1
     failures = _rows(out / "failures.csv")
     assert len(failures) == 2 and all("T1 and T1wCE grids differ" in f["reason"] for f in failures)
     assert all(f["file"].endswith("T1w") for f in failures)
-    assert main(["--data", str(root), "--out", str(tmp_path / "out2"), "--quiet", "--delta-grid", "resample"]) == 0
+    assert main(["--data", str(root), "--out", str(tmp_path / "out2"), "--quiet", "--delta-grid", "resample",
+                 "--spacing", "native"]) == 0
     cc = load_case_clips(next((tmp_path / "out2" / "clips").iterdir()))
     assert cc.meta["delta_t1"] == {"delta_grid": "t1_resampled_to_t1ce"}
     assert cc.clips["delta_t1"].any()
+    # on the 1 mm clip grid (the default), T1 is resampled onto the T1wCE's grid first, and recorded
+    assert main(["--data", str(root), "--out", str(tmp_path / "out3"), "--quiet", "--no-preview"]) == 0
+    cc = load_case_clips(next((tmp_path / "out3" / "clips").iterdir()))
+    assert cc.meta["delta_t1"] == {"delta_grid": "shared"} and list(cc.meta["geometry"]["resampled"]) == ["t1"]
 
 
 def test_force_rerun_drops_stale_clips_of_a_failing_case(brats, tmp_path):

@@ -25,13 +25,12 @@ from typing import Iterable
 
 from mgmtfeat import MODALITIES
 from mgmtfeat.clips.files import save_case_clips
-from mgmtfeat.clips.make import make_clips
+from mgmtfeat.clips.case import case_clips as clips_of_case
 from mgmtfeat.clips.settings import ClipSettings, read_box_csv
 from mgmtfeat.data.layouts import CaseRef, find_cases
 from mgmtfeat.data.errors import CaseError
 from mgmtfeat._io import atomic_write_bytes, write_csv, write_failures_csv
 from mgmtfeat._parallel import Executor, make_executor
-from mgmtfeat.data.volumes import load_case
 
 __all__ = ["ConversionReport", "convert_dataset", "convert_case"]
 
@@ -74,12 +73,13 @@ def _check_settings(out: Path, settings: ClipSettings, force: bool) -> None:
     atomic_write_bytes(path, json.dumps(wanted, indent=2).encode())
 
 
-def _outputs(out: Path, case_id: str, preview: bool, video: str | None) -> dict[str, Path]:
+def _outputs(out: Path, case_id: str, preview: bool, video: str | None,
+             modalities: tuple[str, ...] = MODALITIES) -> dict[str, Path]:
     paths = {"npz": out / "clips" / f"{case_id}.npz"}
     if preview:
         paths["preview"] = out / "previews" / f"{case_id}.png"
     if video:
-        paths.update({m: out / "videos" / case_id / f"{m}.{video}" for m in MODALITIES})
+        paths.update({m: out / "videos" / case_id / f"{m}.{video}" for m in modalities})
     return paths
 
 
@@ -89,7 +89,7 @@ def convert_case(ref: CaseRef, *, out: Path, settings: ClipSettings, boxes, prev
 
     Old outputs of the case go first, so that a case failing now cannot leave clips made earlier.
     """
-    for path in _outputs(out, ref.case_id, preview, video).values():
+    for path in _outputs(out, ref.case_id, preview, video, settings.modalities).values():
         path.unlink(missing_ok=True)
     try:
         _convert_one(ref, out, settings, boxes, preview, video)
@@ -103,12 +103,10 @@ def convert_case(ref: CaseRef, *, out: Path, settings: ClipSettings, boxes, prev
 def _convert_one(ref: CaseRef, out: Path, settings: ClipSettings, boxes, preview: bool, video: str | None) -> None:
     from mgmtfeat.clips import video as export
 
-    paths = _outputs(out, ref.case_id, preview, video)
+    paths = _outputs(out, ref.case_id, preview, video, settings.modalities)
     written = []
     try:
-        needs_seg = "require" if settings.box == "seg" else "ignore" if settings.box in ("csv", "brain", "whole-brain") else "auto"
-        case = load_case(ref, seg=needs_seg, series_uids=settings.series_uids)
-        case_clips = make_clips(case, settings, boxes)
+        case, case_clips = clips_of_case(ref, settings, boxes)
         if video:
             for modality, clip in case_clips.clips.items():
                 written.append(export.write_video(clip, paths[modality]))
@@ -141,7 +139,7 @@ def convert_dataset(
     Parameters
     ----------
     data : str or Path
-        Dataset folder (BraTS 2021, RSNA-MICCAI DICOM or UCSF-PDGM layout).
+        Dataset folder (a layout of :data:`mgmtfeat.data.layouts.LAYOUTS`) or manifest CSV.
     out : str or Path
         Output folder.
     settings : ClipSettings
@@ -182,7 +180,8 @@ def convert_dataset(
     report = ConversionReport(out)
     todo = []
     for ref in refs:
-        if not force and all(p.exists() for p in _outputs(out, ref.case_id, preview, video).values()):
+        outputs = _outputs(out, ref.case_id, preview, video, settings.modalities)
+        if not force and all(p.exists() for p in outputs.values()):
             report.skipped.append(ref.case_id)
         else:
             todo.append(ref)

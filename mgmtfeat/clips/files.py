@@ -32,7 +32,7 @@ def load_case_clips(path: str | Path) -> CaseClips:
     try:
         with np.load(path, allow_pickle=False) as data:
             meta = json.loads(str(data["meta"]))
-            clips = {m: data[m] for m in MODALITIES}
+            clips = {m: data[m] for m in MODALITIES if m in data.files}  # --modalities may leave some out
     except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
         raise ValueError(f"clip file {path} is unreadable or incomplete ({exc}); "
                          "re-run make_clips with --force") from None

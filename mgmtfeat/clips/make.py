@@ -29,7 +29,7 @@ from mgmtfeat.clips.placement import Placement, crop, place, resize_frames
 from mgmtfeat.clips.settings import BoxSpec, ClipSettings
 from mgmtfeat.data.volumes import Case
 
-__all__ = ["CaseClips", "make_clips", "stack", "to_frames"]
+__all__ = ["CaseClips", "make_clips", "modalities_of", "stack", "to_frames"]
 
 
 @dataclass(eq=False)
@@ -89,7 +89,7 @@ def make_clips(case: Case, settings: ClipSettings = ClipSettings(),
     -------
     CaseClips
         ``clips[name]`` uint8 ``(settings.n_frames, settings.box_size, settings.box_size)``
-        for each name in :data:`mgmtfeat.MODALITIES`.
+        for each name in ``settings.modalities`` (by default all of :data:`mgmtfeat.MODALITIES`).
 
     Raises
     ------
@@ -101,12 +101,14 @@ def make_clips(case: Case, settings: ClipSettings = ClipSettings(),
     s = settings
     clips, places, notes, cache = {}, {}, [], {}
     moved: dict[str, list[str]] = {}  # note -> the series it applies to (one box often serves all four)
-    for modality in ("flair", "t1", "t1ce", "t2"):
+    for modality in s.images:  # a series read only for delta-T1 is placed (delta-T1 follows T1wCE), not clipped
         vol = case.volumes[modality]
         placed: list[str] = []
         p = places[modality] = place(case, vol, modality, s, boxes, cache, placed)
         for msg in placed:
             moved.setdefault(msg, []).append(modality)
+        if modality not in s.modalities:
+            continue
 
         def sample(n, data=vol.data):
             values = sample_voxels(data, n)
@@ -115,6 +117,25 @@ def make_clips(case: Case, settings: ClipSettings = ClipSettings(),
         cut = percentile_cut(sample, s, case.case_id, modality, vol.path)
         window = crop(to_frames(vol.data), p)
         clips[modality] = _to_uint8(window, window != 0, cut, s)
+    how = {}
+    if "delta_t1" in s.modalities:
+        how = _delta_clip(case, s, places, clips, notes)
+    for msg, modalities in moved.items():
+        notes.append(f"{', '.join(modalities)}: {msg}")
+        warnings.warn(f"case {case.case_id}: {notes[-1]}", stacklevel=2)
+    too_large = [p for p in places.values() if p.source == "seg" and not p.fits]
+    if too_large:
+        e = too_large[0].extent
+        msg = (f"tumour is {e.height}x{e.width} voxels, larger than the {s.box_size}x{s.box_size} box; "
+               f"rule {too_large[0].rule}")
+        notes.append(msg)
+        warnings.warn(f"case {case.case_id}: {msg}", stacklevel=2)
+    meta = _meta(case, places, s, how, notes)
+    return CaseClips(case.case_id, {m: clips[m] for m in s.modalities}, meta, case.label)
+
+
+def _delta_clip(case: Case, s: ClipSettings, places: dict, clips: dict, notes: list) -> dict:
+    """Add the delta-T1 clip (placed like T1wCE) to ``clips``; returns how T1 reached the T1wCE grid."""
     t1ce, t1, how = delta_inputs(case, s)
     if "note" in how:  # e.g. the registration of T1 onto T1wCE: its transform and metric
         notes.append(how["note"])
@@ -127,24 +148,14 @@ def make_clips(case: Case, settings: ClipSettings = ClipSettings(),
     cut = percentile_cut(delta_sample, s, case.case_id, "delta_t1", case.volumes["t1ce"].path)
     a, b = crop(to_frames(t1ce), p), crop(to_frames(t1), p)
     clips["delta_t1"] = _to_uint8(a - b, (a != 0) | (b != 0), cut, s)
-    for msg, modalities in moved.items():
-        notes.append(f"{', '.join(modalities)}: {msg}")
-        warnings.warn(f"case {case.case_id}: {notes[-1]}", stacklevel=2)
-    too_large = [p for p in places.values() if p.source == "seg" and not p.fits]
-    if too_large:
-        e = too_large[0].extent
-        msg = (f"tumour is {e.height}x{e.width} voxels, larger than the {s.box_size}x{s.box_size} box; "
-               f"rule {too_large[0].rule}")
-        notes.append(msg)
-        warnings.warn(f"case {case.case_id}: {msg}", stacklevel=2)
-    meta = _meta(case, places, s, how, notes)
-    return CaseClips(case.case_id, {m: clips[m] for m in MODALITIES}, meta, case.label)
+    return how
 
 
 def _meta(case: Case, places: dict[str, Placement], s: ClipSettings, how: dict, notes: list) -> dict:
-    per = {m: p.as_dict() | {"grid_shape": list(case.volumes.get(m, case.volumes["t1ce"]).shape)}
+    per = {m: p.as_dict() | {"grid_shape": list(case.volumes["t1ce" if m == "delta_t1" else m].shape)}
            for m, p in places.items()}
-    first = places["t1ce"]
+    key = next(m for m in ("t1ce", "t1", "t2", "flair") if m in places)  # T1wCE unless left out
+    first = places[key]
     shared = all((p.row0, p.col0, p.slice_start) == (first.row0, first.col0, first.slice_start)
                  for p in places.values())
     tumour = first.source == "seg"
@@ -155,7 +166,7 @@ def _meta(case: Case, places: dict[str, Placement], s: ClipSettings, how: dict, 
         "box_source": sorted({p.source for p in places.values()}),
         "box": [first.row0, first.col0, first.side] if shared else None,
         "frames": [first.slice_start, first.slice_stop] if shared else None,
-        "tumour": per["t1ce"]["extent"] if tumour else None,
+        "tumour": per[key]["extent"] if tumour else None,
         "tumour_fits": first.fits if tumour else None,
         "clips": per,
         "delta_t1": how,
@@ -165,8 +176,16 @@ def _meta(case: Case, places: dict[str, Placement], s: ClipSettings, how: dict, 
 
 
 def stack(case_clips: CaseClips) -> np.ndarray:
-    """The clips as one uint8 ``(5, n_frames, box, box)`` array in :data:`mgmtfeat.MODALITIES` order."""
-    missing = [m for m in MODALITIES if m not in case_clips.clips]
-    if missing:
-        raise ValueError(f"case {case_clips.case_id} lacks clip(s) {missing}; expected {MODALITIES}")
-    return np.stack([case_clips.clips[m] for m in MODALITIES])
+    """The clips as one uint8 ``(n_clips, n_frames, box, box)`` array in :data:`mgmtfeat.MODALITIES` order.
+
+    ``n_clips`` is 5, or fewer when the clip settings left modalities out (``modalities_of`` names them).
+    """
+    names = modalities_of(case_clips)
+    if not names:
+        raise ValueError(f"case {case_clips.case_id} has no clip; expected some of {MODALITIES}")
+    return np.stack([case_clips.clips[m] for m in names])
+
+
+def modalities_of(case_clips: CaseClips) -> tuple[str, ...]:
+    """The clips a case has, in :data:`mgmtfeat.MODALITIES` order (the rows of :func:`stack`)."""
+    return tuple(m for m in MODALITIES if m in case_clips.clips)

@@ -35,53 +35,12 @@ from pathlib import Path
 import numpy as np
 
 from mgmtfeat.data.errors import CaseError
+from mgmtfeat.data.geometry import _FLIP, to_sitk  # to_sitk re-exported: its home is the data step
 from mgmtfeat.data.volumes import Volume
 
 __all__ = ["RegistrationResult", "RegistrationSettings", "register_rigid", "to_sitk"]
 
-_FLIP = np.diag([-1.0, -1.0, 1.0, 1.0])  # RAS <-> LPS, its own inverse
 _INITS = ("geometry", "moments", "none")
-
-
-def to_sitk(volume: Volume | np.ndarray, affine: np.ndarray | None = None, case_id: str = "?", path=None):
-    """A SimpleITK image with the voxels and geometry of a RAS :class:`Volume`.
-
-    Parameters
-    ----------
-    volume : Volume or numpy.ndarray
-        ``(X, Y, Z)`` voxels (with ``affine`` when an array).
-    affine : numpy.ndarray, optional
-        ``(4, 4)`` voxel -> RAS mm; default ``volume.affine``.
-    case_id, path
-        For error messages.
-
-    Returns
-    -------
-    SimpleITK.Image
-        Same voxels (``image[i, j, k] == data[i, j, k]``), spacing in mm, LPS origin and direction.
-
-    Raises
-    ------
-    CaseError
-        An affine with shear (not a rotation times a scaling): SimpleITK cannot represent it.
-    """
-    import SimpleITK as sitk
-
-    data = volume.data if isinstance(volume, Volume) else np.asarray(volume)
-    affine = np.asarray(volume.affine if affine is None else affine, dtype=np.float64)
-    path = volume.path if path is None and isinstance(volume, Volume) else path
-    lps = (_FLIP @ affine)[:3]
-    spacing = np.linalg.norm(lps[:, :3], axis=0)
-    direction = lps[:, :3] / spacing
-    if not np.allclose(direction.T @ direction, np.eye(3), atol=1e-4):
-        raise CaseError(case_id, path, "the affine has shear (its axes are not orthogonal); SimpleITK "
-                        "needs orthogonal voxel axes: reslice the volume onto an orthogonal grid")
-    # numpy (X, Y, Z) -> SimpleITK's (z, y, x) array order, so that index (i, j, k) is data[i, j, k]
-    image = sitk.GetImageFromArray(np.ascontiguousarray(np.transpose(data, (2, 1, 0))))
-    image.SetSpacing([float(v) for v in spacing])
-    image.SetOrigin([float(v) for v in lps[:, 3]])
-    image.SetDirection([float(v) for v in direction.ravel()])
-    return image
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ __all__ = ["BoxSpec", "ClipSettings", "box_for", "read_box_csv"]
 _BOX_SOURCES = ("auto", "seg", "csv", "brain", "whole-brain")
 _LARGE_RULES = ("corner", "centre", "resize", "error")
 _DELTA_GRID = ("require", "resample", "register")
+_INTERPOLATIONS = ("linear", "bspline")
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,16 @@ class ClipSettings:
     series_uids : tuple of str
         DICOM SeriesInstanceUIDs to keep where a series folder mixes several series
         (``--series-uid``); recorded only when given, so earlier provenance still matches.
+    spacing : float or None
+        Isotropic voxel size in mm every case is brought to, on its T1wCE grid, before clips
+        (:mod:`mgmtfeat.data.geometry`; the paper: 1.0, BraTS data pass unchanged); None
+        (``--spacing native``) keeps each volume's own grid and is not recorded, so clips made
+        before the option existed still match.
+    interpolation : {"linear", "bspline"}
+        How images are resampled when ``spacing`` is set (masks: nearest neighbour).
+    modalities : tuple of str
+        The clips made, from :data:`mgmtfeat.MODALITIES` (``--modalities t1ce,t2,delta_t1``);
+        a modality left out is not read at all. Recorded only when not all five.
     """
 
     n_frames: int = 150
@@ -51,6 +62,9 @@ class ClipSettings:
     large_tumour: str = "corner"
     delta_grid: str = "require"
     series_uids: tuple[str, ...] = ()
+    spacing: float | None = 1.0
+    interpolation: str = "linear"
+    modalities: tuple[str, ...] = MODALITIES
 
     def __post_init__(self):
         for name in ("n_frames", "box_size"):
@@ -69,16 +83,55 @@ class ClipSettings:
         if isinstance(self.series_uids, str) or not all(isinstance(u, str) and u for u in self.series_uids):
             raise ValueError(f"series_uids={self.series_uids!r} must be a sequence of SeriesInstanceUID strings")
         object.__setattr__(self, "series_uids", tuple(self.series_uids))
+        self._check_geometry()
+
+    def _check_geometry(self) -> None:
+        if self.spacing is not None:
+            if isinstance(self.spacing, bool) or not isinstance(self.spacing, (int, float)) or not self.spacing > 0:
+                raise ValueError(f"spacing={self.spacing!r} must be a positive number of mm (the paper: 1) or None "
+                                 "for the native grid (--spacing native)")
+            object.__setattr__(self, "spacing", float(self.spacing))
+        if self.interpolation not in _INTERPOLATIONS:
+            raise ValueError(f"interpolation={self.interpolation!r} is not one of {_INTERPOLATIONS}")
+        modalities = (self.modalities,) if isinstance(self.modalities, str) else tuple(self.modalities)
+        bad = [m for m in modalities if m not in MODALITIES]
+        if bad or not modalities or len(set(modalities)) != len(modalities):
+            raise ValueError(f"modalities={self.modalities!r}: give one or more of {', '.join(MODALITIES)}, each once "
+                             f"(e.g. --modalities t1ce,t2,delta_t1)")
+        # kept in the package's order, so that a clip file and a store list them alike whatever the command line
+        object.__setattr__(self, "modalities", tuple(m for m in MODALITIES if m in modalities))
+
+    @property
+    def images(self) -> tuple[str, ...]:
+        """The image series the clips need (delta-T1 needs T1 and T1wCE), in reading order."""
+        need = set(self.modalities) | ({"t1", "t1ce"} if "delta_t1" in self.modalities else set())
+        return tuple(m for m in ("flair", "t1", "t1ce", "t2") if m in need)
 
     def as_dict(self) -> dict:
-        """JSON-able settings."""
+        """JSON-able settings; options at their former behaviour are left out (old provenance still matches)."""
         out = asdict(self)
         out["percentiles"] = list(self.percentiles)
         if self.series_uids:
             out["series_uids"] = list(self.series_uids)
         else:  # absent when unused, so clips made before the option existed still match
             del out["series_uids"]
+        if self.spacing is None:  # native grid: what every clip was before resampling existed
+            del out["spacing"], out["interpolation"]
+        if self.modalities == MODALITIES:
+            del out["modalities"]
+        else:
+            out["modalities"] = list(self.modalities)
         return out
+
+    @classmethod
+    def from_dict(cls, values: Mapping) -> "ClipSettings":
+        """The settings :meth:`as_dict` recorded; a record without ``spacing`` was made on the native grid."""
+        values = dict(values)
+        values["percentiles"] = tuple(values.get("percentiles", cls.percentiles))
+        values["series_uids"] = tuple(values.get("series_uids", ()))
+        values["modalities"] = tuple(values.get("modalities", MODALITIES))
+        values.setdefault("spacing", None)
+        return cls(**values)
 
 
 @dataclass(frozen=True)

@@ -170,10 +170,11 @@ def write_preview(case: Case, case_clips: CaseClips, path: str | Path, n_tiles: 
     path = Path(path)
     if path.suffix.lower() != ".png":
         raise ValueError(f"image file {path} must end in .png")
-    size = case_clips.clips[MODALITIES[0]].shape[1]
-    fig, axes = plt.subplots(len(MODALITIES), n_tiles + 1, figsize=(1.25 * (n_tiles + 1) + 0.6,
-                                                                      1.35 * len(MODALITIES) + 0.5), squeeze=False)
-    for row, modality in zip(axes, MODALITIES):
+    names = [m for m in MODALITIES if m in case_clips.clips]  # --modalities may leave some out
+    size = case_clips.clips[names[0]].shape[1]
+    fig, axes = plt.subplots(len(names), n_tiles + 1, figsize=(1.25 * (n_tiles + 1) + 0.6,
+                                                                      1.35 * len(names) + 0.5), squeeze=False)
+    for row, modality in zip(axes, names):
         full, z = _slice_with_box(case, case_clips, modality, size)
         row[0].imshow(full, interpolation="nearest")
         row[0].set_title(f"slice {z} (box in red)", fontsize=7)

@@ -25,7 +25,8 @@ from types import MappingProxyType
 
 import pandas as pd
 
-__all__ = ["BRATS_CASE_ID", "RSNA_LABEL_NAMES", "UCSF_LABEL_NAMES", "read_rsna_labels", "read_ucsf_metadata"]
+__all__ = ["BRATS_CASE_ID", "CASE_TABLE_NAMES", "MGMT_COLUMNS", "RSNA_LABEL_NAMES", "UCSF_LABEL_NAMES",
+           "read_case_table", "read_rsna_labels", "read_ucsf_metadata"]
 
 #: BraTS 2021 case id from its number (the UCSF metadata refers to BraTS cases by it).
 BRATS_CASE_ID = "BraTS2021_{number:05d}"
@@ -36,6 +37,12 @@ RSNA_LABEL_NAMES = MappingProxyType(dict(label_file="train_labels.csv", label_gl
 UCSF_LABEL_NAMES = MappingProxyType(dict(label_file="UCSF-PDGM-metadata_v2.csv", label_glob="*metadata*.csv",
                                          id_column="ID", label_column="MGMT status",
                                          label_id="UCSF-PDGM-{number:03d}", brats_id_column="BraTS21 ID"))
+
+#: The same for a table of cases by id (a manifest, the synthetic ``labels.csv``): ``case_id``, ``mgmt``.
+CASE_TABLE_NAMES = MappingProxyType(dict(label_file="labels.csv", label_glob="labels.csv", id_column="case_id",
+                                         label_column="mgmt", label_id="{case_id}"))
+#: MGMT columns a case table may use, looked for in this order.
+MGMT_COLUMNS = ("mgmt", "MGMT_value", "MGMT", "label")
 
 _BINARY = re.compile(r"^([01])(\.0*)?$")  # 0, 1, 0.0, 1.00: never 0.7 or 2
 _STATUS = {"positive": 1, "negative": 0}
@@ -176,3 +183,51 @@ def _brats_name(raw: str) -> str:
     if digits and (raw.startswith("BraTS2021_") or len(digits) == 1):
         return BRATS_CASE_ID.format(number=int(digits[-1]))
     raise ValueError(f"BraTS21 ID {raw!r} is not a BraTS 2021 id (BraTS2021_XXXXX or an integer)")
+
+
+def read_case_table(path: str | Path) -> dict[str, tuple[int | None, str | None]]:
+    """Read the MGMT labels of a table of cases by ``case_id`` (a manifest, ``labels.csv``), per case.
+
+    Unlike the public label files, a bad value here fails only its case: the table is the
+    user's own and the other cases go on.
+
+    Parameters
+    ----------
+    path : str or Path
+        CSV with ``case_id`` and one of :data:`MGMT_COLUMNS` (no label column: every label None).
+
+    Returns
+    -------
+    dict
+        ``case_id`` -> ``(label, problem)``: 0, 1 or None (blank cell), and None or what is wrong
+        (a value outside the task's classes 0 and 1, or two rows with different values).
+
+    Raises
+    ------
+    ValueError
+        No ``case_id`` column.
+    """
+    path = Path(path)
+    table = _table(path, ["case_id"], "a table of cases")
+    column = next((c for c in MGMT_COLUMNS if c in table.columns), None)
+    values = table[column] if column else [""] * len(table)
+    found: dict[str, list[tuple[int, str]]] = {}
+    for line, (case, value) in enumerate(zip(table["case_id"], values), start=2):
+        found.setdefault(case, []).append((line, value))
+    out = {}
+    for case, rows in found.items():
+        lines = ", ".join(str(line) for line, _ in rows)
+        if len({v for _, v in rows}) > 1:
+            out[case] = (None, f"label file {path}: case {case} is on lines {lines} with different {column} values "
+                               f"{[v for _, v in rows]}; keep the one correct row")
+            continue
+        line, value = rows[0]
+        match = _BINARY.match(value)
+        if value == "":
+            out[case] = (None, None)
+        elif match is None:
+            out[case] = (None, f"label file {path}, line {line}: {column} {value!r} is outside the task's classes "
+                               "0 (unmethylated) and 1 (methylated); correct the cell or leave it blank (no label)")
+        else:
+            out[case] = (int(match.group(1)), None)
+    return out

@@ -99,8 +99,17 @@ def load_nifti(path: str | Path, case_id: str = "?", what: str = "image", dtype=
     return checked_volume(case_id, path, data, img.affine, what, dtype)
 
 
-def load_segmentation(path: str | Path, case_id: str = "?") -> Volume:
-    """Read a tumour segmentation (labels 0, 1, 2, 4) as a uint8 :class:`Volume`.
+def load_segmentation(path: str | Path, case_id: str = "?", labels: tuple[int, ...] | None = SEG_LABELS) -> Volume:
+    """Read a tumour segmentation as a uint8 :class:`Volume`; every label above 0 is tumour.
+
+    Parameters
+    ----------
+    path : str or Path
+    case_id : str
+        Used in error messages.
+    labels : tuple of int or None
+        Labels accepted (the layout's :attr:`~mgmtfeat.data.layouts.LayoutSpec.seg_labels`;
+        default BraTS 2021's 0, 1, 2, 4); None: any integer 0..255.
 
     Raises
     ------
@@ -108,6 +117,9 @@ def load_segmentation(path: str | Path, case_id: str = "?") -> Volume:
         Unreadable file, non-integer or unknown labels, or no tumour voxel at all.
     """
     path = Path(path)
+    if path.is_dir():
+        raise CaseError(case_id, path, "the segmentation is a folder; a mask must be one NIfTI file (convert a "
+                        "DICOM SEG or RTSTRUCT to .nii.gz on the image's grid)")
     try:
         vol = load_nifti(path, case_id, "segmentation", dtype=None)
     except CaseError as exc:
@@ -116,18 +128,21 @@ def load_segmentation(path: str | Path, case_id: str = "?") -> Volume:
                             "the tumour: fix the segmentation or use --box brain / --box-csv") from None
         raise
     data = vol.data
+    top = 255 if labels is None else max(labels)
+    accepted = "0..255" if labels is None else f"{labels}"
     lo, hi = data.min(), data.max()
-    if lo < 0 or hi > max(SEG_LABELS) or (data.dtype.kind == "f" and not np.array_equal(data, np.rint(data))):
+    if lo < 0 or hi > top or (data.dtype.kind == "f" and not np.array_equal(data, np.rint(data))):
         raise CaseError(case_id, path, f"segmentation values span {lo:g}..{hi:g}; labels must be integers in "
-                        f"{SEG_LABELS} (1 necrotic core, 2 oedema, 4 enhancing)")
-    labels = data.astype(np.uint8, copy=False)
-    counts = np.bincount(np.ravel(labels, order="K"), minlength=max(SEG_LABELS) + 1)
+                        f"{accepted} (0 background, any label above 0 tumour)")
+    out = data.astype(np.uint8, copy=False)
+    counts = np.bincount(np.ravel(out, order="K"), minlength=top + 1)
     # bincount is exact and much faster than np.unique on a 9-million-voxel volume
-    bad = [v for v in np.flatnonzero(counts) if v not in SEG_LABELS]
+    bad = [int(v) for v in np.flatnonzero(counts) if labels is not None and v not in labels]
     if bad:
-        raise CaseError(case_id, path, f"segmentation has label(s) {bad} outside {SEG_LABELS}; (BraTS 2023 "
-                        "files use 3 for enhancing tumour: relabel 3 -> 4)")
-    return Volume(labels, vol.affine, path)
+        raise CaseError(case_id, path, f"segmentation has label(s) {bad} outside {accepted}; (BraTS 2023 "
+                        "files use 3 for enhancing tumour: name the case folders as BraTS 2023 does, "
+                        "BraTS-GLI-XXXXX-XXX, or relabel 3 -> 4)")
+    return Volume(out, vol.affine, path)
 
 
 def write_nifti(path: str | Path, data: np.ndarray, affine: np.ndarray, dtype=None,

@@ -1,8 +1,13 @@
-"""Write a seeded synthetic cohort in the three public layouts, with ``labels.csv`` and ``README.txt``.
+"""Write a seeded synthetic cohort in a public layout, with ``labels.csv`` and ``README.txt``.
 
 The phantoms and the signals they carry (tumour type, site, MGMT, age and sex) are described in
-:mod:`mgmtfeat.data.phantoms`; this module lays them out as BraTS 2021, RSNA-MICCAI DICOM or
-UCSF-PDGM files, through :data:`mgmtfeat.data.layouts.LAYOUT_SPECS`, and writes the labels.
+:mod:`mgmtfeat.data.phantoms`; this module lays them out as BraTS 2021, BraTS 2023, RSNA-MICCAI
+DICOM or UCSF-PDGM files, all through :data:`mgmtfeat.data.layouts.LAYOUT_SPECS` (how a case is
+stored, its names, its labels), and writes the labels.
+
+Voxels are 1 mm by default, the grid of the public data, so synthetic cases pass the geometry step
+(:mod:`mgmtfeat.data.geometry`) unchanged; a phantom is drawn in voxels, so a 96 x 96 x 64 cohort
+is a small head. ``spacing`` writes other grids (thick slices, say) to exercise the resampling.
 """
 
 from __future__ import annotations
@@ -17,8 +22,8 @@ from mgmtfeat.data.layouts import IMAGE_MODALITIES, LAYOUT_SPECS, LAYOUTS, modal
 from mgmtfeat.data.nifti import write_nifti
 from mgmtfeat.data.phantoms import MGMT_EFFECT, TUMOUR_TYPE_TRAITS, TUMOUR_TYPES, Site, phantom, site_profile
 
-__all__ = ["LABELS_FILE", "MGMT_EFFECT", "TUMOUR_TYPES", "Site", "cohort_readme", "phantom", "site_profile",
-           "write_cohort"]
+__all__ = ["LABELS_FILE", "MGMT_EFFECT", "TUMOUR_TYPES", "WRITABLE_LAYOUTS", "Site", "cohort_readme", "phantom",
+           "site_profile", "write_cohort"]
 
 #: The cohort's file of labels for every study, beside the layout's own label file.
 LABELS_FILE = "labels.csv"
@@ -63,10 +68,11 @@ def write_cohort(
     ----------
     root : str or Path
         Dataset folder to create; it must be absent or empty.
-    layout : {"brats2021", "rsna_dicom", "ucsf_pdgm"}
+    layout : {"brats2021", "brats2023", "rsna_dicom", "ucsf_pdgm"}
         ``brats2021``: ``BraTS2021_XXXXX/…_{flair,t1,t1ce,t2,seg}.nii.gz`` (LPS-stored like
-        BraTS) and ``train_labels.csv``; ``rsna_dicom``: ``train/XXXXX/{FLAIR,T1w,T1wCE,T2w}/
-        Image-N.dcm`` (series in mixed planes, no segmentation) and ``train_labels.csv``;
+        BraTS) and ``train_labels.csv``; ``brats2023``: ``BraTS-GLI-XXXXX-000/…-{t2f,t1n,t1c,t2w,
+        seg}.nii.gz`` (enhancing tumour labelled 3) with the labels in ``labels.csv``;
+        ``rsna_dicom``: ``train/XXXXX/{FLAIR,T1w,T1wCE,T2w}/Image-N.dcm`` (series in mixed planes, no segmentation) and ``train_labels.csv``;
         ``ucsf_pdgm``: ``UCSF-PDGM-XXXX_nifti/…_{T1,T1c,T2,FLAIR,tumor_segmentation}.nii.gz``
         and ``UCSF-PDGM-metadata_v2.csv`` (3-digit ``ID``; one patient marked as also in
         BraTS 2021 and one with an indeterminate MGMT status when ``n_cases >= 5``). All names
@@ -78,7 +84,7 @@ def write_cohort(
         ``(X, Y, Z)`` voxels per volume (BraTS: 240, 240, 155).
     seed : int
     spacing : tuple of float, optional
-        Voxel size in mm; default ``240 / shape[0]`` mm in-plane (a BraTS-like field of view).
+        Voxel size in mm; default 1 mm isotropic (the public data's grid).
     coregistered : bool
         ``rsna_dicom`` only: False writes T1w with every other axial slice (twice the
         slice spacing), so that T1 and T1wCE are on different grids as in the real data.
@@ -96,8 +102,9 @@ def write_cohort(
     Path
         ``root``.
     """
-    if layout not in LAYOUTS:
-        raise ValueError(f"layout {layout!r} is not one of {', '.join(LAYOUTS)}")
+    if layout not in WRITABLE_LAYOUTS:
+        raise ValueError(f"layout {layout!r} is not one of {', '.join(WRITABLE_LAYOUTS)} (a manifest lists files of "
+                         "any layout: write one of these and list its files in a CSV)")
     if n_cases < 1:
         raise ValueError(f"n_cases={n_cases} must be at least 1")
     if not 1 <= n_tumour_types <= len(TUMOUR_TYPES):
@@ -111,7 +118,7 @@ def write_cohort(
         raise FileExistsError(f"{root} is not empty; write the synthetic cohort into a new folder")
     root.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
-    spacing = tuple(spacing) if spacing else (240 / shape[0], 240 / shape[1], 155 / shape[2])
+    spacing = tuple(spacing) if spacing else (1.0, 1.0, 1.0)
     labels = _balanced(rng, n_cases, 2)
     # ids 1..999, shifted by 1000 per first site: a second "hospital" never shares a case id with the first
     numbers = np.sort(rng.choice(np.arange(1, 1000), n_cases, replace=False)) + 1000 * first_site
@@ -124,21 +131,12 @@ def write_cohort(
         images, seg = phantom(shape, label, rng, tumour_type=kind, site=site, mgmt_effect=mgmt_effect)
         age = int(np.clip(np.rint(rng.normal(*TUMOUR_TYPE_TRAITS[kind].age)), 18, 90))  # drawn after the images
         sex = "M" if rng.random() < TUMOUR_TYPE_TRAITS[kind].male else "F"
-        if layout == "brats2021":
-            _write_brats(root, number, images, seg, spacing)
-        elif layout == "rsna_dicom":
-            _write_rsna(root, number, images, spacing, rng, coregistered)
-        else:
-            _write_ucsf(root, number, images, seg, spacing)
-        indeterminate = layout == "ucsf_pdgm" and n_cases >= 5 and i == n_cases - 1
+        _CASE_WRITERS[spec.reader](spec, root, number, images, seg, spacing, rng, coregistered)
+        indeterminate = spec.labels == "ucsf" and n_cases >= 5 and i == n_cases - 1
         rows.append({"case_id": spec.case_id.format(number=number), "mgmt": pd.NA if indeterminate else label,
                      "tumour_type": kind, "site": site.name, "age": age, "sex": sex, "number": number})
     table = pd.DataFrame(rows).astype({"mgmt": "Int64"})
-    if layout == "ucsf_pdgm":
-        _write_ucsf_metadata(root, table)
-    else:
-        pd.DataFrame({spec.id_column: [spec.label_id.format(number=n) for n in table.number],
-                      spec.label_column: table.mgmt}).to_csv(root / spec.label_file, index=False)
+    _LABEL_WRITERS[spec.labels](spec, root, table)
     table.drop(columns="number").to_csv(root / LABELS_FILE, index=False)
     (root / "README.txt").write_text(cohort_readme(table, layout, seed, mgmt_effect, sorted(set(sites),
                                                                                           key=lambda s: s.name)))
@@ -189,25 +187,22 @@ def cohort_readme(table: pd.DataFrame, layout: str, seed: int, mgmt_effect: floa
         ""])
 
 
-def _write_brats(root: Path, number: int, images: dict, seg: np.ndarray, spacing) -> None:
-    case = LAYOUT_SPECS["brats2021"].case_id.format(number=number)
-    affine = _lps_affine(seg.shape, spacing)
+def _write_nifti(spec, root: Path, number: int, images: dict, seg: np.ndarray, spacing, rng=None,
+                 coregistered: bool = True) -> None:
+    """A NIfTI layout's case: stored LPS or RAS as the layout's files are, its enhancing-tumour label."""
+    case = spec.case_id.format(number=number)
+    seg = np.where(seg == 4, np.uint8(spec.enhancing_label), seg).astype(seg.dtype)
+    affine = (_lps_affine if spec.stored_lps else _ras_affine)(seg.shape, spacing)
     for modality, data in {**images, "seg": seg}.items():
-        write_nifti(modality_path(root, "brats2021", case, modality), data[::-1, ::-1, :], affine)
+        write_nifti(modality_path(root, spec.name, case, modality), data[::-1, ::-1, :] if spec.stored_lps else data,
+                    affine)
 
 
-def _write_ucsf(root: Path, number: int, images: dict, seg: np.ndarray, spacing) -> None:
-    case = LAYOUT_SPECS["ucsf_pdgm"].case_id.format(number=number)
-    affine = _ras_affine(seg.shape, spacing)
-    for modality, data in {**images, "seg": seg}.items():
-        write_nifti(modality_path(root, "ucsf_pdgm", case, modality), data, affine)
-
-
-def _write_rsna(root: Path, number: int, images: dict, spacing, rng: np.random.Generator,
-                coregistered: bool = True) -> None:
+def _write_dicom(spec, root: Path, number: int, images: dict, seg, spacing, rng: np.random.Generator,
+                 coregistered: bool = True) -> None:
+    """A DICOM layout's case: one series folder per modality, in mixed planes, no segmentation."""
     from pydicom.uid import generate_uid
 
-    spec = LAYOUT_SPECS["rsna_dicom"]
     case = spec.case_id.format(number=number)
     affine = _ras_affine(images["t1"].shape, spacing)
     study = generate_uid(entropy_srcs=["mgmtfeat-synthetic", case])
@@ -223,8 +218,13 @@ def _write_rsna(root: Path, number: int, images: dict, spacing, rng: np.random.G
                            series_uid=generate_uid(entropy_srcs=[study, folder]))
 
 
-def _write_ucsf_metadata(root: Path, table: pd.DataFrame) -> None:
-    spec = LAYOUT_SPECS["ucsf_pdgm"]
+def _write_label_file(spec, root: Path, table: pd.DataFrame) -> None:
+    """The layout's own label file (``train_labels.csv``): its id and MGMT columns."""
+    pd.DataFrame({spec.id_column: [spec.label_id.format(number=n) for n in table.number],
+                  spec.label_column: table.mgmt}).to_csv(root / spec.label_file, index=False)
+
+
+def _write_ucsf_metadata(spec, root: Path, table: pd.DataFrame) -> None:
     records = []
     for i, row in enumerate(table.itertuples()):
         overlap = LAYOUT_SPECS["brats2021"].case_id.format(number=row.number + 1000)
@@ -236,3 +236,14 @@ def _write_ucsf_metadata(root: Path, table: pd.DataFrame) -> None:
             spec.brats_id_column: overlap if len(table) >= 5 and i == 0 else "",
         })
     pd.DataFrame(records).to_csv(root / spec.label_file, index=False)
+
+
+def _labels_csv_only(spec, root: Path, table: pd.DataFrame) -> None:
+    """A layout whose labels are the cohort's ``labels.csv`` itself (written by :func:`write_cohort`)."""
+
+
+# Writers by the layout table's fields: how a case is stored, and how its labels are.
+_CASE_WRITERS = {"nifti": _write_nifti, "dicom": _write_dicom}
+_LABEL_WRITERS = {"rsna": _write_label_file, "ucsf": _write_ucsf_metadata, "case_table": _labels_csv_only}
+#: Layouts the synthetic writer can write (a manifest is a CSV of any layout's files).
+WRITABLE_LAYOUTS = tuple(k for k in LAYOUTS if LAYOUT_SPECS[k].reader in _CASE_WRITERS)

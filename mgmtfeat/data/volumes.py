@@ -15,7 +15,7 @@ import numpy as np
 from mgmtfeat.data._canonical import Volume
 from mgmtfeat.data.dicom import load_dicom_series, write_dicom_series
 from mgmtfeat.data.errors import CaseError
-from mgmtfeat.data.layouts import IMAGE_MODALITIES, LAYOUT_SPECS, CaseRef
+from mgmtfeat.data.layouts import IMAGE_MODALITIES, LAYOUT_SPECS, CaseRef, LayoutSpec
 from mgmtfeat.data.nifti import SEG_LABELS, load_nifti, load_segmentation, write_nifti
 
 __all__ = [
@@ -40,9 +40,9 @@ class Case:
     ref : CaseRef
         Where it came from (id, layout, label).
     volumes : dict
-        ``flair``, ``t1``, ``t1ce``, ``t2`` -> :class:`Volume`.
+        ``flair``, ``t1``, ``t1ce``, ``t2`` (those read) -> :class:`Volume`.
     seg : Volume or None
-        Tumour segmentation (uint8 labels 0/1/2/4) on the image grid, or None.
+        Tumour segmentation (uint8 labels, the layout's; above 0 is tumour) on the image grid, or None.
     """
 
     ref: CaseRef
@@ -63,8 +63,15 @@ def same_grid(a: Volume, b: Volume, atol_mm: float = 0.1) -> bool:
     return a.shape == b.shape and bool(np.allclose(a.affine, b.affine, atol=atol_mm))
 
 
-def load_case(ref: CaseRef, seg: str = "auto", series_uids: tuple[str, ...] = ()) -> Case:
-    """Read the four image modalities (and the segmentation) of one case.
+def _reader(spec: LayoutSpec, path, series_uids: tuple[str, ...]):
+    """The layout's reader for one series: NIfTI file, DICOM series folder, or by what the path is."""
+    dicom = spec.reader == "dicom" or (spec.reader == "by_path" and path.is_dir())
+    return partial(load_dicom_series, series_uids=series_uids) if dicom else load_nifti
+
+
+def load_case(ref: CaseRef, seg: str = "auto", series_uids: tuple[str, ...] = (),
+              modalities: tuple[str, ...] = IMAGE_MODALITIES) -> Case:
+    """Read the image modalities (and the segmentation) of one case, through its layout's reader.
 
     Parameters
     ----------
@@ -76,31 +83,38 @@ def load_case(ref: CaseRef, seg: str = "auto", series_uids: tuple[str, ...] = ()
     series_uids : tuple of str
         DICOM layouts: the series to read where a series folder mixes several
         (see :func:`load_dicom_series`).
+    modalities : tuple of str
+        The image series to read (``ClipSettings.images``); the others are left out on purpose.
 
     Returns
     -------
     Case
+        ``volumes`` holds ``modalities``.
 
     Raises
     ------
     CaseError
-        Any unreadable, missing or implausible file (see :func:`load_nifti`,
-        :func:`load_dicom_series`, :func:`load_segmentation`).
+        A problem found when the case was listed (``ref.problem``), or any unreadable, missing or
+        implausible file (see :func:`load_nifti`, :func:`load_dicom_series`, :func:`load_segmentation`).
     """
     if seg not in ("auto", "require", "ignore"):
         raise ValueError(f"seg={seg!r} is not one of 'auto', 'require', 'ignore'")
+    if ref.problem is not None:
+        raise CaseError(ref.case_id, *ref.problem)
     spec = LAYOUT_SPECS[ref.layout]
-    reader = partial(load_dicom_series, series_uids=series_uids) if spec.series_folders else load_nifti
     volumes = {}
-    for modality in IMAGE_MODALITIES:
-        if modality not in ref.paths:
-            raise CaseError(ref.case_id, None, f"modality {modality} has no path; every case needs {IMAGE_MODALITIES}")
-        volumes[modality] = reader(ref.paths[modality], ref.case_id, modality)
+    for modality in modalities:
+        path = ref.paths.get(modality)
+        if path is None or not path.exists():
+            what = "has no file" if path is None else "file (or series folder) is missing"
+            raise CaseError(ref.case_id, path, f"{modality} {what}; " + spec.missing.format(modality=modality))
+        volumes[modality] = _reader(spec, path, series_uids)(path, ref.case_id, modality)
     segmentation = None
     if seg != "ignore" and "seg" in ref.paths:
-        segmentation = load_segmentation(ref.paths["seg"], ref.case_id)
+        segmentation = load_segmentation(ref.paths["seg"], ref.case_id, spec.seg_labels)
     elif seg == "require":
         expected = (f"add {spec.file_name(ref.case_id, 'seg')} or use --box brain" if "seg" in spec.files
-                    else f"the {ref.layout} layout has none; use --box brain or --box-csv")
+                    else f"the {ref.layout} layout has none here; give one (manifest: a seg column) or use "
+                         "--box brain, --box whole-brain or --box-csv")
         raise CaseError(ref.case_id, None, f"tumour segmentation is absent but required; {expected}")
     return Case(ref, volumes, segmentation)

@@ -16,11 +16,10 @@ from dataclasses import replace
 
 import numpy as np
 
-from mgmtfeat.clips import make_clips
+from mgmtfeat.clips.case import case_clips as clips_of_case
 from mgmtfeat.clips.slices import roi_slices
 from mgmtfeat.data.errors import CaseError
 from mgmtfeat.data.layouts import CaseRef
-from mgmtfeat.data.volumes import load_case
 from mgmtfeat.extraction.worker import _BACKBONE_LOCK, _cached_backbones
 
 __all__ = ["SLICE_BATCH", "slice_case", "slice_provenance", "extract_slices"]
@@ -59,8 +58,7 @@ def slice_case(ref: CaseRef, settings, boxes=None) -> dict:
         backbone = _backbone(settings)
         start = time.perf_counter()
         try:
-            case_clips = make_clips(load_case(ref, series_uids=settings.clip_settings.series_uids),
-                                    settings.clip_settings, boxes)
+            _, case_clips = clips_of_case(ref, settings.clip_settings, boxes)
             images, slice_index = roi_slices(case_clips, settings.slices)
         except CaseError as err:
             return {"failure": {"case_id": err.case_id, "file": err.file, "reason": err.reason}}

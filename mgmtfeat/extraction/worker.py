@@ -16,12 +16,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from mgmtfeat import MODALITIES
 from mgmtfeat._parallel import worker_threads
-from mgmtfeat.clips import ClipSettings, make_clips, stack
+from mgmtfeat.clips import ClipSettings, stack
+from mgmtfeat.clips.case import case_clips as clips_of_case
 from mgmtfeat.data.errors import CaseError
 from mgmtfeat.data.layouts import CaseRef
-from mgmtfeat.data.volumes import load_case
 
 __all__ = ["open_backbone", "read_clips", "nets_features", "case_features", "backbone_provenance", "extract_case"]
 
@@ -35,17 +34,20 @@ def open_backbone(settings):
 
 
 def read_clips(ref: CaseRef, clip_settings: ClipSettings, boxes=None) -> tuple:
-    """The five clips of a case, uint8 ``(5, n_frames, box, box)``, and the case's metadata.
+    """The clips of a case, uint8 ``(n_clips, n_frames, box, box)`` (5 unless the settings leave modalities out),
+    and the case's metadata.
 
     Raises
     ------
     CaseError
         The case's files cannot be read or clipped (data reasons, recorded by batch callers).
     """
-    case_clips = make_clips(load_case(ref, series_uids=clip_settings.series_uids), clip_settings, boxes)
+    _, case_clips = clips_of_case(ref, clip_settings, boxes)
     meta = {"layout": ref.layout, "brats_id": ref.brats_id, "box": case_clips.meta.get("box"),
             "frames": case_clips.meta.get("frames"), "box_source": case_clips.meta.get("box_source"),
             "notes": case_clips.meta.get("notes")}
+    if "geometry" in case_clips.meta:  # resampled to the clip grid: recorded with the case (thick slices too)
+        meta["geometry"] = case_clips.meta["geometry"]
     return stack(case_clips), meta
 
 
@@ -71,7 +73,8 @@ def nets_features(ref: CaseRef, backbones: Mapping[str, object], clip_settings: 
     features = {}
     for net, backbone in backbones.items():
         start = time.perf_counter()
-        features[net] = dict(zip(MODALITIES, backbone.extract(clips)))  # float32 (5, 400)
+        # float32 (n_clips, 400), in the order of the settings' modalities (stack's order)
+        features[net] = dict(zip(clip_settings.modalities, backbone.extract(clips)))
         seconds["forward"][net] = time.perf_counter() - start
     return features, meta, seconds
 
@@ -148,7 +151,7 @@ def extract_case(item: tuple[CaseRef, Sequence[str]], runs: Mapping[str, object]
     """
     ref, names = item
     first = runs[names[0]]
-    if not Path(first.data).is_dir():
+    if not Path(first.data).exists():  # a dataset folder or a manifest
         raise FileNotFoundError(
             f"the worker on host {socket.gethostname()} cannot see the data folder {first.data}; the data must be "
             "at the same absolute path on every worker (a shared or copied folder)."

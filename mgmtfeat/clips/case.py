@@ -1,0 +1,82 @@
+"""One case from its files to its clips: read (the layout's reader), bring to the clip grid, clip.
+
+This is the one path every command takes from a :class:`~mgmtfeat.data.layouts.CaseRef` to
+clips (``make-clips``, ``extract``, and ``predict --data``):
+
+>>> from mgmtfeat.data import find_cases
+>>> from mgmtfeat.clips import ClipSettings
+>>> from mgmtfeat.clips.case import case_clips
+>>> for ref in find_cases("cohort.csv"):            # a dataset folder or a manifest
+...     case, clips = case_clips(ref, ClipSettings())
+"""
+
+from __future__ import annotations
+
+from mgmtfeat.clips.make import CaseClips, make_clips
+from mgmtfeat.clips.settings import ClipSettings
+from mgmtfeat.data.geometry import to_spacing
+from mgmtfeat.data.layouts import CaseRef
+from mgmtfeat.data.volumes import Case, load_case
+
+__all__ = ["case_clips", "read_case"]
+
+# Whether the box needs the segmentation: required, never read, or used when present.
+_SEG = {"seg": "require", "csv": "ignore", "brain": "ignore", "whole-brain": "ignore", "auto": "auto"}
+
+
+def read_case(ref: CaseRef, settings: ClipSettings = ClipSettings()) -> tuple[Case, dict]:
+    """Read the series ``settings`` needs and bring them to its grid (:func:`mgmtfeat.data.geometry.to_spacing`).
+
+    Parameters
+    ----------
+    ref : CaseRef
+    settings : ClipSettings
+        ``modalities`` (which series are read), ``box`` (whether the segmentation is),
+        ``series_uids``, ``spacing`` and ``interpolation``.
+
+    Returns
+    -------
+    case : Case
+        On the clip grid (1 mm on the T1wCE's grid by default; unchanged with ``spacing=None``).
+    geometry : dict
+        What was done to the grid (see :func:`~mgmtfeat.data.geometry.to_spacing`).
+
+    Raises
+    ------
+    CaseError
+        Any data problem of the case (files, labels, grids).
+    """
+    case = load_case(ref, seg=_SEG[settings.box], series_uids=settings.series_uids, modalities=settings.images)
+    return to_spacing(case, settings.spacing, settings.interpolation)
+
+
+def case_clips(ref: CaseRef, settings: ClipSettings = ClipSettings(), boxes=None) -> tuple[Case, CaseClips]:
+    """The clips of one case made with ``settings``: :func:`read_case` then :func:`~mgmtfeat.clips.make.make_clips`.
+
+    Parameters
+    ----------
+    ref : CaseRef
+        From :func:`mgmtfeat.data.layouts.find_cases` (a dataset folder or a manifest).
+    settings : ClipSettings
+    boxes : mapping, optional
+        User boxes (:func:`~mgmtfeat.clips.settings.read_box_csv`), in the clip grid's frame coordinates.
+
+    Returns
+    -------
+    case : Case
+        The case on the clip grid (for previews and saliency maps).
+    clips : CaseClips
+        uint8 ``(n_frames, box, box)`` per name of ``settings.modalities``; ``meta["geometry"]``
+        records the grid, and its thick-slice notes lead ``meta["notes"]``.
+
+    Raises
+    ------
+    CaseError
+        Any data problem of the case.
+    """
+    case, geometry = read_case(ref, settings)
+    clips = make_clips(case, settings, boxes)
+    if settings.spacing is not None:  # native clips keep today's metadata
+        clips.meta["geometry"] = geometry
+        clips.meta["notes"] = geometry["notes"] + clips.meta["notes"]
+    return case, clips
