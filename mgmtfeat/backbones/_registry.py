@@ -196,7 +196,10 @@ def create_backbone(
     """
     import torch
 
+    from mgmtfeat.backbones.input_size import check_input_size
+
     builder, config = _lookup(name)
+    own_size = (config.num_frames, config.size)
     dtype = resolve_dtype(name, dtype, device)
     if threads is not None:
         if int(threads) < 1:
@@ -224,6 +227,7 @@ def create_backbone(
         model, info = builder(config, weights, dict(model_kwargs or {}))
     if info["random"]:
         info["random_seed"] = RANDOM_WEIGHTS_SEED
+    check_input_size(model.eval(), name, config, *own_size)  # before any clip: names the smallest size it takes
     if channels_last is None:
         # measured in float32 only; emulated bfloat16 here ran slower channels-last, native is unmeasured
         channels_last = config.channels_last and dtype == "float32"

@@ -44,7 +44,7 @@ class ExtractionSettings:
     out: str
     net: str | Sequence[str] = "i3d"  # one net, or several ("i3d,r2plus1d"): each case read and clipped once for all
     weights: str | Mapping[str, str | None] | None = None  # PATH, "random", "NET=PATH,...", or {net: PATH}
-    dtype: str = "auto"  # bfloat16 where the CPU has it natively and the net's recorded CCC allows
+    dtype: str = "float32"  # the same features on every CPU; "bfloat16" or "auto" (CPU-dependent) when asked
     device: str = "cpu"
     threads: int | None = None
     limit: int | None = None

@@ -38,14 +38,16 @@ import pandas as pd
 from mgmtfeat import MODALITIES, N_FEATURES, __version__
 from mgmtfeat._io import FAILURE_COLUMNS, atomic_write_bytes, atomic_write_text, write_failures_csv
 from mgmtfeat.store.errors import StoreError
-from mgmtfeat.store.featureset import FeatureSet, check_vector
+from mgmtfeat.store.featureset import NO_LABEL, FeatureSet, check_label, check_vector
 from mgmtfeat.store.integrity import ExtractionClaim, check_fusion, comparable, read_provenance, settings_digest
 
 __all__ = ["StoreError", "FeatureSet", "FeatureStore", "atomic_write_bytes", "atomic_write_text"]
 
 _CASE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-_NO_LABEL = -1
+_NO_LABEL = NO_LABEL
 _DIGEST = "settings_digest"  # npz key of an entry's settings digest
+_LABEL_FIX = ("for another task (tumour type, subtype, ...) keep the store's labels and give its classes in a "
+              "CSV: --labels FILE --label-column COLUMN")
 #: What a damaged ``.npz`` raises from numpy or zipfile (0-byte: EOFError, truncated: BadZipFile, ...).
 _DAMAGED = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error)
 
@@ -237,7 +239,9 @@ class FeatureStore:
             arrays[modality] = check_vector(values, where=f"case {case_id}, {net}/{modality}", size=size)
         if not arrays:
             raise StoreError(f"case {case_id}: no features given")
-        arrays["label"] = np.array(_NO_LABEL if label is None else _check_label(label, case_id), np.int8)
+        if label is not None:
+            label = check_label(label, where=f"case {case_id}", fix=_LABEL_FIX)
+        arrays["label"] = np.array(_NO_LABEL if label is None else label, np.int8)
         arrays["meta"] = np.array(json.dumps(dict(meta or {}), sort_keys=True, default=str))
         if digest is None:
             if not has_provenance:
@@ -268,7 +272,7 @@ class FeatureStore:
         try:
             with np.load(path, allow_pickle=False) as npz:
                 features = {m: npz[m] for m in MODALITIES if m in npz.files}
-                label = int(npz["label"]) if "label" in npz.files else _NO_LABEL
+                label = npz["label"] if "label" in npz.files else _NO_LABEL
                 meta = json.loads(str(npz["meta"])) if "meta" in npz.files else {}
                 recorded = str(npz[_DIGEST]) if _DIGEST in npz.files else None
         except FileNotFoundError:
@@ -284,6 +288,8 @@ class FeatureStore:
                 f"the provenance's is {expected}): it comes from another run, a --force run or another store. "
                 f"{fix[0].upper()}{fix[1:]}, or re-extract the whole net with --force."
             )
+        label = check_label(label, where=f"{path}: case {case_id}", stored=True,
+                            fix=f"Correct the case's label in the dataset's label file, then {fix}; {_LABEL_FIX}")
         return features, (None if label == _NO_LABEL else label), meta
 
     def verify_case(self, net: str, case_id: str, digest: str | None = None) -> str | None:
@@ -385,12 +391,6 @@ class FeatureStore:
         if len(labels) > 1:
             raise StoreError(f"case {case_id}: labels differ between nets {nets}: {sorted(map(str, labels))}")
         return vectors, labels.pop()
-
-
-def _check_label(label, case_id: str) -> int:
-    if label not in (0, 1):
-        raise StoreError(f"case {case_id}: label {label!r} is not 0 or 1 (MGMT unmethylated / methylated)")
-    return int(label)
 
 
 def _scalar(value) -> bool:
