@@ -188,7 +188,7 @@ def _clip_pass(settings: ExtractionSettings, nets: list[str], progress: bool, on
         for net in state.values():
             net.report.skipped = [r.case_id for r in refs if r.case_id not in net.todo]
             if net.todo:  # a net with nothing to do writes nothing, so a complete read-only store can be resumed
-                stack.enter_context(store.claim(net.name))
+                stack.enter_context(store.claim(net.name, net.digest))
                 if not net.settings.force:  # another run may have replaced the provenance before this claim
                     store.check_provenance(net.name, net.provenance)
         start = time.perf_counter()

@@ -105,8 +105,8 @@ class FeatureStore:
         write_failures_csv(path, failures)
         return path
 
-    def claim(self, net: str) -> ExtractionClaim:
-        """An exclusive claim on ``net`` for one extraction (``with store.claim(net): ...``).
+    def claim(self, net: str, digest: str | None = None) -> ExtractionClaim:
+        """An exclusive claim on ``net`` for one extraction (``with store.claim(net, digest): ...``).
 
         Raises
         ------
@@ -114,7 +114,7 @@ class FeatureStore:
             Another extraction holds the net; the message names the lock file, its owner and how to
             remove a stale one.
         """
-        return ExtractionClaim(self._net_dir(net), net)
+        return ExtractionClaim(self._net_dir(net), net, digest)
 
     def folds_path(self, key: str) -> Path:
         """Path of the saved fold table named ``key`` (e.g. ``"k5-r4-seed0-<digest of the cohort>"``)."""
