@@ -63,6 +63,8 @@ def test_the_bfloat16_path_runs_on_tiny_inputs_on_any_cpu(name):
     out = bb.extract(clips)
     assert out.dtype == np.float32 and out.shape == ref.shape
     # bfloat16 keeps 8 mantissa bits (each op rounds by up to 2^-9 relative), so the logits of 18 layers agree
-    # in pattern, not to a float tolerance: correlation > 0.99 on every CPU (native and emulated kernels round
-    # alike up to the order of their sums), while a mis-cast or transposed input decorrelates them (~0)
-    assert np.corrcoef(out.ravel(), ref.ravel())[0, 1] > 0.99
+    # in pattern, not to a float tolerance. Observed (emulated, AVX2): correlation 0.99999, largest error 0.5 % of
+    # the logits' scale; native kernels order their sums otherwise but round alike. 0.999 and 5 % hold on every
+    # CPU, while a mis-cast or transposed input decorrelates the logits (~0) and moves them by their own size.
+    assert np.corrcoef(out.ravel(), ref.ravel())[0, 1] > 0.999
+    assert np.abs(out - ref).max() <= 0.05 * np.abs(ref).max()
