@@ -130,7 +130,7 @@ def test_resnet50_loads_torchvision_and_timm_files(tmp_path, monkeypatch):
     assert cached.provenance["weights_id"] == "timm/resnet50.a1_in1k@abc123"
     assert len(cached.provenance["weights_sha256"]) == 64
     slices = np.random.default_rng(0).integers(0, 256, size=(2, 64, 64), dtype=np.uint8)
-    np.testing.assert_array_equal(cached.extract(slices), bb.extract(slices))
+    np.testing.assert_array_equal(cached.extract(slices), bb.extract(slices))  # same weights, same kernels: exact
 
     monkeypatch.setattr(resnet2d, "_hf_cached_file", lambda repo, name: None)
     with pytest.raises(WeightsError, match="not in the Hugging Face cache.*weights=PATH"):

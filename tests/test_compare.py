@@ -84,7 +84,7 @@ def test_delong_same_scores_give_p_one_and_bad_labels_are_refused():
     y = np.array([0, 0, 1, 1, 0, 1])
     s = np.array([0.1, 0.4, 0.35, 0.8, 0.2, 0.9])
     r = delong_test(y, s, s.copy())
-    assert (r.difference, r.z, r.p_value) == (0.0, 0.0, 1.0)
+    assert (r.difference, r.z, r.p_value) == (0.0, 0.0, 1.0)  # identical scores: exact zeros by definition
     with pytest.raises(ValueError, match="both classes"):
         delong_test(np.ones(6, int), s, s)
     with pytest.raises(ValueError, match="0/1"):

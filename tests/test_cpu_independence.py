@@ -9,7 +9,7 @@ import torch
 from mgmtfeat import extract
 from mgmtfeat.backbones import _cpu, create_backbone, native_bfloat16
 from mgmtfeat.data.synthetic import write_cohort
-from mgmtfeat.extraction.run import ExtractionSettings
+from mgmtfeat.extraction.run import ExtractionSettings, _dtype
 from mgmtfeat.store import FeatureStore
 
 FAST = ["--net", "slowfast", "--weights", "random", "--net-frames", "8", "--net-size", "64", "--threads", "1", "--quiet"]
@@ -47,9 +47,18 @@ def test_float32_is_the_default_even_where_bfloat16_is_native(bf16_cpu, tmp_path
     data = write_cohort(tmp_path / "brats", layout="brats2021", n_cases=1, shape=(48, 48, 24), seed=1)
     assert extract.main(["--data", str(data), "--out", str(tmp_path / "store"), *FAST]) == 0
     assert FeatureStore(tmp_path / "store").provenance("slowfast")["dtype"] == "float32"
-    # the opt-ins stay: auto takes bfloat16 on this (pretended) CPU, and says so in the provenance
-    assert extract.main(["--data", str(data), "--out", str(tmp_path / "auto"), *FAST, "--dtype", "auto"]) == 0
-    assert FeatureStore(tmp_path / "auto").provenance("slowfast")["dtype"] == "bfloat16"
+    # the opt-in auto still takes bfloat16 on this (pretended) CPU
+    assert _dtype(FeatureStore(tmp_path / "new"), ExtractionSettings(data=".", out=".", net="slowfast",
+                                                                     dtype="auto")) == "bfloat16"
+
+
+def test_a_store_resumed_in_another_dtype_is_refused_naming_both(tmp_path, capsys):
+    data = write_cohort(tmp_path / "brats", layout="brats2021", n_cases=2, shape=(48, 48, 24), seed=1)
+    out = tmp_path / "store"
+    assert extract.main(["--data", str(data), "--out", str(out), "--limit", "1", *FAST]) == 0
+    assert extract.main(["--data", str(data), "--out", str(out), *FAST, "--dtype", "bfloat16"]) == 2
+    err = capsys.readouterr().err
+    assert "differing: dtype 'float32' in the store, 'bfloat16' now" in err and "--force" in err
 
 
 @pytest.mark.parametrize("name", ["r2plus1d", "slowfast"])

@@ -164,6 +164,7 @@ def test_saved_folds_splitter_reproduces_the_table_and_serves_grid_search():
     explicit = [(tr, te) for tr, te in splitter.split()]
     search = GridSearchCV(LogisticRegression(), {"C": [0.1, 1.0]}, cv=splitter).fit(X[order], y[order])
     again = GridSearchCV(LogisticRegression(), {"C": [0.1, 1.0]}, cv=explicit).fit(X[order], y[order])
+    # the same fits on the same rows: exact, no tolerance
     np.testing.assert_array_equal(search.cv_results_["mean_test_score"], again.cv_results_["mean_test_score"])
     assert len(cross_val_score(LogisticRegression(), X[order], y[order], cv=splitter)) == 3
     with pytest.raises(EvaluationError, match="no repeat 7"):

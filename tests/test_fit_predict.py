@@ -40,6 +40,7 @@ def test_logistic_round_trip_equals_the_model_in_memory(store, tmp_path):
     data = store.load("vivit")
     expected = make_model("logistic", 3).fit(data.X2d, data.y).predict_proba(data.X2d)
     frame, proba = _probs(tmp_path / "p" / "predictions.csv")
+    # the same fit and the same rows on the same CPU, written with 17 digits: exact, no tolerance
     np.testing.assert_array_equal(proba, expected)
     assert frame["case_id"].tolist() == list(data.case_ids)
     assert frame["predicted"].tolist() == [str(int(p >= 0.5)) for p in expected[:, 1]]
@@ -66,7 +67,7 @@ def test_snn_round_trip_equals_the_model_in_memory(store, tmp_path):
     assert _predict(tmp_path / "m", store, tmp_path / "p") == 0
     data = store.load("vivit")
     expected = make_model("snn", 0).set_params(**params).fit(data.X2d, data.y).predict_proba(data.X2d)
-    np.testing.assert_array_equal(_probs(tmp_path / "p" / "predictions.csv")[1], expected)
+    np.testing.assert_array_equal(_probs(tmp_path / "p" / "predictions.csv")[1], expected)  # as above: exact
 
 
 def test_fold_models_save_oof_predictions_and_combine_by_mean_or_vote(store, tmp_path):

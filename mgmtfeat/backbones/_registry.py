@@ -166,8 +166,10 @@ def create_backbone(
     device : {"cpu", "cuda", ...}
         Torch device.
     dtype : {"float32", "bfloat16", "auto"}
-        Compute dtype of the network; outputs are always float32. ``"auto"``: see
-        :func:`resolve_dtype`. The dtype used is ``Backbone.dtype`` and goes to provenance.
+        Compute dtype of the network; outputs are always float32. ``"float32"`` (default) gives the
+        same outputs on every CPU (to float32 rounding); ``"bfloat16"`` and ``"auto"`` (see
+        :func:`resolve_dtype`) are opt-ins whose outputs depend on the dtype, and for ``"auto"`` on the
+        CPU. The dtype used is ``Backbone.dtype`` and goes to provenance.
     threads : int, optional
         ``torch.set_num_threads`` value (process-wide); None leaves it unchanged.
     pretrained : bool

@@ -187,10 +187,12 @@ class FeatureStore:
             return None
         old = read_provenance(path)
         if comparable(old) != comparable(record):
-            diff = sorted(k for k in set(old) | set(record) if comparable(old).get(k) != comparable(record).get(k))
+            a, b = comparable(old), comparable(record)
+            diff = [f"{k} {a.get(k)!r} in the store, {b.get(k)!r} now" if k == "dtype" else k
+                    for k in sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))]  # dtype: give --dtype
             raise StoreError(
                 f"{path}: the store holds {net} features made with other settings "
-                f"(differing: {', '.join(diff)}); use a new --out folder or pass --force to replace them."
+                f"(differing: {'; '.join(diff)}); use a new --out folder or pass --force to replace them."
             )
         return old
 
