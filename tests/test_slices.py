@@ -92,7 +92,8 @@ def _slice_set(n_patients=30, slices=8, signal=1.0, seed=0) -> SliceSet:
 def test_predictive_index_and_youden_cutoff():
     proba = np.array([0.9, 0.2, 0.6, 0.4, 0.1, 0.5])
     patient = np.array([0, 0, 0, 1, 1, 2])
-    np.testing.assert_allclose(predictive_index(proba, patient, 3), [2 / 3, 0.0, 1.0])
+    # shares of a patient's slices called positive: small fractions, exact but for float64 rounding (1e-12)
+    np.testing.assert_allclose(predictive_index(proba, patient, 3), [2 / 3, 0.0, 1.0], rtol=0, atol=1e-12)
     with pytest.raises(EvaluationError, match="no slices"):
         predictive_index(proba, patient, 4)
     # perfectly separated: the cutoff is the smallest index of the positives
