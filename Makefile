@@ -1,6 +1,7 @@
 # Two commands set everything up on a fresh machine (Python >= 3.10 with pip):
 #   make demo   runs the main job: synthetic cohort -> clips -> real I3D features -> cross-validation
 #   make test   builds the documentation site (strict), then runs the test suite (what CI runs)
+#   make test-avx2  runs it as an AVX2-only CPU would (no AVX-512, no native bfloat16), on any x86-64 CPU
 #   make docs   builds the documentation site into site/ (MkDocs, --strict: a warning fails)
 # Both create (or reuse) a virtual environment in .venv.
 # `make notebooks` re-executes notebooks/*.ipynb and stores their outputs (tables, figures).
@@ -9,7 +10,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 
-.PHONY: venv demo test docs notebooks clean
+.PHONY: venv demo test test-avx2 docs notebooks clean
 
 venv: $(VENV)/.installed
 
@@ -59,6 +60,16 @@ test: venv docs
 # failure (not with --quiet, which hides the warnings from the count)
 docs: venv
 	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict
+
+# torch's kernels capped at AVX2 and oneDNN's too: first check that both caps hold (else a CPU without AVX2,
+# or a torch that ignores them, would pass this target without testing what it says)
+AVX2_ENV := ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2
+test-avx2: venv
+	$(AVX2_ENV) $(PY) -c "import sys, torch; from mgmtfeat.backbones import native_bfloat16; \
+	cap = torch.backends.cpu.get_cpu_capability(); native = native_bfloat16(); \
+	print(f'CPU capability {cap}, native bfloat16 {native}'); \
+	sys.exit(0 if cap == 'AVX2' and not native else 'test-avx2: expected capability AVX2 and no native bfloat16 under $(AVX2_ENV)')"
+	$(AVX2_ENV) $(PY) -m pytest -q tests
 
 # the two notebooks with their outputs (tables, figures): 2 repeats on the published features, a few minutes
 notebooks: venv

@@ -224,11 +224,12 @@ def describe_os_error(err: OSError) -> tuple[str, int]:
     code = err.errno
     name = errno.errorcode.get(code, "unknown error") if code is not None else "no errno"
     meaning = os.strerror(code) if code is not None else (err.strerror or str(err))
-    where = err.filename if err.filename is not None else "a file of this command (the system named none)"
+    where = err.filename if err.filename is not None else "a file of this command (the system did not say which)"
     if err.filename2 is not None:
         where = f"{where} -> {err.filename2}"
     fix = _OS_FIXES.get(code, "check the disk and the folder named, then run the same command again")
-    return f"{where}: {meaning} ({name}); {fix}.", 2 if code in _OS_FIXES else 1
+    notes = "".join(f" {note}" for note in getattr(err, "__notes__", ()))  # e.g. the results folder kept for resuming
+    return f"{where}: {meaning} ({name}); {fix}.{notes}", 2 if code in _OS_FIXES else 1
 
 
 def print_failures(failures: list[dict]) -> None:

@@ -33,7 +33,7 @@ def test_interval_equals_scipy_bootstrap(method):
     ref = stats.bootstrap((y, s), auc_u, paired=True, vectorized=False, n_resamples=500, method=method,
                           rng=np.random.default_rng(7)).confidence_interval
     assert (ours.low, ours.high) == pytest.approx((ref.low, ref.high), abs=1e-12)
-    assert ours.estimate == roc_auc_score(y, s)
+    assert ours.estimate == roc_auc_score(y, s)  # the estimate is roc_auc_score itself: exact
     assert (ours.method, ours.n_resamples, ours.n_skipped, ours.confidence) == (method, 500, 0, 0.95)
     assert ours.low < ours.estimate < ours.high
 
@@ -153,6 +153,7 @@ def test_table_from_predictions():
     table = bootstrap_table(frame, n_resamples=200)
     assert list(table["metric"]) == ["auc", "accuracy", "precision", "recall", "f1"]
     assert (table["low"] <= table["estimate"]).all() and (table["estimate"] <= table["high"]).all()
+    # a float64 ratio of pair counts (exact sums of 0, 0.5 and 1) by two routes: a few ulp at most (1e-15)
     assert table.loc[0, "estimate"] == pytest.approx(roc_auc_score(y, s), abs=1e-15)
 
     # Repeats: refused without a choice; one repeat equals the single-repeat table.
@@ -161,7 +162,7 @@ def test_table_from_predictions():
         bootstrap_table(twice)
     pd.testing.assert_frame_equal(bootstrap_table(twice, repeat=0, n_resamples=200), table)
     mean = bootstrap_table(twice, ["auc"], repeat="mean", n_resamples=200)
-    assert mean.loc[0, "estimate"] == pytest.approx(roc_auc_score(y, s), abs=1e-15)  # ranks unchanged
+    assert mean.loc[0, "estimate"] == pytest.approx(roc_auc_score(y, s), abs=1e-15)  # ranks unchanged; as above
 
     # Three classes as prob_<class> columns: multi-class metrics.
     rng = np.random.default_rng(0)
@@ -170,6 +171,7 @@ def test_table_from_predictions():
     multi = pd.DataFrame({"label": labels, **{f"prob_{k}": p[:, k] for k in range(3)}})
     t3 = bootstrap_table(multi, n_resamples=100, stratify=True)
     assert list(t3["metric"]) == ["auc", "accuracy", "balanced_accuracy"]
+    # the mean of three float64 pair-count ratios by two routes: a few ulp (1e-15)
     assert t3.loc[0, "estimate"] == pytest.approx(roc_auc_score(labels, p, multi_class="ovr"), abs=1e-15)
 
 

@@ -49,6 +49,7 @@ def test_delong_reproduces_proc_roc_test_on_asah():
     assert r.auc_b == pytest.approx(0.8237, abs=5e-5)
     assert r.z == pytest.approx(-2.209, abs=5e-4)
     assert r.p_value == pytest.approx(0.02718, abs=5e-6)
+    # the same float64 subtraction and square root as the code's: equal but for the last bit (1e-15)
     assert r.difference == pytest.approx(r.auc_a - r.auc_b, abs=1e-15)
     assert r.se == pytest.approx(np.sqrt(r.variance), rel=1e-15)
 
@@ -83,7 +84,7 @@ def test_delong_same_scores_give_p_one_and_bad_labels_are_refused():
     y = np.array([0, 0, 1, 1, 0, 1])
     s = np.array([0.1, 0.4, 0.35, 0.8, 0.2, 0.9])
     r = delong_test(y, s, s.copy())
-    assert (r.difference, r.z, r.p_value) == (0.0, 0.0, 1.0)
+    assert (r.difference, r.z, r.p_value) == (0.0, 0.0, 1.0)  # identical scores: exact zeros by definition
     with pytest.raises(ValueError, match="both classes"):
         delong_test(np.ones(6, int), s, s)
     with pytest.raises(ValueError, match="0/1"):
@@ -104,7 +105,7 @@ def test_corrected_resampled_ttest_by_hand():
     r = corrected_resampled_ttest(a, b, n_train=80, n_test=20)
     assert r.mean_difference == pytest.approx(0.03, abs=1e-12)
     assert r.variance == pytest.approx(1 / 6000, abs=1e-12)
-    assert r.t == pytest.approx(0.03 * np.sqrt(6000), abs=1e-9)
+    assert r.t == pytest.approx(0.03 * np.sqrt(6000), abs=1e-9)  # t ~ 2.3 from a variance of 1.7e-4: 1e-9
     assert (r.df, r.n_folds) == (3, 4)
     x = np.sqrt(1.8)
     assert r.p_value == pytest.approx(1 - 2 * (x / 2.8 + np.arctan(x)) / np.pi, abs=1e-12)
@@ -133,13 +134,14 @@ def test_corrected_cv_interval_by_hand():
     ci = corrected_cv_interval(a, n_train=80, n_test=20)
     assert ci.mean == pytest.approx(0.83, abs=1e-12) and ci.se == pytest.approx(np.sqrt(1 / 6000), abs=1e-12)
     assert (ci.df, ci.n_folds, ci.confidence) == (3, 4, 0.95)
+    # the t quantile is printed to 7 digits (3.182446): the bounds agree within its rounding / sqrt(6000), 1e-6
     assert ci.low == pytest.approx(0.83 - 3.182446 / np.sqrt(6000), abs=1e-6)
     assert ci.high == pytest.approx(0.83 + 3.182446 / np.sqrt(6000), abs=1e-6)
     # wider than the uncorrected interval (SEM s / sqrt(J)), and it inverts the corrected t-test:
     # the test of a against a constant at the interval's bound has P = 0.05
     assert ci.high - ci.mean > 3.182446 * np.sqrt(0.001 / 3 / 4)
     at_bound = corrected_resampled_ttest(a, np.full(4, ci.low), n_train=80, n_test=20)
-    assert at_bound.p_value == pytest.approx(0.05, abs=1e-9)
+    assert at_bound.p_value == pytest.approx(0.05, abs=1e-9)  # t quantile and CDF inverted in float64: 1e-9
     table = pd.DataFrame({"repeat": [0, 0, 1, 1], "fold": [0, 1, 0, 1], "auc": a, "n_train": 80, "n_test": 20})
     assert cv_interval(table) == ci
     with pytest.raises(ValueError, match="lacks columns"):
@@ -154,9 +156,10 @@ def test_brier_score_and_calibration_table_by_hand():
     y = np.array([0, 0, 1, 1])
     p = np.array([0.1, 0.3, 0.6, 0.9])
     # ((0.1)^2 + (0.3)^2 + (0.4)^2 + (0.1)^2) / 4 = (0.01 + 0.09 + 0.16 + 0.01) / 4 = 0.0675
+    # four float64 squares and a mean of decimal fractions (not exact in binary): a few ulp, 1e-15
     assert brier_score(y, p) == pytest.approx(0.0675, abs=1e-15)
     table = calibration_table(y, p, n_bins=2)
-    # bins [0, 0.5) and [0.5, 1]: mean p 0.2 and 0.75; fraction positive 0 and 1
-    np.testing.assert_allclose(table["mean_predicted"], [0.2, 0.75], atol=1e-15)
-    np.testing.assert_allclose(table["fraction_positive"], [0.0, 1.0], atol=1e-15)
+    # bins [0, 0.5) and [0.5, 1]: mean p 0.2 and 0.75; fraction positive 0 and 1 (float64 means: 1e-15)
+    np.testing.assert_allclose(table["mean_predicted"], [0.2, 0.75], rtol=0, atol=1e-15)
+    np.testing.assert_allclose(table["fraction_positive"], [0.0, 1.0], rtol=0, atol=1e-15)
     assert brier_score(np.zeros(3, int), np.zeros(3)) == 0.0  # one class is fine for the Brier score

@@ -47,7 +47,9 @@ def test_register_undoes_the_motion_and_records_it(cases):
     registered = make_clips(moved, ClipSettings(n_frames=16, delta_grid="register"))
     how = registered.meta["delta_t1"]
     assert how["delta_grid"] == "t1_registered_to_t1ce"
-    assert how["registration"]["angles_deg"][2] == pytest.approx(4.0, abs=0.5)  # the rotation about S
+    # the rotation about S: registration of a 4-degree motion on a coarse synthetic volume recovers it to a
+    # fraction of a degree (an optimiser's stopping point, not float rounding); 0.5 degree refuses no motion
+    assert how["registration"]["angles_deg"][2] == pytest.approx(4.0, abs=0.5)
     assert how["registration"]["metric"] < -0.15
     assert any("T1 registered to T1wCE" in note and "Mattes MI" in note for note in registered.meta["notes"])
     error = lambda clip: float(np.abs(clip - truth).mean())

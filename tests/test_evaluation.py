@@ -115,18 +115,22 @@ def test_real_labels_beat_chance(published):
 def test_summary_statistics():
     metrics = pd.DataFrame({m: [0.5, 0.6, 0.7] for m in ("auc", "precision", "recall", "accuracy", "f1", "fit_seconds")})
     summary = summarise(metrics)
-    assert summary["auc"]["mean"] == pytest.approx(0.6)
-    assert summary["auc"]["sd"] == pytest.approx(0.1)
-    assert summary["auc"]["sem"] == pytest.approx(0.1 / np.sqrt(3)) == sem([0.5, 0.6, 0.7])
+    # float64 mean and SD of three decimal fractions (not exact in binary): a few ulp, 1e-12; summarise uses
+    # the package's own sem, so that one is equal to the bit
+    assert summary["auc"]["mean"] == pytest.approx(0.6, rel=0, abs=1e-12)
+    assert summary["auc"]["sd"] == pytest.approx(0.1, rel=0, abs=1e-12)
+    assert summary["auc"]["sem"] == pytest.approx(0.1 / np.sqrt(3), rel=0, abs=1e-12) == sem([0.5, 0.6, 0.7])
 
 
 def test_concordance_correlation():
     a = np.array([-1.5, -0.5, 0.5, 1.5])
-    assert concordance_correlation(a, a) == pytest.approx(1.0)
+    # exact halves: means, variances and covariances are exact in float64, and so are +-1 but for the final
+    # division's rounding (1e-12)
+    assert concordance_correlation(a, a) == pytest.approx(1.0, rel=0, abs=1e-12)
     assert concordance_correlation(a, a + 10) < 0.1  # perfectly correlated but not concordant
-    assert concordance_correlation(a, -a) == pytest.approx(-1.0)
+    assert concordance_correlation(a, -a) == pytest.approx(-1.0, rel=0, abs=1e-12)
     both = concordance_correlation(np.stack([a, a]), np.stack([a, -a]), axis=1)
-    np.testing.assert_allclose(both, [1.0, -1.0])
+    np.testing.assert_allclose(both, [1.0, -1.0], rtol=0, atol=1e-12)
 
 
 def test_net_benefit_matches_definition():
@@ -134,8 +138,9 @@ def test_net_benefit_matches_definition():
     p = np.array([0.9, 0.4, 0.6, 0.1])
     table = net_benefit(y, p, np.array([0.5]))
     # at t=0.5: TP=1, FP=1 -> 1/4 - 1/4 * 1 = 0
-    assert table["model"].iloc[0] == pytest.approx(0.0)
-    assert table["treat_all"].iloc[0] == pytest.approx(0.5 - 0.5)
+    # quarters and a threshold odds of 1: exact in float64 but for rounding (1e-12)
+    assert table["model"].iloc[0] == pytest.approx(0.0, abs=1e-12)
+    assert table["treat_all"].iloc[0] == pytest.approx(0.5 - 0.5, abs=1e-12)
 
 
 def test_saved_folds_splitter_reproduces_the_table_and_serves_grid_search():
@@ -159,6 +164,7 @@ def test_saved_folds_splitter_reproduces_the_table_and_serves_grid_search():
     explicit = [(tr, te) for tr, te in splitter.split()]
     search = GridSearchCV(LogisticRegression(), {"C": [0.1, 1.0]}, cv=splitter).fit(X[order], y[order])
     again = GridSearchCV(LogisticRegression(), {"C": [0.1, 1.0]}, cv=explicit).fit(X[order], y[order])
+    # the same fits on the same rows: exact, no tolerance
     np.testing.assert_array_equal(search.cv_results_["mean_test_score"], again.cv_results_["mean_test_score"])
     assert len(cross_val_score(LogisticRegression(), X[order], y[order], cv=splitter)) == 3
     with pytest.raises(EvaluationError, match="no repeat 7"):

@@ -35,6 +35,8 @@ def test_published_features_export_to_csv_and_parquet(published_store, tmp_path,
         back = pd.read_csv(out) if suffix == "csv" else pd.read_parquet(out)
         assert back.shape == frame.shape and list(back.columns) == list(frame.columns)
         assert back["label"].tolist() == frame["label"].tolist()
+        # float32 values as decimal text (csv) or as they are (parquet), read back and cast to float32: one
+        # rounding at most (6e-8 relative), 1e-6 with margin and on any CPU; a shifted column is off by O(1)
         np.testing.assert_allclose(back[features].to_numpy(np.float32), data.X2d, rtol=1e-6)
         assert (tmp_path / f"published.{suffix}.settings.yaml").is_file()
     assert "577 cases x" in capsys.readouterr().out

@@ -154,7 +154,7 @@ def test_dtype_auto_is_resolved_per_net_and_a_resumed_net_keeps_its_own(tmp_path
     store = FeatureStore(tmp_path / "store")
     store.write_provenance("r2plus1d", {"weights": "random test features", "dtype": "float32"})
     settings = ExtractionSettings(data=str(tmp_path), out=str(store.root), net="i3d,r2plus1d",
-                                  weights="i3d=a.pt,r2plus1d=random")
+                                  weights="i3d=a.pt,r2plus1d=random", dtype="auto")  # an opt-in: float32 is the default
     runs = net_settings(settings, ["i3d", "r2plus1d"], store)
     assert {net: (run.net, run.weights, run.dtype) for net, run in runs.items()} == {
         "i3d": ("i3d", "a.pt", "bfloat16"), "r2plus1d": ("r2plus1d", "random", "float32")}

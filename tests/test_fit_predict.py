@@ -40,6 +40,7 @@ def test_logistic_round_trip_equals_the_model_in_memory(store, tmp_path):
     data = store.load("vivit")
     expected = make_model("logistic", 3).fit(data.X2d, data.y).predict_proba(data.X2d)
     frame, proba = _probs(tmp_path / "p" / "predictions.csv")
+    # the same fit and the same rows on the same CPU, written with 17 digits: exact, no tolerance
     np.testing.assert_array_equal(proba, expected)
     assert frame["case_id"].tolist() == list(data.case_ids)
     assert frame["predicted"].tolist() == [str(int(p >= 0.5)) for p in expected[:, 1]]
@@ -66,7 +67,7 @@ def test_snn_round_trip_equals_the_model_in_memory(store, tmp_path):
     assert _predict(tmp_path / "m", store, tmp_path / "p") == 0
     data = store.load("vivit")
     expected = make_model("snn", 0).set_params(**params).fit(data.X2d, data.y).predict_proba(data.X2d)
-    np.testing.assert_array_equal(_probs(tmp_path / "p" / "predictions.csv")[1], expected)
+    np.testing.assert_array_equal(_probs(tmp_path / "p" / "predictions.csv")[1], expected)  # as above: exact
 
 
 def test_fold_models_save_oof_predictions_and_combine_by_mean_or_vote(store, tmp_path):
@@ -93,7 +94,10 @@ def test_fold_models_save_oof_predictions_and_combine_by_mean_or_vote(store, tmp
     np.testing.assert_array_equal(_probs(tmp_path / "mean" / "predictions.csv")[1], probas.mean(axis=0))
     assert _predict(tmp_path / "m", store, tmp_path / "vote", "--ensemble", "vote", "--threshold", "0.6") == 0
     votes = (probas[:, :, 1] >= 0.6).mean(axis=0)
-    np.testing.assert_allclose(_probs(tmp_path / "vote" / "predictions.csv")[1], np.column_stack([1 - votes, votes]))
+    # vote shares k/3 and 1 - k/3, computed in float64 on both sides and written with 17 digits: a few float64
+    # eps apart at most (1e-12); a wrong vote moves a share by 1/3
+    np.testing.assert_allclose(_probs(tmp_path / "vote" / "predictions.csv")[1], np.column_stack([1 - votes, votes]),
+                               rtol=0, atol=1e-12)
     metrics = pd.read_csv(tmp_path / "mean" / "metrics.csv")
     assert metrics["metric"].tolist() == ["auc", "accuracy", "precision", "recall", "f1"]
     assert ((metrics["low"] <= metrics["estimate"]) & (metrics["estimate"] <= metrics["high"])).all()
@@ -113,7 +117,11 @@ def test_three_class_task_from_a_label_csv(store, tmp_path):
     assert _predict(tmp_path / "m", store, tmp_path / "p", *args) == 0
     frame, proba = _probs(tmp_path / "p" / "predictions.csv", names)
     assert len(frame) == 38 and frame["label"].notna().all()  # the label file selects the cases, as in fit
-    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    # float32 probabilities: K = 3 values, each rounded (eps/2 relative), averaged over 3 fold models and
+    # written with float32's 9 digits; their sum is 1 within a few K * eps (observed 1.04e-7 on an AVX-512
+    # CPU, whose vector width orders the sums differently). 16 eps (1.9e-6) is CPU-proof, while a lost or
+    # swapped class column is off by tenths.
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=0, atol=16 * np.finfo(np.float32).eps)
     assert frame["predicted"].tolist() == names[proba.argmax(axis=1)].tolist()
     metrics = pd.read_csv(tmp_path / "p" / "metrics.csv")["metric"].tolist()
     assert metrics[:3] == ["auc", "accuracy", "balanced_accuracy"]
@@ -194,7 +202,9 @@ def test_published_train_split_predicts_the_test_split(published_store, tmp_path
     auc = pd.read_csv(tmp_path / "p" / "metrics.csv").set_index("metric").loc["auc"]
     frame = pd.read_csv(tmp_path / "p" / "predictions.csv").dropna(subset=["label"])
     assert len(frame) == len(table) - n_train
-    assert auc["estimate"] == pytest.approx(roc_auc_score(frame["label"], frame["prob_1"]))
+    # an AUC is a count of ranked pairs over their number: the same count read back from the CSV's
+    # round-tripped probabilities (float64, 17 digits) gives the same ratio to float64 rounding (1e-12)
+    assert auc["estimate"] == pytest.approx(roc_auc_score(frame["label"], frame["prob_1"]), rel=0, abs=1e-12)
     assert auc["low"] < auc["estimate"] < auc["high"]
 
 

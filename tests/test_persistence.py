@@ -28,7 +28,7 @@ def test_round_trip_gives_identical_probabilities(tmp_path, name, n_classes):
     model.fit(X, y)
     save_estimator(model, tmp_path, "model")
     loaded = load_estimator(tmp_path, "model")
-    np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
+    np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))  # the same weights: exact
     np.testing.assert_array_equal(loaded.classes_, model.classes_)
 
 

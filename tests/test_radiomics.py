@@ -55,7 +55,8 @@ def test_geometry_matches_simpleitk_reading_the_nifti_file(cohort, case):
     # the RAS-reoriented copy, so index (0, 0, 0) differs but every physical point must agree
     on_disk = sitk.ReadImage(str(cohort.paths["t1"]))
     ours = to_sitk(case.volumes["t1"])
-    np.testing.assert_allclose(ours.GetSpacing(), on_disk.GetSpacing(), atol=1e-6)
+    # both from the float32 header (ours through float64 arithmetic): one float32 rounding of ~1 mm, 1e-6
+    np.testing.assert_allclose(ours.GetSpacing(), on_disk.GetSpacing(), rtol=0, atol=1e-6)
     corners = lambda img: sorted(tuple(np.round(img.TransformIndexToPhysicalPoint(
         tuple(int(i) for i in np.array(c) * (np.array(img.GetSize()) - 1))), 4))
         for c in np.ndindex(2, 2, 2))
@@ -88,6 +89,7 @@ def test_features_match_pyradiomics_on_the_files(cohort, case, features, tmp_pat
 def test_chosen_labels_match_pyradiomics_on_the_label_map(cohort, case):
     ours = radiomics_features(case, RadiomicsSettings(labels=(4,), modalities=("t1ce",)))["t1ce"]
     direct = _direct(cohort.paths["t1ce"], cohort.paths["seg"], label=4)  # pyradiomics picks label 4 itself
+    # as above: the same code on the same voxels, only the float32 cast of the output differs (1e-5 relative)
     np.testing.assert_allclose(ours, np.array(list(direct.values()), np.float32), rtol=1e-5, atol=1e-6)
     whole = radiomics_features(case, RadiomicsSettings(modalities=("t1ce",)))["t1ce"]
     volume = feature_names(RadiomicsSettings()).index("original_shape_VoxelVolume")
@@ -178,7 +180,8 @@ def test_without_segmentation_refused_unless_a_box_is_given(case):
     box = box_mask(case.volumes["t1ce"], rows=(10, 22), cols=(12, 20), slices=(8, 18))
     out = radiomics_features(no_seg, RadiomicsSettings(modalities=("t1ce",)), mask=box)["t1ce"]
     names = feature_names(RadiomicsSettings())
-    # a box of 12 x 8 x 10 voxels of 1 x 1 x 1.5 mm
+    # a box of 12 x 8 x 10 voxels of 1 x 1 x 1.5 mm, resampled to 1 mm voxels (params.yaml) before it is
+    # measured: the box's edge slices round to whole voxels, within 5 % of 1440 mm3 (not a float tolerance)
     assert out[names.index("original_shape_VoxelVolume")] == pytest.approx(12 * 8 * 10 * 1.5, rel=0.05)
 
 

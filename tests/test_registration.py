@@ -55,6 +55,8 @@ def test_recovers_the_inverse_of_the_applied_motion_within_a_voxel(scene):
     # ITK's fixed -> moving map, so M composed with the motion's inverse is the identity
     residual = np.linalg.norm((np.linalg.inv(scene["applied"]) @ r.matrix_ras @ points - points)[:3], axis=0)
     assert residual.max() < VOXEL
+    # an optimiser's stopping point, not float rounding (ITK's threads and the CPU may move it by far less
+    # than a voxel): the shift is judged to one voxel, as the residual above
     assert r.shift_mm == pytest.approx(np.linalg.norm([3.0, -2.0, 1.5]), abs=VOXEL)
     assert r.metric < -0.5 and "RegularStepGradientDescent" in r.stop
     assert r.volume.shape == SHAPE and np.array_equal(r.volume.affine, scene["t1ce"].affine)
@@ -64,11 +66,15 @@ def test_reported_angles_and_translation_describe_the_matrix(scene):
     r = scene["result"]
     ax, ay, az = r.angles_deg
     rebuilt = _rotation(2, az) @ _rotation(0, ax) @ _rotation(1, ay)  # ITK's Euler3D order
-    np.testing.assert_allclose(rebuilt, r.matrix_ras[:3, :3], atol=1e-9)
+    # the same rotation rebuilt from its reported angles in float64: rounding of unit-size entries, 1e-9
+    np.testing.assert_allclose(rebuilt, r.matrix_ras[:3, :3], rtol=0, atol=1e-9)
     centre = np.array(r.center_ras)
+    # positions of ~100 mm through float64 products: 1e-6 mm, while a translation about another centre is off
+    # by mm
     np.testing.assert_allclose(r.matrix_ras[:3, :3] @ centre + r.matrix_ras[:3, 3], centre + r.translation_mm,
-                               atol=1e-6)
-    # the motion was 4 deg about S and 2 deg about R: the recovered map rotates the same way
+                               rtol=0, atol=1e-6)
+    # the motion was 4 deg about S and 2 deg about R: the recovered map rotates the same way (an optimiser's
+    # result, judged to half a degree; a wrong axis or sign is off by degrees)
     assert az == pytest.approx(4.0, abs=0.5) and ax == pytest.approx(2.0, abs=0.5)
 
 
@@ -120,7 +126,9 @@ def test_to_sitk_maps_indices_to_lps_points(scene):
     image = to_sitk(vol)
     for index in [(0, 0, 0), (7, 30, 11)]:
         ras = vol.affine @ np.array([*index, 1.0])
-        np.testing.assert_allclose(image.TransformIndexToPhysicalPoint(index), ras[:3] * [-1, -1, 1])
+        # ITK's index-to-point map and the affine in float64: rounding of ~100 mm positions (1e-9 mm)
+        np.testing.assert_allclose(image.TransformIndexToPhysicalPoint(index), ras[:3] * [-1, -1, 1], rtol=0,
+                                   atol=1e-9)
         assert image[index] == vol.data[index]
 
 

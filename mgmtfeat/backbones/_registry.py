@@ -166,8 +166,10 @@ def create_backbone(
     device : {"cpu", "cuda", ...}
         Torch device.
     dtype : {"float32", "bfloat16", "auto"}
-        Compute dtype of the network; outputs are always float32. ``"auto"``: see
-        :func:`resolve_dtype`. The dtype used is ``Backbone.dtype`` and goes to provenance.
+        Compute dtype of the network; outputs are always float32. ``"float32"`` (default) gives the
+        same outputs on every CPU (to float32 rounding); ``"bfloat16"`` and ``"auto"`` (see
+        :func:`resolve_dtype`) are opt-ins whose outputs depend on the dtype, and for ``"auto"`` on the
+        CPU. The dtype used is ``Backbone.dtype`` and goes to provenance.
     threads : int, optional
         ``torch.set_num_threads`` value (process-wide); None leaves it unchanged.
     pretrained : bool
@@ -196,7 +198,10 @@ def create_backbone(
     """
     import torch
 
+    from mgmtfeat.backbones.input_size import check_input_size
+
     builder, config = _lookup(name)
+    own_size = (config.num_frames, config.size)
     dtype = resolve_dtype(name, dtype, device)
     if threads is not None:
         if int(threads) < 1:
@@ -224,6 +229,7 @@ def create_backbone(
         model, info = builder(config, weights, dict(model_kwargs or {}))
     if info["random"]:
         info["random_seed"] = RANDOM_WEIGHTS_SEED
+    check_input_size(model.eval(), name, config, *own_size)  # before any clip: names the smallest size it takes
     if channels_last is None:
         # measured in float32 only; emulated bfloat16 here ran slower channels-last, native is unmeasured
         channels_last = config.channels_last and dtype == "float32"

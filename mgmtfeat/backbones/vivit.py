@@ -61,6 +61,15 @@ def _wrapper():
             """Pre-logit embedding (N, hidden_size): the final [CLS] token after layer norm."""
             return self.hf.vivit(pixel_values=x).last_hidden_state[:, 0]
 
+        def smallest_input(self):
+            """``(frames, pixels)``: one tubelet (2x16x16), the least the patch embedding takes.
+
+            The position embeddings are built for one input size, so the shared probe of
+            :mod:`~mgmtfeat.backbones.input_size` cannot try others: the network says it here.
+            """
+            frames, height, width = self.hf.config.tubelet_size
+            return frames, max(height, width)
+
         def fuse_for_inference(self):
             """Run the MLPs' ``gelu_fast`` as one GELU kernel (``create_backbone(fuse=True)``).
 

@@ -25,7 +25,7 @@ import numpy as np
 
 from mgmtfeat._io import atomic_write_bytes
 
-__all__ = ["CACHE_DIR", "FoldCache", "computation_key"]
+__all__ = ["CACHE_DIR", "FoldCache", "computation_key", "explain_partial"]
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +44,27 @@ def computation_key(X: np.ndarray, y: np.ndarray, case_ids: Sequence[str], model
     digest.update(json.dumps({"model": model, "params": dict(params or {}), "nested": bool(nested), "seed": int(seed),
                               "versions": dict(versions)}, sort_keys=True, default=str).encode())
     return digest.hexdigest()
+
+
+def explain_partial(err: BaseException, tmp: Path) -> None:
+    """Add to a system error (a full disk, ...) what became of the results folder ``tmp`` (``.NAME.partial``).
+
+    Called after the failed run kept its finished folds (``tmp`` exists) or removed ``tmp`` (none had
+    finished); the note says which, how to resume and how to start over, and the command line prints it
+    after the error (``__notes__``, as Python 3.11's ``add_note`` keeps them).
+    """
+    if not isinstance(err, OSError):
+        return
+    cache = tmp / CACHE_DIR
+    if tmp.exists():
+        n_folds = sum(1 for _ in cache.glob("*.npz")) if cache.is_dir() else 0
+        note = (f"Writing into {tmp}/ (the results folder until it is complete). It is kept with the {n_folds} "
+                f"finished fold(s) in {cache}/: run the same command again to resume from them (only the missing "
+                f"folds are fitted), or delete {tmp}/ to start over.")
+    else:
+        note = (f"Writing into {tmp}/ (the results folder until it is complete); no fold had finished, so it was "
+                "removed: run the same command again to start over.")
+    err.__notes__ = [*getattr(err, "__notes__", []), note]
 
 
 class FoldCache:

@@ -33,7 +33,7 @@ from mgmtfeat.evaluation import METRICS, cross_validate
 from mgmtfeat.experiments._common import (_discard_partial, _finish_out, _inputs, _prepare_out, check_out_apart,
                                           describe_features, make_estimator_factory, open_store, shared_folds,
                                           versions)
-from mgmtfeat.experiments._resume import CACHE_DIR, FoldCache, computation_key
+from mgmtfeat.experiments._resume import CACHE_DIR, FoldCache, computation_key, explain_partial
 from mgmtfeat.experiments.nested_outputs import nested_section
 from mgmtfeat.experiments.study_outputs import TASK_METRICS, oof_reports, site_comparison, subgroup_frame, \
     summarise_task, test_reports
@@ -92,8 +92,9 @@ def run_study(settings: StudySettings, progress: bool = True) -> dict:
     try:
         summary = _run(settings, store, cohort, tmp, progress)
         _finish_out(tmp, out)
-    except BaseException:
+    except BaseException as err:
         _discard_partial(tmp)  # keeps the finished folds, so the same command resumes
+        explain_partial(err, tmp)  # a full disk: says what was kept, how to resume or start over
         raise
     return summary
 

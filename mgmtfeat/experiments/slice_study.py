@@ -26,6 +26,7 @@ from mgmtfeat.evaluation.compare import cv_interval
 from mgmtfeat.evaluation.predictive_index import called_metrics, cross_validate_slices, vote
 from mgmtfeat.experiments._common import (_discard_partial, _finish_out, _prepare_out, check_out_apart,
                                           describe_features, make_estimator_factory, shared_folds, versions)
+from mgmtfeat.experiments._resume import explain_partial
 from mgmtfeat.reports import plot_roc, save_figure
 from mgmtfeat.reports.study_figures import plot_predictive_index
 from mgmtfeat.store import FeatureStore
@@ -146,8 +147,9 @@ def run_slice_study(settings, progress: bool = True) -> dict:
             with open(tmp / "summary.md", "a", encoding="utf-8") as handle:
                 handle.write(_test_outputs(tmp, kept, test, settings.seed))
         _finish_out(tmp, out)
-    except BaseException:
+    except BaseException as err:
         _discard_partial(tmp)
+        explain_partial(err, tmp)
         raise
     return summary
 

@@ -146,8 +146,9 @@ def net_settings(settings, nets: Sequence[str], store: FeatureStore) -> dict:
 
 
 def _dtype(store: FeatureStore, settings) -> str:
-    """The dtype of this run: ``auto`` resolved for this machine, except that a store keeps the dtype it was
-    made with (a resumed store never mixes dtypes for one net, whichever machine resumes it)."""
+    """The dtype of this run: ``float32`` and ``bfloat16`` as given; ``auto`` (opt-in) resolved for this machine,
+    except that a store keeps the dtype it was made with (a resumed store never mixes dtypes for one net, whichever
+    machine resumes it)."""
     from mgmtfeat.backbones import resolve_dtype
 
     if settings.dtype != "auto":

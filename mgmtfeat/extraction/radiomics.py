@@ -125,7 +125,7 @@ def extract_radiomics(settings, progress: bool = True, on_case=None, executor=No
         if executor is None:
             executor = stack.enter_context(make_executor(settings.jobs, settings.scheduler))
         if todo:  # nothing to do writes nothing (a complete read-only store can be resumed)
-            stack.enter_context(store.claim(net))
+            stack.enter_context(store.claim(net, digest))
         tasks = executor.map(radiomics_case, todo, shared={"settings": settings},
                              names=[f"extract-{net}-{r.case_id}" for r in todo])
         store_results(store, net, todo, tasks,

@@ -44,7 +44,7 @@ class ExtractionSettings:
     out: str
     net: str | Sequence[str] = "i3d"  # one net, or several ("i3d,r2plus1d"): each case read and clipped once for all
     weights: str | Mapping[str, str | None] | None = None  # PATH, "random", "NET=PATH,...", or {net: PATH}
-    dtype: str = "auto"  # bfloat16 where the CPU has it natively and the net's recorded CCC allows
+    dtype: str = "float32"  # the same features on every CPU; "bfloat16" or "auto" (CPU-dependent) when asked
     device: str = "cpu"
     threads: int | None = None
     limit: int | None = None
@@ -188,7 +188,7 @@ def _clip_pass(settings: ExtractionSettings, nets: list[str], progress: bool, on
         for net in state.values():
             net.report.skipped = [r.case_id for r in refs if r.case_id not in net.todo]
             if net.todo:  # a net with nothing to do writes nothing, so a complete read-only store can be resumed
-                stack.enter_context(store.claim(net.name))
+                stack.enter_context(store.claim(net.name, net.digest))
                 if not net.settings.force:  # another run may have replaced the provenance before this claim
                     store.check_provenance(net.name, net.provenance)
         start = time.perf_counter()

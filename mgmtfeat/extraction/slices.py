@@ -118,7 +118,7 @@ def extract_slices(settings, progress: bool = True, on_case=None, executor=None)
         todo = [r for r in refs if settings.force or not _usable(store, net, r.case_id, digest)]
         report.skipped = [r.case_id for r in refs if r not in todo]
         if todo:
-            stack.enter_context(store.claim(net))
+            stack.enter_context(store.claim(net, digest))
         start = time.perf_counter()
         tasks = executor.map(slice_case, todo, shared={"settings": settings, "boxes": boxes},
                              names=[f"extract-{net}-{r.case_id}" for r in todo])

@@ -1,4 +1,4 @@
-"""Feature sets (what a classifier takes) and the check every stored feature vector passes."""
+"""Feature sets (what a classifier takes) and the checks every stored feature vector and label passes."""
 
 from __future__ import annotations
 
@@ -10,7 +10,13 @@ import numpy as np
 from mgmtfeat import N_FEATURES
 from mgmtfeat.store.errors import StoreError
 
-__all__ = ["FeatureSet", "check_vector"]
+__all__ = ["FeatureSet", "check_vector", "check_label", "STORE_CLASSES", "NO_LABEL"]
+
+#: The classes a store's own labels take: MGMT unmethylated (0) and methylated (1). Other tasks (tumour
+#: type, subtype, ...) give their labels in a CSV (``--labels FILE --label-column COLUMN``), not in the store.
+STORE_CLASSES = (0, 1)
+#: The label an entry without one holds.
+NO_LABEL = -1
 
 
 def check_vector(values, *, where: str, size: int = N_FEATURES) -> np.ndarray:
@@ -29,6 +35,27 @@ def check_vector(values, *, where: str, size: int = N_FEATURES) -> np.ndarray:
         bad = int(np.sum(~np.isfinite(vector)))
         raise StoreError(f"{where}: {bad} NaN or infinite values; re-extract this case.")
     return vector
+
+
+def check_label(label, *, where: str, fix: str, stored: bool = False) -> int:
+    """Return ``label`` as an int of :data:`STORE_CLASSES`, or raise naming ``where``, the value and ``fix``.
+
+    The same check runs when an entry is written and when it is read (``stored``: the entry's raw
+    ``label`` array, where :data:`NO_LABEL` means unlabelled), so a label written by hand or by another
+    tool, a non-integer (0.7) or one outside the store's classes (2), is refused instead of being
+    truncated to 0 or turning a binary store into a silent three-class task.
+    """
+    value = np.asarray(label)
+    allowed = (NO_LABEL, *STORE_CLASSES) if stored else STORE_CLASSES
+    shown = value.item() if value.shape == () else value.tolist()
+    if value.shape == () and value.dtype.kind in "iubf" and shown in allowed:
+        return int(shown)
+    if value.shape == () and value.dtype.kind == "f" and np.isfinite(shown) and not float(shown).is_integer():
+        what = "is not an integer: a store's labels are 0 or 1"
+    else:
+        what = "is not 0 or 1, the store's classes"
+    raise StoreError(f"{where}: label {shown!r} {what} (MGMT unmethylated / methylated"
+                     f"{'; -1 marks a case without one' if stored else ''}). {fix}")
 
 
 @dataclass(frozen=True)

@@ -72,17 +72,22 @@ class ExtractionClaim:
         The net's folder (created if needed).
     net : str
         The net's name, for messages.
+    digest : str, optional
+        Settings digest of the run (:func:`settings_digest`), recorded in the claim so that a second run
+        is told whether the holder extracts with the same settings or with others.
     """
 
-    def __init__(self, folder: Path, net: str):
+    def __init__(self, folder: Path, net: str, digest: str | None = None):
         self.path = Path(folder) / LOCK_NAME
         self.net = net
+        self.digest = digest
         self._held = False
 
     def __enter__(self) -> "ExtractionClaim":
         self.path.parent.mkdir(parents=True, exist_ok=True)
         record = {"pid": os.getpid(), "host": socket.gethostname(), "command": " ".join(sys.argv),
-                  "started": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+                  "started": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                  "settings_digest": self.digest}
         try:
             fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:
@@ -141,9 +146,19 @@ class ExtractionClaim:
         _, owner = self._owner()
         who = (f"process {owner.get('pid', '?')} on host {owner.get('host', '?')}, started {owner.get('started', '?')}"
                f" ({owner.get('command', 'command unknown')})")
-        return (f"{self.path}: another extraction of {self.net} into this store holds it: {who}. Two runs on "
-                "one net would mix entries made with different settings; wait for it to finish. If no such run is "
-                f"going on (it was killed), delete {self.path} and run the command again.")
+        theirs = owner.get("settings_digest")
+        if theirs and self.digest and theirs == self.digest:
+            why = ("It extracts with the same settings as this run, so it makes the entries this run would: wait "
+                   "for it to finish, then run this command again if you want (it resumes, so only cases the first "
+                   "run left undone are extracted).")
+        elif theirs and self.digest:
+            why = (f"It extracts with other settings (settings digest {theirs[:12]}, this run's {self.digest[:12]}): "
+                   "two runs on one net would mix entries made with different settings. Wait for it to finish, "
+                   "or extract into another store (--out).")
+        else:
+            why = "Two runs on one net would write the same entries at once; wait for it to finish."
+        return (f"{self.path}: another extraction of {self.net} into this store holds it: {who}. {why} If no "
+                f"such run is going on (it was killed), delete {self.path} and run the command again.")
 
 
 def _alive(pid: int) -> bool:

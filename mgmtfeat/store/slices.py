@@ -18,7 +18,8 @@ import numpy as np
 
 from mgmtfeat._io import atomic_write_bytes
 from mgmtfeat.store.errors import StoreError
-from mgmtfeat.store.store import _DAMAGED, _DIGEST, _NO_LABEL, FeatureStore
+from mgmtfeat.store.featureset import check_label
+from mgmtfeat.store.store import _DAMAGED, _DIGEST, _LABEL_FIX, _NO_LABEL, FeatureStore
 
 __all__ = ["SLICE_PATHWAY", "SliceSet", "is_slice_net", "load_slices", "read_slices", "slice_labels", "write_slices"]
 
@@ -57,8 +58,8 @@ def write_slices(store: FeatureStore, net: str, case_id: str, embeddings: np.nda
         raise StoreError(f"{where}: NaN or infinite values; re-extract this case.")
     if len(np.unique(index)) != len(index):
         raise StoreError(f"{where}: a slice index appears twice")
-    if label is not None and label not in (0, 1):
-        raise StoreError(f"{where}: label {label!r} is not 0 or 1")
+    if label is not None:
+        label = check_label(label, where=where, fix=_LABEL_FIX)
     arrays = {"slices": values, "slice_index": index,
               "label": np.array(_NO_LABEL if label is None else int(label), np.int8),
               "meta": np.array(json.dumps(dict(meta or {}), sort_keys=True, default=str)),

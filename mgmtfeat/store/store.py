@@ -38,14 +38,16 @@ import pandas as pd
 from mgmtfeat import MODALITIES, N_FEATURES, __version__
 from mgmtfeat._io import FAILURE_COLUMNS, atomic_write_bytes, atomic_write_text, write_failures_csv
 from mgmtfeat.store.errors import StoreError
-from mgmtfeat.store.featureset import FeatureSet, check_vector
+from mgmtfeat.store.featureset import NO_LABEL, FeatureSet, check_label, check_vector
 from mgmtfeat.store.integrity import ExtractionClaim, check_fusion, comparable, read_provenance, settings_digest
 
 __all__ = ["StoreError", "FeatureSet", "FeatureStore", "atomic_write_bytes", "atomic_write_text"]
 
 _CASE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-_NO_LABEL = -1
+_NO_LABEL = NO_LABEL
 _DIGEST = "settings_digest"  # npz key of an entry's settings digest
+_LABEL_FIX = ("for another task (tumour type, subtype, ...) keep the store's labels and give its classes in a "
+              "CSV: --labels FILE --label-column COLUMN")
 #: What a damaged ``.npz`` raises from numpy or zipfile (0-byte: EOFError, truncated: BadZipFile, ...).
 _DAMAGED = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error)
 
@@ -103,8 +105,8 @@ class FeatureStore:
         write_failures_csv(path, failures)
         return path
 
-    def claim(self, net: str) -> ExtractionClaim:
-        """An exclusive claim on ``net`` for one extraction (``with store.claim(net): ...``).
+    def claim(self, net: str, digest: str | None = None) -> ExtractionClaim:
+        """An exclusive claim on ``net`` for one extraction (``with store.claim(net, digest): ...``).
 
         Raises
         ------
@@ -112,7 +114,7 @@ class FeatureStore:
             Another extraction holds the net; the message names the lock file, its owner and how to
             remove a stale one.
         """
-        return ExtractionClaim(self._net_dir(net), net)
+        return ExtractionClaim(self._net_dir(net), net, digest)
 
     def folds_path(self, key: str) -> Path:
         """Path of the saved fold table named ``key`` (e.g. ``"k5-r4-seed0-<digest of the cohort>"``)."""
@@ -185,10 +187,12 @@ class FeatureStore:
             return None
         old = read_provenance(path)
         if comparable(old) != comparable(record):
-            diff = sorted(k for k in set(old) | set(record) if comparable(old).get(k) != comparable(record).get(k))
+            a, b = comparable(old), comparable(record)
+            diff = [f"{k} {a.get(k)!r} in the store, {b.get(k)!r} now" if k == "dtype" else k
+                    for k in sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))]  # dtype: give --dtype
             raise StoreError(
                 f"{path}: the store holds {net} features made with other settings "
-                f"(differing: {', '.join(diff)}); use a new --out folder or pass --force to replace them."
+                f"(differing: {'; '.join(diff)}); use a new --out folder or pass --force to replace them."
             )
         return old
 
@@ -237,7 +241,9 @@ class FeatureStore:
             arrays[modality] = check_vector(values, where=f"case {case_id}, {net}/{modality}", size=size)
         if not arrays:
             raise StoreError(f"case {case_id}: no features given")
-        arrays["label"] = np.array(_NO_LABEL if label is None else _check_label(label, case_id), np.int8)
+        if label is not None:
+            label = check_label(label, where=f"case {case_id}", fix=_LABEL_FIX)
+        arrays["label"] = np.array(_NO_LABEL if label is None else label, np.int8)
         arrays["meta"] = np.array(json.dumps(dict(meta or {}), sort_keys=True, default=str))
         if digest is None:
             if not has_provenance:
@@ -268,7 +274,7 @@ class FeatureStore:
         try:
             with np.load(path, allow_pickle=False) as npz:
                 features = {m: npz[m] for m in MODALITIES if m in npz.files}
-                label = int(npz["label"]) if "label" in npz.files else _NO_LABEL
+                label = npz["label"] if "label" in npz.files else _NO_LABEL
                 meta = json.loads(str(npz["meta"])) if "meta" in npz.files else {}
                 recorded = str(npz[_DIGEST]) if _DIGEST in npz.files else None
         except FileNotFoundError:
@@ -284,6 +290,8 @@ class FeatureStore:
                 f"the provenance's is {expected}): it comes from another run, a --force run or another store. "
                 f"{fix[0].upper()}{fix[1:]}, or re-extract the whole net with --force."
             )
+        label = check_label(label, where=f"{path}: case {case_id}", stored=True,
+                            fix=f"Correct the case's label in the dataset's label file, then {fix}; {_LABEL_FIX}")
         return features, (None if label == _NO_LABEL else label), meta
 
     def verify_case(self, net: str, case_id: str, digest: str | None = None) -> str | None:
@@ -385,12 +393,6 @@ class FeatureStore:
         if len(labels) > 1:
             raise StoreError(f"case {case_id}: labels differ between nets {nets}: {sorted(map(str, labels))}")
         return vectors, labels.pop()
-
-
-def _check_label(label, case_id: str) -> int:
-    if label not in (0, 1):
-        raise StoreError(f"case {case_id}: label {label!r} is not 0 or 1 (MGMT unmethylated / methylated)")
-    return int(label)
 
 
 def _scalar(value) -> bool:
