@@ -23,6 +23,7 @@ from mgmtfeat.backbones._backbone import Backbone
 from mgmtfeat.backbones._weights import KINDS, WeightsConfig
 
 __all__ = ["register_backbone", "create_backbone", "list_backbones", "get_weights_config", "Backbone",
+           "canonical_name", "paper_backbones",
            "check_backbone_kind", "resolve_dtype", "BF16_MIN_CCC"]
 
 # name -> (builder, config). builder(config, weights, model_kwargs) -> (module, info)

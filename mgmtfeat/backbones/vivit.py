@@ -33,6 +33,7 @@ VIVIT_CONFIG = WeightsConfig(
     layout="NTCHW",
     classifier="classifier",
     bf16_ccc=1.0,  # bfloat16 vs float32 logits, one case, random weights (experiments/bench_backbones.py)
+    paper="vivit",  # sampling="paper": the authors' frames through VivitImageProcessor (backbones/sampling.py)
 )
 
 _HOW_TO = (
