@@ -137,9 +137,16 @@ def check_backbone_kind(name: str, kind: str, pathway: str = "this pathway") -> 
         what = {"video": "a video (3D) network taking clips", "image": "an image (2D) network taking slices"}
         raise ValueError(
             f"backbone {name!r} is {what[config.kind]}, but {pathway} needs {what[kind]}; "
-            f"use one of {', '.join(list_backbones(all_variants=True, kind=kind))}"
+            f"use one of {_choices(kind)}"
         )
     return config
+
+
+def _choices(kind: str) -> str:
+    """The nets of ``kind`` for a message: main entries first, then the variants."""
+    main = list_backbones(kind=kind)
+    variants = [n for n in list_backbones(all_variants=True, kind=kind) if n not in main]
+    return ", ".join(main) + (f" (or a variant: {', '.join(variants)})" if variants else "")
 
 
 def resolve_dtype(name: str, dtype: str = "auto", device: str = "cpu") -> str:
