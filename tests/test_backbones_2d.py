@@ -14,7 +14,7 @@ from mgmtfeat.backbones import (
     get_weights_config,
     list_backbones,
 )
-from mgmtfeat.backbones import _sources, resnet2d
+from mgmtfeat.backbones import _sources
 from mgmtfeat.backbones.i3d import InceptionI3d
 from mgmtfeat.backbones.i3d2d import InceptionV1Deflated, deflate_i3d_state
 from mgmtfeat.backbones.preprocess import check_slices, preprocess_slices

@@ -17,7 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from mgmtfeat.backbones._registry import register_backbone
-from mgmtfeat.backbones._weights import WeightsConfig, WeightsError
+from mgmtfeat.backbones._weights import WeightsConfig
 
 __all__ = ["RESNET50_CONFIG", "ResNet", "torchvision_filter"]
 
