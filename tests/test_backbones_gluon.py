@@ -238,3 +238,17 @@ def test_model_store_download_checks_sha1(tmp_path, monkeypatch):
     assert bb.provenance["weights_id"] == "gluoncv slowfast_4x16_resnet50_kinetics400"
     assert bb.provenance["weights_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
     assert [p.name for p in (tmp_path / "cache").iterdir()] == [path.name]
+
+
+def test_families_register_themselves_and_names_stay_unique(monkeypatch):
+    from mgmtfeat.backbones import _registry, register_backbone
+
+    _registry.get_weights_config("i3d")  # every public module of the package imported once
+    assert {"i3d", "vivit", "resnet50", "i3d2d", "r2plus1d_v2_resnet152_kinetics400"} <= set(_registry._REGISTRY)
+    config = get_weights_config("ircsn")
+    for name, aliases in (("ircsn", ()), ("another", ("i3d_nl10",)), ("i3d", ())):
+        with pytest.raises(ValueError, match="is already registered"):
+            register_backbone(name, config, aliases=aliases)(lambda *a: None)
+    assert "another" not in _registry._REGISTRY  # a refused registration leaves nothing behind
+    with pytest.raises(ValueError, match=r"unknown backbone 'x3d'.*aliases: i3d_nl10, ircsn"):
+        create_backbone("x3d")
