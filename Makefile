@@ -26,6 +26,9 @@ $(VENV)/.installed: setup.cfg Makefile
 	# test only: pytorchvideo's builders are the reference of the SlowFast / R(2+1)D parity tests;
 	# without its dependencies, which would pull torchvision and PyAV
 	$(PIP) install --no-deps pytorchvideo==0.1.5
+	# test only: GluonCV's model files are the reference of the paper-net parity tests (loaded
+	# without its package init, which refuses torch >= 2)
+	$(PIP) install --no-deps gluoncv==0.10.5.post0
 	touch $@
 
 # Where the published ViViT features are read offline (else they are downloaded when online).

@@ -69,6 +69,11 @@ def _parser() -> argparse.ArgumentParser:
                         help="override the net's input frames (quick trials; recorded in the store's provenance)")
     parser.add_argument("--net-size", type=int, default=None,
                         help="override the net's input size in pixels (quick trials; recorded in provenance)")
+    parser.add_argument("--sampling", choices=["uniform", "paper"], default="uniform",
+                        help="frames each net takes from a clip: uniform (default) spreads the net's frames over the "
+                        "whole clip, so it sees the whole tumour; paper takes the authors' frames and preprocessing "
+                        "(frames 0, 25, ..., 125 for their GluonCV nets, 1, 26, ..., 126 repeated to 32 for vivit); "
+                        "recorded in provenance, a store never mixes samplings")
     parser.add_argument("--force", action="store_true",
                         help="re-extract every case and replace the store's provenance for this net")
     parser.add_argument("--jobs", type=int, default=1,
@@ -106,14 +111,17 @@ def _slice_settings(args: argparse.Namespace):
 
 def _nets(args: argparse.Namespace) -> tuple[list[str], dict]:
     """The run's nets and each one's weights; ValueError for a bad list, before any data is read."""
-    from mgmtfeat.extraction.nets import check_video_nets, net_list, parse_weights
+    from mgmtfeat.extraction.nets import check_sampling, check_video_nets, net_list, parse_weights
 
     nets = net_list(args.net)
+    if args.sampling != "uniform" and (args.pathway == "slices" or nets == ["radiomics"]):
+        raise ValueError(f"--sampling {args.sampling} applies to the clip pathway's video nets only")
     if args.pathway == "slices":  # one image network; extract_slices checks its kind
         if len(nets) != 1:
             raise ValueError(f"--net {args.net}: the slice pathway extracts one image network per run")
     elif nets != ["radiomics"]:
         check_video_nets(nets)
+        check_sampling(nets, args.sampling, args.frames)
     return nets, parse_weights(args.weights, nets)
 
 
@@ -148,6 +156,7 @@ def _settings(args: argparse.Namespace):
         data=args.data, out=args.out, net=",".join(nets), weights=weights, dtype=args.dtype, device=args.device,
         threads=args.threads, limit=args.limit, exclude=exclusions(args), labels=args.labels, boxes=args.box_csv,
         clip_settings=clips, num_frames=args.net_frames, size=args.net_size, force=args.force,
+        sampling=args.sampling,
         jobs=args.jobs, scheduler=args.scheduler, radiomics_params=args.radiomics_params, radiomics_labels=labels,
         slices=slices,
     )

@@ -79,3 +79,10 @@ def test_duplicate_records_are_refused(published_dir, tmp_path, monkeypatch):
     with pytest.raises(StoreError, match=r"record 115: same content as Testtransdetalrunning1_0.tfrecords, record 0"):
         import_published(tmp_path / "store", tmp_path)
     assert not (tmp_path / "store").exists()  # nothing partial
+
+
+def test_published_provenance_names_net_weights_sampling_and_scaling(published_store):
+    prov = published_store.provenance("vivit")
+    assert (prov["net"], prov["weights_id"], prov["sampling"]) == ("vivit", "google/vivit-b-16x2-kinetics400", "paper")
+    assert prov["frame_indices"] == [1, 26, 51, 76, 101] + [126] * 27  # vivit's paper preset on 150-frame clips
+    assert prov["scaling"]["method"] == "min-max" and prov["scaling"]["range"] == [0, 1]

@@ -16,10 +16,12 @@ only when a backbone is built.
 from mgmtfeat.backbones._cpu import native_bfloat16
 from mgmtfeat.backbones._registry import (
     Backbone,
+    canonical_name,
     check_backbone_kind,
     create_backbone,
     get_weights_config,
     list_backbones,
+    paper_backbones,
     register_backbone,
     resolve_dtype,
 )
@@ -28,6 +30,8 @@ from mgmtfeat.backbones._weights import WeightsConfig, WeightsError
 __all__ = [
     "Backbone",
     "WeightsConfig",
+    "canonical_name",
+    "paper_backbones",
     "WeightsError",
     "check_backbone_kind",
     "create_backbone",

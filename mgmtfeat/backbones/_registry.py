@@ -1,5 +1,10 @@
 """Backbone registry: a decorator registers each network with its weights config.
 
+Families are found where they are defined: every public module of this package is
+imported once on the first lookup, and each family module registers its own names
+(``main=True`` for the entries :func:`list_backbones` shows by default, ``aliases`` for
+short names); nothing here lists them.
+
 ``create_backbone(name)`` looks the name up, builds the network with its weights
 and wraps it in a :class:`Backbone` that turns uint8 clips into Kinetics-400
 logits (video networks) or uint8 slices into logits or embeddings (image networks,
@@ -10,21 +15,22 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import pkgutil
 from typing import Callable
 
-import numpy as np
-
 from mgmtfeat.backbones import _cpu
+from mgmtfeat.backbones._backbone import Backbone
 from mgmtfeat.backbones._weights import KINDS, WeightsConfig
 
 __all__ = ["register_backbone", "create_backbone", "list_backbones", "get_weights_config", "Backbone",
+           "canonical_name", "paper_backbones",
            "check_backbone_kind", "resolve_dtype", "BF16_MIN_CCC"]
 
 # name -> (builder, config). builder(config, weights, model_kwargs) -> (module, info)
 _REGISTRY: dict[str, tuple[Callable, WeightsConfig]] = {}
-# modules registering networks, and the main entry of each family (the rest are variants)
-_FAMILIES = ("i3d", "vivit", "slowfast", "r2plus1d", "resnet2d", "i3d2d")
-_MAIN = ("i3d", "vivit", "slowfast", "r2plus1d", "resnet50", "i3d2d")
+# the main entry of each family (the rest are variants), and short names -> registered names
+_MAIN: set[str] = set()
+_ALIASES: dict[str, str] = {}
 _DTYPES = ("float32", "bfloat16")
 
 #: ``dtype="auto"`` takes bfloat16 only for a net whose recorded bfloat16-vs-float32 CCC reaches this.
@@ -35,27 +41,48 @@ BF16_MIN_CCC = 0.999
 RANDOM_WEIGHTS_SEED = 0
 
 
-def register_backbone(name: str, config: WeightsConfig):
+def register_backbone(name: str, config: WeightsConfig, *, main: bool = False, aliases: tuple = ()):
     """Decorator registering ``builder(config, weights, model_kwargs) -> (module, info)``.
 
     ``weights`` is None (the config's default source), a local path, or
     ``"random"``; ``info`` is a dict with at least ``weights_id``, ``sha256`` and
     ``random``. The module maps the preprocessed tensor to logits ``(N, 400)`` and
-    has ``forward_features`` giving the pre-logit embedding ``(N, D)``.
+    has ``forward_features`` giving the pre-logit embedding ``(N, D)``. ``main`` marks
+    the family's main entry (listed by default); ``aliases`` are other names for it
+    (a backbone built through an alias carries the registered name).
     """
 
     def wrap(builder):
-        if name in _REGISTRY:
-            raise ValueError(f"backbone {name!r} is already registered")
+        for key in (name, *aliases):
+            if key in _REGISTRY or key in _ALIASES:
+                raise ValueError(f"backbone {key!r} is already registered")
         _REGISTRY[name] = (builder, config)
+        _ALIASES.update({alias: name for alias in aliases})
+        if main:
+            _MAIN.add(name)
         return builder
 
     return wrap
 
 
+_LOADED: list[bool] = []
+
+
 def _load_families() -> None:
-    for family in _FAMILIES:
-        importlib.import_module(f"{__package__}.{family}")
+    """Import every public module of this package once, so each family registers itself."""
+    if _LOADED:
+        return
+    package = importlib.import_module(__package__)
+    for module in pkgutil.iter_modules(package.__path__):
+        if not module.name.startswith("_"):
+            importlib.import_module(f"{__package__}.{module.name}")
+    _LOADED.append(True)
+
+
+def canonical_name(name: str) -> str:
+    """The registered name of ``name`` (itself, or the name an alias stands for)."""
+    _load_families()
+    return _ALIASES.get(name, name)
 
 
 def list_backbones(all_variants: bool = False, kind: str | None = "video") -> list[str]:
@@ -77,12 +104,19 @@ def list_backbones(all_variants: bool = False, kind: str | None = "video") -> li
 
 
 def _lookup(name: str):
-    _load_families()
+    name = canonical_name(name)
     if name not in _REGISTRY:
         raise ValueError(
-            f"unknown backbone {name!r}; known backbones: {', '.join(sorted(_REGISTRY))}"
+            f"unknown backbone {name!r}; known backbones: {', '.join(sorted(_REGISTRY))} "
+            f"(aliases: {', '.join(sorted(_ALIASES))})"
         )
     return _REGISTRY[name]
+
+
+def paper_backbones() -> list[str]:
+    """Names of the nets that support ``sampling="paper"`` (the nets the authors ran), sorted."""
+    _load_families()
+    return sorted(n for n, (_, config) in _REGISTRY.items() if config.paper is not None)
 
 
 def get_weights_config(name: str) -> WeightsConfig:
@@ -103,9 +137,16 @@ def check_backbone_kind(name: str, kind: str, pathway: str = "this pathway") -> 
         what = {"video": "a video (3D) network taking clips", "image": "an image (2D) network taking slices"}
         raise ValueError(
             f"backbone {name!r} is {what[config.kind]}, but {pathway} needs {what[kind]}; "
-            f"use one of {', '.join(list_backbones(all_variants=True, kind=kind))}"
+            f"use one of {_choices(kind)}"
         )
     return config
+
+
+def _choices(kind: str) -> str:
+    """The nets of ``kind`` for a message: main entries first, then the variants."""
+    main = list_backbones(kind=kind)
+    variants = [n for n in list_backbones(all_variants=True, kind=kind) if n not in main]
+    return ", ".join(main) + (f" (or a variant: {', '.join(variants)})" if variants else "")
 
 
 def resolve_dtype(name: str, dtype: str = "auto", device: str = "cpu") -> str:
@@ -151,6 +192,7 @@ def create_backbone(
     model_kwargs: dict | None = None,
     channels_last: bool | None = None,
     fuse: bool = True,
+    sampling: str = "uniform",
 ) -> "Backbone":
     """Build a registered backbone with its weights, ready for :meth:`Backbone.extract`.
 
@@ -191,6 +233,10 @@ def create_backbone(
         eight-op GELU run as one kernel. False runs the network op by op as written.
         Results agree up to float rounding; the state dict of a fused ``Backbone.model``
         holds the folded weights (no batch norms).
+    sampling : {"uniform", "paper"}
+        How frames are taken from a clip (:mod:`~mgmtfeat.backbones.sampling`): ``"uniform"``
+        over the whole clip, or ``"paper"``, the authors' frames and preprocessing (only for
+        the nets they ran: :func:`paper_backbones`); recorded in provenance.
 
     Returns
     -------
@@ -199,9 +245,12 @@ def create_backbone(
     import torch
 
     from mgmtfeat.backbones.input_size import check_input_size
+    from mgmtfeat.backbones.sampling import with_sampling
 
+    name = canonical_name(name)
     builder, config = _lookup(name)
     own_size = (config.num_frames, config.size)
+    config = with_sampling(name, config, sampling, paper_backbones())
     dtype = resolve_dtype(name, dtype, device)
     if threads is not None:
         if int(threads) < 1:
@@ -219,6 +268,9 @@ def create_backbone(
     if num_frames is not None and config.kind == "image" and num_frames != 1:
         raise ValueError(f"num_frames={num_frames}: {name!r} is an image network, which takes one frame")
     overrides = {k: v for k, v in (("num_frames", num_frames), ("size", size)) if v is not None}
+    if overrides and sampling == "paper":
+        raise ValueError(f"sampling 'paper' fixes the frames and size of {name!r} as the authors ran it; "
+                         f"leave {' and '.join(overrides)} unset, or use sampling='uniform'")
     if "size" in overrides:
         # keep the crop ratio of the config
         overrides["resize_to"] = round(config.resize_to * size / config.size)
@@ -235,150 +287,3 @@ def create_backbone(
         channels_last = config.channels_last and dtype == "float32"
     return Backbone(name, model, config, info, device=device, dtype=dtype, channels_last=channels_last,
                     fuse=fuse)
-
-
-class Backbone:
-    """A network with its preprocessing: clips (video) or slices (image) into logits or embeddings.
-
-    Built by :func:`create_backbone`; not meant to be constructed directly.
-    """
-
-    def __init__(self, name, model, config: WeightsConfig, info: dict, device="cpu", dtype="float32",
-                 channels_last: bool = False, fuse: bool = False):
-        import torch
-
-        from mgmtfeat.backbones._fuse import fuse_for_inference
-
-        self.name = name
-        self.config = config
-        self.info = dict(info)
-        self.device = torch.device(device)
-        self.dtype = dtype
-        self._torch_dtype = getattr(torch, dtype)
-        model = model.eval()
-        # folded in float32 (float64 inside), before any cast to bfloat16; nets without batch norms: no-op
-        self.fused = bool(fuse) and fuse_for_inference(model) > 0
-        self.model = model.to(device=self.device, dtype=self._torch_dtype)
-        if hasattr(self.model, "prepare_dtype"):  # per-network mixed-precision exceptions
-            self.model.prepare_dtype(self._torch_dtype)
-        for param in self.model.parameters():
-            param.requires_grad_(False)
-        # channels-last convolution weights (rank 5 for video nets, 4 for image nets) and input
-        self.channels_last = bool(channels_last)
-        self._rank = 5 if config.kind == "video" else 4
-        self._memory_format = {5: torch.channels_last_3d, 4: torch.channels_last}[self._rank]
-        if self.channels_last:
-            for param in self.model.parameters():
-                if param.ndim == self._rank:
-                    param.data = param.data.contiguous(memory_format=self._memory_format)
-
-    @property
-    def provenance(self) -> dict:
-        """What produced the features: net, weights id and sha256(s), random or not, input."""
-        import torch
-
-        c = self.config
-        # a converted checkpoint (I3D) also records the digest of the file actually loaded
-        converted = ({"weights_converted_sha256": self.info["converted_sha256"]}
-                     if "converted_sha256" in self.info else {})
-        return {
-            "net": self.name,
-            "weights_id": self.info["weights_id"],
-            "weights_sha256": self.info.get("sha256"),
-            **converted,
-            "random_weights": bool(self.info["random"]),
-            "random_seed": self.info.get("random_seed"),
-            "num_frames": c.num_frames,
-            "size": c.size,
-            "resize_to": c.resize_to,
-            "sampling": c.sampling,
-            "normalisation": {"rescale": c.rescale, "offset": c.offset, "mean": list(c.mean),
-                              "std": list(c.std)},
-            "layout": c.layout,
-            "dtype": self.dtype,
-            "torch": torch.__version__,
-        }
-
-    @property
-    def kind(self) -> str:
-        """``"video"`` (takes clips) or ``"image"`` (takes slices)."""
-        return self.config.kind
-
-    def preprocess(self, clips: np.ndarray):
-        """Network input tensor for ``clips`` (video) or slices (image).
-
-        See :func:`preprocess.preprocess` and :func:`preprocess.preprocess_slices`.
-        """
-        from mgmtfeat.backbones.preprocess import preprocess, preprocess_slices
-
-        prep = preprocess if self.kind == "video" else preprocess_slices
-        return prep(clips, self.config, device=self.device, dtype=self._torch_dtype)
-
-    def forward(self, x, return_embedding: bool = False):
-        """Bare forward pass of a preprocessed tensor under ``torch.inference_mode``.
-
-        Returns a float32 tensor: logits ``(N, num_classes)`` or the embedding ``(N, D)``.
-        """
-        import torch
-
-        if self.channels_last and x.ndim == self._rank:
-            x = x.contiguous(memory_format=self._memory_format)
-        with torch.inference_mode():
-            out = self.model.forward_features(x) if return_embedding else self.model(x)
-        return out.float()
-
-    def extract(self, clips: np.ndarray, return_embedding: bool = False) -> np.ndarray:
-        """Logits (or the pre-logit embedding) of each clip, or of each slice for an image network.
-
-        Parameters
-        ----------
-        clips : np.ndarray of uint8, shape (n_clips, n_frames, H, W) or (n_slices, H, W)
-            Video network: grey clips (n_frames = 150, H = W = 128 normally; any frame count is
-            sampled to the net's). Image network: grey slices. All run as one batch.
-        return_embedding : bool
-            Return the pre-logit embedding ``(n, D)`` instead of the logits.
-
-        Returns
-        -------
-        np.ndarray of float32, shape (n, num_classes)
-            Pre-softmax logits (400 Kinetics-400 classes; 1000 ImageNet classes for
-            ``resnet50``). When the batch runs out of memory it is retried one by one.
-        """
-        from mgmtfeat.backbones.preprocess import check_clips, check_slices
-
-        (check_clips if self.kind == "video" else check_slices)(clips)
-        try:
-            return self._run(clips, return_embedding)
-        except (RuntimeError, MemoryError) as exc:
-            if len(clips) == 1 or not _is_oom(exc):
-                raise
-            _free_memory(self.device)
-            return np.concatenate([self._run(clips[i:i + 1], return_embedding)
-                                   for i in range(len(clips))])
-
-    def _run(self, clips, return_embedding):
-        out = self.forward(self.preprocess(clips), return_embedding=return_embedding)
-        return out.cpu().numpy().astype(np.float32, copy=False)
-
-    def __repr__(self):
-        kind = "random weights" if self.info["random"] else self.info["weights_id"]
-        return f"Backbone({self.name!r}, {kind}, {self.dtype}, {self.device})"
-
-
-def _is_oom(exc: BaseException) -> bool:
-    import torch
-
-    if isinstance(exc, (MemoryError, torch.OutOfMemoryError)):
-        return True
-    text = str(exc).lower()
-    return "out of memory" in text or "can't allocate memory" in text or "not enough memory" in text
-
-
-def _free_memory(device) -> None:
-    import gc
-
-    import torch
-
-    gc.collect()
-    if device.type == "cuda":
-        torch.cuda.empty_cache()

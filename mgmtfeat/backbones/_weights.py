@@ -34,11 +34,16 @@ __all__ = [
     "load_safetensors",
     "resolve_package_file",
     "download_to_cache",
+    "SAMPLINGS",
 ]
 
 SOURCE_KINDS = ("package", "url", "hf", "path", "random")
 #: What one network input is: a clip of frames or a single slice.
 KINDS = ("video", "image")
+#: How frames are taken from a clip (see :mod:`mgmtfeat.backbones.sampling`).
+SAMPLINGS = ("uniform", "paper")
+#: The authors' frame-and-preprocessing presets a net may support with ``sampling="paper"``.
+PAPER_PRESETS = ("gluoncv", "vivit")
 
 
 class WeightsError(ValueError):
@@ -75,10 +80,12 @@ class WeightsConfig:
     mean, std : tuple of 3 floats
         Per-channel normalisation applied after rescale and offset:
         ``(value * rescale + offset - mean) / std``.
-    sampling : {"uniform"}
+    sampling : {"uniform", "paper"}
         How frames are taken from a 150-frame clip: ``"uniform"`` takes
         ``num_frames`` evenly spaced frames spanning the whole clip (first and last
-        included), so the network sees the whole tumour box.
+        included), so the network sees the whole tumour box; ``"paper"`` takes the
+        authors' frames and preprocessing (:mod:`mgmtfeat.backbones.sampling`), only for
+        a net with a ``paper`` preset.
     layout : {"NCTHW", "NTCHW", "NCHW"}
         Tensor layout the model takes (``"NCHW"`` for an image network).
     classifier : str
@@ -102,6 +109,12 @@ class WeightsConfig:
         Run the network in float32 with channels-last weights and input
         (``channels_last_3d`` for video nets), where that was measured faster on CPUs
         (``experiments/bench_backbones.py``); bfloat16 keeps the contiguous layout.
+    sha1 : str or None
+        Expected sha1 of the source file, where that is the only published digest (GluonCV's
+        model store); checked as well as ``sha256``.
+    paper : {"gluoncv", "vivit"} or None
+        The authors' preset this net runs with ``sampling="paper"`` (their frames and
+        preprocessing); None: the net does not support ``"paper"``.
     """
 
     weights_id: str
@@ -123,6 +136,8 @@ class WeightsConfig:
     kind: str = "video"
     bf16_ccc: float | None = None
     channels_last: bool = False
+    sha1: str | None = None
+    paper: str | None = None
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -145,10 +160,10 @@ class WeightsConfig:
                 f"WeightsConfig {self.weights_id!r}: source {self.source!r} is not one of "
                 f"{SOURCE_KINDS}"
             )
-        if self.sampling != "uniform":
+        if self.sampling not in SAMPLINGS or self.paper not in PAPER_PRESETS + (None,):
             raise ValueError(
-                f"WeightsConfig {self.weights_id!r}: sampling {self.sampling!r} is not "
-                "supported; use 'uniform'"
+                f"WeightsConfig {self.weights_id!r}: sampling {self.sampling!r} / paper preset "
+                f"{self.paper!r} is not supported; use a sampling of {SAMPLINGS} and a preset of {PAPER_PRESETS}"
             )
         layouts = ("NCTHW", "NTCHW") if self.kind == "video" else ("NCHW",)
         if self.layout not in layouts:
@@ -341,49 +356,3 @@ def download_to_cache(url: str, sha256: str | None, how_to: str) -> Path:
             raise WeightsError(str(exc)) from exc
     verify_sha256(target, sha256)
     return target
-
-
-def pytorchvideo_filter(checkpoint: Mapping[str, Any]) -> Mapping[str, Any]:
-    """State dict inside a pytorchvideo checkpoint (its ``"model_state"`` entry)."""
-    if isinstance(checkpoint, Mapping) and "model_state" in checkpoint:
-        return checkpoint["model_state"]
-    return checkpoint
-
-
-def load_checkpoint_weights(model, config: WeightsConfig, weights, filter_fn=pytorchvideo_filter) -> dict:
-    """Load a torch checkpoint (default: the config's URL, downloaded once) into ``model``.
-
-    Parameters
-    ----------
-    model : torch.nn.Module
-        Network with random weights.
-    config : WeightsConfig
-        Its config (``source="url"``).
-    weights : None, "random" or path-like
-        None downloads ``config.location`` into :func:`cache_dir` (or reuses it);
-        a path loads that file; ``"random"`` leaves the model as it is.
-    filter_fn : callable
-        Extracts the state dict from the loaded checkpoint.
-
-    Returns
-    -------
-    dict
-        ``weights_id``, ``sha256`` (of the file) and ``random``.
-    """
-    if weights == "random":
-        return {"weights_id": "random", "sha256": None, "random": True}
-    if weights is None:
-        name = config.location.rsplit("/", 1)[-1]
-        how_to = (f"download {config.location} on a machine with network access and pass "
-                  f"--weights PATH (weights=PATH in Python), or copy it to {cache_dir() / name}")
-        path = download_to_cache(config.location, config.sha256, how_to)
-        weights_id = config.weights_id
-    else:
-        path = Path(weights)
-        if not path.is_file():
-            raise WeightsError(f"weights file {path} does not exist; pass an existing checkpoint file")
-        weights_id = f"{config.weights_id} (local {path.name})"
-    digest = verify_sha256(path, config.sha256 if weights is None else None)
-    state = filter_fn(load_torch_checkpoint(path))
-    load_state_dict_strict(model, state, str(path))
-    return {"weights_id": weights_id, "sha256": digest, "random": False}

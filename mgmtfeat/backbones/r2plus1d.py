@@ -84,10 +84,10 @@ def R2Plus1D(depth: int = 50, num_classes: int = 400, dropout: float = 0.5):
     return Net()
 
 
-@register_backbone("r2plus1d", R2PLUS1D_CONFIG)
+@register_backbone("r2plus1d", R2PLUS1D_CONFIG, main=True)
 def build_r2plus1d(config: WeightsConfig, weights, model_kwargs: dict):
     """R(2+1)D R50 with pytorchvideo's Kinetics-400 weights (URL, local file) or random."""
-    from mgmtfeat.backbones._weights import load_checkpoint_weights
+    from mgmtfeat.backbones._sources import load_checkpoint_weights
 
     model = R2Plus1D(num_classes=config.num_classes, **model_kwargs)
     return model, load_checkpoint_weights(model, config, weights)

@@ -17,7 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from mgmtfeat.backbones._registry import register_backbone
-from mgmtfeat.backbones._weights import WeightsConfig, WeightsError
+from mgmtfeat.backbones._weights import WeightsConfig
 
 __all__ = ["RESNET50_CONFIG", "ResNet", "torchvision_filter"]
 
@@ -161,14 +161,6 @@ def torchvision_filter(checkpoint):
     return state
 
 
-def _hf_cached_file(repo_id: str, filename: str):
-    """Path of ``filename`` of ``repo_id`` in the Hugging Face cache, or None (never downloads)."""
-    from huggingface_hub import try_to_load_from_cache
-
-    found = try_to_load_from_cache(repo_id, filename)
-    return Path(found) if isinstance(found, str) else None
-
-
 def _load_file(path: Path) -> tuple[dict, str]:
     """(state dict, sha256) of a ``.safetensors`` or torch file."""
     from mgmtfeat.backbones._weights import load_safetensors, load_torch_checkpoint, sha256_file
@@ -178,28 +170,24 @@ def _load_file(path: Path) -> tuple[dict, str]:
     return load_torch_checkpoint(path), sha256_file(path)
 
 
-@register_backbone("resnet50", RESNET50_CONFIG)
+@register_backbone("resnet50", RESNET50_CONFIG, main=True)
 def build_resnet50(config: WeightsConfig, weights, model_kwargs: dict):
     """ResNet-50 with ImageNet weights from a local file or the Hugging Face cache, or random.
 
     Nothing is downloaded: ``weights=None`` looks for ``model.safetensors`` of
     ``config.location`` in the Hugging Face cache.
     """
+    from mgmtfeat.backbones._sources import resolve_weights
     from mgmtfeat.backbones._weights import load_state_dict_strict
 
     model = ResNet(num_classes=config.num_classes, **model_kwargs)
-    if weights == "random":
-        return model, {"weights_id": "random", "sha256": None, "random": True}
-    if weights is None:
-        path = _hf_cached_file(config.location, "model.safetensors")
-        if path is None:
-            raise WeightsError(f"ResNet-50 weights {config.location} are not in the Hugging Face cache; {_HOW_TO}")
-        weights_id = f"{config.location}@{path.parent.name}"  # the snapshot folder is the commit
-    else:
-        path = Path(weights)
-        if not path.is_file():
-            raise WeightsError(f"ResNet-50 weights file {path} does not exist; {_HOW_TO}")
-        weights_id = f"resnet50 (local {path.name})"
+    found = resolve_weights(config, weights, what="ResNet-50 weights" + (" file" if weights else ""),
+                            how_to=_HOW_TO, hf_file="model.safetensors")
+    if found.random:
+        return model, found.info()
+    path = found.path
+    # the Hugging Face id carries the snapshot (commit); a local file is named as such
+    weights_id = found.weights_id if found.kind == "hf" else f"resnet50 (local {path.name})"
     state, digest = _load_file(path)
     load_state_dict_strict(model, torchvision_filter(state), str(path))
     return model, {"weights_id": weights_id, "sha256": digest, "random": False}

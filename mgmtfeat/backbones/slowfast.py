@@ -156,7 +156,7 @@ def SlowFast(variant: str = "4x16", depth: int = 50, num_classes: int = 400, dro
 
 def _build(variant):
     def build(config: WeightsConfig, weights, model_kwargs: dict):
-        from mgmtfeat.backbones._weights import load_checkpoint_weights
+        from mgmtfeat.backbones._sources import load_checkpoint_weights
 
         model = SlowFast(variant=variant, num_classes=config.num_classes, **model_kwargs)
         return model, load_checkpoint_weights(model, config, weights)
@@ -164,5 +164,5 @@ def _build(variant):
     return build
 
 
-register_backbone("slowfast", SLOWFAST_4x16_CONFIG)(_build("4x16"))
+register_backbone("slowfast", SLOWFAST_4x16_CONFIG, main=True)(_build("4x16"))
 register_backbone("slowfast_8x8", SLOWFAST_8x8_CONFIG)(_build("8x8"))

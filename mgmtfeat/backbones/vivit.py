@@ -9,7 +9,6 @@ then normalised with mean = std = 0.5.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from mgmtfeat.backbones._registry import register_backbone
@@ -34,6 +33,7 @@ VIVIT_CONFIG = WeightsConfig(
     layout="NTCHW",
     classifier="classifier",
     bf16_ccc=1.0,  # bfloat16 vs float32 logits, one case, random weights (experiments/bench_backbones.py)
+    paper="vivit",  # sampling="paper": the authors' frames through VivitImageProcessor (backbones/sampling.py)
 )
 
 _HOW_TO = (
@@ -108,12 +108,6 @@ def _wrapper():
     return ViViT
 
 
-def _offline() -> bool:
-    from huggingface_hub import constants
-
-    return bool(constants.HF_HUB_OFFLINE) or os.environ.get("HF_HUB_OFFLINE", "0").upper() in ("1", "ON", "YES", "TRUE")
-
-
 # in the order transformers prefers them
 _WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
                  "pytorch_model.bin.index.json")
@@ -140,25 +134,21 @@ def _from_folder(folder: Path, fix: str):
                            f"the file is damaged or not a ViViT checkpoint; {fix}") from exc
 
 
-def _load_pretrained(weights):
+def _load_pretrained(config: WeightsConfig, weights):
     """``(hf_model, info)`` from a local dir, the Hugging Face cache, or a download."""
-    from huggingface_hub import try_to_load_from_cache
     from transformers import VivitForVideoClassification
 
-    if weights is not None:
-        path = Path(weights)
-        if not (path.is_dir() and (path / "config.json").is_file()):
-            raise WeightsError(f"ViViT weights {path} is not a folder with config.json; {_HOW_TO}")
-        model = _from_folder(path, f"download the weights again: {_HOW_TO}")
-        return model, {"weights_id": f"{HF_REPO_ID} (local {path.name})", "sha256": None}
-    cached = try_to_load_from_cache(HF_REPO_ID, "config.json")
-    if isinstance(cached, str):
-        snapshot = Path(cached).parent  # the snapshot folder is named after the commit hash
-        model = _from_folder(snapshot, f"delete the cached repository {snapshot.parent.parent} and "
+    from mgmtfeat.backbones._sources import resolve_weights
+
+    found = resolve_weights(config, weights, what="ViViT weights", how_to=_HOW_TO, expect="folder",
+                            hf_download=True)
+    if found.kind == "path":
+        model = _from_folder(found.path, f"download the weights again: {_HOW_TO}")
+        return model, {"weights_id": f"{HF_REPO_ID} (local {found.path.name})", "sha256": None}
+    if found.kind == "hf":
+        model = _from_folder(found.path, f"delete the cached repository {found.path.parent.parent} and "
                              f"download the weights again; or {_HOW_TO}")
-        return model, {"weights_id": f"{HF_REPO_ID}@{snapshot.name}", "sha256": None}
-    if _offline():
-        raise WeightsError(f"ViViT weights are not in the Hugging Face cache and HF_HUB_OFFLINE is set; {_HOW_TO}")
+        return model, {"weights_id": found.weights_id, "sha256": None}
     try:
         model = VivitForVideoClassification.from_pretrained(HF_REPO_ID)
     except OSError as exc:
@@ -166,7 +156,7 @@ def _load_pretrained(weights):
     return model, {"weights_id": HF_REPO_ID, "sha256": None}
 
 
-@register_backbone("vivit", VIVIT_CONFIG)
+@register_backbone("vivit", VIVIT_CONFIG, main=True)
 def build_vivit(config: WeightsConfig, weights, model_kwargs: dict):
     """ViViT-B/16x2 from transformers; ``model_kwargs`` override ``VivitConfig`` (random only).
 
@@ -189,7 +179,7 @@ def build_vivit(config: WeightsConfig, weights, model_kwargs: dict):
         model = VivitForVideoClassification(hf_config)
         info = {"weights_id": "random", "sha256": None, "random": True}
     else:
-        model, info = _load_pretrained(weights)
+        model, info = _load_pretrained(config, weights)
         info["random"] = False
         hf = model.config
         if (hf.num_frames, hf.image_size) != (config.num_frames, config.size):

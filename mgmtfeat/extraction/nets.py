@@ -21,7 +21,7 @@ from typing import Mapping, Sequence
 
 from mgmtfeat.store import FeatureStore
 
-__all__ = ["RANDOM", "net_list", "check_video_nets", "parse_weights", "net_settings", "_dtype"]
+__all__ = ["RANDOM", "net_list", "check_video_nets", "check_sampling", "parse_weights", "net_settings", "_dtype"]
 
 #: ``--weights`` value asking for random weights; bare, it applies to every net of the run.
 RANDOM = "random"
@@ -42,7 +42,11 @@ def net_list(net: str | Sequence[str]) -> list[str]:
         No net, a net listed twice, or ``radiomics`` beside video nets (it reads the volumes, not
         the clips, so it shares nothing with them: run it as its own ``--net radiomics``).
     """
-    names = [part.strip() for part in (net.split(",") if isinstance(net, str) else net) if part.strip()]
+    from mgmtfeat.backbones import canonical_name
+
+    # an alias (e.g. ircsn) stands for its registered name, so a store folder has one name per net
+    names = [canonical_name(part.strip()) for part in (net.split(",") if isinstance(net, str) else net)
+             if part.strip()]
     if not names:
         raise ValueError(f"--net {net!r}: name at least one net, e.g. i3d or i3d,r2plus1d")
     twice = sorted({n for n in names if names.count(n) > 1})
@@ -63,6 +67,20 @@ def check_video_nets(nets: Sequence[str]) -> None:
     for net in nets:
         check_backbone_kind(net, "video", pathway="the clip pathway of `mgmtfeat extract` (2D networks take "
                             "--pathway slices)")
+
+
+def check_sampling(nets: Sequence[str], sampling: str, n_frames: int) -> None:
+    """Raise ValueError, before any data is read, for a ``--sampling`` a net or the clips cannot take.
+
+    ``"paper"`` is only for the nets the authors ran and needs clips whose length gives their
+    frames (150 frames, stride 25); the message names the nets that fit or the fix.
+    """
+    from mgmtfeat.backbones import get_weights_config, paper_backbones
+    from mgmtfeat.backbones.sampling import frame_indices, with_sampling
+
+    for net in nets:
+        config = with_sampling(net, get_weights_config(net), sampling, paper_backbones())
+        frame_indices(n_frames, config)
 
 
 def _items(spec) -> list[tuple[str | None, str]]:

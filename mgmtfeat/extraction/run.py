@@ -54,6 +54,7 @@ class ExtractionSettings:
     clip_settings: ClipSettings = field(default_factory=ClipSettings)
     num_frames: int | None = None
     size: int | None = None
+    sampling: str = "uniform"  # "paper": the authors' frames and preprocessing (their GluonCV nets and ViViT)
     force: bool = False
     jobs: int = 1  # worker processes on this machine (1 = in this process)
     scheduler: str | None = None  # Dask scheduler ("local:N" or "tcp://host:port"); excludes jobs > 1

@@ -30,7 +30,8 @@ def open_backbone(settings):
     from mgmtfeat.backbones import create_backbone
 
     return create_backbone(settings.net, weights=settings.weights, device=settings.device, dtype=settings.dtype,
-                           threads=settings.threads, num_frames=settings.num_frames, size=settings.size)
+                           threads=settings.threads, num_frames=settings.num_frames, size=settings.size,
+                           sampling=settings.sampling)
 
 
 def read_clips(ref: CaseRef, clip_settings: ClipSettings, boxes=None) -> tuple:
@@ -98,7 +99,7 @@ _BACKBONE_LOCK = threading.Lock()  # also makes a process run one case at a time
 
 def _key(settings) -> tuple:
     return (settings.net, settings.weights, settings.dtype, settings.device, settings.threads, settings.num_frames,
-            settings.size)
+            settings.size, settings.sampling)
 
 
 def _cached_backbones(runs: Mapping[str, object], names: Sequence[str]) -> dict:
@@ -122,7 +123,10 @@ def backbone_provenance(net: str, runs: Mapping[str, object]) -> dict:
     """Task: provenance of net ``net`` of ``runs`` as a worker builds it (and keeps it for the cases to come)."""
     with _BACKBONE_LOCK:
         backbone = _cached_backbones(runs, [net])[net]
-        return {**backbone.provenance, "clips": runs[net].clip_settings.as_dict()}
+        clips = runs[net].clip_settings
+        # the frames the net takes from each clip; a clip the sampling cannot take is refused here, before any case
+        return {**backbone.provenance, "frame_indices": backbone.frame_indices(clips.n_frames),
+                "clips": clips.as_dict()}
 
 
 def extract_case(item: tuple[CaseRef, Sequence[str]], runs: Mapping[str, object], boxes=None) -> dict:

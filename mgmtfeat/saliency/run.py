@@ -98,9 +98,11 @@ def open_backbones(record: dict, threads: int | None = None, device: str = "cpu"
     slices = record.get("pathway") == "slices"
     for net, prov in record["features"]["provenance"].items():
         check_backbone_kind(net, "image" if slices else "video", f"saliency of a {'slice' if slices else 'clip'} model")
+        paper = prov.get("sampling") == "paper"  # the paper preset fixes frames and size itself
         backbone = create_backbone(net, weights="random" if prov.get("random_weights") else None, device=device,
                                    dtype=prov.get("dtype", "float32"), threads=threads,
-                                   num_frames=prov.get("num_frames"), size=prov.get("size"))
+                                   num_frames=None if paper else prov.get("num_frames"),
+                                   size=None if paper else prov.get("size"), sampling=prov.get("sampling", "uniform"))
         made = backbone.provenance
         diffs = provenance_differences({k: prov.get(k) for k in made}, made)
         if diffs:

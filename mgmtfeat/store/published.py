@@ -146,6 +146,12 @@ def import_published(out: str | os.PathLike, source: str | os.PathLike | None = 
             "files": {name: sha for name, (sha, _) in PUBLISHED_FILES.items()},
             "weights": "google/vivit-b-16x2-kinetics400 (as run by the paper's authors)",
             "preprocessing": "150-frame tumour box clips; features min-max scaled to [0, 1] by the authors",
+            # what an extraction records, so a model fitted here can check a store it is applied to
+            "weights_id": "google/vivit-b-16x2-kinetics400",
+            "sampling": "paper",
+            "frame_indices": [1, 26, 51, 76, 101] + [126] * 27,
+            "scaling": {"method": "min-max", "range": [0, 1], "per": "feature",
+                        "over": "the authors' cohort (transductive)", "by": "the authors"},
         },
     )
     for case_id, features, label, meta in cases:
