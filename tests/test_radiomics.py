@@ -14,7 +14,7 @@ from mgmtfeat import MODALITIES  # noqa: E402
 from mgmtfeat.data.errors import CaseError  # noqa: E402
 from mgmtfeat.data.layouts import find_cases  # noqa: E402
 from mgmtfeat.data.synthetic import write_cohort  # noqa: E402
-from mgmtfeat.data.volumes import Volume, load_case  # noqa: E402
+from mgmtfeat.data.volumes import load_case  # noqa: E402
 from mgmtfeat.clips.registration import to_sitk  # noqa: E402
 from mgmtfeat.radiomics import (  # noqa: E402
     DEFAULT_PARAMS, RadiomicsSettings, box_mask, feature_names, radiomics_features)
@@ -131,21 +131,32 @@ def test_no_voxel_of_the_chosen_label(case):
     assert err.value.file == str(case.seg.path)
 
 
-def test_mask_on_another_grid(case):
-    shifted = case.seg.affine.copy()
-    shifted[:3, 3] += 5.0  # 5 mm away: same shape, another grid
-    moved = dataclasses.replace(case, seg=Volume(case.seg.data, shifted, case.seg.path))
-    with pytest.raises(CaseError, match="mask grid .* differs from the flair image"):
-        radiomics_features(moved)
+def _variant(ref, tmp_path, what, change):
+    """``ref`` with the file of ``what`` replaced by ``change(SimpleITK image)``, written beside the test."""
+    path = tmp_path / f"{what}.nii.gz"
+    sitk.WriteImage(change(sitk.ReadImage(str(ref.paths[what]))), str(path))
+    return dataclasses.replace(ref, paths={**ref.paths, what: path})
 
 
-def test_t1_on_another_grid_refuses_delta_t1(case):
-    volumes = dict(case.volumes)
-    t1 = volumes["t1"]
-    volumes["t1"] = Volume(t1.data[:, :, ::2], t1.affine @ np.diag([1, 1, 2, 1.0]), t1.path)
-    other = dataclasses.replace(case, volumes=volumes)
-    with pytest.raises(CaseError, match="register T1 onto T1wCE"):
+def test_mask_on_another_grid(cohort, tmp_path):
+    def shift(image):  # 5 mm away: same shape, another grid
+        image.SetOrigin(tuple(np.add(image.GetOrigin(), 5.0)))
+        return image
+
+    with pytest.raises(CaseError, match="mask grid .* differs from the flair image .* --modalities"):
+        radiomics_features(_variant(cohort, tmp_path, "seg", shift))
+
+
+def test_t1_on_another_grid_refuses_delta_t1(cohort, tmp_path):
+    def every_second_slice(image):
+        half = image[:, :, ::2]
+        half.SetSpacing(tuple(np.multiply(image.GetSpacing(), (1, 1, 2))))
+        return half
+
+    other = _variant(cohort, tmp_path, "t1", every_second_slice)
+    with pytest.raises(CaseError, match="register T1 onto T1wCE.*--modalities") as err:
         radiomics_features(other, RadiomicsSettings(modalities=("delta_t1",)))
+    assert err.value.file == str(other.paths["t1"])
 
 
 def test_nan_feature_is_refused_with_its_name(case, monkeypatch):
@@ -164,22 +175,25 @@ def test_nan_feature_is_refused_with_its_name(case, monkeypatch):
     assert err.value.case_id == case.case_id
 
 
-def test_constant_image_is_refused(case):
-    volumes = dict(case.volumes)
-    volumes["t1"] = Volume(np.full(SHAPE, 100, np.float32), case.volumes["t1"].affine, case.volumes["t1"].path)
-    with pytest.raises(CaseError, match="t1 image is constant"):
-        radiomics_features(dataclasses.replace(case, volumes=volumes), RadiomicsSettings(modalities=("t1",)))
+def test_constant_image_is_refused(cohort, tmp_path):
+    flat = _variant(cohort, tmp_path, "t1", lambda image: image * 0 + 100)
+    with pytest.raises(CaseError, match="t1 image is constant.*--modalities"):
+        radiomics_features(flat, RadiomicsSettings(modalities=("t1",)))
+    # T1wCE identical to T1: delta-T1 is constant, and the fix is the --modalities option
+    same = dataclasses.replace(cohort, paths={**cohort.paths, "t1": cohort.paths["t1ce"]})
+    with pytest.raises(CaseError, match=r"delta_t1 image is constant.*--modalities flair,t1,t1ce,t2"):
+        radiomics_features(same, RadiomicsSettings(modalities=("delta_t1",)))
 
 
-def test_without_segmentation_refused_unless_a_box_is_given(case):
-    no_seg = dataclasses.replace(case, seg=None)
+def test_without_segmentation_refused_unless_a_box_is_given(cohort, case):
+    no_seg = dataclasses.replace(cohort, paths={k: v for k, v in cohort.paths.items() if k != "seg"})
     with pytest.raises(CaseError, match="no tumour segmentation.*box_mask"):
         radiomics_features(no_seg)
     box = box_mask(case.volumes["t1ce"], rows=(10, 22), cols=(12, 20), slices=(8, 18))
     out = radiomics_features(no_seg, RadiomicsSettings(modalities=("t1ce",)), mask=box)["t1ce"]
     names = feature_names(RadiomicsSettings())
-    # a box of 12 x 8 x 10 voxels of 1 x 1 x 1.5 mm
-    assert out[names.index("original_shape_VoxelVolume")] == pytest.approx(12 * 8 * 10 * 1.5, rel=0.05)
+    # a box of 12 x 8 x 10 voxels of 1 x 1 x 1.5 mm, moved voxel for voxel onto the file's grid
+    assert out[names.index("original_shape_VoxelVolume")] == pytest.approx(12 * 8 * 10 * 1.5, rel=1e-6)
 
 
 def test_box_mask_uses_frame_coordinates(case):
