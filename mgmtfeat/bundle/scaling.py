@@ -45,11 +45,18 @@ def minmax_scaled(provenance: Mapping) -> bool:
 
 
 def expected_provenance(record: dict, scale: str) -> dict:
-    """``record`` whose nets' provenance lacks the scaling entry when ``scale`` reproduces it here."""
+    """``record`` whose nets' provenance lacks the scaling entry when ``scale`` reproduces it here (with the
+    store's digest of the record recomputed without it)."""
+    from mgmtfeat.store.integrity import settings_digest
+
     if scale == "none":
         return record
-    provenance = {net: {k: v for k, v in prov.items() if k != SCALING_KEY}
-                  for net, prov in record["features"]["provenance"].items()}
+    provenance = {}
+    for net, prov in record["features"]["provenance"].items():
+        kept = {k: v for k, v in prov.items() if k != SCALING_KEY}
+        if "settings_digest" in prov:
+            kept["settings_digest"] = settings_digest(kept)
+        provenance[net] = kept
     return {**record, "features": {**record["features"], "provenance": provenance}}
 
 
