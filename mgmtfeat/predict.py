@@ -77,6 +77,10 @@ def _check(args: argparse.Namespace) -> None:
             raise ValueError(f"{', '.join(given)} apply to --data only (the MRI extracted here); drop them or add --data")
     if args.jobs < 1:
         raise ValueError(f"--jobs must be at least 1 (got {args.jobs})")
+    if args.saliency and args.weights:
+        raise ValueError("--saliency rebuilds the nets from their own weights source (or random weights), not from "
+                         "--weights files; run without --saliency, then `mgmtfeat saliency` where the weights are "
+                         "at their default source")
 
 
 def _from_mri(args: argparse.Namespace, settings):
