@@ -97,22 +97,29 @@ def test_an_extraction_that_would_differ_is_refused_before_any_case(cohort, mode
     assert not (tmp_path / "s").exists() and not (tmp_path / "p").exists()
 
 
-def test_radiomics_model_with_recorded_inputs(cohort, tmp_path, capsys):
+def test_radiomics_model_with_recorded_inputs_and_params(cohort, tmp_path, capsys):
     pytest.importorskip("radiomics")
     from mgmtfeat.extraction.radiomics import extract_radiomics
     from mgmtfeat.extraction.run import ExtractionSettings
 
-    settings = ExtractionSettings(data=str(cohort), out=str(tmp_path / "store"), net="radiomics")
-    report = extract_radiomics(settings, progress=False, modalities=("t1ce",))  # one input: fast
+    params = tmp_path / "quick.yaml"  # no resampling, two classes: fast
+    params.write_text("imageType:\n  Original: {}\nfeatureClass:\n  firstorder:\n  glcm:\nsetting:\n  binCount: 16\n")
+    settings = ExtractionSettings(data=str(cohort), out=str(tmp_path / "store"), net="radiomics",
+                                  radiomics_params=str(params), radiomics_labels=(1, 4))
+    report = extract_radiomics(settings, progress=False, modalities=("t1ce",))  # one input
     assert len(report.done) == 6
     assert fit(["--model", "logistic", "--features", str(tmp_path / "store"), "--net", "radiomics",
                 "--modalities", "t1ce", "--model-dir", str(tmp_path / "m")]) == 0
     assert predict(["--model-dir", str(tmp_path / "m"), "--features", str(tmp_path / "store"),
                     "--out", str(tmp_path / "two")]) == 0
-    assert predict(["--model-dir", str(tmp_path / "m"), "--data", str(cohort), "--out", str(tmp_path / "one"),
-                    "--quiet"]) == 0
+    argv = ["--model-dir", str(tmp_path / "m"), "--data", str(cohort), "--quiet"]
+    assert predict([*argv, "--out", str(tmp_path / "p")]) == 2  # the params file is not the shipped one
+    assert "--radiomics-params FILE" in capsys.readouterr().err
+    assert predict([*argv, "--out", str(tmp_path / "one"), "--radiomics-params", str(params),
+                    "--features", str(tmp_path / "new")]) == 0
     np.testing.assert_array_equal(_proba(tmp_path / "one")[1], _proba(tmp_path / "two")[1])
-    assert "1 failed" not in capsys.readouterr().out
+    made = FeatureStore(tmp_path / "new").provenance("radiomics")["radiomics"]
+    assert made["modalities"] == ["t1ce"] and made["labels"] == [1, 4]
 
 
 def test_options_of_data_only_are_refused_without_it(model, tmp_path, capsys):

@@ -154,3 +154,23 @@ def test_a_header_rounded_mask_takes_the_image_grid_and_a_far_one_is_refused(pha
     far.SetOrigin(tuple(np.add(mask.GetOrigin(), 1.0)))
     with pytest.raises(CaseError, match="mask grid .* differs from the t1 image"):
         mask_on(image, far, "P001", "t1", "seg", "t1")
+
+
+def test_a_dicom_series_reaches_pyradiomics_as_simpleitk_reads_it(tmp_path):
+    from mgmtfeat.data.errors import CaseError
+    from mgmtfeat.data.layouts import find_cases
+    from mgmtfeat.data.synthetic import write_cohort
+    from mgmtfeat.data.volumes import load_case
+    from mgmtfeat.radiomics.originals import read_original
+
+    ref = find_cases(write_cohort(tmp_path / "rsna", "rsna_dicom", n_cases=1, shape=(32, 32, 16), seed=2))[0]
+    ours = load_case(ref, seg="ignore").volumes["t1ce"]  # mgmtfeat's own DICOM reader, RAS
+    image = read_original(ref.paths["t1ce"], ref.case_id, "t1ce")  # the series' own voxel order
+    as_ras = to_sitk(ours)
+    assert sorted(image.GetSize()) == sorted(as_ras.GetSize())
+    np.testing.assert_allclose(sorted(image.GetSpacing()), sorted(as_ras.GetSpacing()), atol=1e-4)  # DS precision
+    for index in [(0, 0, 0), (3, 7, 5), (10, 2, 12)]:  # every physical point holds the same value
+        point = as_ras.TransformIndexToPhysicalPoint(index)
+        assert image[image.TransformPhysicalPointToIndex(point)] == pytest.approx(as_ras[index])
+    with pytest.raises(CaseError, match="holds 0 DICOM series"):
+        read_original(tmp_path, ref.case_id, "t1ce")

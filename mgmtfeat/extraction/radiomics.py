@@ -3,14 +3,15 @@
 The path beside the clip path of :mod:`mgmtfeat.extraction.run`: per case the original files are
 described by :func:`~mgmtfeat.radiomics.radiomics_features` (one vector per input, each image as
 pyradiomics itself reads the file, with the tumour segmentation) and written to the store under the
-net name ``radiomics``; so a stored vector equals ``pyradiomics IMAGE SEG --param PARAMS``. Resumable the same way: cases whose entry matches the
-provenance are skipped, a case that fails for a data reason (:class:`CaseError`: no segmentation, an
-empty label, a constant image, ...) lands in ``failures.csv`` and the run goes on, and the net's
-claim file keeps a second run off the store while this one writes.
+net name ``radiomics``; so a stored vector equals ``pyradiomics IMAGE SEG --param PARAMS``.
+Resumable the same way: cases whose entry matches the provenance are skipped, a case that fails for a
+data reason (:class:`CaseError`: no segmentation, an empty label, a constant image, ...) lands in
+``failures.csv`` and the run goes on, and the net's claim file keeps a second run off the store
+while this one writes.
 
 The provenance records :meth:`RadiomicsSettings.as_dict` (params file digest, binning, resampling,
-mask labels, versions), the pyradiomics ``feature_names`` and ``n_features``, so the store reads the
-vectors with their own length and exports their columns by name.
+mask labels, inputs, versions), the pyradiomics ``feature_names`` and ``n_features``, so the store
+reads the vectors with their own length and exports their columns by name.
 """
 
 from __future__ import annotations
