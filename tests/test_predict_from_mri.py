@@ -81,6 +81,25 @@ def test_settings_come_from_the_model_folder(cohort, model):
     assert settings.dtype == record["features"]["provenance"]["slowfast"]["dtype"]
 
 
+def test_nets_made_alike_share_one_run_and_radiomics_runs_alone(cohort, model):
+    record = json.loads((model / "model" / "model.json").read_text())
+    prov = record["features"]["provenance"]["slowfast"]
+    other = {**prov, "net": "r2plus1d", "random_weights": False}
+    radiomics = {"kind": "radiomics", "radiomics": {"labels": [4], "modalities": ["t1ce", "t2"],
+                                                    "params_sha256": "0" * 64, "params_file": "mine.yaml"}}
+    record["nets"] = ["slowfast", "r2plus1d", "radiomics"]
+    record["features"]["provenance"] = {"slowfast": prov, "r2plus1d": other, "radiomics": radiomics}
+    with pytest.raises(BundleError, match="params file mine.yaml .* --radiomics-params FILE"):
+        extraction_runs(record, MriSettings(cohort), "out")
+    mri = MriSettings(cohort, weights={"r2plus1d": "r2.pt"}, radiomics_params="mine.yaml")
+    (nets, video, _), (_, rad, modalities) = extraction_runs(record, mri, "out")
+    assert nets == ["slowfast", "r2plus1d"] and video.net == "slowfast,r2plus1d"  # read and clipped once for both
+    assert video.weights == {"slowfast": "random", "r2plus1d": "r2.pt"}
+    assert rad.net == "radiomics" and rad.radiomics_labels == (4,) and modalities == ("t1ce", "t2")
+    record["features"]["provenance"]["r2plus1d"] = {**other, "num_frames": 16}  # another net input: its own run
+    assert [r[0] for r in extraction_runs(record, mri, "out")] == [["slowfast"], ["r2plus1d"], ["radiomics"]]
+
+
 def test_an_extraction_that_would_differ_is_refused_before_any_case(cohort, model, tmp_path, capsys):
     folder = tmp_path / "model"
     folder.mkdir()
@@ -118,6 +137,11 @@ def test_radiomics_model_with_recorded_inputs_and_params(cohort, tmp_path, capsy
     assert predict([*argv, "--out", str(tmp_path / "one"), "--radiomics-params", str(params),
                     "--features", str(tmp_path / "new")]) == 0
     np.testing.assert_array_equal(_proba(tmp_path / "one")[1], _proba(tmp_path / "two")[1])
+    other = tmp_path / "other.yaml"
+    other.write_text(params.read_text().replace("16", "8"))
+    assert predict([*argv, "--out", str(tmp_path / "q"), "--radiomics-params", str(other)]) == 2
+    err = capsys.readouterr().err
+    assert "radiomics.params_sha256: model" in err and "--radiomics-params FILE (quick.yaml, sha256" in err
     made = FeatureStore(tmp_path / "new").provenance("radiomics")["radiomics"]
     assert made["modalities"] == ["t1ce"] and made["labels"] == [1, 4]
 

@@ -211,15 +211,33 @@ def check_runs(record: dict, runs, store) -> None:
             # as the store records it: the net's name added, its run fields (digest, version, date) left out
             diffs = provenance_differences(comparable(record["features"]["provenance"][net]),
                                            comparable({"net": net, **made}))
-            if not diffs:
-                continue
-            shown = "; ".join(f"{k}: model {a!r}, here {b!r}" for k, a, b in diffs)
-            fix = ("give the weights file the model's features were made with: --weights "
-                   f"{net}=PATH (sha256 {record['features']['provenance'][net].get('weights_sha256')})"
-                   if any(k.startswith("weights") for k, _, _ in diffs) else
-                   "install the mgmtfeat and library versions the model was fitted with, or fit the model again")
-            raise BundleError(f"net {net}: the extraction here would differ from the model's training features "
-                              f"({shown}); {fix}")
+            if diffs:
+                raise BundleError(f"net {net}: the extraction here would differ from the model's training features "
+                                  f"({_shown(diffs)}); {_fix(net, diffs, record['features']['provenance'][net])}")
+
+
+def _shown(diffs) -> str:
+    out = []
+    for key, a, b in diffs:
+        if isinstance(a, Mapping) and isinstance(b, Mapping):  # radiomics settings: the entries that differ
+            out += [f"{key}.{k}: model {a.get(k)!r}, here {b.get(k)!r}" for k in sorted(set(a) | set(b))
+                    if a.get(k) != b.get(k)]
+        else:
+            out.append(f"{key}: model {a!r}, here {b!r}")
+    return "; ".join(out)
+
+
+def _fix(net: str, diffs, recorded: Mapping) -> str:
+    keys = {k for k, _, _ in diffs}
+    radiomics = recorded.get("radiomics") or {}
+    if any(k.startswith("weights") for k in keys):
+        return (f"give the weights file the model's features were made with: --weights {net}=PATH (sha256 "
+                f"{recorded.get('weights_sha256')})")
+    here = next((b for k, _, b in diffs if k == "radiomics"), None) or {}
+    if "radiomics" in keys and radiomics.get("params_sha256") != here.get("params_sha256"):
+        return (f"give the params file the model's features were made with: --radiomics-params FILE ("
+                f"{radiomics.get('params_file')}, sha256 {radiomics.get('params_sha256')})")
+    return "install the mgmtfeat and library versions the model was fitted with, or fit the model again"
 
 
 def extract_for_model(record: dict, mri: MriSettings, store_path: str, progress: bool = True) -> MriReport:
