@@ -146,6 +146,24 @@ def test_radiomics_model_with_recorded_inputs_and_params(cohort, tmp_path, capsy
     assert made["modalities"] == ["t1ce"] and made["labels"] == [1, 4]
 
 
+def test_a_failing_case_is_listed_and_the_others_are_predicted(cohort, model, tmp_path, capsys):
+    import shutil
+
+    data = tmp_path / "brats"
+    shutil.copytree(cohort, data)
+    victim = sorted(data.glob("BraTS2021_*"))[2]
+    (victim / f"{victim.name}_flair.nii.gz").write_bytes(b"not a NIfTI file")
+    assert predict(["--model-dir", str(model / "model"), "--data", str(data), "--out", str(tmp_path / "p"),
+                    "--threads", "1", "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert f"failed: case {victim.name}" in err and "flair" in err
+    ids = _proba(tmp_path / "p")[0]
+    assert len(ids) == 5 and victim.name not in ids
+    assert json.loads((tmp_path / "p" / "provenance.json").read_text())["failed_cases"] == [victim.name]
+    failures = pd.read_csv(tmp_path / "p" / "failures.csv", dtype=str)
+    assert failures["case_id"].tolist() == [victim.name] and failures["file"][0].endswith("_flair.nii.gz")
+
+
 def test_options_of_data_only_are_refused_without_it(model, tmp_path, capsys):
     assert predict(["--model-dir", str(model / "model"), "--features", str(model / "store"), "--out",
                     str(tmp_path / "p"), "--saliency"]) == 2

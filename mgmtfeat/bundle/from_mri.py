@@ -288,7 +288,8 @@ def predict_from_mri(settings, mri: MriSettings, progress: bool = True):
     -------
     tuple
         ``(predictions, metrics or None, MriReport)``; ``OUT/provenance.json`` also records the
-        extraction, the seconds per case and the peak memory.
+        extraction, the seconds per case and the peak memory, and ``OUT/failures.csv`` the cases
+        that failed (``case_id, file, reason``).
 
     Raises
     ------
@@ -297,7 +298,7 @@ def predict_from_mri(settings, mri: MriSettings, progress: bool = True):
     """
     import json
 
-    from mgmtfeat._io import atomic_write_text
+    from mgmtfeat._io import atomic_write_text, write_failures_csv
     from mgmtfeat.bundle.predict import predict_bundle
     from mgmtfeat.bundle.record import read_record
 
@@ -320,4 +321,5 @@ def predict_from_mri(settings, mri: MriSettings, progress: bool = True):
     provenance.update(data=str(mri.data), features=None if report.temporary else store, extraction=report.as_dict(),
                       failed_cases=[f["case_id"] for f in report.failed])
     atomic_write_text(path, json.dumps(provenance, indent=2))
+    write_failures_csv(out / "failures.csv", report.failed)  # the store's copy may be temporary
     return frame, metrics, report
