@@ -88,7 +88,15 @@ def _from_mri(args: argparse.Namespace, settings):
     from mgmtfeat.bundle.from_mri import MriSettings, predict_from_mri
     from mgmtfeat.extraction.nets import parse_weights
 
-    record_nets = _record(args)["nets"]
+    record = _record(args)
+    record_nets = record["nets"]
+    if args.saliency:  # a request saliency cannot serve fails before the extraction, not after it
+        from mgmtfeat.saliency.run import check_modality, positive_column
+
+        if "radiomics" in record_nets:
+            raise ValueError("--saliency occludes the clips a video net sees; a model on radiomics features has none")
+        check_modality(record, args.saliency)
+        positive_column(record)
     weights = {k: v for k, v in parse_weights(args.weights, record_nets).items() if v}
     mri = MriSettings(data=args.data, features=args.features, weights=weights,
                       radiomics_params=args.radiomics_params, boxes=args.box_csv, exclude=args.exclude,

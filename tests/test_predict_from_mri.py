@@ -180,3 +180,11 @@ def test_saliency_maps_for_every_predicted_case(cohort, model, tmp_path):
     assert table["case_id"].tolist() == _proba(tmp_path / "p")[0] and len(table) == 2
     assert (table["modality"] == "t2").all()
     assert len(list((tmp_path / "p" / "saliency").glob("*_saliency.nii.gz"))) == 2
+
+
+def test_saliency_that_cannot_be_served_fails_before_the_extraction(cohort, model, tmp_path, capsys):
+    argv = ["--model-dir", str(model / "model"), "--data", str(cohort), "--out", str(tmp_path / "p"), "--features",
+            str(tmp_path / "s")]
+    assert predict([*argv, "--saliency", "pd"]) == 2
+    assert "--modality 'pd': unknown" in capsys.readouterr().err
+    assert not (tmp_path / "s").exists() and not (tmp_path / "p" / "predictions.csv").exists()
