@@ -214,3 +214,10 @@ def test_settings_validate_their_arguments(tmp_path):
         RadiomicsSettings(labels=(0,))
     with pytest.raises(ValueError, match="choose among"):
         RadiomicsSettings(modalities=("pd",))
+
+
+def test_an_absent_image_names_the_option_that_leaves_it_out(cohort):
+    no_t1 = dataclasses.replace(cohort, paths={k: v for k, v in cohort.paths.items() if k != "t1"})
+    with pytest.raises(CaseError, match="has no t1 image.*--modalities"):
+        radiomics_features(no_t1, RadiomicsSettings(modalities=("t1ce", "delta_t1")))
+    assert set(radiomics_features(no_t1, RadiomicsSettings(modalities=("t2",)))) == {"t2"}

@@ -309,6 +309,13 @@ def radiomics_features(case: Case | CaseRef, settings: RadiomicsSettings | None 
                 images[modality] = read_original(ref.paths[modality], cid, modality, series_uids)
         return images[modality]
 
+    needed = {m for m in settings.modalities if m != "delta_t1"} | ({"t1", "t1ce"} if "delta_t1" in settings.modalities
+                                                                     else set())
+    absent = sorted(needed - set(ref.paths))
+    if absent:
+        raise CaseError(cid, None, f"the case has no {', '.join(absent)} image; radiomics of "
+                        f"{', '.join(settings.modalities)} needs it: add the file, or leave the inputs that need it "
+                        "out with --modalities")
     out = {}
     with tempfile.TemporaryDirectory(prefix="mgmtfeat-radiomics-") as folder:
         for modality in settings.modalities:
