@@ -14,7 +14,7 @@ from mgmtfeat import MODALITIES  # noqa: E402
 from mgmtfeat.data.errors import CaseError  # noqa: E402
 from mgmtfeat.data.layouts import find_cases  # noqa: E402
 from mgmtfeat.data.synthetic import write_cohort  # noqa: E402
-from mgmtfeat.data.volumes import Volume, load_case  # noqa: E402
+from mgmtfeat.data.volumes import load_case  # noqa: E402
 from mgmtfeat.clips.registration import to_sitk  # noqa: E402
 from mgmtfeat.radiomics import (  # noqa: E402
     DEFAULT_PARAMS, RadiomicsSettings, box_mask, feature_names, radiomics_features)
@@ -133,21 +133,32 @@ def test_no_voxel_of_the_chosen_label(case):
     assert err.value.file == str(case.seg.path)
 
 
-def test_mask_on_another_grid(case):
-    shifted = case.seg.affine.copy()
-    shifted[:3, 3] += 5.0  # 5 mm away: same shape, another grid
-    moved = dataclasses.replace(case, seg=Volume(case.seg.data, shifted, case.seg.path))
-    with pytest.raises(CaseError, match="mask grid .* differs from the flair image"):
-        radiomics_features(moved)
+def _variant(ref, tmp_path, what, change):
+    """``ref`` with the file of ``what`` replaced by ``change(SimpleITK image)``, written beside the test."""
+    path = tmp_path / f"{what}.nii.gz"
+    sitk.WriteImage(change(sitk.ReadImage(str(ref.paths[what]))), str(path))
+    return dataclasses.replace(ref, paths={**ref.paths, what: path})
 
 
-def test_t1_on_another_grid_refuses_delta_t1(case):
-    volumes = dict(case.volumes)
-    t1 = volumes["t1"]
-    volumes["t1"] = Volume(t1.data[:, :, ::2], t1.affine @ np.diag([1, 1, 2, 1.0]), t1.path)
-    other = dataclasses.replace(case, volumes=volumes)
-    with pytest.raises(CaseError, match="register T1 onto T1wCE"):
+def test_mask_on_another_grid(cohort, tmp_path):
+    def shift(image):  # 5 mm away: same shape, another grid
+        image.SetOrigin(tuple(np.add(image.GetOrigin(), 5.0)))
+        return image
+
+    with pytest.raises(CaseError, match="mask grid .* differs from the flair image .* --modalities"):
+        radiomics_features(_variant(cohort, tmp_path, "seg", shift))
+
+
+def test_t1_on_another_grid_refuses_delta_t1(cohort, tmp_path):
+    def every_second_slice(image):
+        half = image[:, :, ::2]
+        half.SetSpacing(tuple(np.multiply(image.GetSpacing(), (1, 1, 2))))
+        return half
+
+    other = _variant(cohort, tmp_path, "t1", every_second_slice)
+    with pytest.raises(CaseError, match="register T1 onto T1wCE.*--modalities") as err:
         radiomics_features(other, RadiomicsSettings(modalities=("delta_t1",)))
+    assert err.value.file == str(other.paths["t1"])
 
 
 def test_nan_feature_is_refused_with_its_name(case, monkeypatch):
@@ -166,23 +177,26 @@ def test_nan_feature_is_refused_with_its_name(case, monkeypatch):
     assert err.value.case_id == case.case_id
 
 
-def test_constant_image_is_refused(case):
-    volumes = dict(case.volumes)
-    volumes["t1"] = Volume(np.full(SHAPE, 100, np.float32), case.volumes["t1"].affine, case.volumes["t1"].path)
-    with pytest.raises(CaseError, match="t1 image is constant"):
-        radiomics_features(dataclasses.replace(case, volumes=volumes), RadiomicsSettings(modalities=("t1",)))
+def test_constant_image_is_refused(cohort, tmp_path):
+    flat = _variant(cohort, tmp_path, "t1", lambda image: image * 0 + 100)
+    with pytest.raises(CaseError, match="t1 image is constant.*--modalities"):
+        radiomics_features(flat, RadiomicsSettings(modalities=("t1",)))
+    # T1wCE identical to T1: delta-T1 is constant, and the fix is the --modalities option
+    same = dataclasses.replace(cohort, paths={**cohort.paths, "t1": cohort.paths["t1ce"]})
+    with pytest.raises(CaseError, match=r"delta_t1 image is constant.*--modalities flair,t1,t1ce,t2"):
+        radiomics_features(same, RadiomicsSettings(modalities=("delta_t1",)))
 
 
-def test_without_segmentation_refused_unless_a_box_is_given(case):
-    no_seg = dataclasses.replace(case, seg=None)
+def test_without_segmentation_refused_unless_a_box_is_given(cohort, case):
+    no_seg = dataclasses.replace(cohort, paths={k: v for k, v in cohort.paths.items() if k != "seg"})
     with pytest.raises(CaseError, match="no tumour segmentation.*box_mask"):
         radiomics_features(no_seg)
     box = box_mask(case.volumes["t1ce"], rows=(10, 22), cols=(12, 20), slices=(8, 18))
     out = radiomics_features(no_seg, RadiomicsSettings(modalities=("t1ce",)), mask=box)["t1ce"]
     names = feature_names(RadiomicsSettings())
-    # a box of 12 x 8 x 10 voxels of 1 x 1 x 1.5 mm, resampled to 1 mm voxels (params.yaml) before it is
-    # measured: the box's edge slices round to whole voxels, within 5 % of 1440 mm3 (not a float tolerance)
-    assert out[names.index("original_shape_VoxelVolume")] == pytest.approx(12 * 8 * 10 * 1.5, rel=0.05)
+    # a box of 12 x 8 x 10 voxels of 1 x 1 x 1.5 mm, moved voxel for voxel onto the file's grid;
+    # the volume is a count of voxels times the voxel size, exact up to float64 rounding (1e-6 is far above it)
+    assert out[names.index("original_shape_VoxelVolume")] == pytest.approx(12 * 8 * 10 * 1.5, rel=1e-6)
 
 
 def test_box_mask_uses_frame_coordinates(case):
@@ -203,3 +217,10 @@ def test_settings_validate_their_arguments(tmp_path):
         RadiomicsSettings(labels=(0,))
     with pytest.raises(ValueError, match="choose among"):
         RadiomicsSettings(modalities=("pd",))
+
+
+def test_an_absent_image_names_the_option_that_leaves_it_out(cohort):
+    no_t1 = dataclasses.replace(cohort, paths={k: v for k, v in cohort.paths.items() if k != "t1"})
+    with pytest.raises(CaseError, match="has no t1 image.*--modalities"):
+        radiomics_features(no_t1, RadiomicsSettings(modalities=("t1ce", "delta_t1")))
+    assert set(radiomics_features(no_t1, RadiomicsSettings(modalities=("t2",)))) == {"t2"}

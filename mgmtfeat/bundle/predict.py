@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ import pandas as pd
 from mgmtfeat._io import atomic_write_text
 from mgmtfeat.bundle.fit import metrics_table, prediction_frame
 from mgmtfeat.bundle.record import BundleError, provenance_differences, read_record
+from mgmtfeat.bundle.scaling import apply_scale, check_scaling, expected_provenance
 from mgmtfeat.store import FeatureStore
 from mgmtfeat.store.labels import LabelError, read_task_labels
 
@@ -40,6 +42,8 @@ class PredictSettings:
         How fold models are combined.
     force : bool
         Replace existing output files.
+    scale : {"none", "cohort-minmax"}
+        Min-max scale each feature over the cases predicted (see :mod:`mgmtfeat.bundle.scaling`).
     """
 
     model_dir: str | os.PathLike
@@ -51,6 +55,7 @@ class PredictSettings:
     threshold: float = 0.5
     ensemble: str = "mean"
     force: bool = False
+    scale: str = "none"
 
 
 def load_bundle(model_dir: str | os.PathLike) -> tuple[dict, list]:
@@ -138,7 +143,7 @@ def predict_bundle(settings: PredictSettings) -> tuple[pd.DataFrame, pd.DataFram
         The bootstrap table (``metric``, ``estimate``, ``low``, ``high``, ...) with labels.
     """
     out = Path(settings.out)
-    written = [out / name for name in ("predictions.csv", "metrics.csv", "metrics.md")]
+    written = [out / name for name in ("predictions.csv", "metrics.csv", "metrics.md", "provenance.json")]
     if any(p.exists() for p in written) and not settings.force:
         raise FileExistsError(f"--out {out} already holds predictions; choose another folder or pass --force")
     if settings.ensemble not in ENSEMBLES:
@@ -148,7 +153,8 @@ def predict_bundle(settings: PredictSettings) -> tuple[pd.DataFrame, pd.DataFram
         raise BundleError(f"{settings.model_dir} is a slice model: predict with mgmtfeat.bundle.slices."
                           "predict_slice_bundle")
     store = FeatureStore(settings.features)
-    check_features(record, store)
+    check_scaling(record, store, settings.scale)
+    check_features(expected_provenance(record, settings.scale), store)
     data = store.load(record["nets"], record["modalities"], require_labels=False)
     if list(data.inputs) != list(record["inputs"]):
         raise BundleError(f"features give inputs {list(data.inputs)}, the model takes {record['inputs']}")
@@ -157,7 +163,8 @@ def predict_bundle(settings: PredictSettings) -> tuple[pd.DataFrame, pd.DataFram
         log.warning("%d of the %d cases to predict were training cases of this model; their predictions are "
                     "optimistic", len(seen), len(data.case_ids))
     classes, task = list(record["task"]["classes"]), record["task"]
-    proba = bundle_proba(record, estimators, data.X2d, settings.ensemble, settings.threshold)
+    X, scaling = apply_scale(data.X2d, settings.scale, data.inputs, out)
+    proba = bundle_proba(record, estimators, X, settings.ensemble, settings.threshold)
     frame = prediction_frame(data.case_ids, proba, classes)
     if len(classes) == 2:  # positive class last (model.json order), as fit encodes it
         decision = (proba[:, 1] >= settings.threshold).astype(int)
@@ -176,6 +183,9 @@ def predict_bundle(settings: PredictSettings) -> tuple[pd.DataFrame, pd.DataFram
             frame = frame[known].reset_index(drop=True)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "predictions.csv", frame.to_csv(index=False))
+    atomic_write_text(out / "provenance.json", json.dumps(
+        {"model_dir": str(settings.model_dir), "features": str(settings.features), "n_cases": len(frame),
+         "ensemble": settings.ensemble, "threshold": settings.threshold, "scaling": scaling}, indent=2))
     if metrics is not None:
         atomic_write_text(out / "metrics.csv", metrics.to_csv(index=False))
         atomic_write_text(out / "metrics.md", _markdown(metrics, int(known.sum()), settings, record))

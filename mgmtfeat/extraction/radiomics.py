@@ -1,16 +1,17 @@
 """``extract --net radiomics``: the handcrafted baseline, dataset folder -> pyradiomics -> feature store.
 
-The path beside the clip path of :mod:`mgmtfeat.extraction.run`: per case the volumes are read
-(:func:`~mgmtfeat.data.volumes.load_case`), described by :func:`~mgmtfeat.radiomics.radiomics_features`
-(one vector per input, on the original intensities and the tumour segmentation) and written to the
-store under the net name ``radiomics``. Resumable the same way: cases whose entry matches the
-provenance are skipped, a case that fails for a data reason (:class:`CaseError`: no segmentation, an
-empty label, a constant image, ...) lands in ``failures.csv`` and the run goes on, and the net's
-claim file keeps a second run off the store while this one writes.
+The path beside the clip path of :mod:`mgmtfeat.extraction.run`: per case the original files are
+described by :func:`~mgmtfeat.radiomics.radiomics_features` (one vector per input, each image as
+pyradiomics itself reads the file, with the tumour segmentation) and written to the store under the
+net name ``radiomics``; so a stored vector equals ``pyradiomics IMAGE SEG --param PARAMS``.
+Resumable the same way: cases whose entry matches the provenance are skipped, a case that fails for a
+data reason (:class:`CaseError`: no segmentation, an empty label, a constant image, ...) lands in
+``failures.csv`` and the run goes on, and the net's claim file keeps a second run off the store
+while this one writes.
 
 The provenance records :meth:`RadiomicsSettings.as_dict` (params file digest, binning, resampling,
-mask labels, versions), the pyradiomics ``feature_names`` and ``n_features``, so the store reads the
-vectors with their own length and exports their columns by name.
+mask labels, inputs, versions), the pyradiomics ``feature_names`` and ``n_features``, so the store
+reads the vectors with their own length and exports their columns by name.
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from mgmtfeat import MODALITIES
 from mgmtfeat.data.errors import CaseError
 from mgmtfeat.data.layouts import CaseRef
-from mgmtfeat.data.volumes import load_case
 
 __all__ = ["RADIOMICS_NET", "radiomics_settings", "radiomics_provenance", "radiomics_case", "extract_radiomics"]
 
@@ -30,8 +31,11 @@ __all__ = ["RADIOMICS_NET", "radiomics_settings", "radiomics_provenance", "radio
 RADIOMICS_NET = "radiomics"
 
 
-def radiomics_settings(settings):
+def radiomics_settings(settings, modalities=None):
     """The :class:`~mgmtfeat.radiomics.RadiomicsSettings` of an :class:`ExtractionSettings`.
+
+    ``modalities`` (default: the settings' ``modalities`` where they have them, else all five
+    inputs) chooses the inputs described, e.g. without ``delta_t1`` for a cohort whose T1wCE is T1.
 
     Raises
     ------
@@ -40,19 +44,21 @@ def radiomics_settings(settings):
     """
     from mgmtfeat.radiomics import DEFAULT_PARAMS, RadiomicsSettings
 
-    return RadiomicsSettings(params=settings.radiomics_params or DEFAULT_PARAMS, labels=settings.radiomics_labels)
+    modalities = modalities or getattr(settings, "modalities", None) or MODALITIES
+    return RadiomicsSettings(params=settings.radiomics_params or DEFAULT_PARAMS, labels=settings.radiomics_labels,
+                             modalities=tuple(modalities))
 
 
-def radiomics_provenance(settings) -> dict:
+def radiomics_provenance(settings, modalities=None) -> dict:
     """Provenance of a radiomics extraction: the settings, the feature names and their number."""
     from mgmtfeat.radiomics import feature_names
 
-    radiomics = radiomics_settings(settings)
+    radiomics = radiomics_settings(settings, modalities)
     names = feature_names(radiomics)
     return {"kind": "radiomics", "radiomics": radiomics.as_dict(), "feature_names": names, "n_features": len(names)}
 
 
-def radiomics_case(ref: CaseRef, settings) -> dict:
+def radiomics_case(ref: CaseRef, settings, modalities=None) -> dict:
     """Task: the radiomics vectors of one case, or its data failure, as a plain dictionary.
 
     Returns
@@ -65,17 +71,17 @@ def radiomics_case(ref: CaseRef, settings) -> dict:
 
     start = time.perf_counter()
     try:
-        case = load_case(ref, series_uids=settings.clip_settings.series_uids)
-        features = radiomics_features(case, radiomics_settings(settings))
+        features = radiomics_features(ref, radiomics_settings(settings, modalities),
+                                      series_uids=settings.clip_settings.series_uids)
     except CaseError as err:
         return {"failure": {"case_id": err.case_id, "file": err.file, "reason": err.reason}}
     meta = {"layout": ref.layout, "brats_id": ref.brats_id,
-            "mask": str(case.seg.path.name) if case.seg is not None and case.seg.path else None}
+            "mask": ref.paths["seg"].name if "seg" in ref.paths else None}
     return {"features": features, "meta": meta, "seconds": {"read_and_clip": 0.0,
                                                             "forward": time.perf_counter() - start}}
 
 
-def extract_radiomics(settings, progress: bool = True, on_case=None, executor=None):
+def extract_radiomics(settings, progress: bool = True, on_case=None, executor=None, modalities=None):
     """Extract the radiomics features of every case of ``settings.data`` into ``settings.out``.
 
     Parameters
@@ -90,6 +96,9 @@ def extract_radiomics(settings, progress: bool = True, on_case=None, executor=No
         Called with each case id once its features are stored.
     executor : Executor, optional
         Where the cases run (left open).
+    modalities : sequence of str, optional
+        Inputs to describe (default: ``settings.modalities`` where the settings have them, else all
+        five); recorded in the provenance.
 
     Returns
     -------
@@ -110,7 +119,7 @@ def extract_radiomics(settings, progress: bool = True, on_case=None, executor=No
     net = settings.net
     settings = replace(settings, data=str(Path(settings.data).resolve()))
     try:
-        provenance = radiomics_provenance(settings)
+        provenance = radiomics_provenance(settings, modalities)
     except CaseError as err:  # the params file is refused on the probe: every case would fail alike
         raise ValueError(f"--radiomics-params {err.file}: {err.reason}") from None
     refs = select_cases(settings)
@@ -126,7 +135,7 @@ def extract_radiomics(settings, progress: bool = True, on_case=None, executor=No
             executor = stack.enter_context(make_executor(settings.jobs, settings.scheduler))
         if todo:  # nothing to do writes nothing (a complete read-only store can be resumed)
             stack.enter_context(store.claim(net, digest))
-        tasks = executor.map(radiomics_case, todo, shared={"settings": settings},
+        tasks = executor.map(radiomics_case, todo, shared={"settings": settings, "modalities": modalities},
                              names=[f"extract-{net}-{r.case_id}" for r in todo])
         store_results(store, net, todo, tasks,
                       lambda ref, result: store.write_case(net, ref.case_id, result["features"], ref.label,

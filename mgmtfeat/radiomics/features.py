@@ -4,15 +4,16 @@ The baseline the deep features are compared with: for each input (FLAIR, T1, T1w
 and delta-T1 = T1wCE - T1 on the original intensities) a fixed-length vector of
 pyradiomics features computed from that image and the tumour mask.
 
-Geometry
-    Our :class:`~mgmtfeat.data.volumes.Volume` holds ``(X, Y, Z)`` voxels with an affine to
-    RAS millimetres; SimpleITK works in LPS and its arrays are ``(z, y, x)``. The image
-    handed to pyradiomics (:func:`mgmtfeat.clips.registration.to_sitk`) has the same voxels,
-    spacing ``|affine[:3, i]|``, origin and direction of ``diag(-1, -1, 1) @ affine``
-    (RAS -> LPS), so a file written from it is the image any ITK-based tool would read.
+Images
+    pyradiomics gets each image as ``SimpleITK.ReadImage`` reads its original file: orientation,
+    direction cosines and pixel type unchanged, so the features equal ``pyradiomics IMAGE MASK
+    --param PARAMS`` on that file (:mod:`mgmtfeat.radiomics.originals`). delta-T1 has no file: it is
+    float32(T1wCE) - float32(T1) on the T1wCE file's grid, written to a temporary NIfTI file with
+    that geometry and read back.
 Mask
     ``RadiomicsSettings.labels``: ``None`` is the whole tumour (every label > 0), else the
-    union of the listed labels; it is handed to pyradiomics as a binary mask with label 1.
+    union of the listed labels (the segmentation file's own values, as pyradiomics' ``label``);
+    it is handed to pyradiomics as a binary mask with label 1 on the segmentation file's grid.
     Without a segmentation (the RSNA DICOM layout) a mask can be made from a box with
     :func:`box_mask`; otherwise the case is refused.
 Parameters
@@ -35,10 +36,14 @@ import numpy as np
 from mgmtfeat import MODALITIES
 from mgmtfeat.clips.registration import to_sitk
 from mgmtfeat.data.errors import CaseError
+from mgmtfeat.data.layouts import CaseRef
 from mgmtfeat.data.volumes import Case, Volume
 
 __all__ = ["DEFAULT_PARAMS", "RadiomicsSettings", "box_mask", "feature_names", "radiomics_features"]
 
+#: What pyradiomics is given (recorded in provenance: features made otherwise are not comparable).
+IMAGES = ("original files as SimpleITK reads them (orientation and pixel type kept); delta_t1: float32 "
+          "T1wCE - T1 on the T1wCE file's grid, through a NIfTI file")
 #: The shipped parameter file (pyradiomics format).
 DEFAULT_PARAMS = Path(__file__).with_name("params.yaml")
 
@@ -110,6 +115,7 @@ class RadiomicsSettings:
             "interpolator": s.get("interpolator", "sitkBSpline"),
             "labels": "whole tumour (>0)" if self.labels is None else list(self.labels),
             "modalities": list(self.modalities),
+            "images": IMAGES,
             "pyradiomics": _version("pyradiomics", "pyradiomics-bhklab"),
             "simpleitk": _version("SimpleITK", "simpleitk"),
         }
@@ -214,39 +220,52 @@ def feature_names(settings: RadiomicsSettings) -> list[str]:
     return list(_names(settings.params, settings.digest))
 
 
-def _mask_array(case: Case, mask: Volume | None, settings: RadiomicsSettings) -> tuple[Volume, np.ndarray]:
-    source = mask if mask is not None else case.seg
-    if source is None:
-        raise CaseError(case.case_id, None, "no tumour segmentation (the RSNA DICOM layout has none); "
-                        "radiomics needs a mask: give one from a box with "
-                        "mgmtfeat.radiomics.box_mask(volume, rows, cols, slices), or exclude the case")
-    data = source.data
-    chosen = data > 0 if settings.labels is None else np.isin(data, settings.labels)
-    if not chosen.any():
-        present = sorted(int(v) for v in np.unique(data))
-        raise CaseError(case.case_id, source.path, f"the mask has no voxel with label(s) "
-                        f"{'> 0' if settings.labels is None else list(settings.labels)} (labels present: "
-                        f"{present}); choose labels that exist (RadiomicsSettings.labels) or fix the mask")
-    return source, chosen.astype(np.uint8)
+def _check_vector(values: dict, names: list[str], settings: RadiomicsSettings, case_id: str, path,
+                  modality: str) -> np.ndarray:
+    """The float32 vector in ``names`` order; a NaN or infinite feature is a CaseError."""
+    if set(values) != set(names):
+        raise RuntimeError(f"pyradiomics gave features {sorted(set(values) ^ set(names))} unlike the "
+                           f"probe for {settings.params}; report this as a bug")
+    vector = np.array([values[n] for n in names], dtype=np.float64)
+    bad = [n for n, v in zip(names, vector) if not np.isfinite(v)]
+    if bad:
+        raise CaseError(case_id, path, f"{len(bad)} radiomics feature(s) of {modality} are NaN or "
+                        f"infinite: {', '.join(bad)}; the ROI is probably too small or uniform: check "
+                        "the mask, or disable these features in the params file")
+    return vector.astype(np.float32)
 
 
-def _same_grid(a: Volume, b: Volume) -> bool:
-    # 0.1 mm: affines written with float32 headers differ by ~1e-5 mm on the same grid
-    return a.shape == b.shape and bool(np.allclose(a.affine, b.affine, atol=0.1))
+def _constant(image, case_id: str, path, modality: str) -> None:
+    import SimpleITK as sitk
+
+    data = sitk.GetArrayViewFromImage(image)
+    if data.min() == data.max():  # z-scoring divides by 0 and pyradiomics fails cryptically
+        hint = " (T1wCE identical to T1)" if modality == "delta_t1" else " (a blank series)"
+        raise CaseError(case_id, path, f"the {modality} image is constant ({float(data.min()):g} everywhere); "
+                        f"there is no texture to describe: check the file{hint} or leave {modality} out with "
+                        "--modalities (e.g. `mgmtfeat extract --net radiomics --modalities flair,t1,t1ce,t2`)")
 
 
-def radiomics_features(case: Case, settings: RadiomicsSettings | None = None,
-                       mask: Volume | None = None) -> dict[str, np.ndarray]:
-    """Radiomics feature vectors of one case, one per input.
+def radiomics_features(case: Case | CaseRef, settings: RadiomicsSettings | None = None,
+                       mask: Volume | None = None, series_uids: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
+    """Radiomics feature vectors of one case, one per input, as pyradiomics computes them on its files.
+
+    Each image reaches pyradiomics as ``SimpleITK.ReadImage`` reads its original file (orientation,
+    direction cosines and pixel type unchanged), so every vector equals ``pyradiomics IMAGE MASK
+    --param PARAMS``; delta-T1 is written to a temporary NIfTI file on the T1wCE grid first (see
+    :mod:`mgmtfeat.radiomics.originals`).
 
     Parameters
     ----------
-    case : Case
-        The four modalities and (unless ``mask`` is given) the segmentation, on one grid.
+    case : Case or CaseRef
+        The case whose files (``ref.paths``) are read; a :class:`Case`'s loaded volumes are not used.
     settings : RadiomicsSettings, optional
         Default: the shipped params, whole tumour, all five inputs.
     mask : Volume, optional
-        Replaces ``case.seg`` (e.g. :func:`box_mask` for cases without a segmentation).
+        Replaces the segmentation file (e.g. :func:`box_mask` for cases without one); resampled
+        onto each image's grid by nearest neighbour.
+    series_uids : tuple of str
+        DICOM series folders: the series to read where a folder mixes several.
 
     Returns
     -------
@@ -258,48 +277,52 @@ def radiomics_features(case: Case, settings: RadiomicsSettings | None = None,
     ------
     CaseError
         No segmentation and no mask; no voxel of the chosen labels; a mask or T1 on another
-        grid than the image; a params file pyradiomics rejects; pyradiomics failing on the
-        ROI; a feature that comes out NaN or infinite.
+        grid than the image; a constant image; a params file pyradiomics rejects; pyradiomics
+        failing on the ROI; a feature that comes out NaN or infinite.
     """
+    import tempfile
+
+    from mgmtfeat.radiomics.originals import binary_mask, delta_image, mask_on, read_original
+
     settings = settings or RadiomicsSettings()
-    cid = case.case_id
+    ref = case.ref if isinstance(case, Case) else case
+    cid = ref.case_id
     extractor = _extractor(settings, cid)
     names = feature_names(settings)
-    source, chosen = _mask_array(case, mask, settings)
-    out, sitk_masks = {}, {}
-    for modality in settings.modalities:
-        ref = case.volumes["t1ce" if modality == "delta_t1" else modality]
-        if not _same_grid(source, ref):
-            raise CaseError(cid, source.path, f"mask grid {source.shape} (spacing "
-                            f"{np.round(source.spacing, 3).tolist()} mm) differs from the {modality} image "
-                            f"{ref.shape} ({np.round(ref.spacing, 3).tolist()} mm, {ref.path}); resample or "
-                            "register the image onto the mask's grid (mgmtfeat.clips.registration.register_rigid)")
-        if modality == "delta_t1":
-            t1 = case.volumes["t1"]
-            if not _same_grid(t1, ref):
-                raise CaseError(cid, t1.path, f"T1 grid {t1.shape} differs from T1wCE {ref.shape}; delta-T1 "
-                                "needs both on one grid: register T1 onto T1wCE with register_rigid first, "
-                                "or leave delta_t1 out of RadiomicsSettings.modalities")
-            data = ref.data.astype(np.float32) - t1.data.astype(np.float32)
-        else:
-            data = ref.data.astype(np.float32, copy=False)
-        if data.min() == data.max():  # z-scoring divides by 0 and pyradiomics fails cryptically
-            raise CaseError(cid, ref.path, f"the {modality} image is constant ({float(data.min()):g} everywhere); "
-                            "there is no texture to describe: check the file (a blank series, or T1wCE "
-                            "identical to T1) or leave it out of RadiomicsSettings.modalities")
-        key = ref.affine.tobytes()
-        if key not in sitk_masks:
-            sitk_masks[key] = to_sitk(chosen, ref.affine, cid, source.path)
-        values = _execute(extractor, to_sitk(data, ref.affine, cid, ref.path), sitk_masks[key], cid, ref.path,
-                          modality)
-        if set(values) != set(names):
-            raise RuntimeError(f"pyradiomics gave features {sorted(set(values) ^ set(names))} unlike the "
-                               f"probe for {settings.params}; report this as a bug")
-        vector = np.array([values[n] for n in names], dtype=np.float64)
-        bad = [n for n, v in zip(names, vector) if not np.isfinite(v)]
-        if bad:
-            raise CaseError(cid, ref.path, f"{len(bad)} radiomics feature(s) of {modality} are NaN or "
-                            f"infinite: {', '.join(bad)}; the ROI is probably too small or uniform: check "
-                            "the mask, or disable these features in the params file")
-        out[modality] = vector.astype(np.float32)
+    if mask is None:
+        if "seg" not in ref.paths:
+            raise CaseError(cid, None, "no tumour segmentation (the RSNA DICOM layout has none); radiomics needs a "
+                            "mask: give one from a box with mgmtfeat.radiomics.box_mask(volume, rows, cols, "
+                            "slices), or exclude the case")
+        mask_path = ref.paths["seg"]
+        mask = binary_mask(read_original(mask_path, cid, "seg"), settings.labels, cid, mask_path)
+    else:
+        mask_path = mask.path
+    images: dict = {}
+
+    def image_of(modality: str, folder: str):
+        if modality not in images:
+            if modality == "delta_t1":
+                images[modality] = delta_image(image_of("t1ce", folder), image_of("t1", folder), cid, ref.paths,
+                                               Path(folder))
+            else:
+                images[modality] = read_original(ref.paths[modality], cid, modality, series_uids)
+        return images[modality]
+
+    needed = {m for m in settings.modalities if m != "delta_t1"} | ({"t1", "t1ce"} if "delta_t1" in settings.modalities
+                                                                     else set())
+    absent = sorted(needed - set(ref.paths))
+    if absent:
+        raise CaseError(cid, None, f"the case has no {', '.join(absent)} image; radiomics of "
+                        f"{', '.join(settings.modalities)} needs it: add the file, or leave the inputs that need it "
+                        "out with --modalities")
+    out = {}
+    with tempfile.TemporaryDirectory(prefix="mgmtfeat-radiomics-") as folder:
+        for modality in settings.modalities:
+            path = ref.paths["t1ce" if modality == "delta_t1" else modality]
+            image = image_of(modality, folder)
+            _constant(image, cid, path, modality)
+            on_grid = mask_on(image, mask, cid, path, mask_path, modality)
+            values = _execute(extractor, image, on_grid, cid, path, modality)
+            out[modality] = _check_vector(values, names, settings, cid, path, modality)
     return out
