@@ -104,9 +104,10 @@ class NonLocal(nn.Module):
 
     def forward(self, x):
         n, _, t, h, w = x.shape
-        theta = self.theta(x).view(n, self.embed_dim, -1)
-        phi = self.phi(x).view(n, self.embed_dim, -1)
-        g = self.g(x).view(n, self.embed_dim, -1)
+        # flatten, not view(n, c, -1): the same values, and a zero batch (the input-size probe) passes
+        theta = self.theta(x).flatten(2)
+        phi = self.phi(x).flatten(2)
+        g = self.g(x).flatten(2)
         attn = F.softmax(torch.bmm(theta.transpose(1, 2), phi) * (self.embed_dim ** -.5), dim=-1)
         y = torch.bmm(g, attn.transpose(1, 2)).view(n, self.embed_dim, t, h, w)
         return conv_bn_act(self.W, self.bn, y, relu=False, residual=x)
