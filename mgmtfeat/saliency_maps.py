@@ -33,7 +33,7 @@ the map then varies along the slice axis too. Cost: one 2D forward per slice and
 
 cost: one network forward of one clip per patch position and net (plus one of the five clips): with the
 defaults (patch 32, stride 16, all frames: 49 positions on a 128 box) 49 s for a case with I3D on two CPU
-cores (measured, experiments/bench_slices.py); --stride 32 gives 16 positions. A slice model: one 2D
+cores (measured, benchmarks/bench_slices.py); --stride 32 gives 16 positions. A slice model: one 2D
 forward per slice and position, 83 s for a case of 38 slices with i3d2d.
 """
 

@@ -102,13 +102,13 @@ class WeightsConfig:
         :func:`mgmtfeat.backbones.check_backbone_kind`.
     bf16_ccc : float or None
         Lin's concordance correlation coefficient between this network's bfloat16 and
-        float32 logits, as measured by ``experiments/bench_backbones.py``; None when not
+        float32 logits, as measured by ``benchmarks/bench_backbones.py``; None when not
         measured. ``dtype="auto"`` uses bfloat16 only where it is >= 0.999 (and the CPU
         computes bfloat16 natively).
     channels_last : bool
         Run the network in float32 with channels-last weights and input
         (``channels_last_3d`` for video nets), where that was measured faster on CPUs
-        (``experiments/bench_backbones.py``); bfloat16 keeps the contiguous layout.
+        (``benchmarks/bench_backbones.py``); bfloat16 keeps the contiguous layout.
     sha1 : str or None
         Expected sha1 of the source file, where that is the only published digest (GluonCV's
         model store); checked as well as ``sha256``.

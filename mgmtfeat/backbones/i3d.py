@@ -45,9 +45,9 @@ I3D_CONFIG = WeightsConfig(
     std=(0.5, 0.5, 0.5),
     layout="NCTHW",
     classifier="Logits.Conv3d_0c_1x1",
-    # bfloat16 vs float32 logits, real weights, one case of five clips (experiments/bench_backbones.py)
+    # bfloat16 vs float32 logits, real weights, one case of five clips (benchmarks/bench_backbones.py)
     bf16_ccc=0.9999,
-    # channels_last_3d: 1.22x faster per clip in float32 (experiments/bench_backbones.py, 2 AVX2 cores)
+    # channels_last_3d: 1.22x faster per clip in float32 (benchmarks/bench_backbones.py, 2 AVX2 cores)
     channels_last=True,
 )
 

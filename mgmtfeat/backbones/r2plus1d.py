@@ -28,8 +28,8 @@ R2PLUS1D_CONFIG = WeightsConfig(
     std=(0.225, 0.225, 0.225),
     layout="NCTHW",
     classifier="blocks.5.proj",
-    bf16_ccc=1.0,  # bfloat16 vs float32 logits, one case, random weights (experiments/bench_backbones.py)
-    channels_last=True,  # channels_last_3d: 1.17x faster per clip in float32 (experiments/bench_backbones.py)
+    bf16_ccc=1.0,  # bfloat16 vs float32 logits, one case, random weights (benchmarks/bench_backbones.py)
+    channels_last=True,  # channels_last_3d: 1.17x faster per clip in float32 (benchmarks/bench_backbones.py)
 )
 
 

@@ -28,9 +28,9 @@ _COMMON = dict(
     source="url", sha256=None,  # pytorchvideo publishes no digests; the file's sha256 goes to provenance
     num_frames=32, size=224, resize_to=224, rescale=1 / 255, offset=0.0,
     mean=(0.45, 0.45, 0.45), std=(0.225, 0.225, 0.225), layout="NCTHW", classifier="blocks.6.proj",
-    channels_last=True,  # channels_last_3d: 1.18x faster per clip in float32 (experiments/bench_backbones.py)
+    channels_last=True,  # channels_last_3d: 1.18x faster per clip in float32 (benchmarks/bench_backbones.py)
 )
-# bf16_ccc: bfloat16 vs float32 logits of one case (experiments/bench_backbones.py, random weights:
+# bf16_ccc: bfloat16 vs float32 logits of one case (benchmarks/bench_backbones.py, random weights:
 # no download here); 8x8 was not measured, so dtype="auto" keeps it in float32
 SLOWFAST_4x16_CONFIG = WeightsConfig(weights_id="pytorchvideo SLOWFAST_4x16_R50",
                                      location=f"{_MODEL_ZOO}/SLOWFAST_4x16_R50.pyth", bf16_ccc=1.0, **_COMMON)

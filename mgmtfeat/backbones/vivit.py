@@ -32,7 +32,7 @@ VIVIT_CONFIG = WeightsConfig(
     std=(0.5, 0.5, 0.5),
     layout="NTCHW",
     classifier="classifier",
-    bf16_ccc=1.0,  # bfloat16 vs float32 logits, one case, random weights (experiments/bench_backbones.py)
+    bf16_ccc=1.0,  # bfloat16 vs float32 logits, one case, random weights (benchmarks/bench_backbones.py)
     paper="vivit",  # sampling="paper": the authors' frames through VivitImageProcessor (backbones/sampling.py)
 )
 
@@ -77,7 +77,7 @@ def _wrapper():
             ``0.5 x (1 + tanh(0.7978845608 x (1 + 0.044715 x^2)))`` written as eight
             elementwise tensor ops, eight passes over the (tokens x 3072) activations: 20 % of
             ViViT-B's float32 time on the reference machine
-            (``experiments/profile_vivit_bf16.py``). ``nn.GELU(approximate="tanh")`` is the
+            (``benchmarks/profile_vivit_bf16.py``). ``nn.GELU(approximate="tanh")`` is the
             same function (its constant is sqrt(2 / pi) = 0.7978845608028654) in one pass
             computed in float32, so float32 results agree up to rounding (a few ulp) and
             bfloat16 ones are rounded once instead of after each of the eight ops.

@@ -39,7 +39,7 @@ TUMOUR_TYPES = ("glioblastoma", "metastasis", "lymphoma", "low_grade_glioma")
 #: Default strength of the MGMT signal (latent shift in noise SDs), tuned so that I3D features and
 #: a logistic regression reach an AUC of about 0.65-0.85 on a few dozen cases: on the demo's 40
 #: cases (seed 0, 2 sites, 3 x 2 folds) 1.0 gave 0.45, 1.5 gave 0.69, 1.75 gave 0.87, 2.5 gave 0.89
-#: (experiments/bench_synthetic_signal.py; single cohorts, so each figure carries an SEM of ~0.04).
+#: (benchmarks/bench_synthetic_signal.py; single cohorts, so each figure carries an SEM of ~0.04).
 MGMT_EFFECT = 1.5
 
 # Tissue intensities (arbitrary units x 1000) per modality:

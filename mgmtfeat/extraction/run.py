@@ -38,7 +38,7 @@ __all__ = ["ExtractionSettings", "ExtractionReport", "extract_features", "case_f
 
 @dataclass
 class ExtractionSettings:
-    """What one ``python -m mgmtfeat.extract`` run does (see its ``--help`` for each field)."""
+    """What one ``mgmtfeat extract`` run does (see its ``--help`` for each field)."""
 
     data: str
     out: str

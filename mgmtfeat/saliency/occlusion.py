@@ -5,7 +5,7 @@ Patches
     last window is moved in to end on the box's edge, so the whole box is covered). By default a
     patch runs through all the clip's frames (a tube): one network forward per position. The
     defaults (patch 32, stride 16 on a 128 box) give 49 positions, each voxel averaged over up to
-    four patches: 49 s for a case with I3D on two CPU cores, measured (``experiments/bench_slices.py``;
+    four patches: 49 s for a case with I3D on two CPU cores, measured (``benchmarks/bench_slices.py``;
     stride 32: 16 positions, about a third of that). ``frame_patch`` > 0 also cuts the frames into blocks (3D patches): finer along
     the slice axis, but ``ceil(n_frames / frame_patch)`` times the forwards. With tubes the map cannot say which
     slice of the clip's range mattered; it is constant along the slices the tube covers.
