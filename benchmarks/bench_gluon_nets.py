@@ -6,7 +6,7 @@ paper's sampling (6 frames at 224 pixels) and with mgmtfeat's uniform sampling (
 The first call warms up; the figure is the median of ``--repeats`` timed calls. The machine's
 load average is printed beside the figures, since other work on the machine slows them.
 
-    python experiments/bench_gluon_nets.py --repeats 3 --threads 2
+    python benchmarks/bench_gluon_nets.py --repeats 3 --threads 2
 """
 
 from __future__ import annotations

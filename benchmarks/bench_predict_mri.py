@@ -19,8 +19,8 @@ lets oneDNN make its kernels: the first case carries that cost, as a user's firs
 
 Usage::
 
-    python experiments/bench_predict_mri.py                      # i3d and vivit, 3 cases, BraTS size
-    python experiments/bench_predict_mri.py --nets i3d --cases 2 --shape 96 96 64
+    python benchmarks/bench_predict_mri.py                      # i3d and vivit, 3 cases, BraTS size
+    python benchmarks/bench_predict_mri.py --nets i3d --cases 2 --shape 96 96 64
 """
 
 from __future__ import annotations
