@@ -11,8 +11,13 @@ For each network and each (dtype, memory layout, fusion) asked for it reports, i
   ``fuse=False`` (``create_backbone(fuse=True)`` folds batch norms into the
   convolutions and fuses ReLUs; ``--fuse off on`` times both);
 * the FLOP count of one clip's forward pass (fvcore, which counts one multiply-add as
-  one "flop": the table shows GMAC) and the achieved GFLOP/s = 2 x MAC / forward
-  seconds per clip, beside the machine's float32 peak estimated as
+  one "flop": the table shows GMAC; ``scaled_dot_product_attention``, which fvcore skips,
+  is counted by :func:`sdpa_macs`: ViViT-B's attention products are 181 of its 448 GMAC)
+  and the achieved GFLOP/s = 2 x MAC / forward seconds per clip;
+* that rate as a share of the same dtype's GEMM rate (``GEMM/s``, ``%GEMM``): an n x n
+  product (``--gemm-size``, default 4096) timed once per repeat beside the nets, in the
+  same worker, so the same load hits both;
+* beside the machine's float32 peak estimated as
   cores x GHz x 32 FLOP/cycle (AVX2: 8 float32 lanes x 2 for a fused multiply-add x 2
   FMA units; 64 with AVX-512), GHz read from /proc/cpuinfo (the nominal clock a VM
   reports; turbo would raise the peak);
@@ -74,7 +79,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=int, default=2, help="timed repeats per case (median is reported)")
     p.add_argument("--threads", type=int, default=os.cpu_count(),
                    help="torch threads (default: all cores)")
-    p.add_argument("--no-flops", action="store_true", help="skip the fvcore FLOP count")
+    p.add_argument("--no-flops", action="store_true", help="skip the fvcore FLOP count and the GEMM rate")
+    p.add_argument("--gemm-size", type=int, default=4096,
+                   help="n of the n x n GEMM whose rate (per dtype, once per repeat beside the nets) each "
+                   "net's GFLOP/s is compared with (default 4096)")
     p.add_argument("--json", help="also write the results to this JSON file")
     p.add_argument("--worker", metavar="NET", help=argparse.SUPPRESS)
     return p
@@ -100,8 +108,27 @@ def cpu_peak_gflops(cores: int) -> tuple[float, str]:
     return cores * ghz * per_cycle, how
 
 
+def sdpa_macs(inputs, outputs) -> int:
+    """fvcore handle of ``aten::scaled_dot_product_attention``: the multiply-adds of its two products.
+
+    q (..., L, E), k (..., S, E), v (..., S, Ev): Q K^T is L x S x E multiply-adds per head and
+    softmax(Q K^T) V is L x S x Ev; the softmax and scaling (a few ops per score) are not counted,
+    as fvcore counts no elementwise op. fvcore has no handle of its own for this op and skipped it,
+    leaving out ViViT-B's 363 of 903 GFLOP.
+    """
+    from fvcore.nn.jit_handles import get_shape
+
+    q, k, v = (get_shape(inputs[i]) for i in range(3))
+    lead = int(np.prod(q[:-1]))  # batch x heads x L
+    return lead * k[-2] * q[-1] + lead * k[-2] * v[-1]
+
+
 def count_macs(bb, x) -> float | None:
-    """fvcore's count of one clip's forward (multiply-adds), or None where it cannot trace the net."""
+    """fvcore's count of one clip's forward (multiply-adds), or None where it cannot trace the net.
+
+    Attention through ``scaled_dot_product_attention`` is counted by :func:`sdpa_macs`; eager
+    attention's ``matmul`` / ``bmm`` fvcore counts itself.
+    """
     try:
         import torch
         from fvcore.nn import FlopCountAnalysis
@@ -112,11 +139,42 @@ def count_macs(bb, x) -> float | None:
         # oneDNN's fused operator); nothing is differentiated
         with torch.enable_grad():
             analysis = FlopCountAnalysis(bb.model, x[:1])
+            analysis.set_op_handle("aten::scaled_dot_product_attention", sdpa_macs)
             analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
             return float(analysis.total())
     except Exception as exc:  # a net fvcore cannot trace still gets its timings
         print(f"fvcore could not count {bb.name}: {type(exc).__name__}: {exc}", file=sys.stderr)
         return None
+
+
+def gemm_rate(dtype: str, n: int) -> float | None:
+    """GFLOP/s of one n x n by n x n product in ``dtype`` (2 n^3 FLOP), after a warm-up.
+
+    int8: a dynamically quantised n -> n linear on n rows (:mod:`mgmtfeat.backbones.quantize`,
+    activation quantisation included), as the int8 network runs its linears. None for
+    bfloat16 on a CPU that emulates it (minutes per product, and no rate worth comparing).
+    """
+    import torch
+
+    from mgmtfeat.backbones import native_bfloat16
+
+    if dtype == "bfloat16" and not native_bfloat16():
+        return None
+    gen = torch.Generator().manual_seed(0)
+    a = torch.randn(n, n, generator=gen)
+    if dtype == "int8":
+        from mgmtfeat.backbones.quantize import quantize_linears
+
+        op = quantize_linears(torch.nn.Sequential(torch.nn.Linear(n, n, bias=False)))
+    else:
+        a = a.to(getattr(torch, dtype))
+        b = torch.randn(n, n, generator=gen).to(a.dtype)
+        op = lambda x: x @ b  # noqa: E731
+    with torch.inference_mode():
+        op(a)
+        t0 = time.perf_counter()
+        op(a)
+        return 2 * n ** 3 / (time.perf_counter() - t0) / 1e9
 
 
 def make_case(n_clips: int = 5, seed: int = 0, size: int | None = None) -> np.ndarray:
@@ -186,7 +244,10 @@ def run_worker(net: str, args) -> dict:
                              "num_frames": bb.config.num_frames, "size": bb.config.size,
                              "random_weights": bb.provenance["random_weights"], "case_s": [], "forward_s": [],
                              "peak_rss_gb": _peak_rss_gb(), "forward_extra_gb": 0.0}
+    gemm = {dtype: [] for dtype in args.dtypes}
     for _ in range(args.repeats):
+        for dtype in (() if args.no_flops else args.dtypes):  # the GEMM rate beside the nets, same load
+            gemm[dtype].append(gemm_rate(dtype, args.gemm_size))
         for key, bb in backbones.items():
             row = rows[key]
             _peak_rss_gb(reset=True)
@@ -204,7 +265,8 @@ def run_worker(net: str, args) -> dict:
     macs = None
     if not args.no_flops:
         # the unfused network's arithmetic (fvcore also counts its batch norms), the same for every row
-        first = next((bb for key, bb in backbones.items() if key.endswith("/off")), next(iter(backbones.values())))
+        first = next((bb for key, bb in backbones.items() if key.endswith("/off") and bb.dtype != "int8"),
+                     next(iter(backbones.values())))
         macs = count_macs(first, first.preprocess(clips[:1]).float())
     for row in rows.values():
         row["case_s"] = float(np.median(row["case_s"])) if row["case_s"] else None
@@ -212,6 +274,10 @@ def run_worker(net: str, args) -> dict:
         row["clip_s"] = row["forward_s"] / row["clips"]
         row["gmac_per_clip"] = macs / 1e9 if macs else None
         row["gflops"] = 2 * macs / 1e9 / row["clip_s"] if macs else None
+        rates = [r for r in gemm.get(row["dtype"], []) if r is not None]
+        row["gemm_gflops"] = float(np.median(rates)) if rates else None
+        row["gemm_size"] = args.gemm_size
+        row["gemm_share"] = row["gflops"] / row["gemm_gflops"] if row["gflops"] and row["gemm_gflops"] else None
     return rows
 
 
@@ -227,7 +293,7 @@ def main(argv=None) -> int:
           f"{args.repeats} repeats, {args.threads} threads")
     print(f"{'net':9s} {'dtype':9s} {'layout':13s} {'fuse':4s} {'weights':7s} {'input':>8s} {'clip s':>7s} "
           f"{'case s':>7s} {'CL x':>5s} {'x bef':>5s} {'GMAC':>6s} {'GFLOP/s':>7s} {'%peak':>5s} {'peak GB':>7s} "
-          f"{'fwd GB':>6s} {'CCC':>7s}")
+          f"{'fwd GB':>6s} {'CCC':>7s} {'GEMM/s':>6s} {'%GEMM':>5s}")
     results = []
     forwarded = [a for a in (argv if argv is not None else sys.argv[1:])]
     for net in args.nets:
@@ -253,7 +319,9 @@ def main(argv=None) -> int:
                   f"{fmt(r['channels_last_speedup'], '5.2f')} {fmt(r['speedup_over_before'], '5.2f')} "
                   f"{fmt(r['gmac_per_clip'], '6.1f')} "
                   f"{fmt(r['gflops'], '7.1f')} {fmt(r['gflops'] and 100 * r['gflops'] / peak, '5.1f')} "
-                  f"{r['peak_rss_gb']:7.2f} {r['forward_extra_gb']:6.2f} {fmt(r['bf16_ccc'], '7.4f')}", flush=True)
+                  f"{r['peak_rss_gb']:7.2f} {r['forward_extra_gb']:6.2f} {fmt(r['bf16_ccc'], '7.4f')} "
+                  f"{fmt(r['gemm_gflops'], '6.0f')} {fmt(r['gemm_share'] and 100 * r['gemm_share'], '5.1f')}",
+                  flush=True)
         for r in rows.values():
             r.pop("logits")
             results.append({**r, "machine_peak_gflops": peak, "peak_estimate": how})
