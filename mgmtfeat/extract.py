@@ -54,9 +54,11 @@ def _parser() -> argparse.ArgumentParser:
                         "several nets NET=PATH per net (repeat the option or separate by commas: "
                         "i3d=i3d.pt,r2plus1d=random), a bare 'random' for every net not named; default: each net's "
                         "own source (package file, Hugging Face cache, or download)")
-    parser.add_argument("--dtype", choices=["auto", "float32", "bfloat16"], default="auto",
+    parser.add_argument("--dtype", choices=["auto", "float32", "bfloat16", "int8"], default="auto",
                         help="compute precision; auto: bfloat16 only where the CPU computes it natively (AVX-512 BF16 "
-                        "or AMX) and the net's measured bfloat16-vs-float32 CCC is >= 0.999, else float32 (per net); a "
+                        "or AMX), the net's measured bfloat16-vs-float32 CCC is >= 0.999 and bfloat16 is measured "
+                        "faster for the net on this machine (timed once, cached), else float32 (per net); int8 "
+                        "(opt-in, CPU, vivit): linears dynamically quantised, gated by a recorded CCC >= 0.999; a "
                         "resumed store keeps the dtype each net was made with")
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")

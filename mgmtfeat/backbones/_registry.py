@@ -14,7 +14,7 @@ from typing import Callable
 
 import numpy as np
 
-from mgmtfeat.backbones import _cpu
+from mgmtfeat.backbones import _cpu, dtype_choice
 from mgmtfeat.backbones._weights import KINDS, WeightsConfig
 
 __all__ = ["register_backbone", "create_backbone", "list_backbones", "get_weights_config", "Backbone",
@@ -25,10 +25,10 @@ _REGISTRY: dict[str, tuple[Callable, WeightsConfig]] = {}
 # modules registering networks, and the main entry of each family (the rest are variants)
 _FAMILIES = ("i3d", "vivit", "slowfast", "r2plus1d", "resnet2d", "i3d2d")
 _MAIN = ("i3d", "vivit", "slowfast", "r2plus1d", "resnet50", "i3d2d")
-_DTYPES = ("float32", "bfloat16")
+_DTYPES = ("float32", "bfloat16", "int8")
 
 #: ``dtype="auto"`` takes bfloat16 only for a net whose recorded bfloat16-vs-float32 CCC reaches this.
-BF16_MIN_CCC = 0.999
+BF16_MIN_CCC = dtype_choice.MIN_CCC
 
 
 #: Seed of every random-weight backbone (tests, benchmarks, trials without downloaded weights).
@@ -111,20 +111,25 @@ def check_backbone_kind(name: str, kind: str, pathway: str = "this pathway") -> 
 def resolve_dtype(name: str, dtype: str = "auto", device: str = "cpu") -> str:
     """The compute dtype ``create_backbone(name, dtype=dtype)`` uses.
 
-    ``"float32"`` and ``"bfloat16"`` are returned as they are. ``"auto"`` gives
-    ``"bfloat16"`` only where the device computes bfloat16 natively (on CPUs:
-    :func:`~mgmtfeat.backbones.native_bfloat16`; emulated bfloat16 is 20-50x slower)
-    **and** the net's config records a measured bfloat16-vs-float32 concordance
-    ``bf16_ccc >= BF16_MIN_CCC`` (0.999); ``"float32"`` otherwise.
+    ``"float32"``, ``"bfloat16"`` and ``"int8"`` (opt-in, gated per net) are returned as they
+    are. ``"auto"`` gives ``"bfloat16"`` only where the device computes bfloat16 natively (on CPUs:
+    :func:`~mgmtfeat.backbones.native_bfloat16`; emulated bfloat16 is 20-50x slower), the net's
+    config records a bfloat16-vs-float32 concordance ``bf16_ccc >= BF16_MIN_CCC`` (0.999) **and**
+    bfloat16 is measured faster for the net on this machine (:mod:`~mgmtfeat.backbones.dtype_choice`,
+    cached); ``"float32"`` otherwise.
     """
     if dtype != "auto":
         if dtype not in _DTYPES:
             raise ValueError(f"dtype {dtype!r} is not supported; use one of {_DTYPES + ('auto',)}")
+        if dtype == "int8":  # opt-in only, gated per net (mgmtfeat.backbones.quantize)
+            from mgmtfeat.backbones.quantize import check_int8
+
+            check_int8(name, device)
         return dtype
-    ccc = get_weights_config(name).bf16_ccc
-    if ccc is None or ccc < BF16_MIN_CCC:
-        return "float32"
-    return "bfloat16" if _native_bfloat16(device) else "float32"
+    config = get_weights_config(name)
+    ccc_ok = config.bf16_ccc is not None and config.bf16_ccc >= BF16_MIN_CCC
+    return dtype_choice.choose(name, device, config.bf16_ccc, ccc_ok and _native_bfloat16(device), create_backbone,
+                               bool(config.channels_last))["dtype"]
 
 
 def _native_bfloat16(device) -> bool:
@@ -165,9 +170,10 @@ def create_backbone(
         ``"random"``: random initialisation, labelled as such in provenance.
     device : {"cpu", "cuda", ...}
         Torch device.
-    dtype : {"float32", "bfloat16", "auto"}
+    dtype : {"float32", "bfloat16", "int8", "auto"}
         Compute dtype of the network; outputs are always float32. ``"auto"``: see
-        :func:`resolve_dtype`. The dtype used is ``Backbone.dtype`` and goes to provenance.
+        :func:`resolve_dtype`. ``"int8"`` (opt-in, CPU, ViViT): linears dynamically quantised,
+        see :mod:`~mgmtfeat.backbones.quantize`. The dtype used is ``Backbone.dtype`` and goes to provenance.
     threads : int, optional
         ``torch.set_num_threads`` value (process-wide); None leaves it unchanged.
     pretrained : bool
@@ -226,7 +232,7 @@ def create_backbone(
         info["random_seed"] = RANDOM_WEIGHTS_SEED
     if channels_last is None:
         # measured in float32 only; emulated bfloat16 here ran slower channels-last, native is unmeasured
-        channels_last = config.channels_last and dtype == "float32"
+        channels_last = dtype_choice.layout_for(name, dtype, device, config.channels_last and dtype == "float32")
     return Backbone(name, model, config, info, device=device, dtype=dtype, channels_last=channels_last,
                     fuse=fuse)
 
@@ -248,7 +254,8 @@ class Backbone:
         self.info = dict(info)
         self.device = torch.device(device)
         self.dtype = dtype
-        self._torch_dtype = getattr(torch, dtype)
+        # int8 quantises the linears of a float32 network (mgmtfeat.backbones.quantize)
+        self._torch_dtype = torch.float32 if dtype == "int8" else getattr(torch, dtype)
         model = model.eval()
         # folded in float32 (float64 inside), before any cast to bfloat16; nets without batch norms: no-op
         self.fused = bool(fuse) and fuse_for_inference(model) > 0
@@ -257,6 +264,10 @@ class Backbone:
             self.model.prepare_dtype(self._torch_dtype)
         for param in self.model.parameters():
             param.requires_grad_(False)
+        if dtype == "int8":
+            from mgmtfeat.backbones.quantize import quantize_linears
+
+            quantize_linears(self.model)
         # channels-last convolution weights (rank 5 for video nets, 4 for image nets) and input
         self.channels_last = bool(channels_last)
         self._rank = 5 if config.kind == "video" else 4
@@ -290,6 +301,7 @@ class Backbone:
                               "std": list(c.std)},
             "layout": c.layout,
             "dtype": self.dtype,
+            **dtype_choice.provenance_fields(self.name, self.dtype, self.device),  # auto's measurement, int8's method
             "torch": torch.__version__,
         }
 
