@@ -25,8 +25,9 @@ For each network and each (dtype, memory layout, fusion) asked for it reports, i
   runs in its own subprocess and holds all its variants' weights, so the figure
   includes them), and the forward pass's own peak above the memory resident before it
   (``fwd GB``: activations and workspace, the part a variant changes);
-* for bfloat16, Lin's concordance correlation coefficient (CCC) of its logits with the
-  float32 ones, the figure recorded as ``WeightsConfig.bf16_ccc``.
+* for bfloat16 and int8, Lin's concordance correlation coefficient (CCC) of its logits with
+  the float32 ones, the figures recorded as ``WeightsConfig.bf16_ccc`` and
+  ``mgmtfeat.backbones.quantize.INT8_CCC`` (``--dtypes float32 int8``: ViViT only).
 
 I3D runs with its real Kinetics-400 weights; the other nets with random weights (no
 downloads here), labelled in the output. The clips are smooth seeded pseudo-volumes
@@ -58,7 +59,7 @@ import numpy as np
 
 from mgmtfeat.evaluation import concordance_correlation
 
-DTYPES = ("float32", "bfloat16")
+DTYPES = ("float32", "bfloat16", "int8")  # int8: opt-in, ViViT only (mgmtfeat.backbones.quantize)
 LAYOUTS = ("contiguous", "channels_last")
 FUSE = ("off", "on")
 
@@ -67,7 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--nets", nargs="+", default=["i3d", "slowfast", "r2plus1d", "vivit"],
                    help="networks to benchmark (default: all four video nets)")
-    p.add_argument("--dtypes", nargs="+", default=list(DTYPES), choices=DTYPES)
+    p.add_argument("--dtypes", nargs="+", default=list(DTYPES[:2]), choices=DTYPES)
     p.add_argument("--layouts", nargs="+", default=list(LAYOUTS), choices=LAYOUTS)
     p.add_argument("--fuse", nargs="+", default=["on"], choices=FUSE,
                    help="create_backbone(fuse=...): on (default), off (the network as written) or both")
@@ -311,7 +312,7 @@ def main(argv=None) -> int:
             r["speedup_over_before"] = before["forward_s"] / r["forward_s"] if before and before is not r else None
             ref = rows.get(f"float32/{r['layout']}/{r['fuse']}")
             r["bf16_ccc"] = (float(concordance_correlation(np.ravel(ref["logits"]), np.ravel(r["logits"])))
-                             if ref and r["dtype"] == "bfloat16" else None)  # Lin's CCC over all logits
+                             if ref and r["dtype"] != "float32" else None)  # Lin's CCC over all logits
             fmt = lambda v, spec: format(v, spec) if v is not None else "-".rjust(int(spec.split(".")[0]))  # noqa: E731
             print(f"{net:9s} {r['dtype']:9s} {r['layout']:13s} {r['fuse']:4s} "
                   f"{'random' if r['random_weights'] else 'real':7s} "

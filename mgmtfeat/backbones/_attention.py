@@ -45,6 +45,8 @@ def _module():
                 if q.bias is not None:
                     self.qkv.bias.copy_(torch.cat([q.bias, k.bias, v.bias]))
             self.o_proj = attention.o_proj
+            # saved (save_pretrained, state_dict) as the network as written: q_proj, k_proj, v_proj
+            self.register_state_dict_post_hook(_split_qkv)
 
         def forward(self, hidden_states, attention_mask=None, **kwargs):
             n, length, _ = hidden_states.shape
@@ -59,10 +61,21 @@ def _module():
     return FusedQKVAttention
 
 
+def _split_qkv(module, state, prefix, local_metadata) -> None:
+    """State-dict hook: ``qkv.weight`` / ``qkv.bias`` back into transformers' three projections (copies)."""
+    for kind in ("weight", "bias"):
+        stacked = state.pop(f"{prefix}qkv.{kind}", None)
+        if stacked is not None:
+            for name, part in zip(("q_proj", "k_proj", "v_proj"), stacked.chunk(3)):
+                state[f"{prefix}{name}.{kind}"] = part.clone()
+
+
 def fuse_qkv(hf_model, layout: str = "strided") -> int:
     """Replace every ``VivitAttention`` of ``hf_model`` by a :class:`FusedQKVAttention`; returns how many.
 
-    For inference only (no dropout); the replaced modules' q/k/v weights are dropped.
+    For inference only (no dropout, no attention weights returned); the replaced modules' q/k/v
+    weights are dropped, and the state dict still names them (``q_proj.weight``, ...), so a
+    fused model saves as the network as written. Loading a state dict into it is not supported.
     """
     cls = _module()
     count = 0
