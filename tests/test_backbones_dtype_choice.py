@@ -8,6 +8,20 @@ from mgmtfeat.backbones import _cpu, create_backbone, dtype_choice, resolve_dtyp
 from mgmtfeat.store.integrity import settings_digest
 
 TINY = dict(pretrained=False, num_frames=8, size=64, model_kwargs={"depth": 18})
+REAL_MEASURE = dtype_choice.measure  # before conftest's autouse fixture mocks it
+
+
+def test_the_measurement_times_each_variant_once_built():
+    built = []
+
+    def build(name, **kwargs):
+        built.append((kwargs["dtype"], kwargs["channels_last"]))
+        return create_backbone(name, **{**TINY, **kwargs, "weights": None, "size": 32})  # tiny: emulated bf16 is fine
+
+    seconds = REAL_MEASURE("r2plus1d", "cpu", build, True)
+    assert built == [("float32", True), ("bfloat16", False), ("bfloat16", True)]
+    assert sorted(seconds) == ["bfloat16", "bfloat16/channels_last", "float32"]
+    assert all(s > 0 for s in seconds.values())  # which is faster is not asserted (machine-dependent)
 
 
 @pytest.fixture
