@@ -186,7 +186,8 @@ def create_backbone(
     channels_last : bool, optional
         Channels-last weights and input (``channels_last_3d`` for video networks);
         None takes the config's ``channels_last`` (set where it was measured faster, in
-        float32) for float32, and the contiguous layout for bfloat16 (not measured there).
+        float32) for float32; for bfloat16 the layout ``dtype="auto"`` measured faster on this
+        machine (:mod:`~mgmtfeat.backbones.dtype_choice`), contiguous where none was measured.
         Results agree with the contiguous layout up to float rounding.
     fuse : bool
         Rewrite the network for inference after loading its weights: batch norms folded
