@@ -65,3 +65,15 @@ def test_a_store_never_mixes_int8_with_float32(tmp_path, pair):
     store.check_provenance("vivit", fp32.provenance)  # the same settings: fine
     with pytest.raises(StoreError, match=r"other settings \(differing: dtype, int8\)"):
         store.check_provenance("vivit", int8.provenance)
+
+
+def test_extraction_checks_int8_before_any_work(tmp_path):
+    from mgmtfeat.extract import _parser
+    from mgmtfeat.extraction.run import ExtractionSettings, _dtype
+
+    assert _parser().parse_args(["--data", "d", "--net", "vivit", "--dtype", "int8"]).dtype == "int8"
+    store = FeatureStore(tmp_path / "store")
+    settings = ExtractionSettings(data=str(tmp_path), out=str(store.root), net="vivit", dtype="int8")
+    assert _dtype(store, settings) == "int8"
+    with pytest.raises(ValueError, match=r"dtype='int8' is not available for 'i3d'"):
+        _dtype(store, ExtractionSettings(data=str(tmp_path), out=str(store.root), net="i3d", dtype="int8"))
