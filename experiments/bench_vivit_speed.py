@@ -4,12 +4,14 @@ Variants (all random weights, seed 0, the same input), timed alternately, ``--re
 
 * ``as written``: ``create_backbone("vivit", fuse=False)``: transformers' modules, GELU as its
   eight-op ``gelu_fast``, attention through SDPA on strided q/k/v views;
-* ``gelu``: ``fuse=True`` (the default): GELU as one ``nn.GELU(approximate="tanh")`` kernel;
+* ``gelu``: GELU as one ``nn.GELU(approximate="tanh")`` kernel;
 * ``gelu+qkv``: and one fused QKV projection, SDPA on strided views
   (:func:`mgmtfeat.backbones._attention.fuse_qkv`);
-* ``gelu+qkv+contig``: the same with q, k, v copied to contiguous (N, heads, L, 64) first;
-* ``gelu-linear``: the MLP's first linear and GELU as one oneDNN op
-  (``torch.ops.mkldnn._linear_pointwise(..., "gelu", "tanh")``), where this torch has it;
+* ``gelu+qkv+contig``: the same with q, k, v copied to contiguous (N, heads, L, 64) first:
+  ``fuse=True``, what ``create_backbone`` does by default;
+* ``gelu-linear``: the network as written with the MLP's first linear and GELU as one oneDNN
+  op (``torch.ops.mkldnn._linear_pointwise(..., "gelu", "tanh")``), where this torch has it
+  (compare it with ``gelu``);
 * ``compile`` (with ``--compile``): ``torch.compile`` (inductor, CPU) of the ``gelu`` network;
   its compile time is printed.
 
@@ -23,6 +25,7 @@ Usage::
     python experiments/bench_vivit_speed.py                       # ViViT-B, 32 x 224 px, 12 layers
     python experiments/bench_vivit_speed.py --layers 2 --repeats 3
     python experiments/bench_vivit_speed.py --layers 2 --compile
+    python experiments/bench_vivit_speed.py --kernels              # one layer's SDPA and GEMM, ~30 s
 """
 
 from __future__ import annotations
@@ -42,7 +45,45 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=int, default=3, help="rounds; each times every variant once")
     p.add_argument("--threads", type=int, help="torch threads (default: unchanged)")
     p.add_argument("--compile", action="store_true", help="also time torch.compile (inductor) of the gelu net")
+    p.add_argument("--kernels", action="store_true",
+                   help="only time one layer's kernels, alternated: SDPA on strided vs contiguous q/k/v, and SDPA "
+                   "vs the MLP's GEMM (GFLOP/s)")
     return p
+
+
+def kernels(args, rounds: int = 8) -> None:
+    """One layer's attention kernel against its layouts and against a GEMM of the same layer, alternated."""
+    import os
+
+    import torch
+    import torch.nn.functional as F
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    tokens, heads, dim = (args.frames // 2) * (args.size // 16) ** 2 + 1, 12, 64
+    gen = torch.Generator().manual_seed(0)
+    qkv = torch.randn(1, tokens, 3 * heads * dim, generator=gen).view(1, tokens, 3, heads, dim).permute(2, 0, 3, 1, 4)
+    q, k, v = qkv.unbind(0)  # strided views, as a fused QKV projection leaves them
+    a, w = torch.randn(tokens, heads * dim, generator=gen), torch.randn(4 * heads * dim, heads * dim, generator=gen)
+    flop = {"sdpa": 4 * heads * tokens * tokens * dim, "gemm": 2 * tokens * w.shape[0] * w.shape[1]}
+    calls = {"sdpa strided": lambda: F.scaled_dot_product_attention(q, k, v),
+             "sdpa contiguous": lambda: F.scaled_dot_product_attention(q.contiguous(), k.contiguous(), v.contiguous()),
+             "gemm": lambda: F.linear(a, w)}
+    rates = {name: [] for name in calls}
+    with torch.inference_mode():
+        for fn in calls.values():
+            fn()
+        for _ in range(rounds):
+            for name, fn in calls.items():
+                t0 = time.perf_counter()
+                fn()
+                rates[name].append(flop[name.split()[0]] / (time.perf_counter() - t0) / 1e9)
+    med = {name: statistics.median(r) for name, r in rates.items()}
+    ratio = lambda x, y: statistics.median(p / q for p, q in zip(rates[x], rates[y]))  # noqa: E731
+    print(f"{tokens} tokens, {rounds} alternated rounds, load {os.getloadavg()[0]:.1f}: GFLOP/s (median) "
+          + ", ".join(f"{n} {r:.0f}" for n, r in med.items()))
+    print(f"contiguous / strided SDPA rate: {ratio('sdpa contiguous', 'sdpa strided'):.3f}; "
+          f"SDPA (contiguous) / GEMM rate: {ratio('sdpa contiguous', 'gemm'):.3f}")
 
 
 def _gelu_linear(hf) -> int:
@@ -66,26 +107,37 @@ def _gelu_linear(hf) -> int:
     return count
 
 
-def build(args) -> dict:
-    """{variant: callable(x) -> logits}."""
+def _gelu_only(hf) -> None:
+    """transformers' eight-op GELU as one ``nn.GELU(approximate="tanh")`` kernel, nothing else."""
+    import torch.nn as nn
+
+    for parent in list(hf.modules()):
+        for name, child in list(parent.named_children()):
+            if type(child).__name__ == "FastGELUActivation":
+                setattr(parent, name, nn.GELU(approximate="tanh"))
+
+
+def build(args) -> tuple[dict, object]:
+    """({variant: callable(x) -> logits}, the ``gelu`` backbone)."""
     import torch
 
     from mgmtfeat.backbones import create_backbone
     from mgmtfeat.backbones._attention import fuse_qkv
 
-    def bb(fuse=True):
-        return create_backbone("vivit", weights="random", num_frames=args.frames, size=args.size,
+    def bb(fuse=False, *steps):
+        made = create_backbone("vivit", weights="random", num_frames=args.frames, size=args.size,
                                threads=args.threads, fuse=fuse, model_kwargs={"num_hidden_layers": args.layers})
+        for step in steps:
+            step(made.model.hf)
+        return made
 
-    variants = {"as written": bb(fuse=False), "gelu": bb()}
-    for name, layout in (("gelu+qkv", "strided"), ("gelu+qkv+contig", "contiguous")):
-        variants[name] = bb()
-        fuse_qkv(variants[name].model.hf, layout)
+    variants = {"as written": bb(), "gelu": bb(False, _gelu_only),
+                "gelu+qkv": bb(False, _gelu_only, lambda hf: fuse_qkv(hf, "strided")),
+                "gelu+qkv+contig": bb(True)}  # fuse=True: what create_backbone does by default
     try:
         x = torch.zeros(1, 3, 8)
         torch.ops.mkldnn._linear_pointwise(x, torch.zeros(4, 8), None, "gelu", [], "tanh")
-        variants["gelu-linear"] = bb()
-        _gelu_linear(variants["gelu-linear"].model.hf)
+        variants["gelu-linear"] = bb(False, _gelu_linear)
     except (AttributeError, RuntimeError) as exc:
         print(f"no oneDNN GELU-fused linear in this torch: {exc}")
     return {name: b.forward for name, b in variants.items()}, variants["gelu"]
@@ -103,6 +155,9 @@ def main(argv=None) -> int:
     import torch
 
     args = _parser().parse_args(argv)
+    if args.kernels:
+        kernels(args)
+        return 0
     fns, gelu_bb = build(args)
     x = _input(args, gelu_bb)
     if args.compile:
