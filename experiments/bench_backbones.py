@@ -40,6 +40,9 @@ Usage::
     python experiments/bench_backbones.py                 # all four nets, float32 and bfloat16
     python experiments/bench_backbones.py --nets i3d slowfast r2plus1d --dtypes float32 --clips 2
     python experiments/bench_backbones.py --nets slowfast r2plus1d --dtypes float32 bfloat16 --size 64 --frames 8
+    # ViViT in float32 and int8, as written and fused, with its share of each dtype's GEMM rate
+    python experiments/bench_backbones.py --nets vivit --dtypes float32 int8 --layouts contiguous \
+        --fuse off on --clips 1 --repeats 3 --forward-only
     # before (contiguous, unfused) -> now (channels-last, fused), and the two steps between
     python experiments/bench_backbones.py --nets i3d slowfast r2plus1d --dtypes float32 \
         --layouts contiguous channels_last --fuse off on --clips 2 --repeats 3 --forward-only
