@@ -5,8 +5,8 @@ to int8 per call (its range measured on the call's values), accumulates
 in int32 and returns float32; everything else (embedding, layer norms, attention products, softmax)
 stays float32. It is what serves the CPU today: ``torch.ao.quantization.quantize_dynamic`` (fbgemm /
 oneDNN int8 kernels). That API is deprecated in favour of torchao, but torchao 0.18's CPU path for the
-same scheme (``Int8DynamicActivationInt8WeightConfig``) runs eager linears some 40x slower than float32
-(no int8 CPU kernel outside ``torch.compile``), so it does not serve here.
+same scheme (``Int8DynamicActivationInt8WeightConfig``) ran ViViT's MLP 25-40x slower than float32
+(no eager int8 CPU kernel; docs/speed.md), so it does not serve here.
 
 Only networks whose work is in linears gain: ViViT (533 of its 903 GFLOP per clip). The 3D CNNs'
 work is in convolutions, which dynamic quantisation leaves alone, so int8 is refused for them.
