@@ -11,8 +11,13 @@ For each network and each (dtype, memory layout, fusion) asked for it reports, i
   ``fuse=False`` (``create_backbone(fuse=True)`` folds batch norms into the
   convolutions and fuses ReLUs; ``--fuse off on`` times both);
 * the FLOP count of one clip's forward pass (fvcore, which counts one multiply-add as
-  one "flop": the table shows GMAC) and the achieved GFLOP/s = 2 x MAC / forward
-  seconds per clip, beside the machine's float32 peak estimated as
+  one "flop": the table shows GMAC; ``scaled_dot_product_attention``, which fvcore skips,
+  is counted by :func:`sdpa_macs`: ViViT-B's attention products are 181 of its 448 GMAC)
+  and the achieved GFLOP/s = 2 x MAC / forward seconds per clip;
+* that rate as a share of the same dtype's GEMM rate (``GEMM/s``, ``%GEMM``): an n x n
+  product (``--gemm-size``, default 4096) timed once per repeat beside the nets, in the
+  same worker, so the same load hits both;
+* beside the machine's float32 peak estimated as
   cores x GHz x 32 FLOP/cycle (AVX2: 8 float32 lanes x 2 for a fused multiply-add x 2
   FMA units; 64 with AVX-512), GHz read from /proc/cpuinfo (the nominal clock a VM
   reports; turbo would raise the peak);
@@ -20,8 +25,9 @@ For each network and each (dtype, memory layout, fusion) asked for it reports, i
   runs in its own subprocess and holds all its variants' weights, so the figure
   includes them), and the forward pass's own peak above the memory resident before it
   (``fwd GB``: activations and workspace, the part a variant changes);
-* for bfloat16, Lin's concordance correlation coefficient (CCC) of its logits with the
-  float32 ones, the figure recorded as ``WeightsConfig.bf16_ccc``.
+* for bfloat16 and int8, Lin's concordance correlation coefficient (CCC) of its logits with
+  the float32 ones, the figures recorded as ``WeightsConfig.bf16_ccc`` and
+  ``mgmtfeat.backbones.quantize.INT8_CCC`` (``--dtypes float32 int8``: ViViT only).
 
 I3D runs with its real Kinetics-400 weights; the other nets with random weights (no
 downloads here), labelled in the output. The clips are smooth seeded pseudo-volumes
@@ -34,6 +40,9 @@ Usage::
     python benchmarks/bench_backbones.py                 # all four nets, float32 and bfloat16
     python benchmarks/bench_backbones.py --nets i3d slowfast r2plus1d --dtypes float32 --clips 2
     python benchmarks/bench_backbones.py --nets slowfast r2plus1d --dtypes float32 bfloat16 --size 64 --frames 8
+    # ViViT in float32 and int8, as written and fused, with its share of each dtype's GEMM rate
+    python benchmarks/bench_backbones.py --nets vivit --dtypes float32 int8 --layouts contiguous \
+        --fuse off on --clips 1 --repeats 3 --forward-only
     # before (contiguous, unfused) -> now (channels-last, fused), and the two steps between
     python benchmarks/bench_backbones.py --nets i3d slowfast r2plus1d --dtypes float32 \
         --layouts contiguous channels_last --fuse off on --clips 2 --repeats 3 --forward-only
@@ -53,7 +62,7 @@ import numpy as np
 
 from mgmtfeat.evaluation import concordance_correlation
 
-DTYPES = ("float32", "bfloat16")
+DTYPES = ("float32", "bfloat16", "int8")  # int8: opt-in, ViViT only (mgmtfeat.backbones.quantize)
 LAYOUTS = ("contiguous", "channels_last")
 FUSE = ("off", "on")
 
@@ -62,7 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--nets", nargs="+", default=["i3d", "slowfast", "r2plus1d", "vivit"],
                    help="networks to benchmark (default: all four video nets)")
-    p.add_argument("--dtypes", nargs="+", default=list(DTYPES), choices=DTYPES)
+    p.add_argument("--dtypes", nargs="+", default=list(DTYPES[:2]), choices=DTYPES)
     p.add_argument("--layouts", nargs="+", default=list(LAYOUTS), choices=LAYOUTS)
     p.add_argument("--fuse", nargs="+", default=["on"], choices=FUSE,
                    help="create_backbone(fuse=...): on (default), off (the network as written) or both")
@@ -74,7 +83,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=int, default=2, help="timed repeats per case (median is reported)")
     p.add_argument("--threads", type=int, default=os.cpu_count(),
                    help="torch threads (default: all cores)")
-    p.add_argument("--no-flops", action="store_true", help="skip the fvcore FLOP count")
+    p.add_argument("--no-flops", action="store_true", help="skip the fvcore FLOP count and the GEMM rate")
+    p.add_argument("--gemm-size", type=int, default=4096,
+                   help="n of the n x n GEMM whose rate (per dtype, once per repeat beside the nets) each "
+                   "net's GFLOP/s is compared with (default 4096)")
     p.add_argument("--json", help="also write the results to this JSON file")
     p.add_argument("--worker", metavar="NET", help=argparse.SUPPRESS)
     return p
@@ -100,8 +112,27 @@ def cpu_peak_gflops(cores: int) -> tuple[float, str]:
     return cores * ghz * per_cycle, how
 
 
+def sdpa_macs(inputs, outputs) -> int:
+    """fvcore handle of ``aten::scaled_dot_product_attention``: the multiply-adds of its two products.
+
+    q (..., L, E), k (..., S, E), v (..., S, Ev): Q K^T is L x S x E multiply-adds per head and
+    softmax(Q K^T) V is L x S x Ev; the softmax and scaling (a few ops per score) are not counted,
+    as fvcore counts no elementwise op. fvcore has no handle of its own for this op and skipped it,
+    leaving out ViViT-B's 363 of 903 GFLOP.
+    """
+    from fvcore.nn.jit_handles import get_shape
+
+    q, k, v = (get_shape(inputs[i]) for i in range(3))
+    lead = int(np.prod(q[:-1]))  # batch x heads x L
+    return lead * k[-2] * q[-1] + lead * k[-2] * v[-1]
+
+
 def count_macs(bb, x) -> float | None:
-    """fvcore's count of one clip's forward (multiply-adds), or None where it cannot trace the net."""
+    """fvcore's count of one clip's forward (multiply-adds), or None where it cannot trace the net.
+
+    Attention through ``scaled_dot_product_attention`` is counted by :func:`sdpa_macs`; eager
+    attention's ``matmul`` / ``bmm`` fvcore counts itself.
+    """
     try:
         import torch
         from fvcore.nn import FlopCountAnalysis
@@ -112,11 +143,42 @@ def count_macs(bb, x) -> float | None:
         # oneDNN's fused operator); nothing is differentiated
         with torch.enable_grad():
             analysis = FlopCountAnalysis(bb.model, x[:1])
+            analysis.set_op_handle("aten::scaled_dot_product_attention", sdpa_macs)
             analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
             return float(analysis.total())
     except Exception as exc:  # a net fvcore cannot trace still gets its timings
         print(f"fvcore could not count {bb.name}: {type(exc).__name__}: {exc}", file=sys.stderr)
         return None
+
+
+def gemm_rate(dtype: str, n: int) -> float | None:
+    """GFLOP/s of one n x n by n x n product in ``dtype`` (2 n^3 FLOP), after a warm-up.
+
+    int8: a dynamically quantised n -> n linear on n rows (:mod:`mgmtfeat.backbones.quantize`,
+    activation quantisation included), as the int8 network runs its linears. None for
+    bfloat16 on a CPU that emulates it (minutes per product, and no rate worth comparing).
+    """
+    import torch
+
+    from mgmtfeat.backbones import native_bfloat16
+
+    if dtype == "bfloat16" and not native_bfloat16():
+        return None
+    gen = torch.Generator().manual_seed(0)
+    a = torch.randn(n, n, generator=gen)
+    if dtype == "int8":
+        from mgmtfeat.backbones.quantize import quantize_linears
+
+        op = quantize_linears(torch.nn.Sequential(torch.nn.Linear(n, n, bias=False)))
+    else:
+        a = a.to(getattr(torch, dtype))
+        b = torch.randn(n, n, generator=gen).to(a.dtype)
+        op = lambda x: x @ b  # noqa: E731
+    with torch.inference_mode():
+        op(a)
+        t0 = time.perf_counter()
+        op(a)
+        return 2 * n ** 3 / (time.perf_counter() - t0) / 1e9
 
 
 def make_case(n_clips: int = 5, seed: int = 0, size: int | None = None) -> np.ndarray:
@@ -186,7 +248,10 @@ def run_worker(net: str, args) -> dict:
                              "num_frames": bb.config.num_frames, "size": bb.config.size,
                              "random_weights": bb.provenance["random_weights"], "case_s": [], "forward_s": [],
                              "peak_rss_gb": _peak_rss_gb(), "forward_extra_gb": 0.0}
+    gemm = {dtype: [] for dtype in args.dtypes}
     for _ in range(args.repeats):
+        for dtype in (() if args.no_flops else args.dtypes):  # the GEMM rate beside the nets, same load
+            gemm[dtype].append(gemm_rate(dtype, args.gemm_size))
         for key, bb in backbones.items():
             row = rows[key]
             _peak_rss_gb(reset=True)
@@ -204,7 +269,8 @@ def run_worker(net: str, args) -> dict:
     macs = None
     if not args.no_flops:
         # the unfused network's arithmetic (fvcore also counts its batch norms), the same for every row
-        first = next((bb for key, bb in backbones.items() if key.endswith("/off")), next(iter(backbones.values())))
+        first = next((bb for key, bb in backbones.items() if key.endswith("/off") and bb.dtype != "int8"),
+                     next(iter(backbones.values())))
         macs = count_macs(first, first.preprocess(clips[:1]).float())
     for row in rows.values():
         row["case_s"] = float(np.median(row["case_s"])) if row["case_s"] else None
@@ -212,6 +278,10 @@ def run_worker(net: str, args) -> dict:
         row["clip_s"] = row["forward_s"] / row["clips"]
         row["gmac_per_clip"] = macs / 1e9 if macs else None
         row["gflops"] = 2 * macs / 1e9 / row["clip_s"] if macs else None
+        rates = [r for r in gemm.get(row["dtype"], []) if r is not None]
+        row["gemm_gflops"] = float(np.median(rates)) if rates else None
+        row["gemm_size"] = args.gemm_size
+        row["gemm_share"] = row["gflops"] / row["gemm_gflops"] if row["gflops"] and row["gemm_gflops"] else None
     return rows
 
 
@@ -227,7 +297,7 @@ def main(argv=None) -> int:
           f"{args.repeats} repeats, {args.threads} threads")
     print(f"{'net':9s} {'dtype':9s} {'layout':13s} {'fuse':4s} {'weights':7s} {'input':>8s} {'clip s':>7s} "
           f"{'case s':>7s} {'CL x':>5s} {'x bef':>5s} {'GMAC':>6s} {'GFLOP/s':>7s} {'%peak':>5s} {'peak GB':>7s} "
-          f"{'fwd GB':>6s} {'CCC':>7s}")
+          f"{'fwd GB':>6s} {'CCC':>7s} {'GEMM/s':>6s} {'%GEMM':>5s}")
     results = []
     forwarded = [a for a in (argv if argv is not None else sys.argv[1:])]
     for net in args.nets:
@@ -245,7 +315,7 @@ def main(argv=None) -> int:
             r["speedup_over_before"] = before["forward_s"] / r["forward_s"] if before and before is not r else None
             ref = rows.get(f"float32/{r['layout']}/{r['fuse']}")
             r["bf16_ccc"] = (float(concordance_correlation(np.ravel(ref["logits"]), np.ravel(r["logits"])))
-                             if ref and r["dtype"] == "bfloat16" else None)  # Lin's CCC over all logits
+                             if ref and r["dtype"] != "float32" else None)  # Lin's CCC over all logits
             fmt = lambda v, spec: format(v, spec) if v is not None else "-".rjust(int(spec.split(".")[0]))  # noqa: E731
             print(f"{net:9s} {r['dtype']:9s} {r['layout']:13s} {r['fuse']:4s} "
                   f"{'random' if r['random_weights'] else 'real':7s} "
@@ -253,7 +323,9 @@ def main(argv=None) -> int:
                   f"{fmt(r['channels_last_speedup'], '5.2f')} {fmt(r['speedup_over_before'], '5.2f')} "
                   f"{fmt(r['gmac_per_clip'], '6.1f')} "
                   f"{fmt(r['gflops'], '7.1f')} {fmt(r['gflops'] and 100 * r['gflops'] / peak, '5.1f')} "
-                  f"{r['peak_rss_gb']:7.2f} {r['forward_extra_gb']:6.2f} {fmt(r['bf16_ccc'], '7.4f')}", flush=True)
+                  f"{r['peak_rss_gb']:7.2f} {r['forward_extra_gb']:6.2f} {fmt(r['bf16_ccc'], '7.4f')} "
+                  f"{fmt(r['gemm_gflops'], '6.0f')} {fmt(r['gemm_share'] and 100 * r['gemm_share'], '5.1f')}",
+                  flush=True)
         for r in rows.values():
             r.pop("logits")
             results.append({**r, "machine_peak_gflops": peak, "peak_estimate": how})

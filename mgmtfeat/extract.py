@@ -55,13 +55,15 @@ def _parser() -> argparse.ArgumentParser:
                         "several nets NET=PATH per net (repeat the option or separate by commas: "
                         "i3d=i3d.pt,r2plus1d=random), a bare 'random' for every net not named; default: each net's "
                         "own source (package file, Hugging Face cache, or download)")
-    parser.add_argument("--dtype", choices=["float32", "bfloat16", "auto"], default="float32",
+    parser.add_argument("--dtype", choices=["float32", "bfloat16", "int8", "auto"], default="float32",
                         help="compute precision; float32 (default) gives the same features on every CPU; bfloat16 is "
                         "faster where the CPU computes it natively (AVX-512 BF16 or AMX), emulated and far slower "
                         "elsewhere, and its features differ from float32 in the third digit; auto: bfloat16 only where "
-                        "the CPU computes it natively and the net's measured bfloat16-vs-float32 CCC is >= 0.999, else "
+                        "the CPU computes it natively, the net's measured bfloat16-vs-float32 CCC is >= 0.999 and bfloat16 is "
+                        "measured faster for the net on this machine (timed once, cached), else "
                         "float32 (per net), so the features depend on the CPU; with auto a resumed store keeps the dtype "
-                        "each net was made with. The dtype used is recorded in the store's provenance")
+                        "each net was made with; int8 (opt-in, CPU, vivit): linears dynamically quantised, gated by a recorded "
+                        "CCC >= 0.999. The dtype used is recorded in the store's provenance")
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--limit", type=int, default=None, help="only the first N cases (by id)")

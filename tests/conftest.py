@@ -93,3 +93,16 @@ def assert_same_net(expected: Path, actual: Path, net: str) -> None:
     pa, pb = a.provenance(net), b.provenance(net)
     del pa["created"], pb["created"]
     assert pa == pb
+
+
+@pytest.fixture(autouse=True)
+def _dtype_auto_measurement_mocked(monkeypatch, tmp_path):
+    """No test times a network for ``--dtype auto``: the "measurement" says bfloat16 (contiguous) is twice
+    as fast as float32, and the cache lives in a temporary folder, not the user's."""
+    from mgmtfeat.backbones import dtype_choice
+
+    folder = tmp_path / "dtype-choice-cache"
+    monkeypatch.setattr(dtype_choice, "measure", lambda name, device, build, channels_last_fp32: {
+        "float32": 2.0, "bfloat16": 1.0, "bfloat16/channels_last": 1.5})
+    monkeypatch.setattr(dtype_choice, "cache_path", lambda: folder / "dtype_choice.json")
+    monkeypatch.setattr(dtype_choice, "_MADE", {})

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from mgmtfeat.backbones import dtype_choice
 from mgmtfeat.backbones._weights import WeightsConfig
 
 __all__ = ["Backbone"]
@@ -30,7 +31,8 @@ class Backbone:
         self.info = dict(info)
         self.device = torch.device(device)
         self.dtype = dtype
-        self._torch_dtype = getattr(torch, dtype)
+        # int8 quantises the linears of a float32 network (mgmtfeat.backbones.quantize)
+        self._torch_dtype = torch.float32 if dtype == "int8" else getattr(torch, dtype)
         model = model.eval()
         # folded in float32 (float64 inside), before any cast to bfloat16; nets without batch norms: no-op
         self.fused = bool(fuse) and fuse_for_inference(model) > 0
@@ -39,6 +41,10 @@ class Backbone:
             self.model.prepare_dtype(self._torch_dtype)
         for param in self.model.parameters():
             param.requires_grad_(False)
+        if dtype == "int8":
+            from mgmtfeat.backbones.quantize import quantize_linears
+
+            quantize_linears(self.model)
         # channels-last convolution weights (rank 5 for video nets, 4 for image nets) and input
         self.channels_last = bool(channels_last)
         self._rank = 5 if config.kind == "video" else 4
@@ -72,6 +78,7 @@ class Backbone:
                               "std": list(c.std)},
             "layout": c.layout,
             "dtype": self.dtype,
+            **dtype_choice.provenance_fields(self.name, self.dtype, self.device),  # auto's measurement, int8's method
             "torch": torch.__version__,
         }
 

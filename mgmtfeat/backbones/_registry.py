@@ -18,7 +18,7 @@ import importlib
 import pkgutil
 from typing import Callable
 
-from mgmtfeat.backbones import _cpu
+from mgmtfeat.backbones import _cpu, dtype_choice
 from mgmtfeat.backbones._backbone import Backbone
 from mgmtfeat.backbones._weights import KINDS, WeightsConfig
 
@@ -31,10 +31,10 @@ _REGISTRY: dict[str, tuple[Callable, WeightsConfig]] = {}
 # the main entry of each family (the rest are variants), and short names -> registered names
 _MAIN: set[str] = set()
 _ALIASES: dict[str, str] = {}
-_DTYPES = ("float32", "bfloat16")
+_DTYPES = ("float32", "bfloat16", "int8")
 
 #: ``dtype="auto"`` takes bfloat16 only for a net whose recorded bfloat16-vs-float32 CCC reaches this.
-BF16_MIN_CCC = 0.999
+BF16_MIN_CCC = dtype_choice.MIN_CCC
 
 
 #: Seed of every random-weight backbone (tests, benchmarks, trials without downloaded weights).
@@ -152,20 +152,25 @@ def _choices(kind: str) -> str:
 def resolve_dtype(name: str, dtype: str = "auto", device: str = "cpu") -> str:
     """The compute dtype ``create_backbone(name, dtype=dtype)`` uses.
 
-    ``"float32"`` and ``"bfloat16"`` are returned as they are. ``"auto"`` gives
-    ``"bfloat16"`` only where the device computes bfloat16 natively (on CPUs:
-    :func:`~mgmtfeat.backbones.native_bfloat16`; emulated bfloat16 is 20-50x slower)
-    **and** the net's config records a measured bfloat16-vs-float32 concordance
-    ``bf16_ccc >= BF16_MIN_CCC`` (0.999); ``"float32"`` otherwise.
+    ``"float32"``, ``"bfloat16"`` and ``"int8"`` (opt-in, gated per net) are returned as they
+    are. ``"auto"`` gives ``"bfloat16"`` only where the device computes bfloat16 natively (on CPUs:
+    :func:`~mgmtfeat.backbones.native_bfloat16`; emulated bfloat16 is 20-50x slower), the net's
+    config records a bfloat16-vs-float32 concordance ``bf16_ccc >= BF16_MIN_CCC`` (0.999) **and**
+    bfloat16 is measured faster for the net on this machine (:mod:`~mgmtfeat.backbones.dtype_choice`,
+    cached); ``"float32"`` otherwise.
     """
     if dtype != "auto":
         if dtype not in _DTYPES:
             raise ValueError(f"dtype {dtype!r} is not supported; use one of {_DTYPES + ('auto',)}")
+        if dtype == "int8":  # opt-in only, gated per net (mgmtfeat.backbones.quantize)
+            from mgmtfeat.backbones.quantize import check_int8
+
+            check_int8(name, device)
         return dtype
-    ccc = get_weights_config(name).bf16_ccc
-    if ccc is None or ccc < BF16_MIN_CCC:
-        return "float32"
-    return "bfloat16" if _native_bfloat16(device) else "float32"
+    config = get_weights_config(name)
+    ccc_ok = config.bf16_ccc is not None and config.bf16_ccc >= BF16_MIN_CCC
+    return dtype_choice.choose(name, device, config.bf16_ccc, ccc_ok and _native_bfloat16(device), create_backbone,
+                               bool(config.channels_last))["dtype"]
 
 
 def _native_bfloat16(device) -> bool:
@@ -207,11 +212,12 @@ def create_backbone(
         ``"random"``: random initialisation, labelled as such in provenance.
     device : {"cpu", "cuda", ...}
         Torch device.
-    dtype : {"float32", "bfloat16", "auto"}
+    dtype : {"float32", "bfloat16", "int8", "auto"}
         Compute dtype of the network; outputs are always float32. ``"float32"`` (default) gives the
         same outputs on every CPU (to float32 rounding); ``"bfloat16"`` and ``"auto"`` (see
         :func:`resolve_dtype`) are opt-ins whose outputs depend on the dtype, and for ``"auto"`` on the
-        CPU. The dtype used is ``Backbone.dtype`` and goes to provenance.
+        CPU. ``"int8"`` (opt-in, CPU, ViViT): linears dynamically quantised,
+        see :mod:`~mgmtfeat.backbones.quantize`. The dtype used is ``Backbone.dtype`` and goes to provenance.
     threads : int, optional
         ``torch.set_num_threads`` value (process-wide); None leaves it unchanged.
     pretrained : bool
@@ -224,7 +230,8 @@ def create_backbone(
     channels_last : bool, optional
         Channels-last weights and input (``channels_last_3d`` for video networks);
         None takes the config's ``channels_last`` (set where it was measured faster, in
-        float32) for float32, and the contiguous layout for bfloat16 (not measured there).
+        float32) for float32; for bfloat16 the layout ``dtype="auto"`` measured faster on this
+        machine (:mod:`~mgmtfeat.backbones.dtype_choice`), contiguous where none was measured.
         Results agree with the contiguous layout up to float rounding.
     fuse : bool
         Rewrite the network for inference after loading its weights: batch norms folded
@@ -284,6 +291,6 @@ def create_backbone(
     check_input_size(model.eval(), name, config, *own_size)  # before any clip: names the smallest size it takes
     if channels_last is None:
         # measured in float32 only; emulated bfloat16 here ran slower channels-last, native is unmeasured
-        channels_last = config.channels_last and dtype == "float32"
+        channels_last = dtype_choice.layout_for(name, dtype, device, config.channels_last and dtype == "float32")
     return Backbone(name, model, config, info, device=device, dtype=dtype, channels_last=channels_last,
                     fuse=fuse)

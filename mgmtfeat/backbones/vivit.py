@@ -81,13 +81,21 @@ def _wrapper():
             same function (its constant is sqrt(2 / pi) = 0.7978845608028654) in one pass
             computed in float32, so float32 results agree up to rounding (a few ulp) and
             bfloat16 ones are rounded once instead of after each of the eight ops.
+
+            Each layer's q, k and v projections also run as one linear, and attention runs through
+            ``scaled_dot_product_attention`` on contiguous (N, heads, tokens, 64) q, k, v
+            (:mod:`~mgmtfeat.backbones._attention`): the same products, one GEMM instead of three,
+            and the layout the CPU kernel ran fastest with (``experiments/bench_vivit_speed.py``).
             """
             import torch.nn as nn
+
+            from mgmtfeat.backbones._attention import fuse_qkv
 
             for parent in list(self.hf.modules()):
                 for name, child in list(parent.named_children()):
                     if type(child).__name__ == "FastGELUActivation":
                         setattr(parent, name, nn.GELU(approximate="tanh"))
+            fuse_qkv(self.hf, layout="contiguous")
 
         def prepare_dtype(self, dtype):
             """Called after the network is cast to ``dtype``.

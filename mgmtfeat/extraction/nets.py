@@ -170,6 +170,6 @@ def _dtype(store: FeatureStore, settings) -> str:
     from mgmtfeat.backbones import resolve_dtype
 
     if settings.dtype != "auto":
-        return settings.dtype
+        return resolve_dtype(settings.net, settings.dtype, settings.device)  # checks it (int8: per net) up front
     made_with = store.provenance(settings.net).get("dtype") if settings.net in store.nets() else None
     return made_with if made_with and not settings.force else resolve_dtype(settings.net, "auto", settings.device)

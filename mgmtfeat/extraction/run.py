@@ -137,12 +137,15 @@ class _Net:
 
 def _prepare(store: FeatureStore, runs: Mapping[str, ExtractionSettings], refs, executor) -> dict[str, _Net]:
     """Each net's provenance (as a worker builds it), checked against the store, and the cases it lacks."""
+    from mgmtfeat.backbones.dtype_choice import provenance_fields
+
     names = list(runs)
     provenances = dict(executor.map(backbone_provenance, names, shared={"runs": runs},
                                     names=[f"provenance-{net}" for net in names]))
     state = {}
     for index, (net, run) in enumerate(runs.items()):
-        provenance = provenances[index]
+        # --dtype auto resolved here: its measured choice (a worker process has not seen it)
+        provenance = {**provenances[index], **provenance_fields(net, run.dtype, run.device)}
         if not run.force:
             store.check_provenance(net, provenance)  # refuse other settings before any work
         digest = settings_digest({"net": net, **provenance})

@@ -32,8 +32,9 @@ __all__ = ["settings_digest", "comparable", "read_provenance", "ExtractionClaim"
 
 log = logging.getLogger(__name__)
 
-#: Fields of a provenance record that describe the run, not the settings: left out of comparisons and digests.
-_RUN_FIELDS = ("package_version", "created", "settings_digest")
+#: Fields of a provenance record that describe the run, not the settings: left out of comparisons and digests
+#: (``dtype_choice``: the timings behind ``--dtype auto`` on the machine that chose; the dtype itself counts).
+_RUN_FIELDS = ("package_version", "created", "settings_digest", "dtype_choice")
 #: Name of the claim file in ``STORE/NET/``.
 LOCK_NAME = "extract.lock"
 
