@@ -22,10 +22,10 @@ difference from ``as written``. ``--layers`` cuts the encoder (quick trials; the
 
 Usage::
 
-    python experiments/bench_vivit_speed.py                       # ViViT-B, 32 x 224 px, 12 layers
-    python experiments/bench_vivit_speed.py --layers 2 --repeats 3
-    python experiments/bench_vivit_speed.py --layers 2 --compile
-    python experiments/bench_vivit_speed.py --kernels              # one layer's SDPA and GEMM, ~30 s
+    python benchmarks/bench_vivit_speed.py                       # ViViT-B, 32 x 224 px, 12 layers
+    python benchmarks/bench_vivit_speed.py --layers 2 --repeats 3
+    python benchmarks/bench_vivit_speed.py --layers 2 --compile
+    python benchmarks/bench_vivit_speed.py --kernels              # one layer's SDPA and GEMM, ~30 s
 """
 
 from __future__ import annotations
