@@ -1,4 +1,4 @@
-"""experiments/bench_backbones.py counts ViViT's attention products (fvcore alone skips SDPA)."""
+"""benchmarks/bench_backbones.py counts ViViT's attention products (fvcore alone skips SDPA)."""
 
 import importlib.util
 from pathlib import Path

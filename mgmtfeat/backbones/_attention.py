@@ -10,7 +10,7 @@ q, k, v copied to (N, heads, tokens, head_dim) rows first).
 
 The arithmetic is the network's: the same products in the same order inside each GEMM, so
 float32 results agree with the network as written up to rounding (GEMM blocking differs with the
-matrix shape); ``experiments/bench_vivit_speed.py`` measures what each rewrite gives.
+matrix shape); ``benchmarks/bench_vivit_speed.py`` measures what each rewrite gives.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ __all__ = ["INT8_CCC", "INT8_MIN_CCC", "check_int8", "quantize_linears", "int8_r
 INT8_MIN_CCC = 0.999
 
 #: int8-vs-float32 CCC of the logits per net: ViViT-B at full size (32 x 224 px), random weights (seed 0),
-#: one clip of experiments/bench_backbones.py's smooth pseudo-volumes, fused network (0.9991 unfused)
+#: one clip of benchmarks/bench_backbones.py's smooth pseudo-volumes, fused network (0.9991 unfused)
 #: (``bench_backbones.py --nets vivit --dtypes float32 int8 --layouts contiguous --fuse off on --clips 1``
 #: ``--repeats 2 --forward-only``).
 INT8_CCC = {"vivit": 0.9993}

@@ -85,7 +85,7 @@ def _wrapper():
             Each layer's q, k and v projections also run as one linear, and attention runs through
             ``scaled_dot_product_attention`` on contiguous (N, heads, tokens, 64) q, k, v
             (:mod:`~mgmtfeat.backbones._attention`): the same products, one GEMM instead of three,
-            and the layout the CPU kernel ran fastest with (``experiments/bench_vivit_speed.py``).
+            and the layout the CPU kernel ran fastest with (``benchmarks/bench_vivit_speed.py``).
             """
             import torch.nn as nn
 
