@@ -7,7 +7,7 @@ import pytest
 
 from mgmtfeat.backbones import create_backbone
 
-SCRIPT = Path(__file__).resolve().parents[1] / "experiments" / "bench_backbones.py"
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_backbones.py"
 
 
 @pytest.fixture(scope="module")
