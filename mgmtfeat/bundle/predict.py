@@ -17,6 +17,7 @@ from mgmtfeat.bundle.record import BundleError, provenance_differences, read_rec
 from mgmtfeat.bundle.scaling import apply_scale, check_scaling, expected_provenance
 from mgmtfeat.store import FeatureStore
 from mgmtfeat.store.labels import LabelError, read_task_labels
+from mgmtfeat.store.published import PAPER_FIELDS, is_published
 
 __all__ = ["PredictSettings", "load_bundle", "check_features", "bundle_proba", "predict_bundle"]
 
@@ -75,12 +76,27 @@ def check_features(record: dict, store: FeatureStore) -> None:
         Naming the net, each differing provenance field and both values.
     """
     for net, expected in record["features"]["provenance"].items():
-        diffs = provenance_differences(expected, store.provenance(net))
+        found = store.provenance(net)
+        if is_published(expected):
+            _check_paper_features(net, expected, found, store)
+            continue
+        diffs = provenance_differences(expected, found)
         if diffs:
             shown = "; ".join(f"{k}: model {a!r}, features {b!r}" for k, a, b in diffs)
             raise BundleError(f"features of net {net} in {store.root} were made differently from the model's training "
                               f"features ({shown}); extract them with the model's settings (see model.json "
                               "'features.provenance') or fit a model on features like these.")
+
+
+def _check_paper_features(net: str, expected: dict, found: dict, store: FeatureStore) -> None:
+    """Refuse features that a model fitted on the published features cannot take: other weights or frames."""
+    diffs = [(k, expected.get(k), found.get(k)) for k in PAPER_FIELDS if expected.get(k) != found.get(k)]
+    if diffs:
+        shown = "; ".join(f"{k}: published {a!r}, features {b!r}" for k, a, b in diffs)
+        raise BundleError(f"the model was fitted on the paper's published {net} features; those of {store.root} "
+                          f"were made otherwise ({shown}); extract them as the authors did: mgmtfeat extract --net "
+                          f"{net} --sampling paper with the weights {expected.get('weights_id')} (--weights DIR "
+                          "offline), then predict with --scale cohort-minmax.")
 
 
 def bundle_proba(record: dict, estimators: list, X: np.ndarray, ensemble: str = "mean",

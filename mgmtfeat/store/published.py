@@ -19,7 +19,8 @@ from mgmtfeat._io import DownloadError, cache_dir, download, sha256_file
 from mgmtfeat.store.store import FeatureStore, StoreError
 from mgmtfeat.store.tfrecord import read_examples
 
-__all__ = ["PUBLISHED_FILES", "fetch_published", "import_published", "published_store", "published_root"]
+__all__ = ["PUBLISHED_FILES", "PAPER_FIELDS", "fetch_published", "import_published", "published_store", "published_root",
+           "published_provenance", "is_published"]
 
 REPOSITORY = "FORRESTHUACHEN/mpMRI_for_MGMT_Prediction-"
 FOLDER = "DeepFeaturesAndTFRecords"
@@ -40,6 +41,29 @@ PUBLISHED_FILES = {
 #: TFRecord key of each canonical modality ("DETAL" is the authors' spelling).
 RECORD_KEYS = {"flair": "DF_FLAIR", "t1": "DF_T1", "t1ce": "DF_T1CE", "t2": "DF_T2", "delta_t1": "DF_DETAL_T1"}
 NET = "vivit"
+#: What the published features share with an extraction's provenance, and so what a model fitted on them
+#: can check of a user's store (the clip settings, dtype and the rest were not published).
+PAPER_FIELDS = ("weights_id", "sampling", "frame_indices")
+
+
+def published_provenance() -> dict:
+    """Provenance of the imported published features: their source and what an extraction also records."""
+    return {
+        "source": f"published TFRecords of {REPOSITORY}/{FOLDER}",
+        "files": {name: sha for name, (sha, _) in PUBLISHED_FILES.items()},
+        "weights": "google/vivit-b-16x2-kinetics400 (as run by the paper's authors)",
+        "preprocessing": "150-frame tumour box clips; features min-max scaled to [0, 1] by the authors",
+        "weights_id": "google/vivit-b-16x2-kinetics400",
+        "sampling": "paper",
+        "frame_indices": [1, 26, 51, 76, 101] + [126] * 27,
+        "scaling": {"method": "min-max", "range": [0, 1], "per": "feature",
+                    "over": "the authors' cohort (transductive)", "by": "the authors"},
+    }
+
+
+def is_published(provenance: dict) -> bool:
+    """Whether a net's provenance is that of the imported published features."""
+    return str(provenance.get("source", "")).startswith("published TFRecords of")
 
 
 def fetch_published(source: str | os.PathLike | None = None, timeout: float = 60.0,
@@ -139,21 +163,7 @@ def import_published(out: str | os.PathLike, source: str | os.PathLike | None = 
             seen[case_id] = where
             cases.append((case_id, features, label, {"split": split, "file": name, "record": index}))
     store = FeatureStore(out)
-    store.write_provenance(
-        NET,
-        {
-            "source": f"published TFRecords of {REPOSITORY}/{FOLDER}",
-            "files": {name: sha for name, (sha, _) in PUBLISHED_FILES.items()},
-            "weights": "google/vivit-b-16x2-kinetics400 (as run by the paper's authors)",
-            "preprocessing": "150-frame tumour box clips; features min-max scaled to [0, 1] by the authors",
-            # what an extraction records, so a model fitted here can check a store it is applied to
-            "weights_id": "google/vivit-b-16x2-kinetics400",
-            "sampling": "paper",
-            "frame_indices": [1, 26, 51, 76, 101] + [126] * 27,
-            "scaling": {"method": "min-max", "range": [0, 1], "per": "feature",
-                        "over": "the authors' cohort (transductive)", "by": "the authors"},
-        },
-    )
+    store.write_provenance(NET, published_provenance())
     for case_id, features, label, meta in cases:
         store.write_case(NET, case_id, features, label, meta=meta)
     return store
