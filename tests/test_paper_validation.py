@@ -6,11 +6,16 @@ extraction (weights, sampling, frame indices) and their scaling, and names the f
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
 from conftest import write_random_store
 
 from mgmtfeat.backbones import create_backbone
+from mgmtfeat.bundle.from_mri import MriSettings, extraction_runs
+from mgmtfeat.clips import ClipSettings
+from mgmtfeat.data.synthetic import write_cohort
 from mgmtfeat.fit import main as fit
 from mgmtfeat.predict import main as predict
 from mgmtfeat.store.published import published_provenance
@@ -58,3 +63,20 @@ def test_other_frames_or_weights_are_refused_naming_the_fix(published_model, tmp
                     "--scale", "cohort-minmax"]) == 2
     err = capsys.readouterr().err
     assert f"{field}: published" in err and "--sampling paper" in err
+
+
+def test_predict_from_mri_extracts_as_the_authors_did(published_model, tmp_path):
+    record = json.loads((published_model / "model.json").read_text())
+    ((nets, settings, _),) = extraction_runs(record, MriSettings(tmp_path), "out")
+    assert nets == ["vivit"] and settings.sampling == "paper" and settings.clip_settings == ClipSettings()
+    assert settings.weights == {"vivit": None}  # the net's own source: google/vivit-b-16x2-kinetics400
+
+
+def test_predict_from_mri_with_other_weights_is_refused_before_any_case(published_model, tmp_path, capsys):
+    cohort = write_cohort(tmp_path / "data", layout="brats2021", n_cases=2, shape=(48, 48, 24), seed=1)
+    assert predict(["--model-dir", str(published_model), "--data", str(cohort), "--features", str(tmp_path / "s"),
+                    "--out", str(tmp_path / "p"), "--weights", "vivit=random", "--scale", "cohort-minmax"]) == 2
+    err = capsys.readouterr().err
+    assert "weights_id: model 'google/vivit-b-16x2-kinetics400', here 'random'" in err
+    assert "--weights vivit=PATH (google/vivit-b-16x2-kinetics400)" in err
+    assert not (tmp_path / "s").exists() and not (tmp_path / "p").exists()

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from mgmtfeat.bundle.record import BundleError, provenance_differences
+from mgmtfeat.store.published import PAPER_FIELDS, is_published
 
 __all__ = ["MriSettings", "MriReport", "extraction_runs", "check_runs", "extract_for_model", "peak_memory_mib"]
 
@@ -122,7 +123,14 @@ def _clip_settings(net: str, clips: Mapping | None):
 
 
 def _video_settings(net: str, prov: Mapping, mri: MriSettings, out: str):
+    from mgmtfeat.clips import ClipSettings
     from mgmtfeat.extraction.run import ExtractionSettings
+
+    if is_published(prov):  # the authors' extraction: their sampling on the paper's clips (nothing else published)
+        return ExtractionSettings(data=str(mri.data), out=out, net=net, weights=mri.weights.get(net),
+                                  device=mri.device, threads=mri.threads, exclude=tuple(mri.exclude), jobs=mri.jobs,
+                                  boxes=str(mri.boxes) if mri.boxes else None, clip_settings=ClipSettings(),
+                                  sampling=prov["sampling"])
 
     names = {f.name for f in dataclasses.fields(ExtractionSettings)}
     copied = {k: tuple(v) if isinstance(v, list) else v for k, v in prov.items()
@@ -208,9 +216,11 @@ def check_runs(record: dict, runs, store) -> None:
 
     for nets, settings, modalities in runs:
         for net, made in _made_here(nets, settings, modalities, store).items():
+            recorded = record["features"]["provenance"][net]
             # as the store records it: the net's name added, its run fields (digest, version, date) left out
-            diffs = provenance_differences(comparable(record["features"]["provenance"][net]),
-                                           comparable({"net": net, **made}))
+            diffs = ([(k, recorded.get(k), made.get(k)) for k in PAPER_FIELDS if recorded.get(k) != made.get(k)]
+                     if is_published(recorded) else provenance_differences(comparable(recorded),
+                                                                           comparable({"net": net, **made})))
             if diffs:
                 raise BundleError(f"net {net}: the extraction here would differ from the model's training features "
                                   f"({_shown(diffs)}); {_fix(net, diffs, record['features']['provenance'][net])}")
@@ -231,8 +241,9 @@ def _fix(net: str, diffs, recorded: Mapping) -> str:
     keys = {k for k, _, _ in diffs}
     radiomics = recorded.get("radiomics") or {}
     if any(k.startswith("weights") for k in keys):
-        return (f"give the weights file the model's features were made with: --weights {net}=PATH (sha256 "
-                f"{recorded.get('weights_sha256')})")
+        sha = recorded.get("weights_sha256")
+        return (f"give the weights the model's features were made with: --weights {net}=PATH ("
+                f"{f'sha256 {sha}' if sha else recorded.get('weights_id')})")
     here = next((b for k, _, b in diffs if k == "radiomics"), None) or {}
     if "radiomics" in keys and radiomics.get("params_sha256") != here.get("params_sha256"):
         return (f"give the params file the model's features were made with: --radiomics-params FILE ("
