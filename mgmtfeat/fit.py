@@ -77,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
 
     def work(args):
         from mgmtfeat.bundle import FitSettings, fit_bundle
-        from mgmtfeat.bundle.slices import fit_slice_bundle, is_slice_store
+        from mgmtfeat.bundle.slices import fit_slice_bundle
+        from mgmtfeat.store.slices import is_slice_store
 
         params = _check(args)
         fitter = fit_slice_bundle if is_slice_store(args.features, args.net) else fit_bundle

@@ -7,10 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from mgmtfeat import STEPS  # the one statement of the step order (docstrings name it)
+
 PACKAGE = Path(__file__).resolve().parents[1] / "mgmtfeat"
-#: The steps of the data flow, in order; a step may import itself and the steps before it.
-STEPS = ("data", "clips", "backbones", "radiomics", "store", "extraction", "models", "evaluation", "reports", "bundle",
-         "saliency", "experiments")
 #: Private helpers that every step may use; they import no step themselves.
 BASE_HELPERS = ("_io", "_parallel")
 MAX_LINES = 400

@@ -15,13 +15,13 @@ from mgmtfeat._io import atomic_write_text
 from mgmtfeat.bundle.fit import metrics_table, prediction_frame
 from mgmtfeat.bundle.record import BundleError, provenance_differences, read_record
 from mgmtfeat.bundle.scaling import apply_scale, check_scaling, expected_provenance
+from mgmtfeat.models.ensemble import ENSEMBLES, bundle_proba
 from mgmtfeat.store import FeatureStore
 from mgmtfeat.store.labels import LabelError, read_task_labels
 
-__all__ = ["PredictSettings", "load_bundle", "check_features", "bundle_proba", "predict_bundle"]
+__all__ = ["PredictSettings", "load_bundle", "check_features", "predict_bundle"]
 
 log = logging.getLogger(__name__)
-ENSEMBLES = ("mean", "vote")
 
 
 @dataclass
@@ -81,26 +81,6 @@ def check_features(record: dict, store: FeatureStore) -> None:
             raise BundleError(f"features of net {net} in {store.root} were made differently from the model's training "
                               f"features ({shown}); extract them with the model's settings (see model.json "
                               "'features.provenance') or fit a model on features like these.")
-
-
-def bundle_proba(record: dict, estimators: list, X: np.ndarray, ensemble: str = "mean",
-                 threshold: float = 0.5) -> np.ndarray:
-    """Class probabilities of X (n_cases, n_inputs * 400) -> (n_cases, K), columns in ``record`` class order.
-
-    Several (fold) models are combined by their mean probability, or by ``vote``: the share of models
-    whose decision (binary: P(positive) >= ``threshold``; else argmax) is each class.
-    """
-    if ensemble not in ENSEMBLES:
-        raise ValueError(f"--ensemble {ensemble!r}: choose from {', '.join(ENSEMBLES)}")
-    k = len(record["task"]["classes"])
-    probas = np.stack([est.predict_proba(X) for est in estimators])  # (n_models, n_cases, K)
-    if probas.shape[2] != k:
-        raise BundleError(f"an estimator gives {probas.shape[2]} probability columns for {k} classes in model.json; "
-                          "the model folder is inconsistent, fit the model again.")
-    if ensemble == "mean" or len(estimators) == 1:
-        return probas.mean(axis=0)
-    decision = (probas[:, :, 1] >= threshold).astype(int) if k == 2 else probas.argmax(axis=2)
-    return np.stack([(decision == c).mean(axis=0) for c in range(k)], axis=1)
 
 
 def _labels(settings: PredictSettings, record: dict, case_ids, store_y) -> np.ndarray:
@@ -164,7 +144,7 @@ def predict_bundle(settings: PredictSettings) -> tuple[pd.DataFrame, pd.DataFram
                     "optimistic", len(seen), len(data.case_ids))
     classes, task = list(record["task"]["classes"]), record["task"]
     X, scaling = apply_scale(data.X2d, settings.scale, data.inputs, out)
-    proba = bundle_proba(record, estimators, X, settings.ensemble, settings.threshold)
+    proba = bundle_proba(len(record["task"]["classes"]), estimators, X, settings.ensemble, settings.threshold)
     frame = prediction_frame(data.case_ids, proba, classes)
     if len(classes) == 2:  # positive class last (model.json order), as fit encodes it
         decision = (proba[:, 1] >= settings.threshold).astype(int)

@@ -26,33 +26,12 @@ from mgmtfeat.evaluation.predictive_index import (SliceModel, called_metrics, cr
 from mgmtfeat.store import FeatureStore
 from mgmtfeat.store.slices import load_slices, slice_labels
 
-__all__ = ["check_slice_model", "fit_slice_bundle", "is_slice_store", "predict_slice_bundle"]
-
-
-def is_slice_store(features, nets) -> bool:
-    """Whether the store ``features`` holds per-slice embeddings of the single net in ``nets``."""
-    from mgmtfeat.store import StoreError
-    from mgmtfeat.store.slices import is_slice_net
-
-    if features is None or len(nets) != 1:
-        return False
-    try:
-        return is_slice_net(FeatureStore(features), nets[0])
-    except StoreError:
-        return False  # a missing store or net: the clip path names what is missing
-
-
-def check_slice_model(name: str) -> None:
-    """Refuse a model that splits its input into per-modality clip features (the SNNs)."""
-    from mgmtfeat.models import make_model
-
-    if "input_size" in make_model(name).get_params():
-        raise ValueError(f"--model {name} splits its input into the clip features of each modality; a slice has "
-                         "one embedding: use logistic, svm, rf, xgboost or mlp")
+__all__ = ["fit_slice_bundle", "predict_slice_bundle"]
 
 
 def _factory(settings):
     from mgmtfeat.models import make_model
+    from mgmtfeat.models.slices import check_slice_model
 
     check_slice_model(settings.model)
     return lambda seed: make_model(settings.model, seed).set_params(**settings.params)

@@ -25,7 +25,7 @@ from mgmtfeat import MODALITIES, MODALITY_LABELS
 from mgmtfeat._io import write_csv
 from mgmtfeat.backbones import check_backbone_kind, create_backbone
 from mgmtfeat.bundle import load_bundle
-from mgmtfeat.bundle.predict import bundle_proba
+from mgmtfeat.models.ensemble import bundle_proba
 from mgmtfeat.bundle.record import BundleError, provenance_differences
 from mgmtfeat.clips import ClipSettings, make_clips, stack
 from mgmtfeat.clips.placement import Placement
@@ -138,7 +138,7 @@ def case_saliency(case: Case, record: dict, estimators: list, backbones: dict, m
         columns = [occluded[net] if m == modality and net in occluded
                    else np.broadcast_to(base[net][MODALITIES.index(m)], (n, base[net].shape[1]))
                    for net, m in inputs]
-        return bundle_proba(record, estimators, np.concatenate(columns, axis=1))[:, column]
+        return bundle_proba(len(record["task"]["classes"]), estimators, np.concatenate(columns, axis=1))[:, column]
 
     def score(clips: np.ndarray) -> np.ndarray:  # all masked clips of a batch in one forward per net
         return proba({net: bb.extract(clips) for net, bb in backbones.items()}, len(clips))
