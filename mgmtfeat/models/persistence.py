@@ -123,13 +123,15 @@ def load_estimator(folder: str | Path, name: str):
 def _save_torch(estimator, folder: Path, name: str) -> list[Path]:
     from safetensors.torch import save
 
+    class_name = _torch_name(estimator)  # an unknown class raises before anything is written
+
     state = {f"module.{k}": v.detach().contiguous() for k, v in estimator.module_.state_dict().items()}
     import torch
 
     state["mean"], state["scale"] = torch.from_numpy(estimator.mean_), torch.from_numpy(estimator.scale_)
     classes = estimator.classes_.tolist()
     meta = {
-        "format": _TORCH_FORMAT, "class": _torch_name(estimator), "params": estimator.get_params(),
+        "format": _TORCH_FORMAT, "class": class_name, "params": estimator.get_params(),
         "classes": classes, "n_inputs": int(estimator.n_inputs_), "n_features_in": int(estimator.n_features_in_),
         "n_members": len(estimator.history_), "best_epoch": estimator.best_epoch_, "n_epochs": estimator.n_epochs_,
     }
