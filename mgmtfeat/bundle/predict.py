@@ -58,8 +58,8 @@ class PredictSettings:
     scale: str = "none"
 
 
-def load_bundle(model_dir: str | os.PathLike) -> tuple[dict, list]:
-    """``(model.json record, fitted estimators)`` of a model folder, checked (see :func:`read_record`)."""
+def load_bundle(model_dir: str | os.PathLike) -> tuple[ModelRecord, list]:
+    """``(record, fitted estimators)`` of a model folder, checked (see :func:`read_record`)."""
     from mgmtfeat.models.persistence import load_estimator
 
     record = read_record(model_dir)

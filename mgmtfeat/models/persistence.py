@@ -65,9 +65,10 @@ def _torch_name(estimator) -> str:
         if type(estimator) is cls:
             return name
     cls = type(estimator)
-    raise ModelFileError(f"{cls.__module__}.{cls.__qualname__} is a torch model that mgmtfeat cannot save: skops would "
-                         "pickle its network. Add the class to mgmtfeat.models.persistence.torch_classes() (and, if its "
-                         "network differs from TorchClassifier's, teach _save_torch/_load_torch to rebuild it).")
+    raise ModelFileError(f"{cls.__module__}.{cls.__qualname__} is a torch model that mgmtfeat cannot save: skops "
+                         "would pickle its network. Add the class to mgmtfeat.models.persistence.torch_classes() "
+                         "(and, if its network differs from TorchClassifier's, teach _save_torch/_load_torch to "
+                         "rebuild it).")
 
 
 def save_estimator(estimator, folder: str | Path, name: str) -> list[Path]:

@@ -21,7 +21,8 @@ from mgmtfeat.store.errors import StoreError
 from mgmtfeat.store.featureset import check_label
 from mgmtfeat.store.store import _DAMAGED, _DIGEST, _LABEL_FIX, _NO_LABEL, FeatureStore
 
-__all__ = ["SLICE_PATHWAY", "SliceSet", "is_slice_net", "is_slice_store", "load_slices", "read_slices", "slice_labels", "write_slices"]
+__all__ = ["SLICE_PATHWAY", "SliceSet", "is_slice_net", "is_slice_store", "load_slices", "read_slices", "slice_labels",
+           "write_slices"]
 
 #: The provenance's ``pathway`` of slice features.
 SLICE_PATHWAY = "slices"
