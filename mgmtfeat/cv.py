@@ -110,8 +110,7 @@ def _check(args: argparse.Namespace) -> dict:
     """Validate the options the parser cannot; return the ``--set`` overrides by model."""
     from mgmtfeat._config import check_overrides, parse_overrides
     from mgmtfeat.models import MODELS
-
-    from mgmtfeat.bundle.slices import is_slice_store
+    from mgmtfeat.store.slices import is_slice_store
 
     if args.model is None:  # a slice's single embedding suits a classical head, not the per-modality SNN
         args.model = ["logistic"] if is_slice_store(args.features, args.net) else ["snn"]
@@ -175,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         overrides = _check(args)
         args.out = args.out or f"results/cv-{_dt.datetime.now():%Y%m%d-%H%M%S}"
         args.argv = argv
-        from mgmtfeat.bundle.slices import is_slice_store
+        from mgmtfeat.store.slices import is_slice_store
 
         if is_slice_store(args.features, args.net):
             from mgmtfeat.experiments.slice_study import run_slice_study

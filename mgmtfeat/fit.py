@@ -77,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
 
     def work(args):
         from mgmtfeat.bundle import FitSettings, fit_bundle
-        from mgmtfeat.bundle.slices import fit_slice_bundle, is_slice_store
+        from mgmtfeat.bundle.slices import fit_slice_bundle
+        from mgmtfeat.store.slices import is_slice_store
 
         params = _check(args)
         fitter = fit_slice_bundle if is_slice_store(args.features, args.net) else fit_bundle
@@ -87,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
             id_column=args.id_column, positive_class=args.positive_class, params=params, seed=args.seed,
             fold_models=args.fold_models, force=args.force, command=[*parser.prog.split(), *argv], cutoff=args.cutoff,
             slice_threshold=args.slice_threshold))
-        task = record["task"]
+        task = record.task
         counts = ", ".join(f"{c}: {n}" for c, n in task["cases_per_class"].items())
         print(f"{args.model} fitted on {task['n_cases']} cases ({counts}) -> {args.model_dir}")
         if task["n_unlabelled_left_out"]:

@@ -90,7 +90,7 @@ def _from_mri(args: argparse.Namespace, settings):
     from mgmtfeat.extraction.nets import parse_weights
 
     record = _record(args)
-    record_nets = record["nets"]
+    record_nets = record.nets
     if args.saliency:  # a request saliency cannot serve fails before the extraction, not after it
         from mgmtfeat.saliency.run import check_modality, positive_column
 
@@ -116,7 +116,8 @@ def _from_mri(args: argparse.Namespace, settings):
     return frame, metrics, report
 
 
-def _record(args: argparse.Namespace) -> dict:
+def _record(args: argparse.Namespace):
+    """The model folder's :class:`~mgmtfeat.bundle.record.ModelRecord`."""
     from mgmtfeat.bundle.record import read_record
 
     return read_record(args.model_dir)
@@ -130,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         from mgmtfeat.bundle.slices import predict_slice_bundle
 
         _check(args)
-        slices = _record(args).get("pathway") == "slices"
+        slices = _record(args).is_slices
         if slices and args.scale != "none":
             raise ValueError("--scale applies to clip models; a slice model predicts per-slice embeddings as stored")
         settings = PredictSettings(

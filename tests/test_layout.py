@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import ast
+import importlib
 from pathlib import Path
 
 import pytest
 
+from mgmtfeat import STEPS  # the one statement of the step order (docstrings name it)
+
 PACKAGE = Path(__file__).resolve().parents[1] / "mgmtfeat"
-#: The steps of the data flow, in order; a step may import itself and the steps before it.
-STEPS = ("data", "clips", "backbones", "radiomics", "store", "extraction", "models", "evaluation", "reports", "bundle",
-         "saliency", "experiments")
 #: Private helpers that every step may use; they import no step themselves.
 BASE_HELPERS = ("_io", "_parallel")
 MAX_LINES = 400
@@ -115,3 +115,10 @@ def test_top_level_modules_are_commands_or_private_helpers():
         tree = ast.parse(path.read_text(encoding="utf-8"))
         names = {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
         assert {"_parser", "main"} <= names, f"mgmtfeat/{path.name} is top-level but not a command (_parser + main)"
+
+
+@pytest.mark.parametrize("number, step", list(enumerate(STEPS, start=1)))
+def test_step_docstrings_give_the_one_step_order(number, step):
+    doc = importlib.import_module(f"mgmtfeat.{step}").__doc__ or ""
+    assert doc.startswith(f"Step {number}, "), (f"mgmtfeat/{step}/__init__.py: its docstring must open with "
+                                                f"'Step {number}, ' (its place in mgmtfeat.STEPS)")

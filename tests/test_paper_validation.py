@@ -6,14 +6,13 @@ extraction (weights, sampling, frame indices) and their scaling, and names the f
 
 from __future__ import annotations
 
-import json
-
 import pandas as pd
 import pytest
 from conftest import write_random_store
 
 from mgmtfeat.backbones import create_backbone
 from mgmtfeat.bundle.from_mri import MriSettings, extraction_runs
+from mgmtfeat.bundle.record import read_record
 from mgmtfeat.clips import ClipSettings
 from mgmtfeat.data.synthetic import write_cohort
 from mgmtfeat.fit import main as fit
@@ -66,7 +65,7 @@ def test_other_frames_or_weights_are_refused_naming_the_fix(published_model, tmp
 
 
 def test_predict_from_mri_extracts_as_the_authors_did(published_model, tmp_path):
-    record = json.loads((published_model / "model.json").read_text())
+    record = read_record(published_model)
     ((nets, settings, _),) = extraction_runs(record, MriSettings(tmp_path), "out")
     assert nets == ["vivit"] and settings.sampling == "paper" and settings.clip_settings == ClipSettings()
     assert settings.weights == {"vivit": None}  # the net's own source: google/vivit-b-16x2-kinetics400

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -10,7 +11,7 @@ import pytest
 
 from mgmtfeat import extract
 from mgmtfeat.bundle.from_mri import MriSettings, extraction_runs
-from mgmtfeat.bundle.record import BundleError
+from mgmtfeat.bundle.record import BundleError, read_record
 from mgmtfeat.data.synthetic import write_cohort
 from mgmtfeat.fit import main as fit
 from mgmtfeat.predict import main as predict
@@ -73,22 +74,22 @@ def test_named_store_is_kept_and_resumed(cohort, model, tmp_path, capsys):
 
 
 def test_settings_come_from_the_model_folder(cohort, model):
-    record = json.loads((model / "model" / "model.json").read_text())
+    record = read_record(model / "model")
     ((nets, settings, modalities),) = extraction_runs(record, MriSettings(cohort), "out")
     assert nets == ["slowfast"] and modalities is None
     assert settings.weights == {"slowfast": "random"} and (settings.num_frames, settings.size) == (8, 64)
     assert settings.clip_settings.n_frames == 40 and settings.clip_settings.box_size == 32
-    assert settings.dtype == record["features"]["provenance"]["slowfast"]["dtype"]
+    assert settings.dtype == record.provenance["slowfast"]["dtype"]
 
 
 def test_nets_made_alike_share_one_run_and_radiomics_runs_alone(cohort, model):
-    record = json.loads((model / "model" / "model.json").read_text())
-    prov = record["features"]["provenance"]["slowfast"]
+    record = read_record(model / "model")
+    prov = record.provenance["slowfast"]
     other = {**prov, "net": "r2plus1d", "random_weights": False}
     radiomics = {"kind": "radiomics", "radiomics": {"labels": [4], "modalities": ["t1ce", "t2"],
                                                     "params_sha256": "0" * 64, "params_file": "mine.yaml"}}
-    record["nets"] = ["slowfast", "r2plus1d", "radiomics"]
-    record["features"]["provenance"] = {"slowfast": prov, "r2plus1d": other, "radiomics": radiomics}
+    record = replace(record, nets=["slowfast", "r2plus1d", "radiomics"],
+                     features={"provenance": {"slowfast": prov, "r2plus1d": other, "radiomics": radiomics}})
     with pytest.raises(BundleError, match="params file mine.yaml .* --radiomics-params FILE"):
         extraction_runs(record, MriSettings(cohort), "out")
     mri = MriSettings(cohort, weights={"r2plus1d": "r2.pt"}, radiomics_params="mine.yaml")
@@ -96,7 +97,7 @@ def test_nets_made_alike_share_one_run_and_radiomics_runs_alone(cohort, model):
     assert nets == ["slowfast", "r2plus1d"] and video.net == "slowfast,r2plus1d"  # read and clipped once for both
     assert video.weights == {"slowfast": "random", "r2plus1d": "r2.pt"}
     assert rad.net == "radiomics" and rad.radiomics_labels == (4,) and modalities == ("t1ce", "t2")
-    record["features"]["provenance"]["r2plus1d"] = {**other, "num_frames": 16}  # another net input: its own run
+    record.provenance["r2plus1d"] = {**other, "num_frames": 16}  # another net input: its own run
     assert [r[0] for r in extraction_runs(record, mri, "out")] == [["slowfast"], ["r2plus1d"], ["radiomics"]]
 
 

@@ -1,4 +1,4 @@
-"""Video (Kinetics-400) and image (2D) backbones: a registry of networks and their weights configs.
+"""Step 3, video (Kinetics-400) and image (2D) backbones: a registry of networks and their weights configs.
 
 >>> from mgmtfeat.backbones import create_backbone, list_backbones
 >>> list_backbones()

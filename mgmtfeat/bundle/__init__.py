@@ -1,7 +1,10 @@
 """Step 10, fitted-model folders: train once (:func:`fit_bundle`), predict new patients (:func:`predict_bundle`).
 
-Comes after evaluation and reports in the data flow: it uses the store, the models and the
-evaluation metrics, and nothing before it imports it. A model folder holds::
+In the step order (:data:`mgmtfeat.STEPS`) it comes after evaluation and reports: it uses the store,
+the models and the evaluation metrics; only saliency, experiments and the commands may import it.
+What experiments share with it (:func:`~mgmtfeat.models.ensemble.bundle_proba`,
+:func:`~mgmtfeat.models.slices.check_slice_model`, :func:`~mgmtfeat.store.slices.is_slice_store`)
+lives in those earlier steps. A model folder holds::
 
     model.json          what was fitted, on what (store, provenance, classes, seeds), with which versions
     estimator.skops     or estimator-fold0.skops ... (or .safetensors + .json for the torch models)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import pandas as pd
 
+from mgmtfeat.bundle.record import ModelRecord
+
 __all__ = ["model_card"]
 
 
-def _provenance_lines(record: dict) -> list[str]:
+def _provenance_lines(record: ModelRecord) -> list[str]:
     lines = []
-    for net, prov in record["features"]["provenance"].items():
+    for net, prov in record.provenance.items():
         weights = prov.get("weights_id") or prov.get("weights") or "not recorded"
         sha = prov.get("weights_sha256")
         lines.append(f"- **{net}**: weights {weights}" + (f" (sha256 `{sha}`)" if sha else ""))
@@ -23,20 +25,20 @@ def _provenance_lines(record: dict) -> list[str]:
     return lines
 
 
-def model_card(record: dict, cv: pd.DataFrame | None) -> str:
+def model_card(record: ModelRecord, cv: pd.DataFrame | None) -> str:
     """The model card text of ``record`` (model.json) and, for fold models, their out-of-fold metrics.
 
     Parameters
     ----------
-    record : dict
-        The ``model.json`` record written by :func:`mgmtfeat.bundle.fit_bundle`.
+    record : ModelRecord
+        The record written by :func:`mgmtfeat.bundle.fit_bundle`.
     cv : pandas.DataFrame or None
         Bootstrap table (``metric``, ``estimate``, ``low``, ``high``) of the out-of-fold predictions.
     """
-    task, model = record["task"], record["model"]
+    task, model = record.task, record.model
     counts = ", ".join(f"{c}: {n}" for c, n in task["cases_per_class"].items())
-    random = [n for n, p in record["features"]["provenance"].items() if p.get("random_weights")]
-    lines = [f"# Model card: {model['name']} on {'+'.join(record['nets'])} features", ""]
+    random = [n for n, p in record.provenance.items() if p.get("random_weights")]
+    lines = [f"# Model card: {model['name']} on {'+'.join(record.nets)} features", ""]
     if random:
         lines += [f"> **RANDOM WEIGHTS**: the features of {', '.join(random)} come from a network with random "
                   "weights. Not a usable model.", ""]
@@ -48,12 +50,12 @@ def model_card(record: dict, cv: pd.DataFrame | None) -> str:
         "",
         "## Model",
         f"- {model['name']}: {model['description']}; parameters set: {model['params'] or 'defaults'}",
-        f"- inputs: {', '.join(record['inputs'])}",
-        f"- seed {record['seed']}; mgmtfeat {record['mgmtfeat_version']}; "
-        + ", ".join(f"{k} {v}" for k, v in record["libraries"].items() if v),
+        f"- inputs: {', '.join(record.inputs)}",
+        f"- seed {record.seed}; mgmtfeat {record.mgmtfeat_version}; "
+        + ", ".join(f"{k} {v}" for k, v in record.libraries.items() if v),
     ]
-    if record["ensemble"]:
-        ens = record["ensemble"]
+    if record.ensemble:
+        ens = record.ensemble
         lines.append(f"- {ens['k']} fold models (stratified {ens['k']}-fold split, seeds {ens['seeds']}), combined "
                      "at prediction by mean probability or majority vote")
     else:
@@ -61,7 +63,7 @@ def model_card(record: dict, cv: pd.DataFrame | None) -> str:
     lines += [
         "",
         "## Training data",
-        f"- feature store `{record['features']['store']}`; {task['n_cases']} cases ({counts})",
+        f"- feature store `{record.features['store']}`; {task['n_cases']} cases ({counts})",
         f"- labels: {task['label_source']}; classes {task['classes']}"
         + (f", positive class {task['positive_class']!r}" if task["positive_class"] is not None else ""),
         f"- store cases without a label left out: {task['n_unlabelled_left_out']}; label-file ids not in the store: "
@@ -83,7 +85,7 @@ def model_card(record: dict, cv: pd.DataFrame | None) -> str:
         "## Limitations",
         "- Trained on one cohort (one store); performance on other scanners, sites and protocols is unknown "
         "until measured on them.",
-        f"- Features of {'one net' if len(record['nets']) == 1 else 'the nets ' + ', '.join(record['nets'])} only; "
+        f"- Features of {'one net' if len(record.nets) == 1 else 'the nets ' + ', '.join(record.nets)} only; "
         "a change of weights, clip settings or preprocessing changes the features and invalidates the model.",
         "- Out-of-fold metrics are estimates from the training cohort, optimistic for new cohorts; report "
         "results on an external test set.",

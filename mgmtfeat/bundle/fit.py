@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import logging
 import os
 from dataclasses import dataclass, field
@@ -16,7 +15,7 @@ import pandas as pd
 from mgmtfeat import __version__
 from mgmtfeat._io import atomic_write_text
 from mgmtfeat.bundle.card import model_card
-from mgmtfeat.bundle.record import CARD_FILE, FORMAT, RECORD_FILE, library_versions, model_folder
+from mgmtfeat.bundle.record import CARD_FILE, ModelRecord, library_versions, model_folder, write_record
 from mgmtfeat.store import FeatureStore
 from mgmtfeat.store.labels import TaskLabels, read_task_labels
 
@@ -193,7 +192,7 @@ def _fold_models(settings: FitSettings, task: TaskLabels, X: np.ndarray, folder:
     return rows, files, ci
 
 
-def fit_bundle(settings: FitSettings) -> dict:
+def fit_bundle(settings: FitSettings) -> ModelRecord:
     """Fit and write a model folder (see :mod:`mgmtfeat.bundle`); return its ``model.json`` record.
 
     Raises
@@ -219,31 +218,31 @@ def fit_bundle(settings: FitSettings) -> dict:
     inputs = data.inputs
     # fused nets of other lengths (i3d + radiomics): the SNN's per-input sizes, recorded with the params
     settings = replace(settings, params=input_params(settings.model, dict(settings.params), data.sizes) or {})
-    record = {
-        "format": FORMAT, "mgmtfeat_version": __version__,
+    made = {
+        "mgmtfeat_version": __version__,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "libraries": library_versions(),
         "model": {"name": settings.model, "description": MODELS[settings.model].description,
                   "params": dict(settings.params)},
-        "nets": list(settings.nets), "modalities": modalities, "inputs": list(inputs),
+        "nets": settings.nets, "modalities": modalities, "inputs": inputs,
         "task": task_record(task, settings),
         "seed": settings.seed,
         "features": {"store": str(Path(settings.features).resolve()),
                      "provenance": {net: store.provenance(net) for net in settings.nets}},
-        "training_cases": list(task.case_ids),
-        "command": list(settings.command),
+        "training_cases": task.case_ids,
+        "command": settings.command,
     }
     with model_folder(target, settings.force) as folder:
         if settings.fold_models:
             rows, files, ci = _fold_models(settings, task, X, folder)
-            record["ensemble"] = {"k": settings.fold_models, "folds": rows, "fold_table": "folds.csv",
-                                  "seeds": [r["seed"] for r in rows]}
-            record["estimators"] = [r["estimator"] for r in rows]
+            ensemble = {"k": settings.fold_models, "folds": rows, "fold_table": "folds.csv",
+                        "seeds": [r["seed"] for r in rows]}
+            estimators = [r["estimator"] for r in rows]
         else:
             estimator = _estimator(settings.model, settings.params, settings.seed).fit(X, task.y)
             files, ci = [p.name for p in save_estimator(estimator, folder, "estimator")], None
-            record["ensemble"], record["estimators"] = None, ["estimator"]
-        record["files"] = sorted(files)
-        atomic_write_text(folder / RECORD_FILE, json.dumps(record, indent=2, default=str))
+            ensemble, estimators = None, ["estimator"]
+        record = ModelRecord(**made, ensemble=ensemble, estimators=estimators, files=sorted(files))
+        write_record(folder, record)
         atomic_write_text(folder / CARD_FILE, model_card(record, ci))
     return record

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from mgmtfeat.bundle.record import BundleError, provenance_differences
+from mgmtfeat.bundle.record import BundleError, ModelRecord, provenance_differences
 from mgmtfeat.store.published import PAPER_FIELDS, is_published
 
 __all__ = ["MriSettings", "MriReport", "extraction_runs", "check_runs", "extract_for_model", "peak_memory_mib"]
@@ -159,7 +159,7 @@ def _radiomics_settings(prov: Mapping, mri: MriSettings, out: str):
                               radiomics_labels=None if labels == _WHOLE_TUMOUR else tuple(labels))
 
 
-def extraction_runs(record: dict, mri: MriSettings, out: str) -> list[tuple[list[str], object, tuple | None]]:
+def extraction_runs(record: ModelRecord, mri: MriSettings, out: str) -> list[tuple[list[str], object, tuple | None]]:
     """The extraction runs that remake the model's features: ``[(nets, ExtractionSettings, modalities)]``.
 
     Video nets whose settings agree except for their weights share one run (each case read and
@@ -171,12 +171,12 @@ def extraction_runs(record: dict, mri: MriSettings, out: str) -> list[tuple[list
         A slice model, clip settings this version does not know, a radiomics params file that is
         not the shipped one and not given.
     """
-    if record.get("pathway") == "slices":
+    if record.is_slices:
         raise BundleError("predict --data serves clip models; for a slice model run `mgmtfeat extract --pathway "
                           "slices` with its settings, then `mgmtfeat predict --features`")
     groups: dict[str, tuple[list[str], object, tuple | None]] = {}
-    for net in record["nets"]:
-        prov = record["features"]["provenance"][net]
+    for net in record.nets:
+        prov = record.provenance[net]
         if prov.get("kind") == "radiomics" or net == "radiomics":
             modalities = tuple((prov.get("radiomics") or {}).get("modalities") or ()) or None
             groups[net] = ([net], _radiomics_settings(prov, mri, out), modalities)
@@ -204,7 +204,7 @@ def _made_here(nets: list[str], settings, modalities, store) -> dict:
     return {net: backbone_provenance(net, runs) for net in nets}
 
 
-def check_runs(record: dict, runs, store) -> None:
+def check_runs(record: ModelRecord, runs, store) -> None:
     """Refuse, before any case is read, an extraction whose provenance would differ from the model's.
 
     Raises
@@ -216,14 +216,14 @@ def check_runs(record: dict, runs, store) -> None:
 
     for nets, settings, modalities in runs:
         for net, made in _made_here(nets, settings, modalities, store).items():
-            recorded = record["features"]["provenance"][net]
+            recorded = record.provenance[net]
             # as the store records it: the net's name added, its run fields (digest, version, date) left out
             diffs = ([(k, recorded.get(k), made.get(k)) for k in PAPER_FIELDS if recorded.get(k) != made.get(k)]
                      if is_published(recorded) else provenance_differences(comparable(recorded),
                                                                            comparable({"net": net, **made})))
             if diffs:
                 raise BundleError(f"net {net}: the extraction here would differ from the model's training features "
-                                  f"({_shown(diffs)}); {_fix(net, diffs, record['features']['provenance'][net])}")
+                                  f"({_shown(diffs)}); {_fix(net, diffs, record.provenance[net])}")
 
 
 def _shown(diffs) -> str:
@@ -251,7 +251,7 @@ def _fix(net: str, diffs, recorded: Mapping) -> str:
     return "install the mgmtfeat and library versions the model was fitted with, or fit the model again"
 
 
-def extract_for_model(record: dict, mri: MriSettings, store_path: str, progress: bool = True) -> MriReport:
+def extract_for_model(record: ModelRecord, mri: MriSettings, store_path: str, progress: bool = True) -> MriReport:
     """Extract the cases of ``mri.data`` into ``store_path`` exactly as the model's training features.
 
     Returns

@@ -13,16 +13,16 @@ import pandas as pd
 
 from mgmtfeat._io import atomic_write_text
 from mgmtfeat.bundle.fit import metrics_table, prediction_frame
-from mgmtfeat.bundle.record import BundleError, provenance_differences, read_record
+from mgmtfeat.bundle.record import BundleError, ModelRecord, provenance_differences, read_record
 from mgmtfeat.bundle.scaling import apply_scale, check_scaling, expected_provenance
+from mgmtfeat.models.ensemble import ENSEMBLES, bundle_proba
 from mgmtfeat.store import FeatureStore
 from mgmtfeat.store.labels import LabelError, read_task_labels
 from mgmtfeat.store.published import PAPER_FIELDS, is_published
 
-__all__ = ["PredictSettings", "load_bundle", "check_features", "bundle_proba", "predict_bundle"]
+__all__ = ["PredictSettings", "load_bundle", "check_features", "predict_bundle"]
 
 log = logging.getLogger(__name__)
-ENSEMBLES = ("mean", "vote")
 
 
 @dataclass
@@ -59,15 +59,15 @@ class PredictSettings:
     scale: str = "none"
 
 
-def load_bundle(model_dir: str | os.PathLike) -> tuple[dict, list]:
-    """``(model.json record, fitted estimators)`` of a model folder, checked (see :func:`read_record`)."""
+def load_bundle(model_dir: str | os.PathLike) -> tuple[ModelRecord, list]:
+    """``(record, fitted estimators)`` of a model folder, checked (see :func:`read_record`)."""
     from mgmtfeat.models.persistence import load_estimator
 
     record = read_record(model_dir)
-    return record, [load_estimator(model_dir, name) for name in record["estimators"]]
+    return record, [load_estimator(model_dir, name) for name in record.estimators]
 
 
-def check_features(record: dict, store: FeatureStore) -> None:
+def check_features(record: ModelRecord, store: FeatureStore) -> None:
     """Refuse a store whose features of a model net were made otherwise than the training features.
 
     Raises
@@ -75,7 +75,7 @@ def check_features(record: dict, store: FeatureStore) -> None:
     BundleError
         Naming the net, each differing provenance field and both values.
     """
-    for net, expected in record["features"]["provenance"].items():
+    for net, expected in record.provenance.items():
         found = store.provenance(net)
         if is_published(expected):
             _check_paper_features(net, expected, found, store)
@@ -99,33 +99,13 @@ def _check_paper_features(net: str, expected: dict, found: dict, store: FeatureS
                           "offline), then predict with --scale cohort-minmax.")
 
 
-def bundle_proba(record: dict, estimators: list, X: np.ndarray, ensemble: str = "mean",
-                 threshold: float = 0.5) -> np.ndarray:
-    """Class probabilities of X (n_cases, n_inputs * 400) -> (n_cases, K), columns in ``record`` class order.
-
-    Several (fold) models are combined by their mean probability, or by ``vote``: the share of models
-    whose decision (binary: P(positive) >= ``threshold``; else argmax) is each class.
-    """
-    if ensemble not in ENSEMBLES:
-        raise ValueError(f"--ensemble {ensemble!r}: choose from {', '.join(ENSEMBLES)}")
-    k = len(record["task"]["classes"])
-    probas = np.stack([est.predict_proba(X) for est in estimators])  # (n_models, n_cases, K)
-    if probas.shape[2] != k:
-        raise BundleError(f"an estimator gives {probas.shape[2]} probability columns for {k} classes in model.json; "
-                          "the model folder is inconsistent, fit the model again.")
-    if ensemble == "mean" or len(estimators) == 1:
-        return probas.mean(axis=0)
-    decision = (probas[:, :, 1] >= threshold).astype(int) if k == 2 else probas.argmax(axis=2)
-    return np.stack([(decision == c).mean(axis=0) for c in range(k)], axis=1)
-
-
-def _labels(settings: PredictSettings, record: dict, case_ids, store_y) -> np.ndarray:
+def _labels(settings: PredictSettings, record: ModelRecord, case_ids, store_y) -> np.ndarray:
     """Encoded label (0..K-1, the model's class order) of each case, -1 where it has none."""
-    classes = list(record["task"]["classes"])
+    classes = record.classes
     csv = None if str(settings.labels) == "store" else settings.labels
-    if csv is None and record["task"]["label_source"] != "store":
+    if csv is None and record.task["label_source"] != "store":
         log.warning("--labels store: the model was trained on %s, the store holds binary MGMT labels",
-                    record["task"]["label_source"])
+                    record.task["label_source"])
     task = read_task_labels(csv, case_ids, settings.label_column, settings.id_column, store_labels=store_y)
     names = [task.classes[i] for i in task.y]
     unknown = sorted({str(n) for n in names if n not in classes})
@@ -139,9 +119,9 @@ def _labels(settings: PredictSettings, record: dict, case_ids, store_y) -> np.nd
     return out
 
 
-def _markdown(table: pd.DataFrame, n: int, settings: PredictSettings, record: dict) -> str:
-    lines = [f"# Metrics of {record['model']['name']} ({settings.model_dir}) on {settings.features}", "",
-             f"{n} labelled cases; classes {record['task']['classes']}; percentile bootstrap 95 % CIs over cases "
+def _markdown(table: pd.DataFrame, n: int, settings: PredictSettings, record: ModelRecord) -> str:
+    lines = [f"# Metrics of {record.model['name']} ({settings.model_dir}) on {settings.features}", "",
+             f"{n} labelled cases; classes {record.classes}; percentile bootstrap 95 % CIs over cases "
              "(1,000 resamples).", "", "| metric | estimate | 95 % CI |", "| --- | --- | --- |"]
     lines += [f"| {r.metric} | {r.estimate:.3f} | {r.low:.3f} to {r.high:.3f} |" for r in table.itertuples()]
     return "\n".join(lines) + "\n"
@@ -165,22 +145,22 @@ def predict_bundle(settings: PredictSettings) -> tuple[pd.DataFrame, pd.DataFram
     if settings.ensemble not in ENSEMBLES:
         raise ValueError(f"--ensemble {settings.ensemble!r}: choose from {', '.join(ENSEMBLES)}")
     record, estimators = load_bundle(settings.model_dir)
-    if record.get("pathway") == "slices":
+    if record.is_slices:
         raise BundleError(f"{settings.model_dir} is a slice model: predict with mgmtfeat.bundle.slices."
                           "predict_slice_bundle")
     store = FeatureStore(settings.features)
     check_scaling(record, store, settings.scale)
     check_features(expected_provenance(record, settings.scale), store)
-    data = store.load(record["nets"], record["modalities"], require_labels=False)
-    if list(data.inputs) != list(record["inputs"]):
-        raise BundleError(f"features give inputs {list(data.inputs)}, the model takes {record['inputs']}")
-    seen = set(record.get("training_cases", [])) & set(data.case_ids)
+    data = store.load(record.nets, record.modalities, require_labels=False)
+    if list(data.inputs) != list(record.inputs):
+        raise BundleError(f"features give inputs {list(data.inputs)}, the model takes {record.inputs}")
+    seen = set(record.training_cases) & set(data.case_ids)
     if seen:
         log.warning("%d of the %d cases to predict were training cases of this model; their predictions are "
                     "optimistic", len(seen), len(data.case_ids))
-    classes, task = list(record["task"]["classes"]), record["task"]
+    classes, task = record.classes, record.task
     X, scaling = apply_scale(data.X2d, settings.scale, data.inputs, out)
-    proba = bundle_proba(record, estimators, X, settings.ensemble, settings.threshold)
+    proba = bundle_proba(len(record.classes), estimators, X, settings.ensemble, settings.threshold)
     frame = prediction_frame(data.case_ids, proba, classes)
     if len(classes) == 2:  # positive class last (model.json order), as fit encodes it
         decision = (proba[:, 1] >= settings.threshold).astype(int)

@@ -19,12 +19,13 @@ A model is held to be fitted on min-max scaled features when a net's provenance 
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from typing import Mapping
 
 import numpy as np
 
-from mgmtfeat.bundle.record import BundleError
+from mgmtfeat.bundle.record import BundleError, ModelRecord
 
 __all__ = ["SCALES", "SCALING_KEY", "minmax_scaled", "expected_provenance", "check_scaling", "cohort_minmax"]
 
@@ -44,7 +45,7 @@ def minmax_scaled(provenance: Mapping) -> bool:
     return bool(_MINMAX.search(str(text or ""))) or "min-max scaled" in str(provenance.get("preprocessing", ""))
 
 
-def expected_provenance(record: dict, scale: str) -> dict:
+def expected_provenance(record: ModelRecord, scale: str) -> ModelRecord:
     """``record`` whose nets' provenance lacks the scaling entry when ``scale`` reproduces it here (with the
     store's digest of the record recomputed without it)."""
     from mgmtfeat.store.integrity import settings_digest
@@ -52,15 +53,15 @@ def expected_provenance(record: dict, scale: str) -> dict:
     if scale == "none":
         return record
     provenance = {}
-    for net, prov in record["features"]["provenance"].items():
+    for net, prov in record.provenance.items():
         kept = {k: v for k, v in prov.items() if k != SCALING_KEY}
         if "settings_digest" in prov:
             kept["settings_digest"] = settings_digest(kept)
         provenance[net] = kept
-    return {**record, "features": {**record["features"], "provenance": provenance}}
+    return dataclasses.replace(record, features={**record.features, "provenance": provenance})
 
 
-def check_scaling(record: dict, store, scale: str) -> None:
+def check_scaling(record: ModelRecord, store, scale: str) -> None:
     """Refuse features on another scale than the model's, naming the fix.
 
     Raises
@@ -74,8 +75,8 @@ def check_scaling(record: dict, store, scale: str) -> None:
     """
     if scale not in SCALES:
         raise ValueError(f"--scale {scale!r}: choose from {', '.join(SCALES)}")
-    model = [net for net, prov in record["features"]["provenance"].items() if minmax_scaled(prov)]
-    stored = [net for net in record["nets"] if net in store.nets() and minmax_scaled(store.provenance(net))]
+    model = [net for net, prov in record.provenance.items() if minmax_scaled(prov)]
+    stored = [net for net in record.nets if net in store.nets() and minmax_scaled(store.provenance(net))]
     if model and scale == "none" and not stored:
         raise BundleError(f"the model was fitted on features min-max scaled per feature over their cohort (net "
                           f"{', '.join(model)}); the features in {store.root} are unscaled logits; {_FIX}.")

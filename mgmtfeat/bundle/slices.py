@@ -11,7 +11,6 @@ by the majority of the fold models (:func:`~mgmtfeat.evaluation.predictive_index
 from __future__ import annotations
 
 import datetime as _dt
-import json
 from pathlib import Path
 
 import numpy as np
@@ -19,40 +18,19 @@ import pandas as pd
 
 from mgmtfeat import __version__
 from mgmtfeat._io import atomic_write_text
-from mgmtfeat.bundle.record import CARD_FILE, FORMAT, RECORD_FILE, BundleError, library_versions, model_folder
+from mgmtfeat.bundle.record import CARD_FILE, BundleError, ModelRecord, library_versions, model_folder, write_record
 from mgmtfeat.evaluation import make_folds
 from mgmtfeat.evaluation.predictive_index import (SliceModel, called_metrics, cross_validate_slices, fit_slice_model,
                                                   vote)
 from mgmtfeat.store import FeatureStore
 from mgmtfeat.store.slices import load_slices, slice_labels
 
-__all__ = ["check_slice_model", "fit_slice_bundle", "is_slice_store", "predict_slice_bundle"]
-
-
-def is_slice_store(features, nets) -> bool:
-    """Whether the store ``features`` holds per-slice embeddings of the single net in ``nets``."""
-    from mgmtfeat.store import StoreError
-    from mgmtfeat.store.slices import is_slice_net
-
-    if features is None or len(nets) != 1:
-        return False
-    try:
-        return is_slice_net(FeatureStore(features), nets[0])
-    except StoreError:
-        return False  # a missing store or net: the clip path names what is missing
-
-
-def check_slice_model(name: str) -> None:
-    """Refuse a model that splits its input into per-modality clip features (the SNNs)."""
-    from mgmtfeat.models import make_model
-
-    if "input_size" in make_model(name).get_params():
-        raise ValueError(f"--model {name} splits its input into the clip features of each modality; a slice has "
-                         "one embedding: use logistic, svm, rf, xgboost or mlp")
+__all__ = ["fit_slice_bundle", "predict_slice_bundle"]
 
 
 def _factory(settings):
     from mgmtfeat.models import make_model
+    from mgmtfeat.models.slices import check_slice_model
 
     check_slice_model(settings.model)
     return lambda seed: make_model(settings.model, seed).set_params(**settings.params)
@@ -75,7 +53,7 @@ def _fit_models(settings, data, folder: Path) -> tuple[list[SliceModel], list[di
     return models, rows, ["oof_predictions.csv", "cv_metrics.csv"]
 
 
-def fit_slice_bundle(settings) -> dict:
+def fit_slice_bundle(settings) -> ModelRecord:
     """Fit the slice protocol on the store's labelled patients and write the model folder.
 
     Parameters
@@ -85,8 +63,8 @@ def fit_slice_bundle(settings) -> dict:
 
     Returns
     -------
-    dict
-        The ``model.json`` record.
+    ModelRecord
+        The record written to ``model.json``.
     """
     from mgmtfeat.bundle.fit import task_record
     from mgmtfeat.models import MODELS
@@ -106,39 +84,39 @@ def fit_slice_bundle(settings) -> dict:
         models, rows, files = _fit_models(settings, data, folder)
         for model, row in zip(models, rows):
             files += [p.name for p in save_estimator(model.estimator, folder, row["estimator"])]
-        record = {
-            "format": FORMAT, "mgmtfeat_version": __version__, "pathway": "slices",
-            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            "libraries": library_versions(),
-            "model": {"name": settings.model, "description": MODELS[settings.model].description,
-                      "params": dict(settings.params)},
-            "nets": [net], "modalities": [], "inputs": [f"{net}:slices"],
-            "task": task_record(task, settings),
-            "slice_protocol": {"cutoff_rule": settings.cutoff, "slice_threshold": settings.slice_threshold,
-                               "cutoffs": [r["cutoff"] for r in rows], "n_slices": int(len(data.X))},
-            "seed": settings.seed,
-            "features": {"store": str(Path(settings.features).resolve()), "provenance": {net: store.provenance(net)}},
-            "training_cases": list(data.case_ids),
-            "ensemble": {"k": settings.fold_models, "folds": rows} if settings.fold_models else None,
-            "estimators": [r["estimator"] for r in rows],
-            "command": list(settings.command),
-            "files": sorted(files),
-        }
-        atomic_write_text(folder / RECORD_FILE, json.dumps(record, indent=2, default=str))
+        record = ModelRecord(
+            mgmtfeat_version=__version__, pathway="slices",
+            created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            libraries=library_versions(),
+            model={"name": settings.model, "description": MODELS[settings.model].description,
+                   "params": dict(settings.params)},
+            nets=[net], modalities=[], inputs=[f"{net}:slices"],
+            task=task_record(task, settings),
+            slice_protocol={"cutoff_rule": settings.cutoff, "slice_threshold": settings.slice_threshold,
+                            "cutoffs": [r["cutoff"] for r in rows], "n_slices": int(len(data.X))},
+            seed=settings.seed,
+            features={"store": str(Path(settings.features).resolve()), "provenance": {net: store.provenance(net)}},
+            training_cases=data.case_ids,
+            ensemble={"k": settings.fold_models, "folds": rows} if settings.fold_models else None,
+            estimators=[r["estimator"] for r in rows],
+            command=settings.command,
+            files=sorted(files),
+        )
+        write_record(folder, record)
         atomic_write_text(folder / CARD_FILE, _card(record))
     return record
 
 
-def _card(record: dict) -> str:
-    protocol = record["slice_protocol"]
-    return (f"# Model card: {record['model']['name']} on {record['nets'][0]} slice embeddings\n\n"
-            f"- Task: {record['task']['classes'][1]} (positive) vs {record['task']['classes'][0]}; "
-            f"{record['task']['n_cases']} patients, {protocol['n_slices']} slices ({record['task']['label_source']}).\n"
+def _card(record: ModelRecord) -> str:
+    protocol = record.slice_protocol
+    return (f"# Model card: {record.model['name']} on {record.nets[0]} slice embeddings\n\n"
+            f"- Task: {record.classes[1]} (positive) vs {record.classes[0]}; "
+            f"{record.task['n_cases']} patients, {protocol['n_slices']} slices ({record.task['label_source']}).\n"
             f"- Protocol: a slice is positive at p >= {protocol['slice_threshold']}; the predictive index is the "
             f"fraction of a patient's positive slices; cutoff {protocol['cutoff_rule']} "
             f"({', '.join(f'{c:.3f}' for c in protocol['cutoffs'])}).\n"
-            f"- Models: {len(record['estimators'])} ({'majority vote of fold models' if record['ensemble'] else 'one'})."
-            f"\n- Made with mgmtfeat {record['mgmtfeat_version']}: `{' '.join(record['command'])}`\n")
+            f"- Models: {len(record.estimators)} ({'majority vote of fold models' if record.ensemble else 'one'})."
+            f"\n- Made with mgmtfeat {record.mgmtfeat_version}: `{' '.join(record.command)}`\n")
 
 
 def predict_slice_bundle(settings) -> tuple[pd.DataFrame, pd.DataFrame | None]:
@@ -163,24 +141,24 @@ def predict_slice_bundle(settings) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     if any((out / name).exists() for name in ("predictions.csv", "metrics.csv")) and not settings.force:
         raise FileExistsError(f"--out {out} already holds predictions; choose another folder or pass --force")
     record, estimators = load_bundle(settings.model_dir)
-    if record.get("pathway") != "slices":
+    if not record.is_slices:
         raise BundleError(f"{settings.model_dir} is a clip-feature model; predict it with predict_bundle")
-    net = record["nets"][0]
+    net = record.nets[0]
     store = FeatureStore(settings.features)
     check_features(record, store)
     labels = None
     if settings.labels is not None:
         csv = None if str(settings.labels) == "store" else settings.labels
         labels, task = slice_labels(store, net, csv, settings.label_column, settings.id_column,
-                                    record["task"]["positive_class"])
-        if [str(c) for c in task.classes] != [str(c) for c in record["task"]["classes"]]:
+                                    record.task["positive_class"])
+        if [str(c) for c in task.classes] != [str(c) for c in record.classes]:
             raise BundleError(f"{task.source}: classes {task.classes} differ from the model's "
-                              f"{record['task']['classes']}")
+                              f"{record.classes}")
     data = load_slices(store, net, labels, require_labels=False)
-    protocol = record["slice_protocol"]
+    protocol = record.slice_protocol
     models = [SliceModel(e, c, protocol["slice_threshold"]) for e, c in zip(estimators, protocol["cutoffs"])]
     calls = vote(models, data.X, data.patient, len(data.case_ids))
-    classes = np.asarray(record["task"]["classes"], dtype=object)
+    classes = np.asarray(record.classes, dtype=object)
     frame = pd.DataFrame({"case_id": list(data.case_ids), "n_slices": data.counts, "index": calls["index"],
                           "votes": calls["votes"], "predicted": classes[calls["predicted"].to_numpy()]})
     metrics = None
@@ -188,7 +166,7 @@ def predict_slice_bundle(settings) -> tuple[pd.DataFrame, pd.DataFrame | None]:
         frame["label"] = pd.Series(classes[np.maximum(data.y, 0)]).where(data.y >= 0)
         known = data.y >= 0
         metrics = called_metrics(data.y[known], calls["index"].to_numpy()[known],
-                                 calls["predicted"].to_numpy()[known], record["seed"])
+                                 calls["predicted"].to_numpy()[known], record.seed)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "predictions.csv", frame.to_csv(index=False))
     if metrics is not None:

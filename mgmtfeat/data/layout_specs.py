@@ -101,7 +101,9 @@ class LayoutSpec:
     def __post_init__(self):
         if self.reader not in _READERS or self.cases not in _CASE_SOURCES or self.labels not in LABEL_READERS:
             raise ValueError(f"layout {self.name}: reader {self.reader!r}, cases {self.cases!r} or labels "
-                             f"{self.labels!r} is not one of {_READERS}, {_CASE_SOURCES}, {tuple(LABEL_READERS)}")
+                             f"{self.labels!r} is not one of {_READERS}, {_CASE_SOURCES}, {tuple(LABEL_READERS)}; a "
+                             "new one needs its reader: a series reader in mgmtfeat/data/volumes.py (_reader) listed "
+                             "in _READERS, or a label reader in LABEL_READERS (mgmtfeat/data/layout_specs.py)")
 
     @property
     def series_folders(self) -> bool:

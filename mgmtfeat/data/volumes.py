@@ -65,8 +65,13 @@ def same_grid(a: Volume, b: Volume, atol_mm: float = 0.1) -> bool:
 
 def _reader(spec: LayoutSpec, path, series_uids: tuple[str, ...]):
     """The layout's reader for one series: NIfTI file, DICOM series folder, or by what the path is."""
-    dicom = spec.reader == "dicom" or (spec.reader == "by_path" and path.is_dir())
-    return partial(load_dicom_series, series_uids=series_uids) if dicom else load_nifti
+    kind = ("dicom" if path.is_dir() else "nifti") if spec.reader == "by_path" else spec.reader
+    if kind == "dicom":
+        return partial(load_dicom_series, series_uids=series_uids)
+    if kind == "nifti":
+        return load_nifti
+    raise ValueError(f"layout {spec.name}: reader {spec.reader!r} has no series reader; add one to "
+                     "mgmtfeat/data/volumes.py (_reader)")
 
 
 def load_case(ref: CaseRef, seg: str = "auto", series_uids: tuple[str, ...] = (),

@@ -1,4 +1,4 @@
-"""Step 7, saved folds, repeated cross-validation, metrics and statistics.
+"""Step 8, saved folds, repeated cross-validation, metrics and statistics.
 
 >>> from mgmtfeat.evaluation import make_folds, cross_validate
 

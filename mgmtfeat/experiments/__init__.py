@@ -1,4 +1,4 @@
-"""Step 9, studies: the cross-validation study of ``mgmtfeat cv`` and the paper's experiments, one per module.
+"""Step 12, studies: the cross-validation study of ``mgmtfeat cv`` and the paper's experiments, one per module.
 
 Each experiment is one function ``f(settings, ...) -> dict of DataFrames`` that cross-validates on
 the store's one saved fold assignment (:func:`shared_folds`), so every table of a cohort is paired

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from mgmtfeat._io import atomic_write_text
-from mgmtfeat.bundle.slices import check_slice_model
+from mgmtfeat.models.slices import check_slice_model
 from mgmtfeat.evaluation.compare import cv_interval
 from mgmtfeat.evaluation.predictive_index import called_metrics, cross_validate_slices, vote
 from mgmtfeat.experiments._common import (_discard_partial, _finish_out, _prepare_out, check_out_apart,

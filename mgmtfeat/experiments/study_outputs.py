@@ -171,14 +171,13 @@ def test_reports(tmp: Path, fold_models: Mapping[str, tuple[list, np.ndarray]], 
     passed as ``fraction``), ``test_stability.csv``/``.png`` (AUC mean and SD over random subsets of
     1..K fold models).
     """
-    from mgmtfeat.bundle.predict import bundle_proba
+    from mgmtfeat.models.ensemble import bundle_proba
 
-    record = {"task": {"classes": list(classes)}}
     ci = {"random_state": seed, "n_resamples": options.n_resamples, "fraction": options.bootstrap_fraction}
     y, predictions, metrics, stability = test.y, [], [], []
     rng = np.random.default_rng(seed)
     for model, (models, X) in fold_models.items():
-        proba = bundle_proba(record, models, X, options.ensemble)
+        proba = bundle_proba(len(classes), models, X, options.ensemble)
         frame = pd.DataFrame({"model": model, "case_id": list(test.case_ids), "label": y})
         for k, name in enumerate(classes):
             frame[f"prob_{name}"] = proba[:, k]
@@ -217,10 +216,9 @@ class _Fixed:
 
 def _combine(member: np.ndarray, ensemble: str) -> np.ndarray:
     """Combine member probabilities (n_members, n_cases, K) exactly as ``bundle_proba`` does."""
-    from mgmtfeat.bundle.predict import bundle_proba
+    from mgmtfeat.models.ensemble import bundle_proba
 
-    record = {"task": {"classes": list(range(member.shape[2]))}}
-    return bundle_proba(record, [_Fixed(p) for p in member], None, ensemble)
+    return bundle_proba(member.shape[2], [_Fixed(p) for p in member], None, ensemble)
 
 
 def site_comparison(tmp: Path, separate: Mapping[str, pd.DataFrame], mixed: Mapping[str, pd.DataFrame],

@@ -1,4 +1,4 @@
-"""Step 5, dataset -> clips -> backbone -> feature store, resumable, in-process or on a cluster.
+"""Step 6, dataset -> clips -> backbone -> feature store, resumable, in-process or on a cluster.
 
 >>> from mgmtfeat.extraction import ExtractionSettings, extract_features
 >>> report = extract_features(ExtractionSettings(data="data/brats", out="features/brats", net="i3d"))

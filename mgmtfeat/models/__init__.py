@@ -1,4 +1,4 @@
-"""Estimators and the model registry used by cross-validation.
+"""Step 7, estimators and the model registry used by cross-validation.
 
 Every model is a scikit-learn classifier on X of shape (n_cases, n_inputs * 400), so ``clone``,
 ``Pipeline`` and ``GridSearchCV`` work on all of them. ``make_model(name, random_state)`` builds one

@@ -16,7 +16,7 @@ import numpy as np
 
 from mgmtfeat._io import atomic_write_bytes, atomic_write_text
 
-__all__ = ["ModelFileError", "save_estimator", "load_estimator", "TRUSTED_TYPES"]
+__all__ = ["ModelFileError", "save_estimator", "load_estimator", "torch_classes", "TRUSTED_TYPES"]
 
 #: Types outside skops' default trust that the package's pipelines contain.
 TRUSTED_TYPES = (
@@ -34,21 +34,56 @@ class ModelFileError(ValueError):
     """A model file that is missing, damaged, or holds types that are not trusted."""
 
 
-def _torch_classes() -> dict:
+def torch_classes() -> dict[str, type]:
+    """The torch estimator classes this module saves and loads, by the name written into their JSON file.
+
+    A new torch model (a subclass of ``TorchClassifier``) is added here; until it is, saving it raises.
+    """
     from mgmtfeat.models.mlp import MLPClassifier
     from mgmtfeat.models.snn import SNNClassifier
 
     return {"SNNClassifier": SNNClassifier, "MLPClassifier": MLPClassifier}
 
 
+def _is_torch(estimator) -> bool:
+    """Whether ``estimator`` holds a torch network (a ``TorchClassifier``, or a fitted ``module_`` of torch)."""
+    from mgmtfeat.models._torch import TorchClassifier
+
+    if isinstance(estimator, TorchClassifier):
+        return True
+    module = getattr(estimator, "module_", None)
+    if module is None:
+        return False
+    import torch
+
+    return isinstance(module, torch.nn.Module)
+
+
+def _torch_name(estimator) -> str:
+    """The name :func:`torch_classes` knows ``estimator``'s exact class by; raise for an unknown torch class."""
+    for name, cls in torch_classes().items():
+        if type(estimator) is cls:
+            return name
+    cls = type(estimator)
+    raise ModelFileError(f"{cls.__module__}.{cls.__qualname__} is a torch model that mgmtfeat cannot save: skops "
+                         "would pickle its network. Add the class to mgmtfeat.models.persistence.torch_classes() "
+                         "(and, if its network differs from TorchClassifier's, teach _save_torch/_load_torch to "
+                         "rebuild it).")
+
+
 def save_estimator(estimator, folder: str | Path, name: str) -> list[Path]:
     """Write a fitted estimator into ``folder`` as ``name.skops`` or ``name.safetensors`` + ``name.json``.
 
     Returns the paths written. A ``GridSearchCV`` is saved as its refitted best estimator.
+
+    Raises
+    ------
+    ModelFileError
+        A torch model whose class :func:`torch_classes` does not list (it is never pickled through skops).
     """
     estimator = getattr(estimator, "best_estimator_", estimator)
     folder = Path(folder)
-    if type(estimator).__name__ in _torch_classes():
+    if _is_torch(estimator):
         return _save_torch(estimator, folder, name)
     import skops.io as sio
 
@@ -89,13 +124,15 @@ def load_estimator(folder: str | Path, name: str):
 def _save_torch(estimator, folder: Path, name: str) -> list[Path]:
     from safetensors.torch import save
 
+    class_name = _torch_name(estimator)  # an unknown class raises before anything is written
+
     state = {f"module.{k}": v.detach().contiguous() for k, v in estimator.module_.state_dict().items()}
     import torch
 
     state["mean"], state["scale"] = torch.from_numpy(estimator.mean_), torch.from_numpy(estimator.scale_)
     classes = estimator.classes_.tolist()
     meta = {
-        "format": _TORCH_FORMAT, "class": type(estimator).__name__, "params": estimator.get_params(),
+        "format": _TORCH_FORMAT, "class": class_name, "params": estimator.get_params(),
         "classes": classes, "n_inputs": int(estimator.n_inputs_), "n_features_in": int(estimator.n_features_in_),
         "n_members": len(estimator.history_), "best_epoch": estimator.best_epoch_, "n_epochs": estimator.n_epochs_,
     }
@@ -118,7 +155,7 @@ def _load_torch(folder: Path, name: str):
         state = load_file(tensors)
     except (OSError, ValueError, SafetensorError) as err:
         raise ModelFileError(f"{folder}: cannot read {name}.json / {name}.safetensors ({err}); fit the model again.") from None
-    classes = _torch_classes()
+    classes = torch_classes()
     if meta.get("format") != _TORCH_FORMAT or meta.get("class") not in classes:
         raise ModelFileError(f"{text}: not an mgmtfeat torch estimator (format {meta.get('format')!r}, class "
                              f"{meta.get('class')!r}); fit the model again.")

@@ -1,4 +1,4 @@
-"""Handcrafted radiomics features (pyradiomics): the baseline for the video-network features.
+"""Step 4, handcrafted radiomics features (pyradiomics): the baseline for the video-network features.
 
 A step beside :mod:`mgmtfeat.backbones`: it turns a case's volumes and tumour mask into one
 fixed-length vector per input, where a backbone turns clips into logits.

@@ -1,4 +1,4 @@
-"""Step 8, every table and figure of the results folders; no fitting here.
+"""Step 9, every table and figure of the results folders; no fitting here.
 
 :mod:`~mgmtfeat.reports.tables` formats tables ('mean ± SEM' cells, Markdown);
 :mod:`~mgmtfeat.reports.figures` draws every figure and saves it.

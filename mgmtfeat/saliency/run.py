@@ -25,13 +25,13 @@ from mgmtfeat import MODALITIES, MODALITY_LABELS
 from mgmtfeat._io import write_csv
 from mgmtfeat.backbones import check_backbone_kind, create_backbone
 from mgmtfeat.bundle import load_bundle
-from mgmtfeat.bundle.predict import bundle_proba
-from mgmtfeat.bundle.record import BundleError, provenance_differences
+from mgmtfeat.bundle.record import BundleError, ModelRecord, provenance_differences
 from mgmtfeat.clips import ClipSettings, make_clips, stack
 from mgmtfeat.clips.placement import Placement
 from mgmtfeat.clips.settings import read_box_csv
 from mgmtfeat.data.layouts import CaseRef, find_cases
 from mgmtfeat.data.volumes import Case, load_case
+from mgmtfeat.models.ensemble import bundle_proba
 from mgmtfeat.saliency.maps import peak_slice, write_map, write_overlays
 from mgmtfeat.saliency.occlusion import CaseSaliency, OcclusionSettings, occlusion_drops, to_volume
 from mgmtfeat.saliency.slices import slice_case_saliency, slice_settings_of
@@ -47,34 +47,34 @@ class SaliencyError(ValueError):
     """A request saliency cannot serve: unknown case or modality, a model that does not take it."""
 
 
-def positive_column(record: dict) -> int:
+def positive_column(record: ModelRecord) -> int:
     """Column of the positive class in :func:`bundle_proba`'s output; binary models only."""
-    classes = list(record["task"]["classes"])
+    classes = record.classes
     if len(classes) != 2:
         raise SaliencyError(f"the model has {len(classes)} classes {classes}; occlusion saliency explains the "
                             "probability of the positive class of a binary model (fit one with two classes)")
     return 1  # fit encodes the positive class last (model.json order)
 
 
-def check_modality(record: dict, modality: str) -> None:
+def check_modality(record: ModelRecord, modality: str) -> None:
     """Refuse a modality that is unknown or not among the model's inputs (a slice model's channels)."""
     if modality not in MODALITIES:
         raise SaliencyError(f"--modality {modality!r}: unknown; choose from {', '.join(MODALITIES)}")
-    if record.get("pathway") == "slices":
+    if record.is_slices:
         channels = slice_settings_of(record).channels
         if modality not in channels:
             raise SaliencyError(f"--modality {modality}: the slice model's channels are {', '.join(channels)}; "
                                 "occlude one of them")
         return
-    if modality not in record["modalities"]:
-        raise SaliencyError(f"--modality {modality}: the model's inputs are {', '.join(record['inputs'])}, so "
+    if modality not in record.modalities:
+        raise SaliencyError(f"--modality {modality}: the model's inputs are {', '.join(record.inputs)}, so "
                             f"occluding {modality} cannot change its output; choose one of "
-                            f"{', '.join(record['modalities'])}")
+                            f"{', '.join(record.modalities)}")
 
 
-def clip_settings_of(record: dict) -> ClipSettings:
+def clip_settings_of(record: ModelRecord) -> ClipSettings:
     """The clip settings the model's training features were made with (the same for every net)."""
-    found = {net: prov.get("clips") for net, prov in record["features"]["provenance"].items()}
+    found = {net: prov.get("clips") for net, prov in record.provenance.items()}
     if any(v is None for v in found.values()) or len({repr(v) for v in found.values()}) != 1:
         raise BundleError(f"model.json: the nets' features record different or no clip settings ({found}); "
                           "saliency needs the clips the model was trained on, fit it on features of one clip setting")
@@ -84,7 +84,7 @@ def clip_settings_of(record: dict) -> ClipSettings:
     return ClipSettings(**values)
 
 
-def open_backbones(record: dict, threads: int | None = None, device: str = "cpu") -> dict:
+def open_backbones(record: ModelRecord, threads: int | None = None, device: str = "cpu") -> dict:
     """``{net: Backbone}`` as the model's features recorded them (weights, frames, size, dtype).
 
     Raises
@@ -95,8 +95,8 @@ def open_backbones(record: dict, threads: int | None = None, device: str = "cpu"
         A network of the other kind than the model's pathway (clips: video networks, slices: image ones).
     """
     out = {}
-    slices = record.get("pathway") == "slices"
-    for net, prov in record["features"]["provenance"].items():
+    slices = record.is_slices
+    for net, prov in record.provenance.items():
         check_backbone_kind(net, "image" if slices else "video", f"saliency of a {'slice' if slices else 'clip'} model")
         paper = prov.get("sampling") == "paper"  # the paper preset fixes frames and size itself
         backbone = create_backbone(net, weights="random" if prov.get("random_weights") else None, device=device,
@@ -124,7 +124,7 @@ def select_refs(data: str | os.PathLike, cases: Sequence[str]) -> list[CaseRef]:
     return [refs[c] for c in cases]
 
 
-def case_saliency(case: Case, record: dict, estimators: list, backbones: dict, modality: str,
+def case_saliency(case: Case, record: ModelRecord, estimators: list, backbones: dict, modality: str,
                   clip_settings: ClipSettings, settings: OcclusionSettings = OcclusionSettings(),
                   boxes=None) -> CaseSaliency:
     """Occlusion map of one case's ``modality`` clip for the model (see the module docstring)."""
@@ -132,13 +132,13 @@ def case_saliency(case: Case, record: dict, estimators: list, backbones: dict, m
     column = positive_column(record)
     case_clips = make_clips(case, clip_settings, boxes)
     base = {net: bb.extract(stack(case_clips)) for net, bb in backbones.items()}  # (5, 400) per net
-    inputs = [name.split(":", 1) for name in record["inputs"]]
+    inputs = [name.split(":", 1) for name in record.inputs]
 
     def proba(occluded: dict, n: int) -> np.ndarray:
         columns = [occluded[net] if m == modality and net in occluded
                    else np.broadcast_to(base[net][MODALITIES.index(m)], (n, base[net].shape[1]))
                    for net, m in inputs]
-        return bundle_proba(record, estimators, np.concatenate(columns, axis=1))[:, column]
+        return bundle_proba(len(record.classes), estimators, np.concatenate(columns, axis=1))[:, column]
 
     def score(clips: np.ndarray) -> np.ndarray:  # all masked clips of a batch in one forward per net
         return proba({net: bb.extract(clips) for net, bb in backbones.items()}, len(clips))
@@ -192,7 +192,7 @@ def run_saliency(model_dir: str | os.PathLike, data: str | os.PathLike, cases: S
     out.mkdir(parents=True, exist_ok=True)
     for ref in refs:
         case = load_case(ref, seg=needs_seg.get(clip_settings.box, "auto"), series_uids=clip_settings.series_uids)
-        if record.get("pathway") == "slices":
+        if record.is_slices:
             (backbone,) = backbones.values()
             result = slice_case_saliency(case, record, estimators, backbone, modality, clip_settings, settings, boxes)
         else:

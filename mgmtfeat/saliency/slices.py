@@ -15,6 +15,7 @@ import time
 
 import numpy as np
 
+from mgmtfeat.bundle.record import ModelRecord
 from mgmtfeat.clips import ClipSettings, make_clips
 from mgmtfeat.clips.placement import Placement
 from mgmtfeat.clips.slices import SliceSettings, roi_slices
@@ -24,9 +25,9 @@ from mgmtfeat.saliency.occlusion import CaseSaliency, OcclusionSettings, PatchBo
 __all__ = ["slice_settings_of", "slice_case_saliency"]
 
 
-def slice_settings_of(record: dict) -> SliceSettings:
+def slice_settings_of(record: ModelRecord) -> SliceSettings:
     """The slice settings a slice model's features were made with (from its record's provenance)."""
-    (provenance,) = record["features"]["provenance"].values()
+    (provenance,) = record.provenance.values()
     values = provenance["slices"]
     return SliceSettings(channels=tuple(values["channels"]), n_slices=values["n_slices"])
 
@@ -41,7 +42,7 @@ def _masked_copies(image: np.ndarray, channels: np.ndarray, boxes: list[PatchBox
     return out
 
 
-def slice_case_saliency(case: Case, record: dict, estimators: list, backbone, modality: str,
+def slice_case_saliency(case: Case, record: ModelRecord, estimators: list, backbone, modality: str,
                         clip_settings: ClipSettings, settings: OcclusionSettings = OcclusionSettings(), boxes=None):
     """Occlusion map of one case for a slice model (see the module docstring).
 

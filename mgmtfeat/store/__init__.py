@@ -1,4 +1,4 @@
-"""Step 4, the feature store: one file per (net, case), provenance, failures and saved folds; the published features.
+"""Step 5, the feature store: one file per (net, case), provenance, failures and saved folds; the published features.
 
 >>> from mgmtfeat.store import FeatureStore
 >>> data = FeatureStore("features/brats").load(["i3d"])   # X of shape (n_cases, n_inputs, n_features)

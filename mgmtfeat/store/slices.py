@@ -21,7 +21,8 @@ from mgmtfeat.store.errors import StoreError
 from mgmtfeat.store.featureset import check_label
 from mgmtfeat.store.store import _DAMAGED, _DIGEST, _LABEL_FIX, _NO_LABEL, FeatureStore
 
-__all__ = ["SLICE_PATHWAY", "SliceSet", "is_slice_net", "load_slices", "read_slices", "slice_labels", "write_slices"]
+__all__ = ["SLICE_PATHWAY", "SliceSet", "is_slice_net", "is_slice_store", "load_slices", "read_slices", "slice_labels",
+           "write_slices"]
 
 #: The provenance's ``pathway`` of slice features.
 SLICE_PATHWAY = "slices"
@@ -30,6 +31,16 @@ SLICE_PATHWAY = "slices"
 def is_slice_net(store: FeatureStore, net: str) -> bool:
     """Whether ``net`` of ``store`` holds per-slice embeddings (provenance ``pathway == "slices"``)."""
     return store.provenance(net).get("pathway") == SLICE_PATHWAY
+
+
+def is_slice_store(features, nets) -> bool:
+    """Whether the store at ``features`` holds per-slice embeddings of the single net in ``nets``."""
+    if features is None or len(nets) != 1:
+        return False
+    try:
+        return is_slice_net(FeatureStore(features), nets[0])
+    except StoreError:
+        return False  # a missing store or net: the clip path names what is missing
 
 
 def write_slices(store: FeatureStore, net: str, case_id: str, embeddings: np.ndarray, slice_index: np.ndarray,
