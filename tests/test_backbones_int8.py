@@ -63,7 +63,7 @@ def test_a_store_never_mixes_int8_with_float32(tmp_path, pair):
     store = FeatureStore(tmp_path / "store")
     store.write_provenance("vivit", fp32.provenance)
     store.check_provenance("vivit", fp32.provenance)  # the same settings: fine
-    with pytest.raises(StoreError, match=r"other settings \(differing: dtype, int8\)"):
+    with pytest.raises(StoreError, match=r"other settings \(differing: dtype 'float32' in the store, 'int8' now; int8\)"):
         store.check_provenance("vivit", int8.provenance)
 
 
