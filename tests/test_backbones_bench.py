@@ -39,3 +39,46 @@ def test_peak_estimate_and_worker_options(bench):
     args = bench._parser().parse_args(["--fuse", "off", "on", "--forward-only"])
     assert args.fuse == ["off", "on"] and args.forward_only and bench._parser().parse_args([]).fuse == ["on"]
     assert bench.make_case(1, size=32).shape == (1, 150, 32, 32)
+
+
+# ViViT's attention products, which fvcore alone skips (SDPA)
+
+def _vivit_macs(frames, size, hidden, layers, mlp, heads, classes=400):
+    """Multiply-adds of a ViViT forward, counted by hand: embedding, linears, attention, layer norms
+    (fvcore's convention: 5 per element of an affine layer norm), classifier."""
+    tokens = (frames // 2) * (size // 16) ** 2 + 1
+    embed = (tokens - 1) * hidden * 3 * 2 * 16 * 16
+    linears = layers * tokens * hidden * (4 * hidden + 2 * mlp)
+    attention = layers * 2 * tokens * tokens * hidden  # Q K^T and A V over all heads
+    norms = 5 * (2 * layers + 1) * tokens * hidden
+    return embed + linears + attention + norms + hidden * classes, attention
+
+
+def test_vivit_count_includes_attention_products(bench):
+    pytest.importorskip("fvcore")
+    # small, but with the attention products a third of the work, as in ViViT-B (363 of 903 GFLOP)
+    kw = dict(hidden_size=16, num_hidden_layers=4, intermediate_size=32, num_attention_heads=2)
+    bb = create_backbone("vivit", weights="random", num_frames=4, size=128, model_kwargs=kw)
+    x = bb.preprocess(bench.make_case(1, size=128)[:, :4])
+    total, attention = _vivit_macs(4, 128, 16, 4, 32, 2)
+    macs = bench.count_macs(bb, x)
+    # exact integers: fvcore counts each product's multiply-adds, the handle the attention's two;
+    # the 1 % margin covers the layer norms' and the classifier head's small counts
+    assert attention > 0.3 * total
+    assert macs == total  # integer counts: exact
+
+
+def test_sdpa_handle_counts_both_products(bench):
+    pytest.importorskip("fvcore")
+    import torch
+
+    class Attn(torch.nn.Module):
+        def forward(self, q, k, v):
+            return torch.nn.functional.scaled_dot_product_attention(q, k, v)
+
+    from fvcore.nn import FlopCountAnalysis
+
+    q, k, v = torch.zeros(1, 2, 5, 8), torch.zeros(1, 2, 7, 8), torch.zeros(1, 2, 7, 3)
+    analysis = FlopCountAnalysis(Attn(), (q, k, v)).set_op_handle(
+        "aten::scaled_dot_product_attention", bench.sdpa_macs)
+    assert analysis.unsupported_ops_warnings(False).total() == 2 * 5 * 7 * 8 + 2 * 5 * 7 * 3
