@@ -235,6 +235,11 @@ def test_extract_slices_then_cv_runs_the_patient_level_protocol(cohort, tmp_path
     assert ((frame["votes"] > 0.5) == (frame["predicted"] == 1)).all()
     metrics = pd.read_csv(tmp_path / "pred" / "metrics.csv")
     assert {"auc", "accuracy", "specificity"} <= set(metrics["metric"])
+    # a label file selects the patients, as in fit and cv
+    assert predict.main(["--model-dir", str(model_dir), "--features", str(out), "--labels", str(held),
+                         "--out", str(tmp_path / "pred-held"), "--quiet"]) == 0
+    selected = pd.read_csv(tmp_path / "pred-held" / "predictions.csv")
+    assert sorted(selected["case_id"]) == sorted(store_labels["case_id"]) and selected["label"].notna().all()
 
 
 def test_bad_slice_requests_fail_clearly(cohort, tmp_path, capsys):

@@ -11,6 +11,7 @@ by the majority of the fold models (:func:`~mgmtfeat.evaluation.predictive_index
 from __future__ import annotations
 
 import datetime as _dt
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,8 @@ from mgmtfeat.evaluation.predictive_index import (SliceModel, called_metrics, cr
                                                   vote)
 from mgmtfeat.store import FeatureStore
 from mgmtfeat.store.slices import load_slices, slice_labels
+
+log = logging.getLogger(__name__)
 
 __all__ = ["fit_slice_bundle", "predict_slice_bundle"]
 
@@ -167,6 +170,10 @@ def predict_slice_bundle(settings) -> tuple[pd.DataFrame, pd.DataFrame | None]:
         known = data.y >= 0
         metrics = called_metrics(data.y[known], calls["index"].to_numpy()[known],
                                  calls["predicted"].to_numpy()[known], record.seed)
+        if not known.all():  # a label file selects the patients, as in fit and cv
+            log.warning("predictions.csv holds the %d labelled patients only (%d unlabelled left out)",
+                        int(known.sum()), int((~known).sum()))
+            frame = frame[known].reset_index(drop=True)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "predictions.csv", frame.to_csv(index=False))
     if metrics is not None:
