@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from mgmtfeat.bundle.record import BundleError, ModelRecord, provenance_differences
-from mgmtfeat.store.published import PAPER_FIELDS, is_published
+from mgmtfeat.store.published import is_published
 
 __all__ = ["MriSettings", "MriReport", "extraction_runs", "check_runs", "extract_for_model", "peak_memory_mib"]
 
@@ -216,11 +216,8 @@ def check_runs(record: ModelRecord, runs, store) -> None:
 
     for nets, settings, modalities in runs:
         for net, made in _made_here(nets, settings, modalities, store).items():
-            recorded = record.provenance[net]
             # as the store records it: the net's name added, its run fields (digest, version, date) left out
-            diffs = ([(k, recorded.get(k), made.get(k)) for k in PAPER_FIELDS if recorded.get(k) != made.get(k)]
-                     if is_published(recorded) else provenance_differences(comparable(recorded),
-                                                                           comparable({"net": net, **made})))
+            diffs = provenance_differences(comparable(record.provenance[net]), comparable({"net": net, **made}))
             if diffs:
                 raise BundleError(f"net {net}: the extraction here would differ from the model's training features "
                                   f"({_shown(diffs)}); {_fix(net, diffs, record.provenance[net])}")

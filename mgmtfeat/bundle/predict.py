@@ -18,7 +18,7 @@ from mgmtfeat.bundle.scaling import apply_scale, check_scaling, expected_provena
 from mgmtfeat.models.ensemble import ENSEMBLES, bundle_proba
 from mgmtfeat.store import FeatureStore
 from mgmtfeat.store.labels import LabelError, read_task_labels
-from mgmtfeat.store.published import PAPER_FIELDS, is_published
+from mgmtfeat.store.published import is_published
 
 __all__ = ["PredictSettings", "load_bundle", "check_features", "predict_bundle"]
 
@@ -76,27 +76,18 @@ def check_features(record: ModelRecord, store: FeatureStore) -> None:
         Naming the net, each differing provenance field and both values.
     """
     for net, expected in record.provenance.items():
-        found = store.provenance(net)
-        if is_published(expected):
-            _check_paper_features(net, expected, found, store)
-            continue
-        diffs = provenance_differences(expected, found)
+        diffs = provenance_differences(expected, store.provenance(net))
+        if diffs and is_published(expected):
+            shown = "; ".join(f"{k}: published {a!r}, features {b!r}" for k, a, b in diffs)
+            raise BundleError(f"the model was fitted on the paper's published {net} features; those of {store.root} "
+                              f"were made otherwise ({shown}); extract them as the authors did: mgmtfeat extract "
+                              f"--net {net} --sampling paper with the weights {expected.get('weights_id')} (--weights "
+                              "DIR offline), then predict with --scale cohort-minmax.")
         if diffs:
             shown = "; ".join(f"{k}: model {a!r}, features {b!r}" for k, a, b in diffs)
             raise BundleError(f"features of net {net} in {store.root} were made differently from the model's training "
                               f"features ({shown}); extract them with the model's settings (see model.json "
                               "'features.provenance') or fit a model on features like these.")
-
-
-def _check_paper_features(net: str, expected: dict, found: dict, store: FeatureStore) -> None:
-    """Refuse features that a model fitted on the published features cannot take: other weights or frames."""
-    diffs = [(k, expected.get(k), found.get(k)) for k in PAPER_FIELDS if expected.get(k) != found.get(k)]
-    if diffs:
-        shown = "; ".join(f"{k}: published {a!r}, features {b!r}" for k, a, b in diffs)
-        raise BundleError(f"the model was fitted on the paper's published {net} features; those of {store.root} "
-                          f"were made otherwise ({shown}); extract them as the authors did: mgmtfeat extract --net "
-                          f"{net} --sampling paper with the weights {expected.get('weights_id')} (--weights DIR "
-                          "offline), then predict with --scale cohort-minmax.")
 
 
 def _labels(settings: PredictSettings, record: ModelRecord, case_ids, store_y) -> np.ndarray:

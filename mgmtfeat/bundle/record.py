@@ -18,6 +18,7 @@ from typing import Any, Iterator, Mapping
 from mgmtfeat import __version__
 from mgmtfeat._io import atomic_write_text
 from mgmtfeat.models.persistence import ModelFileError
+from mgmtfeat.store.published import PAPER_FIELDS, is_published
 
 __all__ = ["FORMAT", "SCHEMA_VERSION", "RECORD_FILE", "CARD_FILE", "BundleError", "ModelRecord", "library_versions",
            "read_record", "write_record", "provenance_differences", "model_folder"]
@@ -210,8 +211,11 @@ def provenance_differences(expected: Mapping, found: Mapping) -> list[tuple[str,
     """``(field, model's value, features' value)`` for each provenance field that differs.
 
     Every field counts (net, weights id and sha256, random weights, clip settings, source files,
-    ...) except when or by which package version the features were written.
+    ...) except when or by which package version the features were written. Against the published
+    features only ``PAPER_FIELDS`` count: their clip settings and dtype were not published.
     """
+    if is_published(expected):  # the published features share only these fields with an extraction
+        return [(k, expected.get(k), found.get(k)) for k in PAPER_FIELDS if expected.get(k) != found.get(k)]
     a, b = _comparable(expected), _comparable(found)
     return [(k, a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
 
