@@ -18,13 +18,32 @@ import torch.nn.functional as F
 
 from mgmtfeat.backbones._fuse import conv_bn_act, fold_batch_norm
 
-__all__ = ["Bottleneck", "NonLocal", "fold"]
+__all__ = ["Bottleneck", "NonLocal", "fold", "fold_shortcut", "shortcut"]
 
 def fold(conv: nn.Module, norm: nn.Module | None) -> None:
     """Fold ``norm`` (None: already folded) into ``conv``; returns None, the new ``norm``."""
     if norm is not None:
         fold_batch_norm(conv, norm)
     return None
+
+
+def fold_shortcut(projection: nn.Sequential | None) -> nn.Sequential | None:
+    """A (conv, batch norm) projection shortcut with the norm folded into the conv, as ``(conv,)``.
+
+    The ``Sequential`` keeps GluonCV's state-dict key of the conv (``.0``); None or an already folded
+    shortcut is returned as it is.
+    """
+    if projection is not None and len(projection) == 2:
+        fold(projection[0], projection[1])
+        return nn.Sequential(projection[0])
+    return projection
+
+
+def shortcut(projection: nn.Sequential | None, x: torch.Tensor) -> torch.Tensor:
+    """The residual branch: ``x`` itself, or its projection (conv, then batch norm unless folded)."""
+    if projection is None:
+        return x
+    return conv_bn_act(projection[0], projection[1] if len(projection) == 2 else None, x, relu=False)
 
 
 class Bottleneck(nn.Module):
@@ -64,16 +83,10 @@ class Bottleneck(nn.Module):
         self.bn1 = fold(self.conv1, self.bn1)
         self.bn2 = fold(self.conv2, self.bn2)
         self.bn3 = fold(self.conv3, self.bn3)
-        if self.downsample is not None and len(self.downsample) == 2:
-            fold(self.downsample[0], self.downsample[1])
-            self.downsample = nn.Sequential(self.downsample[0])
+        self.downsample = fold_shortcut(self.downsample)
 
     def forward(self, x):
-        identity = x
-        if self.downsample is not None:
-            conv = self.downsample[0]
-            norm = self.downsample[1] if len(self.downsample) == 2 else None
-            identity = conv_bn_act(conv, norm, x, relu=False)
+        identity = shortcut(self.downsample, x)
         out = conv_bn_act(self.conv1, self.bn1, x)
         out = conv_bn_act(self.conv2, self.bn2, out)
         out = conv_bn_act(self.conv3, self.bn3, out, residual=identity)

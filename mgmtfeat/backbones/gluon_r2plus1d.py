@@ -39,7 +39,7 @@ def GluonR2Plus1D(layers=(3, 8, 36, 3), num_classes: int = 400):
     import torch.nn as nn
 
     from mgmtfeat.backbones._fuse import conv_bn_act
-    from mgmtfeat.backbones._gluon import fold
+    from mgmtfeat.backbones._gluon import fold, fold_shortcut, shortcut
 
     def bn(channels):
         return nn.BatchNorm3d(channels, eps=_EPS)
@@ -65,15 +65,10 @@ def GluonR2Plus1D(layers=(3, 8, 36, 3), num_classes: int = 400):
             """Fold the batch norms into their convolutions (eval mode, inference only)."""
             for conv, norm in (("conv1", "bn1"), ("conv2_middle", "bn2_middle"), ("conv2", "bn2"), ("conv3", "bn3")):
                 setattr(self, norm, fold(getattr(self, conv), getattr(self, norm)))
-            if self.down_sample is not None and len(self.down_sample) == 2:
-                fold(self.down_sample[0], self.down_sample[1])
-                self.down_sample = nn.Sequential(self.down_sample[0])
+            self.down_sample = fold_shortcut(self.down_sample)
 
         def forward(self, x):
-            identity = x
-            if self.down_sample is not None:
-                norm = self.down_sample[1] if len(self.down_sample) == 2 else None
-                identity = conv_bn_act(self.down_sample[0], norm, x, relu=False)
+            identity = shortcut(self.down_sample, x)
             out = conv_bn_act(self.conv1, self.bn1, x)
             out = conv_bn_act(self.conv2_middle, self.bn2_middle, out)
             out = conv_bn_act(self.conv2, self.bn2, out)
