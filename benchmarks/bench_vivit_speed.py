@@ -6,7 +6,7 @@ Variants (all random weights, seed 0, the same input), timed alternately, ``--re
   eight-op ``gelu_fast``, attention through SDPA on strided q/k/v views;
 * ``gelu``: GELU as one ``nn.GELU(approximate="tanh")`` kernel;
 * ``gelu+qkv``: and one fused QKV projection, SDPA on strided views
-  (:func:`mgmtfeat.backbones._attention.fuse_qkv`);
+  (:func:`mgmtfeat.backbones.blocks.attention.fuse_qkv`);
 * ``gelu+qkv+contig``: the same with q, k, v copied to contiguous (N, heads, L, 64) first:
   ``fuse=True``, what ``create_backbone`` does by default;
 * ``gelu-linear``: the network as written with the MLP's first linear and GELU as one oneDNN
@@ -122,7 +122,7 @@ def build(args) -> tuple[dict, object]:
     import torch
 
     from mgmtfeat.backbones import create_backbone
-    from mgmtfeat.backbones._attention import fuse_qkv
+    from mgmtfeat.backbones.blocks.attention import fuse_qkv
 
     def bb(fuse=False, *steps):
         made = create_backbone("vivit", weights="random", num_frames=args.frames, size=args.size,

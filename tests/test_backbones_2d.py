@@ -14,7 +14,7 @@ from mgmtfeat.backbones import (
     get_weights_config,
     list_backbones,
 )
-from mgmtfeat.backbones import _sources
+from mgmtfeat.backbones import weight_sources
 from mgmtfeat.backbones.i3d import InceptionI3d
 from mgmtfeat.backbones.i3d2d import InceptionV1Deflated, deflate_i3d_state
 from mgmtfeat.backbones.preprocess import check_slices, preprocess_slices
@@ -125,14 +125,14 @@ def test_resnet50_loads_torchvision_and_timm_files(tmp_path, monkeypatch):
     snapshot.mkdir(parents=True)
     save_file({k: v for k, v in state.items() if not k.endswith("num_batches_tracked")},
               str(snapshot / "model.safetensors"))
-    monkeypatch.setattr(_sources, "hf_cached_file", lambda repo, name: snapshot / name)
+    monkeypatch.setattr(weight_sources, "hf_cached_file", lambda repo, name: snapshot / name)
     cached = create_backbone("resnet50", fuse=False)
     assert cached.provenance["weights_id"] == "timm/resnet50.a1_in1k@abc123"
     assert len(cached.provenance["weights_sha256"]) == 64
     slices = np.random.default_rng(0).integers(0, 256, size=(2, 64, 64), dtype=np.uint8)
     np.testing.assert_array_equal(cached.extract(slices), bb.extract(slices))  # same weights, same kernels: exact
 
-    monkeypatch.setattr(_sources, "hf_cached_file", lambda repo, name: None)
+    monkeypatch.setattr(weight_sources, "hf_cached_file", lambda repo, name: None)
     with pytest.raises(WeightsError, match="not in the Hugging Face cache.*weights=PATH"):
         create_backbone("resnet50")
     wrong = tmp_path / "wrong.pth"

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from mgmtfeat.backbones import _cpu, create_backbone, dtype_choice, resolve_dtype
+from mgmtfeat.backbones import cpu, create_backbone, dtype_choice, resolve_dtype
 from mgmtfeat.store.integrity import settings_digest
 
 TINY = dict(pretrained=False, num_frames=8, size=64, model_kwargs={"depth": 18})
@@ -44,16 +44,16 @@ def timed(monkeypatch):
 
 def test_nothing_is_timed_without_native_bfloat16_or_a_close_concordance(monkeypatch, timed):
     timed({"float32": 2.0, "bfloat16": 1.0, "bfloat16/channels_last": 1.0})
-    monkeypatch.setattr(_cpu, "native_bfloat16", lambda: False)
+    monkeypatch.setattr(cpu, "native_bfloat16", lambda: False)
     assert resolve_dtype("r2plus1d") == "float32"
-    monkeypatch.setattr(_cpu, "native_bfloat16", lambda: True)
+    monkeypatch.setattr(cpu, "native_bfloat16", lambda: True)
     assert resolve_dtype("slowfast_8x8") == "float32"  # no recorded bfloat16 concordance
     assert timed.calls == []
     assert resolve_dtype("r2plus1d", "float32") == "float32"  # an explicit dtype is kept
 
 
 def test_bfloat16_only_when_measured_faster_by_the_margin(monkeypatch, timed):
-    monkeypatch.setattr(_cpu, "native_bfloat16", lambda: True)
+    monkeypatch.setattr(cpu, "native_bfloat16", lambda: True)
     timed({"float32": 1.0, "bfloat16": 0.97, "bfloat16/channels_last": 1.2})  # 3 %: within the noise
     assert resolve_dtype("slowfast") == "float32"
     timed({"float32": 1.0, "bfloat16": 0.6, "bfloat16/channels_last": 0.5})
@@ -64,7 +64,7 @@ def test_bfloat16_only_when_measured_faster_by_the_margin(monkeypatch, timed):
 
 
 def test_measurements_are_cached_per_machine_and_net(monkeypatch, timed):
-    monkeypatch.setattr(_cpu, "native_bfloat16", lambda: True)
+    monkeypatch.setattr(cpu, "native_bfloat16", lambda: True)
     timed({"float32": 1.0, "bfloat16": 0.5, "bfloat16/channels_last": 0.7})
     assert [resolve_dtype("r2plus1d") for _ in range(2)] == ["bfloat16"] * 2
     monkeypatch.setattr(dtype_choice, "_MADE", {})  # as a new process: the cache answers
@@ -78,7 +78,7 @@ def test_measurements_are_cached_per_machine_and_net(monkeypatch, timed):
 
 
 def test_auto_uses_the_measured_layout_and_records_the_choice(monkeypatch, timed):
-    monkeypatch.setattr(_cpu, "native_bfloat16", lambda: True)
+    monkeypatch.setattr(cpu, "native_bfloat16", lambda: True)
     timed({"float32": 1.0, "bfloat16": 0.6, "bfloat16/channels_last": 0.4})
     bb = create_backbone("r2plus1d", dtype="auto", **TINY)  # a tiny net: emulated bfloat16 is fine
     assert bb.dtype == "bfloat16" and bb.channels_last

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from mgmtfeat.backbones import _cpu, _registry, create_backbone, get_weights_config, resolve_dtype
+from mgmtfeat.backbones import cpu, registry, create_backbone, get_weights_config, resolve_dtype
 
 TINY = dict(pretrained=False, num_frames=8, size=64)
 
@@ -16,7 +16,7 @@ def native(monkeypatch):
     """Set what ``native_bfloat16()`` answers, so the choice does not depend on this CPU."""
 
     def set_native(value: bool):
-        monkeypatch.setattr(_cpu, "native_bfloat16", lambda: value)
+        monkeypatch.setattr(cpu, "native_bfloat16", lambda: value)
 
     return set_native
 
@@ -35,8 +35,8 @@ def test_auto_takes_bfloat16_only_on_native_hardware_for_measured_nets(native, m
     assert resolve_dtype("slowfast_8x8") == resolve_dtype("resnet50") == resolve_dtype("i3d2d") == "float32"
     assert resolve_dtype("i3d", "float32") == "float32"  # an explicit dtype is kept
     # a recorded concordance under 0.999 keeps float32
-    builder, config = _registry._REGISTRY["r2plus1d"]
-    monkeypatch.setitem(_registry._REGISTRY, "r2plus1d", (builder, dataclasses.replace(config, bf16_ccc=0.998)))
+    builder, config = registry._REGISTRY["r2plus1d"]
+    monkeypatch.setitem(registry._REGISTRY, "r2plus1d", (builder, dataclasses.replace(config, bf16_ccc=0.998)))
     assert resolve_dtype("r2plus1d") == "float32"
     native(False)  # emulated bfloat16 (AVX2): never, whatever the concordance
     assert [resolve_dtype(n) for n in ("i3d", "slowfast", "vivit")] == ["float32"] * 3

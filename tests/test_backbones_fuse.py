@@ -8,8 +8,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from mgmtfeat.backbones import _fuse, create_backbone
-from mgmtfeat.backbones._fuse import conv_act, fold_batch_norm, fuse_for_inference
+from mgmtfeat.backbones import create_backbone
+from mgmtfeat.backbones.blocks import fuse
+from mgmtfeat.backbones.blocks.fuse import conv_act, fold_batch_norm, fuse_for_inference
 from mgmtfeat.backbones.i3d import InceptionI3d, _pool_padding, _same_pads
 from mgmtfeat.backbones.i3d2d import InceptionV1Deflated
 from mgmtfeat.backbones.r2plus1d import R2Plus1D
@@ -81,10 +82,10 @@ def test_fused_operator_is_used_in_inference_only(monkeypatch):
     conv = nn.Conv2d(3, 4, 3)
     x = torch.randn(1, 3, 8, 8)
     with torch.inference_mode():
-        assert _fuse._onednn_ready(conv, x) == _fuse._HAS_POINTWISE
-        assert not _fuse._onednn_ready(conv, x.bfloat16())  # oneDNN bfloat16 needs AVX-512: plain path
-    assert not _fuse._onednn_ready(conv, x)  # gradients on
-    monkeypatch.setattr(_fuse, "_HAS_POINTWISE", False)  # a torch without the operator still runs
+        assert fuse._onednn_ready(conv, x) == fuse._HAS_POINTWISE
+        assert not fuse._onednn_ready(conv, x.bfloat16())  # oneDNN bfloat16 needs AVX-512: plain path
+    assert not fuse._onednn_ready(conv, x)  # gradients on
+    monkeypatch.setattr(fuse, "_HAS_POINTWISE", False)  # a torch without the operator still runs
     with torch.inference_mode():
         _close(F.relu(conv(x)), conv_act(conv, x), rel=1e-6)
 

@@ -23,7 +23,7 @@ import pytest
 import torch
 
 from mgmtfeat.backbones import WeightsError, create_backbone, get_weights_config
-from mgmtfeat.backbones._gluon_store import looks_like
+from mgmtfeat.backbones.gluon_store import looks_like
 
 from test_backbones_pytorchvideo import _randomise
 
@@ -122,12 +122,12 @@ NAMES = ["i3d_nl10_resnet101_v1_kinetics400", "slowfast_4x16_resnet50_kinetics40
 @pytest.mark.parametrize("name", NAMES)
 def test_full_size_state_dict_keys_and_shapes(gluon, name):
     """At full size (built on the meta device: no memory, no initialisation) GluonCV's keys and shapes."""
-    from mgmtfeat.backbones import _registry
+    from mgmtfeat.backbones import registry
 
     full = {NAMES[0]: lambda: _gluon_i3d_nl10(gluon), NAMES[1]: lambda: _gluon_slowfast(gluon),
             NAMES[2]: lambda: _gluon_r2plus1d(gluon)}[name]
-    _registry.get_weights_config(name)  # loads the families
-    builder, config = _registry._REGISTRY[name]
+    registry.get_weights_config(name)  # loads the families
+    builder, config = registry._REGISTRY[name]
     with torch.device("meta"):
         theirs = full().state_dict()
         ours = builder(config, "random", {})[0].state_dict()
@@ -140,9 +140,9 @@ def test_full_size_state_dict_keys_and_shapes(gluon, name):
 @pytest.mark.parametrize("name", NAMES)
 def test_logits_equal_gluoncv_fused_and_not(gluon, name, tmp_path):
     """GluonCV's state dict, saved to a file, loads strictly into the port; same logits fused or not."""
-    from mgmtfeat.backbones import _registry
-    from mgmtfeat.backbones._backbone import Backbone
-    from mgmtfeat.backbones._gluon_store import load_gluon_weights
+    from mgmtfeat.backbones import registry
+    from mgmtfeat.backbones.backbone import Backbone
+    from mgmtfeat.backbones.gluon_store import load_gluon_weights
 
     ours_fn, theirs_fn, shape = _cases(gluon)[name]
     theirs = _randomise_small(theirs_fn(), seed=len(name))
@@ -152,7 +152,7 @@ def test_logits_equal_gluoncv_fused_and_not(gluon, name, tmp_path):
     with torch.inference_mode():
         expected = theirs(x)
     assert expected.shape == (shape[0], 400)
-    config = _registry.get_weights_config(name)
+    config = registry.get_weights_config(name)
     for fuse, channels_last in ((False, False), (True, True)):
         with torch.device("meta"):  # no initialisation: the file's tensors are assigned
             model = ours_fn()
@@ -212,7 +212,7 @@ def test_looks_like_other_checkpoints():
 def test_model_store_download_checks_sha1(tmp_path, monkeypatch):
     import dataclasses
 
-    from mgmtfeat.backbones import _registry
+    from mgmtfeat.backbones import registry
 
     monkeypatch.setenv("MGMTFEAT_CACHE", str(tmp_path / "cache"))
     server = tmp_path / "server"
@@ -221,19 +221,19 @@ def test_model_store_download_checks_sha1(tmp_path, monkeypatch):
 
     path = server / "slowfast_4x16_resnet50_kinetics400-1d1eadb2.pth"
     torch.save(GluonSlowFast(layers=(1, 1, 1, 1)).state_dict(), path)
-    builder, config = _registry._REGISTRY[_registry.canonical_name("slowfast_gluon")]
+    builder, config = registry._REGISTRY[registry.canonical_name("slowfast_gluon")]
     wrong = dataclasses.replace(config, location=path.as_uri(), sha1="0" * 40)
-    monkeypatch.setitem(_registry._REGISTRY, "slowfast_4x16_resnet50_kinetics400", (builder, wrong))
+    monkeypatch.setitem(registry._REGISTRY, "slowfast_4x16_resnet50_kinetics400", (builder, wrong))
     with pytest.raises(WeightsError, match=r"has sha1 [0-9a-f]{40}, expected 0{40}"):
         create_backbone("slowfast_gluon")
-    builder, _ = _registry._REGISTRY["slowfast_4x16_resnet50_kinetics400"]
+    builder, _ = registry._REGISTRY["slowfast_4x16_resnet50_kinetics400"]
     assert list((tmp_path / "cache").iterdir()) == []  # the wrong file is not kept
     import hashlib
 
     right = dataclasses.replace(wrong, sha1=hashlib.sha1(path.read_bytes()).hexdigest())
     # the file holds a reduced SlowFast: the builder makes the same (GluonCV's constructor takes layers=)
     small = lambda config, weights, kwargs: builder(config, weights, {"layers": (1, 1, 1, 1)})  # noqa: E731
-    monkeypatch.setitem(_registry._REGISTRY, "slowfast_4x16_resnet50_kinetics400", (small, right))
+    monkeypatch.setitem(registry._REGISTRY, "slowfast_4x16_resnet50_kinetics400", (small, right))
     bb = create_backbone("slowfast_gluon", fuse=False)
     assert bb.provenance["weights_id"] == "gluoncv slowfast_4x16_resnet50_kinetics400"
     assert bb.provenance["weights_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
@@ -241,14 +241,14 @@ def test_model_store_download_checks_sha1(tmp_path, monkeypatch):
 
 
 def test_families_register_themselves_and_names_stay_unique(monkeypatch):
-    from mgmtfeat.backbones import _registry, register_backbone
+    from mgmtfeat.backbones import registry, register_backbone
 
-    _registry.get_weights_config("i3d")  # every public module of the package imported once
-    assert {"i3d", "vivit", "resnet50", "i3d2d", "r2plus1d_v2_resnet152_kinetics400"} <= set(_registry._REGISTRY)
+    registry.get_weights_config("i3d")  # every public module of the package imported once
+    assert {"i3d", "vivit", "resnet50", "i3d2d", "r2plus1d_v2_resnet152_kinetics400"} <= set(registry._REGISTRY)
     config = get_weights_config("ircsn")
     for name, aliases in (("ircsn", ()), ("another", ("i3d_nl10",)), ("i3d", ())):
         with pytest.raises(ValueError, match="is already registered"):
             register_backbone(name, config, aliases=aliases)(lambda *a: None)
-    assert "another" not in _registry._REGISTRY  # a refused registration leaves nothing behind
+    assert "another" not in registry._REGISTRY  # a refused registration leaves nothing behind
     with pytest.raises(ValueError, match=r"unknown backbone 'x3d'.*aliases: i3d_nl10, ircsn"):
         create_backbone("x3d")

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from mgmtfeat.backbones import _cpu, create_backbone, resolve_dtype
+from mgmtfeat.backbones import cpu, create_backbone, resolve_dtype
 from mgmtfeat.backbones.quantize import INT8_CCC, INT8_MIN_CCC
 from mgmtfeat.evaluation import concordance_correlation
 from mgmtfeat.store import FeatureStore
@@ -54,7 +54,7 @@ def test_int8_is_gated_per_net_and_device_and_never_automatic(monkeypatch):
     with pytest.raises(ValueError, match=r"recorded int8-vs-float32 CCC 0.998 is under 0.999"):
         resolve_dtype("vivit", "int8")
     for native in (False, True):
-        monkeypatch.setattr(_cpu, "native_bfloat16", lambda: native)
+        monkeypatch.setattr(cpu, "native_bfloat16", lambda: native)
         assert resolve_dtype("vivit") in ("float32", "bfloat16")
 
 

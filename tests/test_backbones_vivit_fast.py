@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from mgmtfeat.backbones import create_backbone
-from mgmtfeat.backbones._attention import fuse_qkv
+from mgmtfeat.backbones.blocks.attention import fuse_qkv
 
 TINY = dict(hidden_size=64, num_hidden_layers=2, intermediate_size=128, num_attention_heads=4)
 

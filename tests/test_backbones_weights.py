@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from mgmtfeat.backbones import WeightsError, create_backbone
-from mgmtfeat.backbones._numpy_pickle import load_numpy_pickle
-from mgmtfeat.backbones._weights import (
+from mgmtfeat.backbones.numpy_pickle import load_numpy_pickle
+from mgmtfeat.backbones.weights import (
     cache_dir,
     check_state_dict,
     load_safetensors,
@@ -132,7 +132,7 @@ def test_local_checkpoint_with_wrong_keys(tmp_path):
 
 
 def test_url_weights_with_wrong_digest_are_not_cached(tmp_path, monkeypatch):
-    from mgmtfeat.backbones._weights import download_to_cache
+    from mgmtfeat.backbones.weights import download_to_cache
 
     monkeypatch.setenv("MGMTFEAT_CACHE", str(tmp_path / "cache"))
     server = tmp_path / "server" / "NET.pyth"

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from mgmtfeat import extract
-from mgmtfeat.backbones import _cpu, create_backbone, native_bfloat16
+from mgmtfeat.backbones import cpu, create_backbone, native_bfloat16
 from mgmtfeat.data.synthetic import write_cohort
 from mgmtfeat.extraction.run import ExtractionSettings, _dtype
 from mgmtfeat.store import FeatureStore

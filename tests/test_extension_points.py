@@ -19,7 +19,7 @@ def _family_files() -> list[str]:
     """Backbone modules that register a network (they call the registry's decorator)."""
     folder = PACKAGE / "backbones"
     return sorted(p.stem for p in folder.glob("*.py")
-                  if p.stem not in ("_registry", "__init__") and "@register_backbone(" in p.read_text(encoding="utf-8"))
+                  if p.stem not in ("registry", "__init__") and "@register_backbone(" in p.read_text(encoding="utf-8"))
 
 
 def test_backbone_family_files_exist():
@@ -28,10 +28,10 @@ def test_backbone_family_files_exist():
 
 @pytest.mark.parametrize("stem", _family_files())
 def test_registry_finds_every_backbone_family_file(stem):
-    from mgmtfeat.backbones import _registry, list_backbones
+    from mgmtfeat.backbones import registry, list_backbones
 
     list_backbones(all_variants=True, kind=None)  # the first lookup imports the families
-    found = {builder.__module__ for builder, _ in _registry._REGISTRY.values()}
+    found = {builder.__module__ for builder, _ in registry._REGISTRY.values()}
     assert f"mgmtfeat.backbones.{stem}" in found, (
         f"mgmtfeat/backbones/{stem}.py registers backbones, but the registry imports only the public modules of "
         f"mgmtfeat/backbones/ (no leading underscore): rename it to {stem.lstrip('_')}.py, or move the "

@@ -254,14 +254,14 @@ def test_a_failing_first_case_leaves_no_provenance(cohort, tmp_path, capsys):
 
 def test_dtype_auto_is_resolved_once_and_a_resumed_store_keeps_its_dtype(tmp_path, monkeypatch):
     """--dtype auto: float32 on a CPU without native bfloat16; a store keeps the dtype it was made with."""
-    from mgmtfeat.backbones import _cpu
+    from mgmtfeat.backbones import cpu
     from mgmtfeat.extraction.run import ExtractionSettings, _dtype
 
     store = FeatureStore(tmp_path / "store")
     settings = ExtractionSettings(data=str(tmp_path), out=str(store.root), net="i3d", dtype="auto")
-    monkeypatch.setattr(_cpu, "native_bfloat16", lambda: False)
+    monkeypatch.setattr(cpu, "native_bfloat16", lambda: False)
     assert _dtype(store, settings) == "float32"
-    monkeypatch.setattr(_cpu, "native_bfloat16", lambda: True)
+    monkeypatch.setattr(cpu, "native_bfloat16", lambda: True)
     assert _dtype(store, settings) == "bfloat16"  # I3D's recorded bfloat16 CCC is 0.9999
     store.write_provenance("i3d", {"weights": "random test features", "dtype": "float32"})
     assert _dtype(store, settings) == "float32"  # made in float32 on another machine: stays so

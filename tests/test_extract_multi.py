@@ -148,9 +148,9 @@ def test_weights_per_net():
 
 
 def test_dtype_auto_is_resolved_per_net_and_a_resumed_net_keeps_its_own(tmp_path, monkeypatch):
-    from mgmtfeat.backbones import _cpu
+    from mgmtfeat.backbones import cpu
 
-    monkeypatch.setattr(_cpu, "native_bfloat16", lambda: True)
+    monkeypatch.setattr(cpu, "native_bfloat16", lambda: True)
     store = FeatureStore(tmp_path / "store")
     store.write_provenance("r2plus1d", {"weights": "random test features", "dtype": "float32"})
     settings = ExtractionSettings(data=str(tmp_path), out=str(store.root), net="i3d,r2plus1d",

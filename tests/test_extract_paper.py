@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from mgmtfeat import extract
-from mgmtfeat.backbones import _registry
+from mgmtfeat.backbones import registry
 from mgmtfeat.data.synthetic import write_cohort
 from mgmtfeat.store import FeatureStore
 
@@ -23,10 +23,10 @@ def cohort(tmp_path_factory):
 @pytest.fixture
 def small_slowfast(monkeypatch):
     """GluonCV's SlowFast at one block per stage (its constructor's ``layers``), so files and runs stay small."""
-    _registry.get_weights_config(SLOWFAST)
-    builder, config = _registry._REGISTRY[SLOWFAST]
+    registry.get_weights_config(SLOWFAST)
+    builder, config = registry._REGISTRY[SLOWFAST]
     small = lambda config, weights, kwargs: builder(config, weights, {"layers": (1, 1, 1, 1)})  # noqa: E731
-    monkeypatch.setitem(_registry._REGISTRY, SLOWFAST, (small, config))
+    monkeypatch.setitem(registry._REGISTRY, SLOWFAST, (small, config))
 
 
 def test_the_three_gluon_nets_extract_with_random_weights(cohort, tmp_path):

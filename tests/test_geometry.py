@@ -11,7 +11,7 @@ pytest.importorskip("SimpleITK")
 from mgmtfeat.clips import ClipSettings  # noqa: E402
 from mgmtfeat.clips.case import case_clips, read_case  # noqa: E402
 from mgmtfeat.data import synthetic  # noqa: E402
-from mgmtfeat.data._canonical import Volume  # noqa: E402
+from mgmtfeat.data.canonical_volume import Volume  # noqa: E402
 from mgmtfeat.data.errors import CaseError  # noqa: E402
 from mgmtfeat.data.geometry import resample, target_grid, to_spacing  # noqa: E402
 from mgmtfeat.data.layouts import find_cases  # noqa: E402

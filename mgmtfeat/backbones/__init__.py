@@ -13,8 +13,8 @@ An image network maps uint8 slices (n_slices, H, W) to its logits or, with
 only when a backbone is built.
 """
 
-from mgmtfeat.backbones._cpu import native_bfloat16
-from mgmtfeat.backbones._registry import (
+from mgmtfeat.backbones.cpu import native_bfloat16
+from mgmtfeat.backbones.registry import (
     Backbone,
     canonical_name,
     check_backbone_kind,
@@ -25,7 +25,7 @@ from mgmtfeat.backbones._registry import (
     register_backbone,
     resolve_dtype,
 )
-from mgmtfeat.backbones._weights import WeightsConfig, WeightsError
+from mgmtfeat.backbones.weights import WeightsConfig, WeightsError
 
 __all__ = [
     "Backbone",

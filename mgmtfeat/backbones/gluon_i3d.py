@@ -8,8 +8,8 @@ Input (N, 3, T, 224, 224), values normalised with ImageNet mean and std; output 
 
 from __future__ import annotations
 
-from mgmtfeat.backbones._gluon_store import gluon_config, load_gluon_weights
-from mgmtfeat.backbones._registry import register_backbone
+from mgmtfeat.backbones.gluon_store import gluon_config, load_gluon_weights
+from mgmtfeat.backbones.registry import register_backbone
 
 __all__ = ["I3D_NL10_CONFIG", "GluonI3D", "I3D_NL10_PATTERNS"]
 
@@ -46,8 +46,8 @@ def GluonI3D(depth: int = 101, num_classes: int = 400, dropout: float = 0.5):
     """
     import torch.nn as nn
 
-    from mgmtfeat.backbones._fuse import conv_bn_act
-    from mgmtfeat.backbones._gluon import Bottleneck, fold
+    from mgmtfeat.backbones.blocks.fuse import conv_bn_act
+    from mgmtfeat.backbones.blocks.gluon import Bottleneck, fold
 
     if depth not in _STAGES:
         raise ValueError(f"GluonCV I3D-NL10 depth {depth} is not one of {sorted(_STAGES)}")

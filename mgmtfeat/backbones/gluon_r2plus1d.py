@@ -10,8 +10,8 @@ normalisation; output logits (N, 400).
 
 from __future__ import annotations
 
-from mgmtfeat.backbones._gluon_store import gluon_config, load_gluon_weights
-from mgmtfeat.backbones._registry import register_backbone
+from mgmtfeat.backbones.gluon_store import gluon_config, load_gluon_weights
+from mgmtfeat.backbones.registry import register_backbone
 
 __all__ = ["R2PLUS1D_V2_CONFIG", "GluonR2Plus1D"]
 
@@ -38,8 +38,8 @@ def GluonR2Plus1D(layers=(3, 8, 36, 3), num_classes: int = 400):
     """
     import torch.nn as nn
 
-    from mgmtfeat.backbones._fuse import conv_bn_act
-    from mgmtfeat.backbones._gluon import fold, fold_shortcut, shortcut
+    from mgmtfeat.backbones.blocks.fuse import conv_bn_act
+    from mgmtfeat.backbones.blocks.gluon import fold, fold_shortcut, shortcut
 
     def bn(channels):
         return nn.BatchNorm3d(channels, eps=_EPS)

@@ -10,8 +10,8 @@ normalisation; output logits (N, 400).
 
 from __future__ import annotations
 
-from mgmtfeat.backbones._gluon_store import gluon_config, load_gluon_weights
-from mgmtfeat.backbones._registry import register_backbone
+from mgmtfeat.backbones.gluon_store import gluon_config, load_gluon_weights
+from mgmtfeat.backbones.registry import register_backbone
 
 __all__ = ["SLOWFAST_GLUON_CONFIG", "GluonSlowFast"]
 
@@ -40,8 +40,8 @@ def GluonSlowFast(layers=(3, 4, 6, 3), num_classes: int = 400, dropout: float = 
     import torch
     import torch.nn as nn
 
-    from mgmtfeat.backbones._fuse import conv_bn_act
-    from mgmtfeat.backbones._gluon import Bottleneck, fold
+    from mgmtfeat.backbones.blocks.fuse import conv_bn_act
+    from mgmtfeat.backbones.blocks.gluon import Bottleneck, fold
 
     alpha, beta, ratio, kernel, slow_stride = 8, 8, 2, 5, 8
 

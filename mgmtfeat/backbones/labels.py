@@ -29,7 +29,7 @@ def label_list(name: str) -> tuple[str, ...]:
 
 def class_names(net: str) -> tuple[str, ...] | None:
     """Names of the output logits of registered backbone ``net``, or None for an unknown net or no list."""
-    from mgmtfeat.backbones._registry import get_weights_config
+    from mgmtfeat.backbones.registry import get_weights_config
 
     try:
         config = get_weights_config(net)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mgmtfeat.backbones._weights import WeightsConfig
+from mgmtfeat.backbones.weights import WeightsConfig
 from mgmtfeat.backbones.sampling import frame_indices, vivit_paper_input
 
 __all__ = ["check_clips", "check_slices", "sample_indices", "preprocess", "preprocess_slices"]

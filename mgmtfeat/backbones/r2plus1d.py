@@ -9,8 +9,8 @@ logits before it.
 
 from __future__ import annotations
 
-from mgmtfeat.backbones._registry import register_backbone
-from mgmtfeat.backbones._weights import WeightsConfig
+from mgmtfeat.backbones.registry import register_backbone
+from mgmtfeat.backbones.weights import WeightsConfig
 
 __all__ = ["R2PLUS1D_CONFIG", "R2Plus1D"]
 
@@ -53,7 +53,7 @@ def R2Plus1D(depth: int = 50, num_classes: int = 400, dropout: float = 0.5):
     """
     import torch.nn as nn
 
-    from mgmtfeat.backbones._resnet3d import STAGE_DEPTHS, Head, ResStage, Stem, global_pool
+    from mgmtfeat.backbones.blocks.resnet3d import STAGE_DEPTHS, Head, ResStage, Stem, global_pool
 
     if depth not in STAGE_DEPTHS:
         raise ValueError(f"R(2+1)D depth {depth} is not one of {sorted(STAGE_DEPTHS)}")
@@ -87,7 +87,7 @@ def R2Plus1D(depth: int = 50, num_classes: int = 400, dropout: float = 0.5):
 @register_backbone("r2plus1d", R2PLUS1D_CONFIG, main=True)
 def build_r2plus1d(config: WeightsConfig, weights, model_kwargs: dict):
     """R(2+1)D R50 with pytorchvideo's Kinetics-400 weights (URL, local file) or random."""
-    from mgmtfeat.backbones._sources import load_checkpoint_weights
+    from mgmtfeat.backbones.weight_sources import load_checkpoint_weights
 
     model = R2Plus1D(num_classes=config.num_classes, **model_kwargs)
     return model, load_checkpoint_weights(model, config, weights)

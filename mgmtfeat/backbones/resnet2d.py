@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mgmtfeat.backbones._registry import register_backbone
-from mgmtfeat.backbones._weights import WeightsConfig
+from mgmtfeat.backbones.registry import register_backbone
+from mgmtfeat.backbones.weights import WeightsConfig
 
 __all__ = ["RESNET50_CONFIG", "ResNet", "torchvision_filter"]
 
@@ -71,7 +71,7 @@ def ResNet(depth: int = 50, num_classes: int = 1000, width: int = 64):
     """
     import torch.nn as nn
 
-    from mgmtfeat.backbones._fuse import conv_bn_act, fold_batch_norm
+    from mgmtfeat.backbones.blocks.fuse import conv_bn_act, fold_batch_norm
 
     if depth not in _DEPTHS:
         raise ValueError(f"ResNet depth {depth} is not one of {sorted(_DEPTHS)}")
@@ -163,7 +163,7 @@ def torchvision_filter(checkpoint):
 
 def _load_file(path: Path) -> tuple[dict, str]:
     """(state dict, sha256) of a ``.safetensors`` or torch file."""
-    from mgmtfeat.backbones._weights import load_safetensors, load_torch_checkpoint, sha256_file
+    from mgmtfeat.backbones.weights import load_safetensors, load_torch_checkpoint, sha256_file
 
     if path.suffix == ".safetensors":
         return load_safetensors(path, fix=_HOW_TO)
@@ -177,8 +177,8 @@ def build_resnet50(config: WeightsConfig, weights, model_kwargs: dict):
     Nothing is downloaded: ``weights=None`` looks for ``model.safetensors`` of
     ``config.location`` in the Hugging Face cache.
     """
-    from mgmtfeat.backbones._sources import resolve_weights
-    from mgmtfeat.backbones._weights import load_state_dict_strict
+    from mgmtfeat.backbones.weight_sources import resolve_weights
+    from mgmtfeat.backbones.weights import load_state_dict_strict
 
     model = ResNet(num_classes=config.num_classes, **model_kwargs)
     found = resolve_weights(config, weights, what="ResNet-50 weights" + (" file" if weights else ""),

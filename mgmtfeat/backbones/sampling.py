@@ -22,7 +22,7 @@ import dataclasses
 
 import numpy as np
 
-from mgmtfeat.backbones._weights import SAMPLINGS, WeightsConfig
+from mgmtfeat.backbones.weights import SAMPLINGS, WeightsConfig
 
 __all__ = ["SAMPLINGS", "PAPER_STRIDE", "PAPER_FRAMES", "with_sampling", "frame_indices", "vivit_paper_input"]
 

@@ -18,8 +18,8 @@ every alpha-th frame of it (pytorchvideo's ``PackPathway``: ``linspace`` indices
 
 from __future__ import annotations
 
-from mgmtfeat.backbones._registry import register_backbone
-from mgmtfeat.backbones._weights import WeightsConfig
+from mgmtfeat.backbones.registry import register_backbone
+from mgmtfeat.backbones.weights import WeightsConfig
 
 __all__ = ["SLOWFAST_4x16_CONFIG", "SLOWFAST_8x8_CONFIG", "SlowFast", "pack_pathways"]
 
@@ -78,8 +78,8 @@ def SlowFast(variant: str = "4x16", depth: int = 50, num_classes: int = 400, dro
     import torch
     import torch.nn as nn
 
-    from mgmtfeat.backbones._fuse import conv_bn_act
-    from mgmtfeat.backbones._resnet3d import STAGE_DEPTHS, Head, ResStage, Stem, _bn, _fold, global_pool
+    from mgmtfeat.backbones.blocks.fuse import conv_bn_act
+    from mgmtfeat.backbones.blocks.resnet3d import STAGE_DEPTHS, Head, ResStage, Stem, batch_norm3d, fold_norm, global_pool
 
     if variant not in _VARIANTS:
         raise ValueError(f"SlowFast variant {variant!r} is not one of {sorted(_VARIANTS)}")
@@ -94,11 +94,11 @@ def SlowFast(variant: str = "4x16", depth: int = 50, num_classes: int = 400, dro
             super().__init__()
             self.conv_fast_to_slow = nn.Conv3d(dim_fast, dim_fast * fusion_ratio, (fusion_kernel, 1, 1),
                                                (alpha, 1, 1), padding=(fusion_kernel // 2, 0, 0), bias=False)
-            self.norm = _bn(dim_fast * fusion_ratio)
+            self.norm = batch_norm3d(dim_fast * fusion_ratio)
 
         def fuse_for_inference(self):
             """Fold the batch norm into the fusion convolution (eval mode, inference only)."""
-            self.norm = _fold(self.conv_fast_to_slow, self.norm)
+            self.norm = fold_norm(self.conv_fast_to_slow, self.norm)
 
         def forward(self, x):
             fuse = conv_bn_act(self.conv_fast_to_slow, self.norm, x[1])
@@ -156,7 +156,7 @@ def SlowFast(variant: str = "4x16", depth: int = 50, num_classes: int = 400, dro
 
 def _build(variant):
     def build(config: WeightsConfig, weights, model_kwargs: dict):
-        from mgmtfeat.backbones._sources import load_checkpoint_weights
+        from mgmtfeat.backbones.weight_sources import load_checkpoint_weights
 
         model = SlowFast(variant=variant, num_classes=config.num_classes, **model_kwargs)
         return model, load_checkpoint_weights(model, config, weights)

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mgmtfeat.backbones._registry import register_backbone
-from mgmtfeat.backbones._weights import WeightsConfig, WeightsError, pickle_refused
+from mgmtfeat.backbones.registry import register_backbone
+from mgmtfeat.backbones.weights import WeightsConfig, WeightsError, pickle_refused
 
 __all__ = ["VIVIT_CONFIG", "HF_REPO_ID"]
 
@@ -84,12 +84,12 @@ def _wrapper():
 
             Each layer's q, k and v projections also run as one linear, and attention runs through
             ``scaled_dot_product_attention`` on contiguous (N, heads, tokens, 64) q, k, v
-            (:mod:`~mgmtfeat.backbones._attention`): the same products, one GEMM instead of three,
+            (:mod:`~mgmtfeat.backbones.blocks.attention`): the same products, one GEMM instead of three,
             and the layout the CPU kernel ran fastest with (``benchmarks/bench_vivit_speed.py``).
             """
             import torch.nn as nn
 
-            from mgmtfeat.backbones._attention import fuse_qkv
+            from mgmtfeat.backbones.blocks.attention import fuse_qkv
 
             for parent in list(self.hf.modules()):
                 for name, child in list(parent.named_children()):
@@ -146,7 +146,7 @@ def _load_pretrained(config: WeightsConfig, weights):
     """``(hf_model, info)`` from a local dir, the Hugging Face cache, or a download."""
     from transformers import VivitForVideoClassification
 
-    from mgmtfeat.backbones._sources import resolve_weights
+    from mgmtfeat.backbones.weight_sources import resolve_weights
 
     found = resolve_weights(config, weights, what="ViViT weights", how_to=_HOW_TO, expect="folder",
                             hf_download=True)

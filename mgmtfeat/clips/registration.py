@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from mgmtfeat.data.errors import CaseError
-from mgmtfeat.data.geometry import _FLIP, to_sitk  # to_sitk re-exported: its home is the data step
+from mgmtfeat.data.geometry import RAS_LPS_FLIP, to_sitk  # to_sitk re-exported: its home is the data step
 from mgmtfeat.data.volumes import Volume
 
 __all__ = ["RegistrationResult", "RegistrationSettings", "register_rigid", "to_sitk"]
@@ -164,7 +164,7 @@ def _matrix_ras(transform) -> np.ndarray:
     lps = np.eye(4)
     lps[:3, :3] = rotation
     lps[:3, 3] = np.array(transform.GetTranslation()) + center - rotation @ center
-    return _FLIP @ lps @ _FLIP
+    return RAS_LPS_FLIP @ lps @ RAS_LPS_FLIP
 
 
 def register_rigid(moving: Volume, fixed: Volume, settings: RegistrationSettings | None = None,
@@ -265,7 +265,7 @@ def _register(sitk, moving: Volume, fixed: Volume, s: RegistrationSettings, case
     resampled = sitk.Resample(moving_img, fixed_img, transform, sitk.sitkLinear, 0.0, sitk.sitkFloat32)
     data = np.transpose(sitk.GetArrayFromImage(resampled), (2, 1, 0))  # (z, y, x) -> (X, Y, Z)
     params = transform.GetParameters()
-    flip3 = _FLIP[:3, :3].diagonal()
+    flip3 = RAS_LPS_FLIP[:3, :3].diagonal()
     return RegistrationResult(
         volume=Volume(np.asfortranarray(data, dtype=np.float32), fixed.affine.copy(), Path(moving.path)),
         matrix_ras=matrix,

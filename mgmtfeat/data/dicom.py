@@ -21,8 +21,8 @@ import nibabel as nib
 import numpy as np
 
 from mgmtfeat._io import atomic_path
-from mgmtfeat.data._canonical import Volume, checked_volume
-from mgmtfeat.data._dicom_frames import Frame, frame_pixels, read_frames
+from mgmtfeat.data.canonical_volume import Volume, checked_volume
+from mgmtfeat.data.dicom_frames import Frame, frame_pixels, read_frames
 from mgmtfeat.data.errors import CaseError
 
 __all__ = ["load_dicom_series", "write_dicom_series"]

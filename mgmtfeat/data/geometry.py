@@ -33,17 +33,18 @@ from dataclasses import replace
 
 import numpy as np
 
-from mgmtfeat.data._canonical import Volume
+from mgmtfeat.data.canonical_volume import Volume
 from mgmtfeat.data.errors import CaseError
 
-__all__ = ["THICK_SLICE_MM", "REFERENCE_ORDER", "target_grid", "resample", "to_sitk", "to_spacing"]
+__all__ = ["THICK_SLICE_MM", "REFERENCE_ORDER", "target_grid", "resample", "to_sitk", "to_spacing", "RAS_LPS_FLIP"]
 
 #: A voxel side (mm) above which a series counts as thick-sliced (warned and recorded).
 THICK_SLICE_MM = 5.0
 #: The series whose grid the others follow, in order of preference.
 REFERENCE_ORDER = ("t1ce", "t1", "t2", "flair")
 _TOLERANCE_MM = 1e-3  # spacings this close to the target count as the target (header rounding)
-_FLIP = np.diag([-1.0, -1.0, 1.0, 1.0])  # RAS <-> LPS, its own inverse
+#: The 4x4 map between RAS (nibabel) and LPS (SimpleITK, DICOM) coordinates: x and y negated; its own inverse.
+RAS_LPS_FLIP = np.diag([-1.0, -1.0, 1.0, 1.0])
 
 
 def to_sitk(volume: Volume | np.ndarray, affine: np.ndarray | None = None, case_id: str = "?", path=None):
@@ -73,7 +74,7 @@ def to_sitk(volume: Volume | np.ndarray, affine: np.ndarray | None = None, case_
     data = volume.data if isinstance(volume, Volume) else np.asarray(volume)
     affine = np.asarray(volume.affine if affine is None else affine, dtype=np.float64)
     path = volume.path if path is None and isinstance(volume, Volume) else path
-    lps = (_FLIP @ affine)[:3]
+    lps = (RAS_LPS_FLIP @ affine)[:3]
     spacing = np.linalg.norm(lps[:, :3], axis=0)
     direction = lps[:, :3] / spacing
     if not np.allclose(direction.T @ direction, np.eye(3), atol=1e-4):
@@ -144,7 +145,7 @@ def resample(volume: Volume, shape, affine: np.ndarray, interpolation: str = "li
     methods = {"linear": sitk.sitkLinear, "bspline": sitk.sitkBSpline, "nearest": sitk.sitkNearestNeighbor}
     if interpolation not in methods:
         raise ValueError(f"interpolation={interpolation!r} is not one of {tuple(methods)}")
-    lps = (_FLIP @ affine)[:3]
+    lps = (RAS_LPS_FLIP @ affine)[:3]
     spacing = np.linalg.norm(lps[:, :3], axis=0)
     image = to_sitk(volume, case_id=case_id)
     pixel = sitk.sitkUInt8 if interpolation == "nearest" else sitk.sitkFloat32

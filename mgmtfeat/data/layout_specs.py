@@ -20,7 +20,7 @@ from mgmtfeat.data.labels import (BRATS_CASE_ID, CASE_TABLE_NAMES, RSNA_LABEL_NA
                                   read_case_table, read_rsna_labels, read_ucsf_metadata)
 
 __all__ = ["IMAGE_MODALITIES", "LABEL_READERS", "LAYOUTS", "MANIFEST", "LAYOUT_SPECS", "LayoutSpec", "RSNA_FLAGGED_IDS",
-           "modality_path"]
+           "case_files", "modality_path"]
 
 #: Dataset-folder layouts, in detection order (each also has synthetic writers).
 LAYOUTS = ("brats2021", "brats2023", "rsna_dicom", "ucsf_pdgm")
@@ -197,8 +197,24 @@ def modality_path(root: str | Path, layout: str, case_id: str, modality: str) ->
     return Path(root) / spec.cases_under / spec.case_folder(case_id) / spec.file_name(case_id, modality)
 
 
-def _case_files(spec: LayoutSpec, case_dir: Path, case_id: str) -> dict[str, Path]:
-    """Every modality path of a case found in ``case_dir``; a segmentation only when its file exists."""
+def case_files(spec: LayoutSpec, case_dir: Path, case_id: str) -> dict[str, Path]:
+    """Every modality path of a case folder of a layout: modality -> path.
+
+    Parameters
+    ----------
+    spec : LayoutSpec
+        The layout's spec (its file names).
+    case_dir : Path
+        The case's folder.
+    case_id : str
+        The case's id, as the file names spell it.
+
+    Returns
+    -------
+    dict of str to Path
+        One path per modality of ``spec.files``, whether the file exists or not (the reader says
+        which is missing); the segmentation only when its file exists, as it is optional.
+    """
     paths = {m: case_dir / spec.file_name(case_id, m) for m in spec.files}
     if "seg" in paths and not paths["seg"].exists():
         del paths["seg"]

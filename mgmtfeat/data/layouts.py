@@ -46,7 +46,7 @@ from typing import Iterable, Mapping
 from mgmtfeat.data.errors import CaseError
 from mgmtfeat.data.labels import read_rsna_labels, read_ucsf_metadata
 from mgmtfeat.data.layout_specs import (IMAGE_MODALITIES, LABEL_READERS, LAYOUT_SPECS, LAYOUTS, MANIFEST,
-                                        RSNA_FLAGGED_IDS, LayoutSpec, _case_files, modality_path)
+                                        RSNA_FLAGGED_IDS, LayoutSpec, case_files, modality_path)
 
 __all__ = [
     "CaseError",
@@ -199,7 +199,7 @@ def _folder_cases(spec: LayoutSpec, root: Path) -> list[tuple[str, int | None, d
         number = int(spec.folder_pattern.match(case_dir.name).group(1))
         # UCSF folders may carry 3 digits where ids carry 4; a BraTS 2023 id is its folder's name
         case_id = case_dir.name if spec.id_from_folder else spec.case_id.format(number=number)
-        found.append((case_id, number, _case_files(spec, case_dir, case_id), None))
+        found.append((case_id, number, case_files(spec, case_dir, case_id), None))
     return found
 
 

@@ -16,7 +16,7 @@ import nibabel as nib
 import numpy as np
 
 from mgmtfeat._io import atomic_write_bytes
-from mgmtfeat.data._canonical import Volume, checked_volume
+from mgmtfeat.data.canonical_volume import Volume, checked_volume
 from mgmtfeat.data.errors import CaseError
 
 __all__ = ["SEG_LABELS", "load_nifti", "load_segmentation", "write_nifti"]

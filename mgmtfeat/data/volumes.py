@@ -12,7 +12,7 @@ from functools import partial
 
 import numpy as np
 
-from mgmtfeat.data._canonical import Volume
+from mgmtfeat.data.canonical_volume import Volume
 from mgmtfeat.data.dicom import load_dicom_series, write_dicom_series
 from mgmtfeat.data.errors import CaseError
 from mgmtfeat.data.layouts import IMAGE_MODALITIES, LAYOUT_SPECS, CaseRef, LayoutSpec

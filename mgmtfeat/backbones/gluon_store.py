@@ -8,7 +8,7 @@ and the net the file looks like.
 
 from __future__ import annotations
 
-from mgmtfeat.backbones._weights import WeightsConfig, WeightsError
+from mgmtfeat.backbones.weights import WeightsConfig, WeightsError
 
 __all__ = ["MODEL_STORE", "gluon_config", "looks_like", "load_gluon_weights"]
 
@@ -67,8 +67,8 @@ def load_gluon_weights(model, config: WeightsConfig, weights, net: str) -> dict:
         its keys or shapes differ from the net's: the message names the file, the first
         mismatching keys and the net the file looks like.
     """
-    from mgmtfeat.backbones._sources import resolve_weights
-    from mgmtfeat.backbones._weights import cache_dir, check_state_dict, load_torch_checkpoint
+    from mgmtfeat.backbones.weight_sources import resolve_weights
+    from mgmtfeat.backbones.weights import cache_dir, check_state_dict, load_torch_checkpoint
 
     name = config.location.rsplit("/", 1)[-1]
     how_to = (f"download {config.location} on a machine with network access and pass --weights PATH "

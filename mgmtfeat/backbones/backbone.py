@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from mgmtfeat.backbones import dtype_choice
-from mgmtfeat.backbones._weights import WeightsConfig
+from mgmtfeat.backbones.weights import WeightsConfig
 
 __all__ = ["Backbone"]
 
@@ -24,7 +24,7 @@ class Backbone:
                  channels_last: bool = False, fuse: bool = False):
         import torch
 
-        from mgmtfeat.backbones._fuse import fuse_for_inference
+        from mgmtfeat.backbones.blocks.fuse import fuse_for_inference
 
         self.name = name
         self.config = config

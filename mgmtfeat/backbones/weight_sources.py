@@ -23,7 +23,7 @@ import os
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from mgmtfeat.backbones._weights import (
+from mgmtfeat.backbones.weights import (
     WeightsConfig,
     WeightsError,
     cache_dir,

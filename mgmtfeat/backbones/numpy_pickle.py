@@ -11,7 +11,7 @@ import io
 import os
 import pickle
 
-from mgmtfeat.backbones._weights import WeightsError
+from mgmtfeat.backbones.weights import WeightsError
 
 __all__ = ["load_numpy_pickle"]
 

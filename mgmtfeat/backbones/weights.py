@@ -6,7 +6,7 @@ frame sampling). Preprocessing is derived from it (see ``preprocess.py``).
 
 Loading is safe by construction: files are checked against their sha256 when one is
 known, pickles are read either with ``torch.load(weights_only=True)`` or with an
-unpickler that only rebuilds numpy arrays (``_numpy_pickle.py``), and state dicts
+unpickler that only rebuilds numpy arrays (``numpy_pickle.py``), and state dicts
 are compared key by key with the model before anything is copied, so a mismatch loads nothing.
 """
 

@@ -1,7 +1,8 @@
 """Backbone registry: a decorator registers each network with its weights config.
 
-Families are found where they are defined: every public module of this package is
-imported once on the first lookup, and each family module registers its own names
+Families are found where they are defined: every public module of this package (not the
+:mod:`~mgmtfeat.backbones.blocks` subpackage of torch building blocks) is imported once on the
+first lookup, and each family module registers its own names
 (``main=True`` for the entries :func:`list_backbones` shows by default, ``aliases`` for
 short names); nothing here lists them.
 
@@ -18,9 +19,9 @@ import importlib
 import pkgutil
 from typing import Callable
 
-from mgmtfeat.backbones import _cpu, dtype_choice
-from mgmtfeat.backbones._backbone import Backbone
-from mgmtfeat.backbones._weights import KINDS, WeightsConfig
+from mgmtfeat.backbones import cpu, dtype_choice
+from mgmtfeat.backbones.backbone import Backbone
+from mgmtfeat.backbones.weights import KINDS, WeightsConfig
 
 __all__ = ["register_backbone", "create_backbone", "list_backbones", "get_weights_config", "Backbone",
            "canonical_name", "paper_backbones",
@@ -69,12 +70,15 @@ _LOADED: list[bool] = []
 
 
 def _load_families() -> None:
-    """Import every public module of this package once, so each family registers itself."""
+    """Import every public module of this package once, so each family registers itself.
+
+    Subpackages are skipped: ``blocks/`` holds the torch building blocks, which register nothing.
+    """
     if _LOADED:
         return
     package = importlib.import_module(__package__)
     for module in pkgutil.iter_modules(package.__path__):
-        if not module.name.startswith("_"):
+        if not module.name.startswith("_") and not module.ispkg:
             importlib.import_module(f"{__package__}.{module.name}")
     _LOADED.append(True)
 
@@ -178,7 +182,7 @@ def _native_bfloat16(device) -> bool:
 
     device = torch.device(device)
     if device.type == "cpu":
-        return _cpu.native_bfloat16()
+        return cpu.native_bfloat16()
     if device.type == "cuda":
         return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
     return False
@@ -236,7 +240,7 @@ def create_backbone(
     fuse : bool
         Rewrite the network for inference after loading its weights: batch norms folded
         into the convolutions, ReLUs (and residual sums) fused into them, I3D's 'SAME'
-        max pools padded implicitly (:mod:`~mgmtfeat.backbones._fuse`), ViViT's
+        max pools padded implicitly (:mod:`~mgmtfeat.backbones.blocks.fuse`), ViViT's
         eight-op GELU run as one kernel. False runs the network op by op as written.
         Results agree up to float rounding; the state dict of a fused ``Backbone.model``
         holds the folded weights (no batch norms).

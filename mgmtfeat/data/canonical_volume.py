@@ -5,9 +5,8 @@ canonical orientation): index 0 increases towards the patient's right (R), index
 towards anterior (A) and index 2 towards superior (S), so axial slices are
 ``data[:, :, k]``. The 4x4 affine maps voxel indices to RAS millimetres.
 
-:class:`Volume` is public through :mod:`mgmtfeat.data.volumes`; this private module sits
-below the NIfTI and DICOM readers so that they and ``load_case`` share it without an
-import circle.
+:class:`Volume` is also exported by :mod:`mgmtfeat.data.volumes`; this module sits below the
+NIfTI and DICOM readers so that they and ``load_case`` share it without an import circle.
 """
 
 from __future__ import annotations

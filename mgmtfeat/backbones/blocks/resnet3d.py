@@ -5,7 +5,7 @@ published Kinetics-400 checkpoints (``checkpoint["model_state"]``) load unchange
 same attribute names (``blocks.N.res_blocks.M.branch2.conv_a`` ...), same shapes.
 pytorchvideo's parameter-free ``nn.ReLU`` modules are functional ReLUs here.
 
-Each block has a ``fuse_for_inference`` method (see :mod:`~mgmtfeat.backbones._fuse`):
+Each block has a ``fuse_for_inference`` method (see :mod:`~mgmtfeat.backbones.blocks.fuse`):
 it folds its batch norms into the convolutions (a folded norm is set to None) so that
 each convolution runs with its ReLU and residual sum fused.
 """
@@ -15,16 +15,17 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from mgmtfeat.backbones._fuse import conv_bn_act, fold_batch_norm
+from mgmtfeat.backbones.blocks.fuse import conv_bn_act, fold_batch_norm
 
 STAGE_DEPTHS = {18: (1, 1, 1, 1), 50: (3, 4, 6, 3), 101: (3, 4, 23, 3)}
 
 
-def _bn(channels: int) -> nn.BatchNorm3d:
+def batch_norm3d(channels: int) -> nn.BatchNorm3d:
+    """pytorchvideo's batch norm over ``channels`` channels (eps 1e-5, momentum 0.1)."""
     return nn.BatchNorm3d(channels, eps=1e-5, momentum=0.1)
 
 
-def _fold(conv: nn.Conv3d, norm: nn.BatchNorm3d | None) -> None:
+def fold_norm(conv: nn.Conv3d, norm: nn.BatchNorm3d | None) -> None:
     """Fold ``norm`` (None: already folded) into ``conv``; returns None, the block's new ``norm``."""
     if norm is not None:
         fold_batch_norm(conv, norm)
@@ -37,13 +38,13 @@ class Stem(nn.Module):
     def __init__(self, cin, cout, kernel, stride, pool_kernel=None, pool_stride=None):
         super().__init__()
         self.conv = nn.Conv3d(cin, cout, kernel, stride, padding=[k // 2 for k in kernel], bias=False)
-        self.norm = _bn(cout)
+        self.norm = batch_norm3d(cout)
         self.pool = (nn.MaxPool3d(pool_kernel, pool_stride, padding=[k // 2 for k in pool_kernel])
                      if pool_kernel else None)
 
     def fuse_for_inference(self):
         """Fold the batch norm into the convolution (eval mode, inference only)."""
-        self.norm = _fold(self.conv, self.norm)
+        self.norm = fold_norm(self.conv, self.norm)
 
     def forward(self, x):
         x = conv_bn_act(self.conv, self.norm, x)
@@ -57,13 +58,13 @@ class Conv2plus1d(nn.Module):
         super().__init__()
         self.conv_t = nn.Conv3d(cin, cout, (kernel[0], 1, 1), (stride[0], 1, 1),
                                 padding=(kernel[0] // 2, 0, 0), bias=False)
-        self.norm = _bn(cout)
+        self.norm = batch_norm3d(cout)
         self.conv_xy = nn.Conv3d(cout, cout, (1, kernel[1], kernel[2]), (1, stride[1], stride[2]),
                                  padding=(0, kernel[1] // 2, kernel[2] // 2), bias=False)
 
     def fuse_for_inference(self):
         """Fold the batch norm into the temporal convolution (eval mode, inference only)."""
-        self.norm = _fold(self.conv_t, self.norm)
+        self.norm = fold_norm(self.conv_t, self.norm)
 
     def temporal(self, x):
         """The temporal half: conv, batch norm, ReLU (``conv_xy`` follows)."""
@@ -79,15 +80,15 @@ class Bottleneck(nn.Module):
     def __init__(self, cin, inner, cout, a_kernel, b_kernel, b_stride, two_plus_one=False):
         super().__init__()
         self.conv_a = nn.Conv3d(cin, inner, a_kernel, padding=[k // 2 for k in a_kernel], bias=False)
-        self.norm_a = _bn(inner)
+        self.norm_a = batch_norm3d(inner)
         if two_plus_one:
             self.conv_b = Conv2plus1d(inner, inner, b_kernel, b_stride)
         else:
             self.conv_b = nn.Conv3d(inner, inner, b_kernel, b_stride,
                                     padding=[k // 2 for k in b_kernel], bias=False)
-        self.norm_b = _bn(inner)
+        self.norm_b = batch_norm3d(inner)
         self.conv_c = nn.Conv3d(inner, cout, 1, bias=False)
-        self.norm_c = _bn(cout)
+        self.norm_c = batch_norm3d(cout)
 
     def _last_b(self):
         """The convolution ``norm_b`` follows: ``conv_b`` or, for (2+1)D, its spatial half."""
@@ -95,9 +96,9 @@ class Bottleneck(nn.Module):
 
     def fuse_for_inference(self):
         """Fold the three batch norms into their convolutions (eval mode, inference only)."""
-        self.norm_a = _fold(self.conv_a, self.norm_a)
-        self.norm_b = _fold(self._last_b(), self.norm_b)
-        self.norm_c = _fold(self.conv_c, self.norm_c)
+        self.norm_a = fold_norm(self.conv_a, self.norm_a)
+        self.norm_b = fold_norm(self._last_b(), self.norm_b)
+        self.norm_c = fold_norm(self.conv_c, self.norm_c)
 
     def forward(self, x, shortcut=None):
         """The bottleneck's output; given ``shortcut``, ``relu(output + shortcut)`` (the whole block)."""
@@ -116,7 +117,7 @@ class ResBlock(nn.Module):
         super().__init__()
         if cin != cout or any(s != 1 for s in b_stride):
             self.branch1_conv = nn.Conv3d(cin, cout, 1, b_stride, bias=False)
-            self.branch1_norm = _bn(cout)
+            self.branch1_norm = batch_norm3d(cout)
         else:
             self.branch1_conv = self.branch1_norm = None
         self.branch2 = Bottleneck(cin, inner, cout, a_kernel, b_kernel, b_stride, two_plus_one)
@@ -124,7 +125,7 @@ class ResBlock(nn.Module):
     def fuse_for_inference(self):
         """Fold the projection's batch norm (the bottleneck folds its own; eval mode, inference only)."""
         if self.branch1_conv is not None:
-            self.branch1_norm = _fold(self.branch1_conv, self.branch1_norm)
+            self.branch1_norm = fold_norm(self.branch1_conv, self.branch1_norm)
 
     def forward(self, x):
         shortcut = x if self.branch1_conv is None else conv_bn_act(self.branch1_conv, self.branch1_norm, x,

@@ -7,7 +7,7 @@ GluonCV ``.pth`` state dict loads strictly with ``torch.load(weights_only=True)`
 registers some modules twice (``head = Sequential(dp, fc)``, ``W_bn = Sequential(W, bn)``), so
 its state dicts hold those tensors under both names; the ports do the same.
 
-Configs and checkpoint loading are in :mod:`._gluon_store` (no torch import there).
+Configs and checkpoint loading are in :mod:`~mgmtfeat.backbones.gluon_store` (no torch import there).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from mgmtfeat.backbones._fuse import conv_bn_act, fold_batch_norm
+from mgmtfeat.backbones.blocks.fuse import conv_bn_act, fold_batch_norm
 
 __all__ = ["Bottleneck", "NonLocal", "fold", "fold_shortcut", "shortcut"]
 
