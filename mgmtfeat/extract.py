@@ -186,7 +186,7 @@ def _report(report) -> None:
 def _plan(args: argparse.Namespace) -> str:
     """The dry run: the cases, and per net what is in the store and what would be extracted."""
     from mgmtfeat._plan import dataset_plan
-    from mgmtfeat.extraction._common import select_cases
+    from mgmtfeat.extraction.case_loop import select_cases
     from mgmtfeat.store import FeatureStore
 
     settings = _settings(args)

@@ -69,11 +69,12 @@ def test_a_store_never_mixes_int8_with_float32(tmp_path, pair):
 
 def test_extraction_checks_int8_before_any_work(tmp_path):
     from mgmtfeat.extract import _parser
-    from mgmtfeat.extraction.run import ExtractionSettings, _dtype
+    from mgmtfeat.extraction.nets import run_dtype
+    from mgmtfeat.extraction.run import ExtractionSettings
 
     assert _parser().parse_args(["--data", "d", "--net", "vivit", "--dtype", "int8"]).dtype == "int8"
     store = FeatureStore(tmp_path / "store")
     settings = ExtractionSettings(data=str(tmp_path), out=str(store.root), net="vivit", dtype="int8")
-    assert _dtype(store, settings) == "int8"
+    assert run_dtype(store, settings) == "int8"
     with pytest.raises(ValueError, match=r"dtype='int8' is not available for 'i3d'"):
-        _dtype(store, ExtractionSettings(data=str(tmp_path), out=str(store.root), net="i3d", dtype="int8"))
+        run_dtype(store, ExtractionSettings(data=str(tmp_path), out=str(store.root), net="i3d", dtype="int8"))

@@ -9,7 +9,8 @@ import torch
 from mgmtfeat import extract
 from mgmtfeat.backbones import cpu, create_backbone, native_bfloat16
 from mgmtfeat.data.synthetic import write_cohort
-from mgmtfeat.extraction.run import ExtractionSettings, _dtype
+from mgmtfeat.extraction.nets import run_dtype
+from mgmtfeat.extraction.run import ExtractionSettings
 from mgmtfeat.store import FeatureStore
 
 FAST = ["--net", "slowfast", "--weights", "random", "--net-frames", "8", "--net-size", "64", "--threads", "1", "--quiet"]
@@ -48,7 +49,7 @@ def test_float32_is_the_default_even_where_bfloat16_is_native(bf16_cpu, tmp_path
     assert extract.main(["--data", str(data), "--out", str(tmp_path / "store"), *FAST]) == 0
     assert FeatureStore(tmp_path / "store").provenance("slowfast")["dtype"] == "float32"
     # the opt-in auto still takes bfloat16 on this (pretended) CPU
-    assert _dtype(FeatureStore(tmp_path / "new"), ExtractionSettings(data=".", out=".", net="slowfast",
+    assert run_dtype(FeatureStore(tmp_path / "new"), ExtractionSettings(data=".", out=".", net="slowfast",
                                                                      dtype="auto")) == "bfloat16"
 
 

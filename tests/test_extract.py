@@ -255,18 +255,19 @@ def test_a_failing_first_case_leaves_no_provenance(cohort, tmp_path, capsys):
 def test_dtype_auto_is_resolved_once_and_a_resumed_store_keeps_its_dtype(tmp_path, monkeypatch):
     """--dtype auto: float32 on a CPU without native bfloat16; a store keeps the dtype it was made with."""
     from mgmtfeat.backbones import cpu
-    from mgmtfeat.extraction.run import ExtractionSettings, _dtype
+    from mgmtfeat.extraction.nets import run_dtype
+    from mgmtfeat.extraction.run import ExtractionSettings
 
     store = FeatureStore(tmp_path / "store")
     settings = ExtractionSettings(data=str(tmp_path), out=str(store.root), net="i3d", dtype="auto")
     monkeypatch.setattr(cpu, "native_bfloat16", lambda: False)
-    assert _dtype(store, settings) == "float32"
+    assert run_dtype(store, settings) == "float32"
     monkeypatch.setattr(cpu, "native_bfloat16", lambda: True)
-    assert _dtype(store, settings) == "bfloat16"  # I3D's recorded bfloat16 CCC is 0.9999
+    assert run_dtype(store, settings) == "bfloat16"  # I3D's recorded bfloat16 CCC is 0.9999
     store.write_provenance("i3d", {"weights": "random test features", "dtype": "float32"})
-    assert _dtype(store, settings) == "float32"  # made in float32 on another machine: stays so
-    assert _dtype(store, settings.__class__(**{**settings.__dict__, "force": True})) == "bfloat16"
-    assert _dtype(store, settings.__class__(**{**settings.__dict__, "dtype": "float32"})) == "float32"
+    assert run_dtype(store, settings) == "float32"  # made in float32 on another machine: stays so
+    assert run_dtype(store, settings.__class__(**{**settings.__dict__, "force": True})) == "bfloat16"
+    assert run_dtype(store, settings.__class__(**{**settings.__dict__, "dtype": "float32"})) == "float32"
 
 
 def test_an_image_network_is_refused_by_the_clip_pathway(tmp_path, capsys):

@@ -166,10 +166,10 @@ def test_a_worker_keeps_every_net_of_its_run_and_only_those(monkeypatch):
     monkeypatch.setattr(worker, "_BACKBONES", {})
     run = ExtractionSettings(data=".", out=".", threads=1)
     first = {net: replace(run, net=net) for net in NETS}
-    a = worker._cached_backbones(first, ["slowfast"])
-    b = worker._cached_backbones(first, list(NETS))
+    a = worker.cached_backbones(first, ["slowfast"])
+    b = worker.cached_backbones(first, list(NETS))
     assert built == list(NETS) and a["slowfast"] is b["slowfast"] and len(worker._BACKBONES) == 2
-    worker._cached_backbones({"vivit": replace(run, net="vivit")}, ["vivit"])  # another run: the first one's go
+    worker.cached_backbones({"vivit": replace(run, net="vivit")}, ["vivit"])  # another run: the first one's go
     assert built == [*NETS, "vivit"] and len(worker._BACKBONES) == 1
 
 

@@ -79,7 +79,8 @@ def SlowFast(variant: str = "4x16", depth: int = 50, num_classes: int = 400, dro
     import torch.nn as nn
 
     from mgmtfeat.backbones.blocks.fuse import conv_bn_act
-    from mgmtfeat.backbones.blocks.resnet3d import STAGE_DEPTHS, Head, ResStage, Stem, batch_norm3d, fold_norm, global_pool
+    from mgmtfeat.backbones.blocks.resnet3d import (STAGE_DEPTHS, Head, ResStage, Stem, batch_norm3d, fold_norm,
+                                                    global_pool)
 
     if variant not in _VARIANTS:
         raise ValueError(f"SlowFast variant {variant!r} is not one of {sorted(_VARIANTS)}")

@@ -21,7 +21,8 @@ from typing import Mapping, Sequence
 
 from mgmtfeat.store import FeatureStore
 
-__all__ = ["RANDOM", "net_list", "check_video_nets", "check_sampling", "parse_weights", "net_settings", "_dtype"]
+__all__ = ["RANDOM", "net_list", "check_video_nets", "check_sampling", "parse_weights", "net_settings",
+           "run_dtype"]
 
 #: ``--weights`` value asking for random weights; bare, it applies to every net of the run.
 RANDOM = "random"
@@ -160,10 +161,10 @@ def net_settings(settings, nets: Sequence[str], store: FeatureStore) -> dict:
     """
     weights = parse_weights(settings.weights, nets)
     runs = {net: replace(settings, net=net, weights=weights[net]) for net in nets}
-    return {net: replace(run, dtype=_dtype(store, run)) for net, run in runs.items()}
+    return {net: replace(run, dtype=run_dtype(store, run)) for net, run in runs.items()}
 
 
-def _dtype(store: FeatureStore, settings) -> str:
+def run_dtype(store: FeatureStore, settings) -> str:
     """The dtype of this run: ``float32`` and ``bfloat16`` as given; ``auto`` (opt-in) resolved for this machine,
     except that a store keeps the dtype it was made with (a resumed store never mixes dtypes for one net, whichever
     machine resumes it)."""

@@ -112,7 +112,7 @@ def extract_radiomics(settings, progress: bool = True, on_case=None, executor=No
         (StoreError, without ``force``).
     """
     from mgmtfeat._parallel import make_executor
-    from mgmtfeat.extraction._common import ExtractionReport, _usable, select_cases, store_results
+    from mgmtfeat.extraction.case_loop import ExtractionReport, select_cases, store_results, stored_case_usable
     from mgmtfeat.store import FeatureStore
     from mgmtfeat.store.integrity import settings_digest
 
@@ -127,7 +127,7 @@ def extract_radiomics(settings, progress: bool = True, on_case=None, executor=No
     if not settings.force:
         store.check_provenance(net, provenance)
     digest = settings_digest({"net": net, **provenance})
-    todo = [r for r in refs if settings.force or not _usable(store, net, r.case_id, digest)]
+    todo = [r for r in refs if settings.force or not stored_case_usable(store, net, r.case_id, digest)]
     report = ExtractionReport(skipped=[r.case_id for r in refs if r.case_id not in {t.case_id for t in todo}])
     start = time.perf_counter()
     with contextlib.ExitStack() as stack:

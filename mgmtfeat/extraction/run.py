@@ -26,14 +26,14 @@ from mgmtfeat.clips.slices import SliceSettings
 from mgmtfeat._parallel import Executor, TaskKilledError
 from mgmtfeat.store import FeatureStore
 from mgmtfeat.store.integrity import settings_digest
-from mgmtfeat.extraction._common import ExtractionReport, _usable, enter_executor, resolve_inputs
-from mgmtfeat.extraction.nets import _dtype, check_video_nets, net_list, net_settings, parse_weights
+from mgmtfeat.extraction.case_loop import ExtractionReport, enter_executor, resolve_inputs, stored_case_usable
+from mgmtfeat.extraction.nets import check_video_nets, net_list, net_settings, parse_weights
 from mgmtfeat.extraction.worker import backbone_provenance, case_features, extract_case, open_backbone
 
 log = logging.getLogger(__name__)
 
 __all__ = ["ExtractionSettings", "ExtractionReport", "extract_features", "case_features", "open_backbone",
-           "extract_case", "backbone_provenance", "_dtype"]
+           "extract_case", "backbone_provenance"]
 
 
 @dataclass
@@ -149,7 +149,7 @@ def _prepare(store: FeatureStore, runs: Mapping[str, ExtractionSettings], refs, 
         if not run.force:
             store.check_provenance(net, provenance)  # refuse other settings before any work
         digest = settings_digest({"net": net, **provenance})
-        todo = {r.case_id for r in refs if run.force or not _usable(store, net, r.case_id, digest)}
+        todo = {r.case_id for r in refs if run.force or not stored_case_usable(store, net, r.case_id, digest)}
         state[net] = _Net(run, provenance, digest, todo)
     return state
 

@@ -20,7 +20,7 @@ from mgmtfeat.clips.case import case_clips as clips_of_case
 from mgmtfeat.clips.slices import roi_slices
 from mgmtfeat.data.errors import CaseError
 from mgmtfeat.data.layouts import CaseRef
-from mgmtfeat.extraction.worker import _BACKBONE_LOCK, _cached_backbones
+from mgmtfeat.extraction.worker import BACKBONE_LOCK, cached_backbones
 
 __all__ = ["SLICE_BATCH", "slice_case", "slice_provenance", "extract_slices"]
 
@@ -30,14 +30,14 @@ SLICE_BATCH = 32
 
 def _backbone(settings):
     """The image network of ``settings`` in this worker process (kept for the cases to come). Call under the lock."""
-    return _cached_backbones({settings.net: settings}, [settings.net])[settings.net]
+    return cached_backbones({settings.net: settings}, [settings.net])[settings.net]
 
 
 def slice_provenance(_, settings) -> dict:
     """Task: provenance of the image network as a worker builds it, with the slice settings."""
     from mgmtfeat.store.slices import SLICE_PATHWAY
 
-    with _BACKBONE_LOCK:
+    with BACKBONE_LOCK:
         backbone = _backbone(settings)
         size = backbone.config.size
         n_features = backbone.extract(np.zeros((1, 3, size, size), np.uint8), return_embedding=True).shape[1]
@@ -54,7 +54,7 @@ def slice_case(ref: CaseRef, settings, boxes=None) -> dict:
         Either ``embeddings`` (float32 (n_slices, n_features)), ``slice_index`` (int64 (n_slices,)),
         ``meta`` and ``seconds``, or ``failure`` ({case_id, file, reason}) for a :class:`CaseError`.
     """
-    with _BACKBONE_LOCK:
+    with BACKBONE_LOCK:
         backbone = _backbone(settings)
         start = time.perf_counter()
         try:
@@ -94,8 +94,9 @@ def extract_slices(settings, progress: bool = True, on_case=None, executor=None)
         A video network, an unknown net, or a store holding this net's features made otherwise.
     """
     from mgmtfeat.backbones import check_backbone_kind
-    from mgmtfeat.extraction._common import ExtractionReport, _usable, enter_executor, resolve_inputs, store_results
-    from mgmtfeat.extraction.nets import _dtype, net_list, parse_weights
+    from mgmtfeat.extraction.case_loop import (ExtractionReport, enter_executor, resolve_inputs, store_results,
+                                               stored_case_usable)
+    from mgmtfeat.extraction.nets import net_list, parse_weights, run_dtype
     from mgmtfeat.store.integrity import settings_digest
     from mgmtfeat.store.slices import write_slices
 
@@ -106,7 +107,7 @@ def extract_slices(settings, progress: bool = True, on_case=None, executor=None)
     check_backbone_kind(net, "image", pathway="the slice pathway (--pathway slices)")
     settings, refs, boxes, store = resolve_inputs(replace(settings, net=net,
                                                           weights=parse_weights(settings.weights, nets)[net]))
-    settings = replace(settings, dtype=_dtype(store, settings))
+    settings = replace(settings, dtype=run_dtype(store, settings))
     report = ExtractionReport()
     with contextlib.ExitStack() as stack:
         executor, settings = enter_executor(stack, settings, executor)
@@ -115,7 +116,7 @@ def extract_slices(settings, progress: bool = True, on_case=None, executor=None)
         if not settings.force:
             store.check_provenance(net, provenance)
         digest = settings_digest({"net": net, **provenance})
-        todo = [r for r in refs if settings.force or not _usable(store, net, r.case_id, digest)]
+        todo = [r for r in refs if settings.force or not stored_case_usable(store, net, r.case_id, digest)]
         report.skipped = [r.case_id for r in refs if r not in todo]
         if todo:
             stack.enter_context(store.claim(net, digest))

@@ -22,7 +22,8 @@ from mgmtfeat.clips.case import case_clips as clips_of_case
 from mgmtfeat.data.errors import CaseError
 from mgmtfeat.data.layouts import CaseRef
 
-__all__ = ["open_backbone", "read_clips", "nets_features", "case_features", "backbone_provenance", "extract_case"]
+__all__ = ["open_backbone", "read_clips", "nets_features", "case_features", "backbone_provenance", "extract_case",
+           "BACKBONE_LOCK", "cached_backbones"]
 
 
 def open_backbone(settings):
@@ -94,7 +95,8 @@ def case_features(ref: CaseRef, backbone, clip_settings: ClipSettings, boxes=Non
 
 # -- the backbones a worker process keeps ------------------------------------------------------
 _BACKBONES: dict[tuple, object] = {}  # built backbones of this process, keyed by their settings
-_BACKBONE_LOCK = threading.Lock()  # also makes a process run one case at a time on all its threads
+#: Held while a worker builds or runs its backbones: it also makes a process run one case at a time on all its threads.
+BACKBONE_LOCK = threading.Lock()
 
 
 def _key(settings) -> tuple:
@@ -102,7 +104,7 @@ def _key(settings) -> tuple:
             settings.size, settings.sampling)
 
 
-def _cached_backbones(runs: Mapping[str, object], names: Sequence[str]) -> dict:
+def cached_backbones(runs: Mapping[str, object], names: Sequence[str]) -> dict:
     """The backbones of ``names`` (nets of ``runs``) in this process, built on first use. Call under the lock.
 
     Only the run's nets are kept: backbones of other runs are dropped first, so a worker holds at
@@ -121,8 +123,8 @@ def _cached_backbones(runs: Mapping[str, object], names: Sequence[str]) -> dict:
 
 def backbone_provenance(net: str, runs: Mapping[str, object]) -> dict:
     """Task: provenance of net ``net`` of ``runs`` as a worker builds it (and keeps it for the cases to come)."""
-    with _BACKBONE_LOCK:
-        backbone = _cached_backbones(runs, [net])[net]
+    with BACKBONE_LOCK:
+        backbone = cached_backbones(runs, [net])[net]
         clips = runs[net].clip_settings
         # the frames the net takes from each clip; a clip the sampling cannot take is refused here, before any case
         return {**backbone.provenance, "frame_indices": backbone.frame_indices(clips.n_frames),
@@ -160,8 +162,8 @@ def extract_case(item: tuple[CaseRef, Sequence[str]], runs: Mapping[str, object]
             f"the worker on host {socket.gethostname()} cannot see the data folder {first.data}; the data must be "
             "at the same absolute path on every worker (a shared or copied folder)."
         )
-    with _BACKBONE_LOCK:
-        backbones = _cached_backbones(runs, names)
+    with BACKBONE_LOCK:
+        backbones = cached_backbones(runs, names)
         try:
             features, meta, seconds = nets_features(ref, backbones, first.clip_settings, boxes)
         except CaseError as err:

@@ -1,4 +1,5 @@
-"""What both extraction paths share (clips + backbone in :mod:`.run`, radiomics in :mod:`.radiomics`)."""
+"""The case loop every extraction path shares (clips + backbone in :mod:`.run`, slices in :mod:`.slices`,
+radiomics in :mod:`.radiomics`): which cases to do, which stored ones to keep, storing results as they arrive."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from mgmtfeat.store import FeatureStore
 
 log = logging.getLogger("mgmtfeat.extraction.run")  # the name the resume warnings always had
 
-__all__ = ["ExtractionReport", "select_cases"]
+__all__ = ["ExtractionReport", "select_cases", "stored_case_usable", "store_results", "resolve_inputs",
+           "enter_executor"]
 
 
 @dataclass
@@ -39,8 +41,18 @@ def select_cases(settings) -> list[CaseRef]:
     return refs[: settings.limit] if settings.limit else refs
 
 
-def _usable(store: FeatureStore, net: str, case_id: str, digest: str) -> bool:
-    """Whether the stored entry of ``case_id`` can be kept; a damaged or foreign one is logged and redone."""
+def stored_case_usable(store: FeatureStore, net: str, case_id: str, digest: str) -> bool:
+    """Whether the stored entry of ``case_id`` can be kept; a damaged or foreign one is logged and redone.
+
+    Parameters
+    ----------
+    store : FeatureStore
+        The store a run resumes.
+    net, case_id : str
+        The entry.
+    digest : str
+        The settings digest of this run: an entry made with other settings is redone.
+    """
     if not store.has_case(net, case_id):
         return False
     problem = store.verify_case(net, case_id, digest)
