@@ -20,7 +20,7 @@ import pandas as pd
 from mgmtfeat.evaluation import check_groups
 from mgmtfeat.store import FeatureSet, FeatureStore
 from mgmtfeat.experiments._common import shared_folds
-from mgmtfeat.store.labels import ID_COLUMNS, LabelError, _match, read_task_labels
+from mgmtfeat.store.labels import ID_COLUMNS, LabelError, match_case_ids, read_task_labels
 
 __all__ = ["TaskOptions", "StudyCohort", "prepare_cohort", "read_columns", "estimator_factory", "model_matrix"]
 
@@ -111,7 +111,7 @@ def read_columns(path: str, case_ids: Sequence[str], columns: Sequence[str] | No
     absent = [c for c in wanted if c not in table.columns]
     if absent:
         raise LabelError(f"{path}: no column {', '.join(map(repr, absent))}; its columns: {', '.join(table.columns)}.")
-    table = table.assign(_case=_match(table, id_column, [str(c) for c in case_ids], path)).dropna(subset=["_case"])
+    table = table.assign(_case=match_case_ids(table, id_column, [str(c) for c in case_ids], path)).dropna(subset=["_case"])
     return table.drop_duplicates("_case").set_index("_case")[wanted].reindex(list(case_ids))
 
 

@@ -14,12 +14,13 @@ import pandas as pd
 
 from mgmtfeat.reports.tables import INPUT_LABELS
 
-__all__ = ["save_figure", "plot_roc", "plot_decision_curves", "plot_attention", "plot_attention_examples",
+__all__ = ["new_figure", "save_figure", "plot_roc", "plot_decision_curves", "plot_attention", "plot_attention_examples",
            "plot_method_aucs", "plot_modalities", "plot_auc_bars", "plot_ccc", "plot_gain", "plot_paired"]
 
 
-def _figure(width: float = 5.5, height: float = 4.5, ncols: int = 1):
-    """``(fig, ax)``, or ``(fig, axes)`` with axes of shape (1, ncols) when ``ncols > 1``; sizes in inches."""
+def new_figure(width: float = 5.5, height: float = 4.5, ncols: int = 1):
+    """A new matplotlib figure, on the Agg backend: ``(fig, ax)``, or ``(fig, axes)`` with axes of shape (1, ncols)
+    when ``ncols > 1``; sizes in inches."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -63,7 +64,7 @@ def plot_roc(predictions: pd.DataFrame, title: str = "Out-of-fold ROC"):
     """
     from sklearn.metrics import roc_auc_score, roc_curve
 
-    fig, ax = _figure()
+    fig, ax = new_figure()
     for model, part in predictions.groupby("model", sort=False):
         fpr, tpr, _ = roc_curve(part["label"], part["probability"])
         ax.plot(fpr, tpr, label=f"{model} (pooled AUC {roc_auc_score(part['label'], part['probability']):.3f})")
@@ -75,7 +76,7 @@ def plot_roc(predictions: pd.DataFrame, title: str = "Out-of-fold ROC"):
 
 def plot_decision_curves(curves: Mapping[str, pd.DataFrame], title: str = "Decision curve analysis"):
     """Net benefit against threshold probability; ``curves`` maps a model to ``net_benefit`` output."""
-    fig, ax = _figure()
+    fig, ax = new_figure()
     first = None
     for model, table in curves.items():
         ax.plot(table["threshold"], table["model"], label=model)
@@ -92,7 +93,7 @@ def plot_decision_curves(curves: Mapping[str, pd.DataFrame], title: str = "Decis
 def plot_attention(attention: pd.DataFrame, title: str = "SNN attention over inputs"):
     """Bar chart of mean attention weight per input, with the SD over cases as error bars."""
     weights = attention.drop(columns=[c for c in ("case_id", "repeat", "model") if c in attention.columns])
-    fig, ax = _figure(5.5, 3.8)
+    fig, ax = new_figure(5.5, 3.8)
     ax.bar(weights.columns, weights.mean(), yerr=weights.std(), capsize=4, color="tab:blue")
     ax.axhline(1 / weights.shape[1], color="grey", linestyle=":", label="uniform")
     ax.set(ylabel="Attention weight (mean ± SD over cases)", xlabel="Input", title=title)
@@ -102,7 +103,7 @@ def plot_attention(attention: pd.DataFrame, title: str = "SNN attention over inp
 
 def plot_attention_examples(examples: pd.DataFrame, names: Sequence[str], title: str):
     """One bar chart per example case (columns ``case_id``, ``label``, ``probability`` and ``names``)."""
-    fig, axes = _figure(4.0 * len(examples), 3.8, ncols=len(examples))
+    fig, axes = new_figure(4.0 * len(examples), 3.8, ncols=len(examples))
     for ax, (_, row) in zip(axes[0], examples.iterrows()):
         values = row[list(names)].astype(float).to_numpy()
         ax.bar(names, values, color="tab:green")
@@ -122,7 +123,7 @@ def plot_method_aucs(table: pd.DataFrame, title: str):
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
-    fig, ax = _figure(7.0, 4.8)
+    fig, ax = new_figure(7.0, 4.8)
     ours = table["source"] == "this run"
     colors = np.where(ours, "tab:blue", "lightgrey")
     y = np.arange(len(table))[::-1]
@@ -144,7 +145,7 @@ def plot_method_aucs(table: pd.DataFrame, title: str):
 def plot_modalities(table: pd.DataFrame, modalities: Sequence[str], r: float, title: str,
                     paper_r: float | None = None):
     """Table 2: AUC of each input alone and left out (bars), and one against the other (scatter)."""
-    fig, axes = _figure(10.0, 4.5, ncols=2)
+    fig, axes = new_figure(10.0, 4.5, ncols=2)
     left, right = axes[0]
     mods = list(modalities)
     single = table[table.setting == "single"].set_index("input")
@@ -179,7 +180,7 @@ def plot_modalities(table: pd.DataFrame, modalities: Sequence[str], r: float, ti
 
 def plot_auc_bars(names, table: pd.DataFrame, xlabel: str, title: str):
     """AUC bars (mean ± SEM) of each row of ``table``, labelled by ``names`` (Tables 3 and 4)."""
-    fig, ax = _figure(max(5.0, 0.8 * len(table) + 2), 4.5)
+    fig, ax = new_figure(max(5.0, 0.8 * len(table) + 2), 4.5)
     x = np.arange(len(table))
     ax.bar(x, table["auc_mean"], yerr=table["auc_sem"], capsize=3, color="tab:blue", label="mean ± SEM over folds")
     ax.axhline(0.5, color="grey", linestyle=":", label="chance")
@@ -196,7 +197,7 @@ def plot_ccc(ccc: pd.DataFrame, nets: Sequence[str], title: str):
     matrix = pd.DataFrame(np.eye(len(nets)), index=nets, columns=nets)
     for r in ccc.itertuples():
         matrix.loc[r.net_a, r.net_b] = matrix.loc[r.net_b, r.net_a] = r.ccc_mean
-    fig, ax = _figure(5.5, 4.5)
+    fig, ax = new_figure(5.5, 4.5)
     image = ax.imshow(matrix.to_numpy(), vmin=-1, vmax=1, cmap="coolwarm")
     for i in range(len(nets)):
         for j in range(len(nets)):
@@ -211,7 +212,7 @@ def plot_ccc(ccc: pd.DataFrame, nets: Sequence[str], title: str):
 
 def plot_gain(fused: pd.DataFrame, r: float, title: str):
     """Fusion gain against the mean CCC of the fused nets, one point per combination."""
-    fig, ax = _figure(5.5, 4.5)
+    fig, ax = new_figure(5.5, 4.5)
     ax.scatter(fused["mean_ccc"], fused["gain"], color="tab:purple", label="net combination")
     for row in fused.itertuples():
         ax.annotate(row.nets, (row.mean_ccc, row.gain), fontsize=7, xytext=(3, 3), textcoords="offset points")
@@ -225,7 +226,7 @@ def plot_gain(fused: pd.DataFrame, r: float, title: str):
 def plot_paired(with_: pd.Series, without: pd.Series, sem_with: float, sem_without: float, p: float, title: str,
                 labels: tuple[str, str] = ("without delta-T1", "with delta-T1"), test: str = "paired test"):
     """AUC per fold without and with an input, paired by lines, with mean ± SEM and the P of ``test``."""
-    fig, ax = _figure(5.0, 4.5)
+    fig, ax = new_figure(5.0, 4.5)
     for w, o in zip(with_, without):
         ax.plot([0, 1], [o, w], color="grey", alpha=0.5, linewidth=0.8)
     ax.scatter(np.zeros(len(without)), without, color="tab:orange", label=f"{labels[0]} (one fold)", zorder=3)

@@ -10,7 +10,7 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from mgmtfeat.reports.figures import _figure
+from mgmtfeat.reports.figures import new_figure
 
 __all__ = ["plot_confusion", "plot_calibration", "plot_stability", "plot_site_comparison", "plot_subgroups",
            "plot_predictive_index"]
@@ -34,14 +34,14 @@ def plot_confusion(confusion: pd.DataFrame, classes, title: str = "Out-of-fold c
     import matplotlib
 
     models = list(dict.fromkeys(confusion["model"]))
-    fig, axes = _figure(4.6 * len(models), 4.2, ncols=len(models))
+    fig, axes = new_figure(4.6 * len(models), 4.2, ncols=len(models))
     names = [str(c) for c in classes]
     shown = [str((display or {}).get(n, n)) for n in names]
     repeats = confusion["repeat"].nunique()
     # each repeat counts every case once, so the mean over repeats is a mean count per repeat
     what = "count of cases" if repeats == 1 else f"mean count over {repeats} repeats"
     cmap = matplotlib.colormaps["Blues"]
-    for ax, model in zip(np.atleast_2d(axes)[0], models):  # one model: _figure returns a single Axes
+    for ax, model in zip(np.atleast_2d(axes)[0], models):  # one model: new_figure returns a single Axes
         part = confusion[confusion["model"] == model]
         mean = part.groupby(["true", "predicted"])["count"].mean()
         matrix = np.array([[mean.get((t, p), 0.0) for p in names] for t in names])
@@ -60,7 +60,7 @@ def plot_confusion(confusion: pd.DataFrame, classes, title: str = "Out-of-fold c
 def plot_calibration(curves: Mapping[str, pd.DataFrame], brier: Mapping[str, float],
                      title: str = "Calibration of out-of-fold probabilities"):
     """Reliability curve of each model (``mean_predicted``, ``fraction_positive``), Brier score in the legend."""
-    fig, ax = _figure()
+    fig, ax = new_figure()
     for model, table in curves.items():
         ax.plot(table["mean_predicted"], table["fraction_positive"], marker="o",
                 label=f"{model} (Brier {brier[model]:.3f})")
@@ -72,7 +72,7 @@ def plot_calibration(curves: Mapping[str, pd.DataFrame], brier: Mapping[str, flo
 
 def plot_stability(table: pd.DataFrame, title: str = "Held-out AUC against ensemble size"):
     """Mean ± SD of the test AUC over random member subsets; ``table``: model, size, auc_mean, auc_sd."""
-    fig, ax = _figure()
+    fig, ax = new_figure()
     for model, part in table.groupby("model", sort=False):
         ax.errorbar(part["size"], part["auc_mean"], yerr=part["auc_sd"].fillna(0), marker="o", capsize=3, label=model)
     ax.set(xlabel="fold models in the ensemble", ylabel="test AUC (mean ± SD over subsets)", title=title)
@@ -83,7 +83,7 @@ def plot_stability(table: pd.DataFrame, title: str = "Held-out AUC against ensem
 
 def plot_site_comparison(table: pd.DataFrame, title: str = "Co-site vs separate-site cross-validation"):
     """Bars of AUC mean ± SD per model and scheme; ``table``: model, scheme, auc_mean, auc_sd."""
-    fig, ax = _figure()
+    fig, ax = new_figure()
     models = list(dict.fromkeys(table["model"]))
     schemes = list(dict.fromkeys(table["scheme"]))
     width = 0.8 / len(schemes)
@@ -102,7 +102,7 @@ def plot_site_comparison(table: pd.DataFrame, title: str = "Co-site vs separate-
 def plot_subgroups(table: pd.DataFrame, metric: str = "auc", title: str = "AUC by subgroup (95 % CI)"):
     """Forest plot of ``metric`` per (model, covariate, subgroup) with its interval and count."""
     rows = table[table["metric"] == metric].reset_index(drop=True)
-    fig, ax = _figure(6.5, max(2.5, 0.35 * len(rows) + 1.2))
+    fig, ax = new_figure(6.5, max(2.5, 0.35 * len(rows) + 1.2))
     y = np.arange(len(rows))[::-1]
     ax.errorbar(rows["estimate"], y, xerr=[(rows["estimate"] - rows["low"]).clip(lower=0),
                                            (rows["high"] - rows["estimate"]).clip(lower=0)], fmt="o", capsize=3)
@@ -119,7 +119,7 @@ def plot_predictive_index(predictions: pd.DataFrame, classes, title: str = "pred
     ``predictions`` has columns ``model``, ``repeat``, ``label`` (0/1), ``index`` and ``cutoff``.
     """
     models = list(dict.fromkeys(predictions["model"]))
-    fig, axes = _figure(4.2 * len(models), 4.0, ncols=len(models))
+    fig, axes = new_figure(4.2 * len(models), 4.0, ncols=len(models))
     rng = np.random.default_rng(0)  # horizontal jitter only, so overlapping patients stay visible
     for ax, model in zip(np.atleast_1d(axes).ravel(), models):
         part = predictions[(predictions["model"] == model) & (predictions["repeat"] == predictions["repeat"].min())]

@@ -18,8 +18,8 @@ import numpy as np
 
 from mgmtfeat._io import atomic_write_bytes
 from mgmtfeat.store.errors import StoreError
-from mgmtfeat.store.featureset import check_label
-from mgmtfeat.store.store import _DAMAGED, _DIGEST, _LABEL_FIX, _NO_LABEL, FeatureStore
+from mgmtfeat.store.featureset import NO_LABEL, check_label
+from mgmtfeat.store.store import DAMAGED_NPZ_ERRORS, DIGEST_KEY, LABEL_FIX, FeatureStore
 
 __all__ = ["SLICE_PATHWAY", "SliceSet", "is_slice_net", "is_slice_store", "load_slices", "read_slices", "slice_labels",
            "write_slices"]
@@ -70,11 +70,11 @@ def write_slices(store: FeatureStore, net: str, case_id: str, embeddings: np.nda
     if len(np.unique(index)) != len(index):
         raise StoreError(f"{where}: a slice index appears twice")
     if label is not None:
-        label = check_label(label, where=where, fix=_LABEL_FIX)
+        label = check_label(label, where=where, fix=LABEL_FIX)
     arrays = {"slices": values, "slice_index": index,
-              "label": np.array(_NO_LABEL if label is None else int(label), np.int8),
+              "label": np.array(NO_LABEL if label is None else int(label), np.int8),
               "meta": np.array(json.dumps(dict(meta or {}), sort_keys=True, default=str)),
-              _DIGEST: np.array(digest or store.settings_digest(net))}
+              DIGEST_KEY: np.array(digest or store.settings_digest(net))}
     with tempfile.SpooledTemporaryFile() as buffer:
         np.savez(buffer, **arrays)
         buffer.seek(0)
@@ -91,7 +91,7 @@ def read_slices(store: FeatureStore, net: str, case_id: str) -> tuple[np.ndarray
     try:
         with np.load(path, allow_pickle=False) as npz:
             return npz["slices"], npz["slice_index"], label
-    except _DAMAGED as err:
+    except DAMAGED_NPZ_ERRORS as err:
         raise StoreError(f"{path}: no slice embeddings in the entry of case {case_id} ({type(err).__name__}: "
                          f"{err}); re-extract it with `mgmtfeat extract --pathway slices --net {net}`") from None
 

@@ -41,15 +41,17 @@ from mgmtfeat.store.errors import StoreError
 from mgmtfeat.store.featureset import NO_LABEL, FeatureSet, check_label, check_vector
 from mgmtfeat.store.integrity import ExtractionClaim, check_fusion, comparable, read_provenance, settings_digest
 
-__all__ = ["StoreError", "FeatureSet", "FeatureStore", "atomic_write_bytes", "atomic_write_text"]
+__all__ = ["StoreError", "FeatureSet", "FeatureStore", "atomic_write_bytes", "atomic_write_text", "DIGEST_KEY",
+           "LABEL_FIX", "DAMAGED_NPZ_ERRORS"]
 
 _CASE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-_NO_LABEL = NO_LABEL
-_DIGEST = "settings_digest"  # npz key of an entry's settings digest
-_LABEL_FIX = ("for another task (tumour type, subtype, ...) keep the store's labels and give its classes in a "
+#: The ``.npz`` key of an entry's settings digest.
+DIGEST_KEY = "settings_digest"
+#: How to give the store labels for another task: the fix every bad stored label names.
+LABEL_FIX = ("for another task (tumour type, subtype, ...) keep the store's labels and give its classes in a "
               "CSV: --labels FILE --label-column COLUMN")
 #: What a damaged ``.npz`` raises from numpy or zipfile (0-byte: EOFError, truncated: BadZipFile, ...).
-_DAMAGED = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error)
+DAMAGED_NPZ_ERRORS = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error)
 
 
 class FeatureStore:
@@ -242,15 +244,15 @@ class FeatureStore:
         if not arrays:
             raise StoreError(f"case {case_id}: no features given")
         if label is not None:
-            label = check_label(label, where=f"case {case_id}", fix=_LABEL_FIX)
-        arrays["label"] = np.array(_NO_LABEL if label is None else label, np.int8)
+            label = check_label(label, where=f"case {case_id}", fix=LABEL_FIX)
+        arrays["label"] = np.array(NO_LABEL if label is None else label, np.int8)
         arrays["meta"] = np.array(json.dumps(dict(meta or {}), sort_keys=True, default=str))
         if digest is None:
             if not has_provenance:
                 raise StoreError(f"case {case_id}: net {net} of store {self.root} has no provenance.json; write "
                                  "the provenance (write_provenance) before its entries, so each records its settings.")
             digest = self.settings_digest(net)
-        arrays[_DIGEST] = np.array(digest)
+        arrays[DIGEST_KEY] = np.array(digest)
         with tempfile.SpooledTemporaryFile() as buffer:
             np.savez(buffer, **arrays)
             buffer.seek(0)
@@ -274,12 +276,12 @@ class FeatureStore:
         try:
             with np.load(path, allow_pickle=False) as npz:
                 features = {m: npz[m] for m in MODALITIES if m in npz.files}
-                label = npz["label"] if "label" in npz.files else _NO_LABEL
+                label = npz["label"] if "label" in npz.files else NO_LABEL
                 meta = json.loads(str(npz["meta"])) if "meta" in npz.files else {}
-                recorded = str(npz[_DIGEST]) if _DIGEST in npz.files else None
+                recorded = str(npz[DIGEST_KEY]) if DIGEST_KEY in npz.files else None
         except FileNotFoundError:
             raise StoreError(f"{path}: case {case_id} has no {net} features in this store") from None
-        except _DAMAGED as err:
+        except DAMAGED_NPZ_ERRORS as err:
             raise StoreError(f"{path}: damaged feature entry of case {case_id} ({type(err).__name__}: {err}); "
                              f"{fix}") from None
         expected = digest or self.settings_digest(net)
@@ -291,8 +293,8 @@ class FeatureStore:
                 f"{fix[0].upper()}{fix[1:]}, or re-extract the whole net with --force."
             )
         label = check_label(label, where=f"{path}: case {case_id}", stored=True,
-                            fix=f"Correct the case's label in the dataset's label file, then {fix}; {_LABEL_FIX}")
-        return features, (None if label == _NO_LABEL else label), meta
+                            fix=f"Correct the case's label in the dataset's label file, then {fix}; {LABEL_FIX}")
+        return features, (None if label == NO_LABEL else label), meta
 
     def verify_case(self, net: str, case_id: str, digest: str | None = None) -> str | None:
         """Why the entry of ``case_id`` cannot be used (None when it can); see :meth:`read_case`."""
@@ -363,7 +365,7 @@ class FeatureStore:
             if label is None and require_labels:
                 continue
             rows.append(row)
-            labels.append(_NO_LABEL if label is None else label)
+            labels.append(NO_LABEL if label is None else label)
             kept.append(case_id)
         if not rows:
             raise StoreError(f"feature store {self.root}: no {'labelled ' if require_labels else ''}cases for {nets}")
