@@ -45,11 +45,10 @@ __all__ = ["StoreError", "FeatureSet", "FeatureStore", "atomic_write_bytes", "at
            "LABEL_FIX", "DAMAGED_NPZ_ERRORS"]
 
 _CASE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-#: The ``.npz`` key of an entry's settings digest.
-DIGEST_KEY = "settings_digest"
-#: How to give the store labels for another task: the fix every bad stored label names.
+DIGEST_KEY = "settings_digest"  #: The ``.npz`` key of an entry's settings digest.
+#: The fix every bad stored label names: how to give the store labels for another task.
 LABEL_FIX = ("for another task (tumour type, subtype, ...) keep the store's labels and give its classes in a "
-              "CSV: --labels FILE --label-column COLUMN")
+             "CSV: --labels FILE --label-column COLUMN")
 #: What a damaged ``.npz`` raises from numpy or zipfile (0-byte: EOFError, truncated: BadZipFile, ...).
 DAMAGED_NPZ_ERRORS = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error)
 
