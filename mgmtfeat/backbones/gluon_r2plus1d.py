@@ -38,7 +38,7 @@ def GluonR2Plus1D(layers=(3, 8, 36, 3), num_classes: int = 400):
     """
     import torch.nn as nn
 
-    from mgmtfeat.backbones.blocks.fuse import conv_bn_act
+    from mgmtfeat.backbones.blocks.fuse import bottleneck_branch, conv_bn_act
     from mgmtfeat.backbones.blocks.gluon import fold, fold_shortcut, shortcut
 
     def bn(channels):
@@ -68,11 +68,9 @@ def GluonR2Plus1D(layers=(3, 8, 36, 3), num_classes: int = 400):
             self.down_sample = fold_shortcut(self.down_sample)
 
         def forward(self, x):
-            identity = shortcut(self.down_sample, x)
-            out = conv_bn_act(self.conv1, self.bn1, x)
-            out = conv_bn_act(self.conv2_middle, self.bn2_middle, out)
-            out = conv_bn_act(self.conv2, self.bn2, out)
-            return conv_bn_act(self.conv3, self.bn3, out, residual=identity)
+            layers = ((self.conv1, self.bn1), (self.conv2_middle, self.bn2_middle), (self.conv2, self.bn2),
+                      (self.conv3, self.bn3))
+            return bottleneck_branch(layers, x, residual=shortcut(self.down_sample, x))
 
     class Net(nn.Module):
         def __init__(self):

@@ -71,7 +71,7 @@ def ResNet(depth: int = 50, num_classes: int = 1000, width: int = 64):
     """
     import torch.nn as nn
 
-    from mgmtfeat.backbones.blocks.fuse import conv_bn_act, fold_batch_norm
+    from mgmtfeat.backbones.blocks.fuse import bottleneck_branch, conv_bn_act, fold_batch_norm
 
     if depth not in _DEPTHS:
         raise ValueError(f"ResNet depth {depth} is not one of {sorted(_DEPTHS)}")
@@ -108,9 +108,8 @@ def ResNet(depth: int = 50, num_classes: int = 1000, width: int = 64):
         def forward(self, x):
             # folded (``bn`` None): one fused convolution each, the sum and ReLU inside the last
             shortcut = x if self.downsample is None else self.downsample(x)
-            y = conv_bn_act(self.conv1, self.bn1, x)
-            y = conv_bn_act(self.conv2, self.bn2, y)
-            return conv_bn_act(self.conv3, self.bn3, y, residual=shortcut)
+            return bottleneck_branch(((self.conv1, self.bn1), (self.conv2, self.bn2), (self.conv3, self.bn3)), x,
+                                     residual=shortcut)
 
     class Net(nn.Module):
         def __init__(self):

@@ -8,10 +8,11 @@ from dataclasses import dataclass, field
 
 from mgmtfeat.data.layouts import CaseRef, find_cases
 from mgmtfeat.store import FeatureStore
+from mgmtfeat.store.integrity import settings_digest
 
 log = logging.getLogger("mgmtfeat.extraction.run")  # the name the resume warnings always had
 
-__all__ = ["ExtractionReport", "select_cases", "stored_case_usable", "store_results", "resolve_inputs",
+__all__ = ["ExtractionReport", "select_cases", "stored_case_usable", "cases_to_do", "store_results", "resolve_inputs",
            "enter_executor"]
 
 
@@ -61,6 +62,22 @@ def stored_case_usable(store: FeatureStore, net: str, case_id: str, digest: str)
     return problem is None
 
 
+def cases_to_do(store: FeatureStore, net: str, refs: list[CaseRef], provenance: dict,
+                force: bool) -> tuple[str, list[CaseRef], list[str]]:
+    """``(digest, todo, skipped)``: what a run of ``net`` with ``provenance`` records, extracts and keeps.
+
+    Without ``force`` a store holding ``net`` made with other settings is refused first (StoreError),
+    before any work; ``todo`` holds the cases of ``refs`` without a usable stored entry (all with
+    ``force``), ``skipped`` the ids of the others.
+    """
+    if not force:
+        store.check_provenance(net, provenance)
+    digest = settings_digest({"net": net, **provenance})
+    todo = [r for r in refs if force or not stored_case_usable(store, net, r.case_id, digest)]
+    ids = {r.case_id for r in todo}
+    return digest, todo, [r.case_id for r in refs if r.case_id not in ids]
+
+
 def store_results(store: FeatureStore, net: str, todo: list[CaseRef], tasks, write, *, provenance: dict,
                   force: bool, report: ExtractionReport, progress: bool, on_case=None) -> None:
     """Write each finished task's result into ``store`` as it arrives (the loop of the case-level paths).
@@ -68,7 +85,8 @@ def store_results(store: FeatureStore, net: str, todo: list[CaseRef], tasks, wri
     ``tasks`` yields ``(index into todo, result)``; a result holds ``failure`` (recorded in
     ``failures.csv``, the run goes on) or what ``write(ref, result)`` stores, plus ``seconds`` by step.
     The provenance is written with the first stored case, so a run where every case fails leaves
-    no record that would refuse the corrected command.
+    no record that would refuse the corrected command. The failures end sorted by case id, in
+    ``report`` and in the store.
     """
     from tqdm.auto import tqdm
 
@@ -91,6 +109,8 @@ def store_results(store: FeatureStore, net: str, todo: list[CaseRef], tasks, wri
             report.done.append(ref.case_id)
             if on_case:
                 on_case(ref.case_id)
+    report.failed.sort(key=lambda f: f["case_id"])
+    store.write_failures(net, report.failed)
 
 
 def resolve_inputs(settings):

@@ -112,9 +112,8 @@ def extract_radiomics(settings, progress: bool = True, on_case=None, executor=No
         (StoreError, without ``force``).
     """
     from mgmtfeat._parallel import make_executor
-    from mgmtfeat.extraction.case_loop import ExtractionReport, select_cases, store_results, stored_case_usable
+    from mgmtfeat.extraction.case_loop import ExtractionReport, cases_to_do, select_cases, store_results
     from mgmtfeat.store import FeatureStore
-    from mgmtfeat.store.integrity import settings_digest
 
     net = settings.net
     settings = replace(settings, data=str(Path(settings.data).resolve()))
@@ -124,11 +123,8 @@ def extract_radiomics(settings, progress: bool = True, on_case=None, executor=No
         raise ValueError(f"--radiomics-params {err.file}: {err.reason}") from None
     refs = select_cases(settings)
     store = FeatureStore(settings.out)
-    if not settings.force:
-        store.check_provenance(net, provenance)
-    digest = settings_digest({"net": net, **provenance})
-    todo = [r for r in refs if settings.force or not stored_case_usable(store, net, r.case_id, digest)]
-    report = ExtractionReport(skipped=[r.case_id for r in refs if r.case_id not in {t.case_id for t in todo}])
+    digest, todo, skipped = cases_to_do(store, net, refs, provenance, settings.force)
+    report = ExtractionReport(skipped=skipped)
     start = time.perf_counter()
     with contextlib.ExitStack() as stack:
         if executor is None:
@@ -142,6 +138,4 @@ def extract_radiomics(settings, progress: bool = True, on_case=None, executor=No
                                                            result["meta"], digest=digest),
                       provenance=provenance, force=settings.force, report=report, progress=progress, on_case=on_case)
     report.seconds["total"] = time.perf_counter() - start
-    report.failed.sort(key=lambda f: f["case_id"])
-    store.write_failures(net, report.failed)
     return report

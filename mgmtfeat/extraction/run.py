@@ -25,8 +25,7 @@ from mgmtfeat.clips import ClipSettings
 from mgmtfeat.clips.slices import SliceSettings
 from mgmtfeat._parallel import Executor, TaskKilledError
 from mgmtfeat.store import FeatureStore
-from mgmtfeat.store.integrity import settings_digest
-from mgmtfeat.extraction.case_loop import ExtractionReport, enter_executor, resolve_inputs, stored_case_usable
+from mgmtfeat.extraction.case_loop import ExtractionReport, cases_to_do, enter_executor, resolve_inputs
 from mgmtfeat.extraction.nets import check_video_nets, net_list, net_settings, parse_weights
 from mgmtfeat.extraction.worker import backbone_provenance, case_features, extract_case, open_backbone
 
@@ -146,11 +145,8 @@ def _prepare(store: FeatureStore, runs: Mapping[str, ExtractionSettings], refs, 
     for index, (net, run) in enumerate(runs.items()):
         # --dtype auto resolved here: its measured choice (a worker process has not seen it)
         provenance = {**provenances[index], **provenance_fields(net, run.dtype, run.device)}
-        if not run.force:
-            store.check_provenance(net, provenance)  # refuse other settings before any work
-        digest = settings_digest({"net": net, **provenance})
-        todo = {r.case_id for r in refs if run.force or not stored_case_usable(store, net, r.case_id, digest)}
-        state[net] = _Net(run, provenance, digest, todo)
+        digest, todo, _ = cases_to_do(store, net, refs, provenance, run.force)  # refuses other settings first
+        state[net] = _Net(run, provenance, digest, {r.case_id for r in todo})
     return state
 
 

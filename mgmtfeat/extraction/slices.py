@@ -94,10 +94,9 @@ def extract_slices(settings, progress: bool = True, on_case=None, executor=None)
         A video network, an unknown net, or a store holding this net's features made otherwise.
     """
     from mgmtfeat.backbones import check_backbone_kind
-    from mgmtfeat.extraction.case_loop import (ExtractionReport, enter_executor, resolve_inputs, store_results,
-                                               stored_case_usable)
+    from mgmtfeat.extraction.case_loop import (ExtractionReport, cases_to_do, enter_executor, resolve_inputs,
+                                               store_results)
     from mgmtfeat.extraction.nets import net_list, parse_weights, run_dtype
-    from mgmtfeat.store.integrity import settings_digest
     from mgmtfeat.store.slices import write_slices
 
     nets = net_list(settings.net)
@@ -113,11 +112,7 @@ def extract_slices(settings, progress: bool = True, on_case=None, executor=None)
         executor, settings = enter_executor(stack, settings, executor)
         provenance = dict(executor.map(slice_provenance, [None], shared={"settings": settings},
                                        names=[f"provenance-{net}"]))[0]
-        if not settings.force:
-            store.check_provenance(net, provenance)
-        digest = settings_digest({"net": net, **provenance})
-        todo = [r for r in refs if settings.force or not stored_case_usable(store, net, r.case_id, digest)]
-        report.skipped = [r.case_id for r in refs if r not in todo]
+        digest, todo, report.skipped = cases_to_do(store, net, refs, provenance, settings.force)
         if todo:
             stack.enter_context(store.claim(net, digest))
         start = time.perf_counter()
@@ -128,6 +123,4 @@ def extract_slices(settings, progress: bool = True, on_case=None, executor=None)
                                                        result["slice_index"], ref.label, result["meta"], digest),
                       provenance=provenance, force=settings.force, report=report, progress=progress, on_case=on_case)
     report.seconds["total"] = time.perf_counter() - start
-    report.failed.sort(key=lambda f: f["case_id"])
-    store.write_failures(net, report.failed)
     return report

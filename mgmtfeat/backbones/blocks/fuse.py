@@ -22,7 +22,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-__all__ = ["fold_batch_norm", "conv_act", "conv_bn_act", "fuse_for_inference"]
+__all__ = ["fold_batch_norm", "conv_act", "conv_bn_act", "bottleneck_branch", "fuse_for_inference"]
 
 
 def fold_batch_norm(conv: nn.Module, bn: nn.Module) -> None:
@@ -100,6 +100,25 @@ def conv_bn_act(conv: nn.Module, norm: nn.Module | None, x: torch.Tensor, relu: 
     if residual is not None:
         y = residual + y
     return F.relu(y) if relu else y
+
+
+def bottleneck_branch(layers, x: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
+    """The main branch of a ResNet bottleneck: each ``(conv, norm)`` of ``layers`` in turn with its
+    ReLU (:func:`conv_bn_act`), ``residual`` added before the last ReLU.
+
+    Parameters
+    ----------
+    layers : sequence of (torch.nn.Module, torch.nn.Module or None)
+        The convolutions in order, each with its batch norm (None where folded).
+    x : torch.Tensor
+        The block's input.
+    residual : torch.Tensor
+        The shortcut branch, of the last convolution's output shape.
+    """
+    *inner, (conv, norm) = layers
+    for inner_conv, inner_norm in inner:
+        x = conv_bn_act(inner_conv, inner_norm, x)
+    return conv_bn_act(conv, norm, x, residual=residual)
 
 
 def fuse_for_inference(model: nn.Module) -> int:

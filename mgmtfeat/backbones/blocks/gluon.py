@@ -16,7 +16,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from mgmtfeat.backbones.blocks.fuse import conv_bn_act, fold_batch_norm
+from mgmtfeat.backbones.blocks.fuse import bottleneck_branch, conv_bn_act, fold_batch_norm
 
 __all__ = ["Bottleneck", "NonLocal", "fold", "fold_shortcut", "shortcut"]
 
@@ -86,10 +86,8 @@ class Bottleneck(nn.Module):
         self.downsample = fold_shortcut(self.downsample)
 
     def forward(self, x):
-        identity = shortcut(self.downsample, x)
-        out = conv_bn_act(self.conv1, self.bn1, x)
-        out = conv_bn_act(self.conv2, self.bn2, out)
-        out = conv_bn_act(self.conv3, self.bn3, out, residual=identity)
+        out = bottleneck_branch(((self.conv1, self.bn1), (self.conv2, self.bn2), (self.conv3, self.bn3)), x,
+                                residual=shortcut(self.downsample, x))
         return self.nonlocal_block(out) if self.nonlocal_block is not None else out
 
 
