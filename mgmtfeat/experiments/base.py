@@ -1,21 +1,110 @@
-"""What the experiments and the cross-validation study share: settings, opening a cohort and its
-saved folds, the in-process cross-validation cache and writing a results folder.
+r"""The experiment protocol: the steps every experiment of ``mgmtfeat experiment`` takes, as public names.
 
-A results folder is written under a temporary sibling name (``.NAME.partial``) and renamed at the
-end (:func:`_prepare_out`, :func:`_finish_out`), so a failed or killed run leaves nothing
-half-written under the requested name; an existing folder is replaced only with ``force``, and
-never when it is, or contains, an input (:func:`check_out_apart`). The partial folder keeps the
-finished folds of a failed or killed run (:mod:`mgmtfeat.experiments._resume`), so the same command
-resumes from them; everything else in it is removed on failure.
+An experiment is one module of ``mgmtfeat/experiments/`` holding one function
+``f(settings: ExperimentSettings, **options) -> dict of str to pandas.DataFrame``, plus its entry in
+the registry :data:`mgmtfeat.experiments.EXPERIMENTS`. It imports everything it needs from here:
+
+1. **Check the results folder** before reading anything: :func:`check_out_folder` refuses an
+   existing ``settings.out`` without ``force``, and one that is or contains an input.
+   :func:`check_models` refuses unknown model names.
+2. **Open the cohort**: :func:`open_cohort` returns a :class:`Cohort`: the store, its nets, the
+   features of the n cases (``cohort.data``, a FeatureSet of inputs ``"net:modality"``;
+   ``cohort.data.y`` has shape (n,)) and the store's saved fold table (``cohort.folds``, one row per
+   case and repeat). The folds are shared by every experiment with the same K, repeats and seed
+   (:func:`shared_folds`), so every table of a cohort is paired fold by fold with every other.
+   :func:`pick_net` and :func:`available_modalities` say what the store holds; raise
+   :class:`ExperimentError` when it lacks what the experiment needs, before fitting anything
+   (``mgmtfeat experiment all`` skips the experiment with that message).
+3. **Run the models**: :func:`run_cv` cross-validates one configuration (a model on a list of
+   inputs, :func:`net_inputs`) on the cohort's folds and returns a CVResult (``metrics``: one row per
+   (repeat, fold); ``predictions``: one row per case and repeat). It is memoised in the process and
+   resumes from the fold cache after a kill. :func:`progress_bar` counts the folds;
+   :func:`summary_row` makes a table row (mean and SEM over folds of each metric).
+4. **Write tables and figures** into the temporary folder of :func:`prepare_out`: :func:`write_table`
+   (``NAME.csv`` with every number, ``NAME.md`` titled by :func:`table_title`), :func:`metrics_long`
+   (``metrics.csv``), :func:`mgmtfeat.reports.save_figure` (``NAME.png``).
+5. **Finish the results folder**: :func:`finish_results` writes ``settings.json`` and renames the
+   temporary folder to ``settings.out`` (:mod:`mgmtfeat.experiments.results_folder`), so a failed run
+   leaves nothing half-written.
+
+Worked example, the way to add an experiment. The decision curve analysis (``mgmtfeat experiment
+decision-curves``) is one file, ``mgmtfeat/experiments/decision_curves.py``; this is its code, its
+docstrings left out (a test keeps the two the same)::
+
+    from __future__ import annotations
+
+    from typing import Sequence
+
+    import numpy as np
+    import pandas as pd
+
+    from mgmtfeat.evaluation import net_benefit
+    from mgmtfeat.experiments.base import (ExperimentSettings, available_modalities, check_models, check_out_folder,
+                                           finish_results, net_inputs, open_cohort, pick_net, prepare_out, progress_bar,
+                                           run_cv, table_title, write_table)
+    from mgmtfeat.reports import cells_to_markdown, plot_decision_curves, save_figure
+
+    __all__ = ["decision_curve_analysis"]
+
+
+    def decision_curve_analysis(settings: ExperimentSettings, models: Sequence[str] = ("snn", "mlp"),
+                                net: str | None = None) -> dict[str, pd.DataFrame]:
+        from mgmtfeat.models import MODELS
+
+        out = check_out_folder(settings)  # refused before anything is read
+        check_models(models)
+        cohort = open_cohort(settings, [net] if net else None)
+        net = pick_net(cohort, net)
+        stored = available_modalities(cohort.store, net)
+        thresholds = np.round(np.arange(0.01, 1.0, 0.01), 2)
+        curves = {}
+        with progress_bar(settings, cohort, len(models), "decision curves") as bar:
+            for model in models:
+                inputs = net_inputs(net, [m for m in MODELS[model].modalities if m in stored])
+                result = run_cv(cohort, settings, model, inputs, bar)  # memoised: other experiments reuse it
+                per_repeat = [net_benefit(part["label"], part["probability"], thresholds)
+                              for _, part in result.predictions.groupby("repeat")]
+                curves[model] = pd.concat(per_repeat).groupby("threshold", as_index=False).mean()
+        long = pd.concat([c.assign(model_name=m) for m, c in curves.items()], ignore_index=True)
+        picks = [0.3, 0.4, 0.5, 0.6, 0.7]
+        summary = long[long.threshold.isin(picks)].pivot(index="threshold", columns="model_name", values="model")
+        summary["treat all"] = curves[models[0]].set_index("threshold").loc[picks, "treat_all"]
+        summary["treat none"] = 0.0
+        summary = summary.reset_index()
+        shown = summary.assign(**{c: summary[c].map(lambda v: f"{v:.3f}") for c in summary.columns if c != "threshold"})
+        title = table_title("Decision curve analysis (net benefit, mean over repeats)", cohort, settings)
+        tmp = prepare_out(out, settings.force)  # .NAME.partial, renamed to NAME by finish_results
+        write_table(tmp, "decision_curves", summary, cells_to_markdown(shown), title.replace("\n", " — "),
+                    notes=["Net benefit = TP/n − FP/n × t/(1 − t) at threshold probability t; the full curves are in "
+                           "decision_curves_full.csv."])
+        long.to_csv(tmp / "decision_curves_full.csv", index=False)
+        save_figure(plot_decision_curves(curves, title=title), tmp / "decision_curves.png")
+        finish_results(tmp, out, settings, cohort)
+        return {"decision_curves": long, "summary": summary}
+
+Its registry entry, in ``mgmtfeat/experiments/__init__.py``: the import, then the name users type,
+a one-line description, its own options (``_models`` and ``_NET`` make the shared ``--models`` and
+``--net`` options; each fills the keyword argument of the same name) and earlier names::
+
+    from mgmtfeat.experiments.decision_curves import decision_curve_analysis
+
+    EXPERIMENTS: dict[str, Experiment] = {
+        # ... the experiments before it
+        "decision-curves": Experiment(decision_curve_analysis, "decision curve analysis: net benefit of out-of-fold "
+                                      "probabilities against threshold (Figure 4)", (_models(("snn", "mlp")), _NET),
+                                      ("decision_curves",)),
+    }
+
+That is all: ``mgmtfeat experiment --list`` shows it, ``mgmtfeat experiment decision-curves --help``
+lists its options, and ``mgmtfeat experiment all`` runs it. ``tests/test_extension_points.py`` fails,
+saying what to add, when a module defines an experiment function without a registry entry.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import platform
-import shutil
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -23,24 +112,35 @@ from typing import Mapping, Sequence
 
 import pandas as pd
 
-from mgmtfeat import MODALITIES, __version__
+from mgmtfeat import __version__
 from mgmtfeat._io import atomic_write_text
 from mgmtfeat._parallel import make_executor
-from mgmtfeat.evaluation import check_group_folds, cross_validate, folds_key, load_folds, make_folds, summarise
-from mgmtfeat.experiments._resume import CACHE_DIR, FoldCache, computation_key
+from mgmtfeat.evaluation import cross_validate, summarise
+from mgmtfeat.experiments.cohort import (Cohort, ExperimentError, available_modalities, describe_features,
+                                         is_random_net, net_inputs, open_cohort, open_store, pick_net, shared_folds)
+from mgmtfeat.experiments.fold_cache import CACHE_DIR, FoldCache, computation_key
+from mgmtfeat.experiments.results_folder import check_out_folder, finish_out, partial_path, prepare_out
 from mgmtfeat.models import input_params
 from mgmtfeat.reports import TABLE_METRICS
-from mgmtfeat.store import FeatureSet, FeatureStore
 
-__all__ = ["ExperimentError", "ExperimentSettings", "DEFAULT_METHODS", "describe_features", "available_modalities",
-           "clear_cache", "open_store", "shared_folds", "make_estimator_factory", "versions"]
+__all__ = [
+    "DEFAULT_METHODS", "ExperimentSettings", "check_cv_counts", "check_models", "make_estimator_factory", "versions",
+    "run_cv", "clear_cache", "progress_bar", "summary_row", "metrics_long", "table_title", "write_table",
+    "finish_results",
+    # the cohort (mgmtfeat.experiments.cohort) and the results folder (mgmtfeat.experiments.results_folder)
+    "ExperimentError", "Cohort", "open_cohort", "open_store", "shared_folds", "pick_net", "net_inputs",
+    "available_modalities", "describe_features", "is_random_net", "check_out_folder", "prepare_out",
+]
 
 #: Table 1's models, in the order of its rows.
 DEFAULT_METHODS = ("snn", "mlp", "logistic", "svm", "rf", "xgboost")
 
 
-class ExperimentError(ValueError):
-    """An experiment cannot run on the given features (something must be extracted first)."""
+def check_cv_counts(folds: int, repeats: int, jobs: int) -> None:
+    """Refuse fewer than 2 folds, or fewer than 1 repeat or job (ValueError naming the options)."""
+    if folds < 2 or repeats < 1 or jobs < 1:
+        raise ValueError(f"--folds must be at least 2 (got {folds}), --repeats and --jobs at least 1 "
+                         f"(got {repeats}, {jobs})")
 
 
 @dataclass
@@ -54,9 +154,9 @@ class ExperimentSettings:
     out : str
         Results folder of the experiment.
     folds, repeats, seed : int
-        K, repeats of stratified K-fold CV, and the seed of folds and fits.
+        K (at least 2), repeats (at least 1) of stratified K-fold CV, and the seed of folds and fits.
     jobs : int
-        Folds fitted in parallel processes.
+        Folds fitted in parallel processes (at least 1).
     force : bool
         Replace an existing results folder.
     model_params : dict of str to dict
@@ -68,6 +168,11 @@ class ExperimentSettings:
         Show progress bars.
     command : list of str
         The command line, recorded in ``settings.json``.
+
+    Raises
+    ------
+    ValueError
+        At construction, for fewer than 2 folds or fewer than 1 repeat or job (:func:`check_cv_counts`).
     """
 
     features: str | None = None
@@ -82,8 +187,9 @@ class ExperimentSettings:
     progress: bool = True
     command: list[str] = field(default_factory=lambda: list(sys.argv))
 
+    def __post_init__(self) -> None:
+        check_cv_counts(self.folds, self.repeats, self.jobs)
 
-# -- store, folds and estimators (shared with the cross-validation study) -----------------------
 
 def versions() -> dict[str, str]:
     """Versions of Python, mgmtfeat and the libraries that shape the results."""
@@ -96,41 +202,6 @@ def versions() -> dict[str, str]:
         except md.PackageNotFoundError:
             pass
     return out
-
-
-def open_store(features: str | None, published_source: str | None = None) -> FeatureStore:
-    """The store at ``features``, or the published ViViT features when ``features`` is None."""
-    if features is None:
-        from mgmtfeat.store.published import published_store
-
-        return published_store(published_source)
-    return FeatureStore(features)
-
-
-def shared_folds(store: FeatureStore, data: FeatureSet, n_splits: int, n_repeats: int, seed: int,
-                 folds_file: str | None = None, groups=None, group_column: str | None = None,
-                 leave_one_group_out: bool = False) -> tuple[pd.DataFrame, Path | None]:
-    """Fold table shared by every run on the same cases, saved in the store's ``folds/`` folder.
-
-    Named by :func:`~mgmtfeat.evaluation.folds_key` (K, repeats, seed, grouping, a digest of the cohort),
-    so every model and ablation on the same cases reuses one assignment. A ``folds_file`` must honour
-    the grouping too. Returns the table and its path (None when the store is not writable).
-    """
-    if folds_file:
-        table = load_folds(folds_file, data.case_ids)
-        if groups is not None:
-            check_group_folds(table, dict(zip(data.case_ids, groups)))
-        return table, Path(folds_file)
-    path = store.folds_path(folds_key(data.case_ids, data.y, n_splits, n_repeats, seed, group_column, groups,
-                                      leave_one_group_out))
-    if path.is_file():
-        return load_folds(path, data.case_ids), path
-    folds = make_folds(data.case_ids, data.y, n_splits, n_repeats, seed, groups, leave_one_group_out)
-    try:
-        atomic_write_text(path, folds.to_csv(index=False))
-    except OSError:
-        return folds, None
-    return folds, path
 
 
 def make_estimator_factory(model: str, nested: bool, seed: int, params: Mapping | None = None):
@@ -154,7 +225,8 @@ def make_estimator_factory(model: str, nested: bool, seed: int, params: Mapping 
     return build
 
 
-def _check_models(models: Sequence[str]) -> None:
+def check_models(models: Sequence[str]) -> None:
+    """Refuse model names that :data:`mgmtfeat.models.MODELS` lacks (ExperimentError naming the choices)."""
     from mgmtfeat.models import MODELS
 
     unknown = [m for m in models if m not in MODELS]
@@ -162,198 +234,39 @@ def _check_models(models: Sequence[str]) -> None:
         raise ExperimentError(f"unknown model(s) {', '.join(unknown)}; choose from {', '.join(MODELS)}")
 
 
-# -- results folders -----------------------------------------------------------------------------
-
-def check_out_apart(out: str | os.PathLike, inputs: Mapping[str, str | os.PathLike | None]) -> None:
-    """Refuse a results folder that is, or contains, one of ``inputs`` (``{what: path}``; None skipped).
-
-    ``--force`` replaces the results folder, and a run replaces its ``.NAME.partial`` sibling: either
-    would delete the input. Checked before anything is deleted or written.
-    """
-    out = Path(out)
-    for folder in (out, partial_path(out)):
-        mine = folder.resolve()
-        for what, path in inputs.items():
-            if path is None:
-                continue
-            theirs = Path(path).resolve()
-            if mine == theirs or mine in theirs.parents:
-                raise ValueError(
-                    f"--out {out} {'is' if mine == theirs else 'contains'} the {what} {path}; the results folder "
-                    "is replaced as a whole (--force), which would delete it. Choose an --out folder that holds "
-                    "no input, e.g. results/NAME."
-                )
-
-
-def partial_path(out: Path) -> Path:
-    """The temporary sibling ``.NAME.partial`` a results folder ``out`` is written into."""
-    return out.with_name(f".{out.name}.partial")
-
-
-def _check_out(settings: ExperimentSettings) -> Path:
-    out = Path(settings.out)
-    if out.exists() and not settings.force:
-        raise FileExistsError(f"{out} exists; choose another --out or pass --force to replace it.")
-    check_out_apart(out, _inputs(settings.features, settings.published_source))
-    return out
-
-
-def _inputs(features: str | None, published_source: str | None) -> dict:
-    """The folders a run reads (the feature store; the published features and their cached store)."""
-    from mgmtfeat.store.published import published_root
-
-    return {"feature store": features if features is not None else published_root(),
-            "published source": published_source}
-
-
-def _prepare_out(out: Path, force: bool) -> Path:
-    """The temporary sibling of ``out`` to write into, emptied but for the fold cache of an earlier try.
-
-    Refuses an existing ``out`` without ``force``.
-    """
-    if out.exists() and not force:
-        raise FileExistsError(f"{out} exists; choose another --out or pass --force to replace it.")
-    tmp = partial_path(out)
-    _empty(tmp, keep=CACHE_DIR)
-    tmp.mkdir(parents=True, exist_ok=True)
-    return tmp
-
-
-def _empty(folder: Path, keep: str | None = None) -> None:
-    if folder.is_dir():
-        for entry in folder.iterdir():
-            if entry.name != keep:
-                shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
-
-
-def _discard_partial(tmp: Path) -> None:
-    """After a failure: remove ``tmp`` but for the finished folds (all of it when there are none)."""
-    _empty(tmp, keep=CACHE_DIR)
-    cache = tmp / CACHE_DIR
-    if not (cache.is_dir() and any(cache.iterdir())):
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _finish_out(tmp: Path, out: Path) -> None:
-    """Replace ``out`` by the finished temporary folder ``tmp`` (its fold cache is no longer needed)."""
-    shutil.rmtree(tmp / CACHE_DIR, ignore_errors=True)
-    if out.exists():
-        shutil.rmtree(out)
-    tmp.rename(out)
-
-
-def _write(tmp: Path, name: str, table: pd.DataFrame, markdown: str, title: str, notes: Sequence[str] = ()) -> None:
-    table.to_csv(tmp / f"{name}.csv", index=False)
-    body = f"# {title}\n\n{markdown}\n" + "".join(f"{note}\n\n" for note in notes)
-    atomic_write_text(tmp / f"{name}.md", body)
-
-
-def _finish(tmp: Path, out: Path, settings: ExperimentSettings, cohort: _Cohort | None, extra: Mapping | None = None):
-    record = {"settings": asdict(settings), "features": cohort.label if cohort else None,
-              "store": str(cohort.store.root) if cohort else None,
-              "folds_file": str(cohort.folds_path) if cohort and cohort.folds_path else None,
-              "n_cases": len(cohort.data.y) if cohort else None, "versions": versions(), **(extra or {})}
-    atomic_write_text(tmp / "settings.json", json.dumps(record, indent=2, default=str))
-    _finish_out(tmp, out)
-
-
-def _metrics_long(results: Mapping[str, object]) -> pd.DataFrame:
-    return pd.concat([r.metrics.assign(configuration=name) for name, r in results.items()], ignore_index=True)
-
-
-def _title(text: str, cohort: _Cohort, settings: ExperimentSettings) -> str:
-    return (f"{text}\n{cohort.label}; {len(cohort.data.y)} cases, "
-            f"{cohort.folds['repeat'].nunique()} x {cohort.folds['fold'].nunique()}-fold CV")
-
-
-# -- a cohort: store, features, saved folds --------------------------------------------------------
-
-@dataclass
-class _Cohort:
-    store: FeatureStore
-    nets: list[str]
-    data: FeatureSet
-    folds: pd.DataFrame
-    folds_path: Path | None
-    label: str
-
-
-def _is_random(store: FeatureStore, net: str) -> bool:
-    return bool(store.provenance(net).get("random_weights"))
-
-
-def describe_features(store: FeatureStore, nets: Sequence[str]) -> str:
-    """One line naming the features, flagging random-weight nets (used in every title)."""
-    random = [n for n in nets if _is_random(store, n)]
-    published = all(str(store.provenance(n).get("source", "")).startswith("published") for n in nets)
-    text = "published ViViT features" if published else f"{', '.join(nets)} features ({store.root.name})"
-    if random:
-        text += f" | RANDOM-WEIGHT nets: {', '.join(random)} (untrained, pipeline check only)"
-    return text
-
-
-def available_modalities(store: FeatureStore, net: str) -> list[str]:
-    """Modalities stored for ``net`` (read from its first case), in canonical order."""
-    ids = store.case_ids(net)
-    if not ids:
-        raise ExperimentError(f"store {store.root} has no cases of net {net!r}; extract them first.")
-    features, _, _ = store.read_case(net, ids[0])
-    return [m for m in MODALITIES if m in features]
-
-
-def _open(settings: ExperimentSettings, nets: Sequence[str] | None = None, modalities: Sequence[str] | None = None,
-          min_nets: int = 1, store: FeatureStore | None = None) -> _Cohort:
-    store = store or open_store(settings.features, settings.published_source)
-    present = store.nets()
-    if not present:
-        raise ExperimentError(
-            f"feature store {store.root} holds no features; extract them first with "
-            f"`mgmtfeat extract --data DIR --out {store.root}`."
-        )
-    nets = list(nets or present)
-    missing = [n for n in nets if n not in present]
-    if missing:
-        raise ExperimentError(
-            f"store {store.root} has no features of net(s) {', '.join(missing)} (present: {', '.join(present)}); "
-            f"extract them first with `mgmtfeat extract --data DIR --out {store.root} --net {missing[0]}`."
-        )
-    if len(nets) < min_nets:
-        raise ExperimentError(
-            f"this experiment compares at least {min_nets} nets, but store {store.root} holds only "
-            f"{', '.join(nets)}; extract another net into it first, e.g. `mgmtfeat extract --data DIR "
-            f"--out {store.root} --net {'r2plus1d' if 'r2plus1d' not in nets else 'i3d'}` (add `--weights random` "
-            "for a quick pipeline check)."
-        )
-    if modalities is None:
-        modalities = [m for m in MODALITIES if all(m in available_modalities(store, n) for n in nets)]
-    data = store.load(nets, modalities)
-    folds, path = shared_folds(store, data, settings.folds, settings.repeats, settings.seed)
-    return _Cohort(store, nets, data, folds, path, describe_features(store, nets))
-
-
-def _net_inputs(net: str, modalities: Sequence[str]) -> list[str]:
-    return [f"{net}:{m}" for m in modalities]
-
-
-def _pick_net(cohort: _Cohort, net: str | None) -> str:
-    net = net or cohort.nets[0]
-    if net not in cohort.nets:
-        raise ExperimentError(f"net {net!r} is not in store {cohort.store.root} (present: {', '.join(cohort.nets)})")
-    return net
-
-
-# -- cross-validation, memoised in the process ------------------------------------------------------
+# -- cross-validation of one configuration, memoised in the process ------------------------------
 
 _CACHE: dict[tuple, object] = {}
 
 
-def _cv(cohort: _Cohort, settings: ExperimentSettings, model: str, inputs: Sequence[str], bar=None):
-    """Cross-validate ``model`` on ``inputs`` of the cohort (memoised per process).
+def run_cv(cohort: Cohort, settings: ExperimentSettings, model: str, inputs: Sequence[str], bar=None):
+    """Cross-validate ``model`` on ``inputs`` of the cohort, on its saved folds (memoised per process).
 
     Same store, folds, model, parameters, inputs and seed give the same numbers, so a run of several
-    experiments fits each configuration once.
+    experiments fits each configuration once. Each finished fold is also kept in the results folder's
+    fold cache until the folder is finished, so a killed run resumes (:mod:`mgmtfeat.experiments.fold_cache`).
+
+    Parameters
+    ----------
+    cohort : Cohort
+        From :func:`open_cohort`.
+    settings : ExperimentSettings
+        Its ``model_params``, ``seed``, ``jobs`` and ``out`` (where the fold cache lives) are read.
+    model : str
+        A name of :data:`mgmtfeat.models.MODELS`.
+    inputs : sequence of str
+        Inputs ``"net:modality"`` of ``cohort.data`` (:func:`net_inputs`).
+    bar : tqdm or None
+        Advanced by one per fold (:func:`progress_bar`).
+
+    Returns
+    -------
+    CVResult
+        ``metrics``: one row per (repeat, fold); ``predictions``: out-of-fold probabilities, one row per
+        case and repeat; ``extras``: e.g. the SNN's ``attention``
+        (:class:`mgmtfeat.evaluation.CVResult`).
     """
-    _check_models([model])
+    check_models([model])
     data = cohort.data.select(list(inputs))
     params = input_params(model, dict(settings.model_params.get(model, {})), data.sizes)  # per-input lengths
     folds_digest = hashlib.sha256(pd.util.hash_pandas_object(cohort.folds, index=False).values.tobytes()).hexdigest()
@@ -382,14 +295,17 @@ def clear_cache() -> None:
     _CACHE.clear()
 
 
-def _bar(settings: ExperimentSettings, cohort: _Cohort, n_configs: int, desc: str):
+def progress_bar(settings: ExperimentSettings, cohort: Cohort, n_configs: int, desc: str):
+    """A progress bar over the folds of ``n_configs`` configurations (silent without ``settings.progress``)."""
     from tqdm.auto import tqdm
 
     n_folds = cohort.folds["repeat"].nunique() * cohort.folds["fold"].nunique()
     return tqdm(total=n_configs * n_folds, desc=desc, unit="fold", disable=not settings.progress)
 
 
-def _summary_row(result) -> dict:
+def summary_row(result) -> dict:
+    """One table row of a CVResult: ``METRIC_mean`` and ``METRIC_sem`` over folds for each metric of
+    :data:`mgmtfeat.reports.TABLE_METRICS`, ``n_folds`` and ``seconds_per_fold``."""
     summary = summarise(result.metrics)
     row = {}
     for metric in TABLE_METRICS:
@@ -398,3 +314,34 @@ def _summary_row(result) -> dict:
     row["n_folds"] = len(result.metrics)
     row["seconds_per_fold"] = summary["fit_seconds"]["mean"]
     return row
+
+
+def metrics_long(results: Mapping[str, object]) -> pd.DataFrame:
+    """``{configuration: CVResult}`` -> their per-fold metrics, one row per (configuration, repeat, fold)."""
+    return pd.concat([r.metrics.assign(configuration=name) for name, r in results.items()], ignore_index=True)
+
+
+# -- the results folder ---------------------------------------------------------------------------
+
+def table_title(text: str, cohort: Cohort, settings: ExperimentSettings) -> str:
+    """``text``, then a line naming the features, the number of cases and the CV scheme."""
+    return (f"{text}\n{cohort.label}; {len(cohort.data.y)} cases, "
+            f"{cohort.folds['repeat'].nunique()} x {cohort.folds['fold'].nunique()}-fold CV")
+
+
+def write_table(tmp: Path, name: str, table: pd.DataFrame, markdown: str, title: str, notes: Sequence[str] = ()) -> None:
+    """Write ``NAME.csv`` (``table``, every number) and ``NAME.md`` (``title``, ``markdown``, ``notes``) into ``tmp``."""
+    table.to_csv(tmp / f"{name}.csv", index=False)
+    body = f"# {title}\n\n{markdown}\n" + "".join(f"{note}\n\n" for note in notes)
+    atomic_write_text(tmp / f"{name}.md", body)
+
+
+def finish_results(tmp: Path, out: Path, settings: ExperimentSettings, cohort: Cohort | None,
+                   extra: Mapping | None = None) -> None:
+    """Write ``settings.json`` (settings, features, folds file, versions, ``extra``) and rename ``tmp`` to ``out``."""
+    record = {"settings": asdict(settings), "features": cohort.label if cohort else None,
+              "store": str(cohort.store.root) if cohort else None,
+              "folds_file": str(cohort.folds_path) if cohort and cohort.folds_path else None,
+              "n_cases": len(cohort.data.y) if cohort else None, "versions": versions(), **(extra or {})}
+    atomic_write_text(tmp / "settings.json", json.dumps(record, indent=2, default=str))
+    finish_out(tmp, out)

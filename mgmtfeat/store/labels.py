@@ -21,7 +21,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-__all__ = ["LabelError", "TaskLabels", "read_task_labels", "ID_COLUMNS", "LABEL_COLUMNS"]
+__all__ = ["LabelError", "TaskLabels", "read_task_labels", "match_case_ids", "ID_COLUMNS", "LABEL_COLUMNS"]
 
 log = logging.getLogger(__name__)
 
@@ -134,8 +134,13 @@ def _check_categorical(values: pd.Series, path, column: str) -> None:
             "with --label-column, or choose another label column (--label-column).")
 
 
-def _match(table: pd.DataFrame, id_column: str, case_ids: Sequence[str], path) -> pd.Series:
-    """The store case id of each label-file row (NaN where the store lacks it)."""
+def match_case_ids(table: pd.DataFrame, id_column: str, case_ids: Sequence[str], path) -> pd.Series:
+    """The store case id of each row of a CSV ``table`` keyed by ``id_column`` (NaN where the store lacks it).
+
+    A ``case_id`` column matches the store's ``case_ids`` exactly; any other id column (a dataset's own
+    ids) matches them by the number in the id. ``path`` names the file in errors (LabelError when two
+    store cases share a number).
+    """
     if id_column == "case_id":
         known = set(case_ids)
         return table[id_column].where(table[id_column].isin(known))
@@ -193,7 +198,7 @@ def _read(path, case_ids: Sequence[str], label_column, id_column) -> tuple[pd.Se
         raise LabelError(f"label file {path}: missing {id_column} or {label_column} on line(s) "
                          f"{lines[:_SHOWN]}{' ...' if len(lines) > _SHOWN else ''} ({len(lines)} in all); fill them "
                          "in or delete those rows.")
-    table["case"] = _match(table, id_column, case_ids, path)
+    table["case"] = match_case_ids(table, id_column, case_ids, path)
     unknown = tuple(table.loc[table["case"].isna(), id_column].drop_duplicates())
     table = table.dropna(subset=["case"])
     _check_categorical(table[label_column], path, label_column)
