@@ -1,0 +1,111 @@
+"""The experiment protocol of ``mgmtfeat.experiments.base``: its worked example is the real code, and the
+experiments use public names only.
+"""
+
+from __future__ import annotations
+
+import ast
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import mgmtfeat.experiments.base as base
+
+EXPERIMENTS_DIR = Path(__file__).resolve().parents[1] / "mgmtfeat" / "experiments"
+#: The options module of ``mgmtfeat experiment``; it leaves when the commands move to ``mgmtfeat/cli/``.
+OPTIONS_MODULE = "_options"
+
+
+def _literal_block(text: str, marker: str) -> str:
+    """The indented block after the first ``::`` line at or after the first line of ``text`` naming ``marker``."""
+    lines = text.splitlines()
+    named = next(i for i, line in enumerate(lines) if marker in line)
+    start = next(i for i in range(named, len(lines)) if lines[i].rstrip().endswith("::"))
+    block = []
+    for line in lines[start + 1:]:
+        if line.strip() and not line.startswith("    "):
+            break
+        block.append(line)
+    return textwrap.dedent("\n".join(block)).strip("\n")
+
+
+def _without_docstrings(tree: ast.AST) -> str:
+    """``ast.dump`` of ``tree`` with the docstrings of the module and its functions and classes removed."""
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.FunctionDef, ast.ClassDef)) and ast.get_docstring(node) is not None:
+            node.body = node.body[1:]
+    return ast.dump(tree)
+
+
+def _registry_entry(tree: ast.AST, name: str) -> str:
+    """``ast.dump`` of the value of key ``name`` in the ``EXPERIMENTS = {...}`` literal of ``tree``."""
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Assign, ast.AnnAssign)) and isinstance(node.value, ast.Dict):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            if any(isinstance(t, ast.Name) and t.id == "EXPERIMENTS" for t in targets):
+                for key, value in zip(node.value.keys, node.value.values):
+                    if isinstance(key, ast.Constant) and key.value == name:
+                        return ast.dump(value)
+    raise AssertionError(f"no EXPERIMENTS entry {name!r}")
+
+
+def test_the_worked_example_is_the_code_of_its_experiment():
+    example = _literal_block(base.__doc__, "mgmtfeat/experiments/decision_curves.py")
+    module = (EXPERIMENTS_DIR / "decision_curves.py").read_text(encoding="utf-8")
+    assert "def decision_curve_analysis(" in example
+    assert _without_docstrings(ast.parse(example)) == _without_docstrings(ast.parse(module)), (
+        "the worked example in the docstring of mgmtfeat/experiments/base.py is no longer the code of "
+        "mgmtfeat/experiments/decision_curves.py: copy the module, its docstrings left out, into the docstring")
+
+
+def test_the_worked_example_shows_the_real_registry_entry():
+    example = ast.parse(_literal_block(base.__doc__, "mgmtfeat/experiments/__init__.py"))
+    registry = ast.parse((EXPERIMENTS_DIR / "__init__.py").read_text(encoding="utf-8"))
+    assert _registry_entry(example, "decision-curves") == _registry_entry(registry, "decision-curves")
+    imports = [ast.dump(n) for n in example.body if isinstance(n, ast.ImportFrom)]
+    assert imports and all(line in {ast.dump(n) for n in registry.body} for line in imports)
+
+
+def test_the_example_checks_can_fail():
+    changed = ast.parse("def f(settings):\n    '''doc'''\n    return 1\n")
+    same = ast.parse("def f(settings):\n    return 1\n")
+    other = ast.parse("def f(settings):\n    return 2\n")
+    assert _without_docstrings(changed) == _without_docstrings(same) != _without_docstrings(other)
+    with pytest.raises(AssertionError, match="no EXPERIMENTS entry 'nothing'"):
+        _registry_entry(same, "nothing")
+
+
+def test_the_import_scan_finds_private_names(tmp_path):
+    module = tmp_path / "module.py"
+    module.write_text("from __future__ import annotations\nfrom mgmtfeat import __version__\n"
+                      "from mgmtfeat._io import atomic_write_text\nfrom mgmtfeat.store.labels import _encode\n"
+                      "from mgmtfeat._config import check_overrides\nimport mgmtfeat._plan\n")
+    assert _private_imports(module) == ["mgmtfeat.store.labels._encode", "mgmtfeat._config.check_overrides",
+                                        "mgmtfeat._plan"]
+
+
+def _private(name: str) -> bool:
+    return name.startswith("_") and not name.startswith("__")  # __future__, __version__ are no one's private
+
+
+def _private_imports(path: Path) -> list[str]:
+    """``module.name`` of each import of an underscore module or name in ``path`` (``_io``, ``_parallel`` allowed)."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            if node.module in ("mgmtfeat._io", "mgmtfeat._parallel"):
+                continue
+            private_module = any(_private(part) for part in node.module.split("."))
+            found += [f"{node.module}.{a.name}" for a in node.names if private_module or _private(a.name)]
+        elif isinstance(node, ast.Import):
+            found += [a.name for a in node.names if any(_private(p) for p in a.name.split("."))]
+    return found
+
+
+@pytest.mark.parametrize("path", sorted(EXPERIMENTS_DIR.glob("*.py")), ids=lambda p: p.name)
+def test_experiment_modules_import_no_underscore_name(path):
+    found = [name for name in _private_imports(path)
+             if path.stem != OPTIONS_MODULE and f"experiments.{OPTIONS_MODULE}." not in name]
+    assert not found, (f"mgmtfeat/experiments/{path.name} imports {found}: a name another module uses is public; "
+                       "drop the leading underscore where it is defined and document it")
