@@ -67,6 +67,15 @@ def test_the_worked_example_shows_the_real_registry_entry():
     assert imports and all(line in {ast.dump(n) for n in registry.body} for line in imports)
 
 
+def test_the_docs_page_shows_the_real_registry_entry():
+    page = (EXPERIMENTS_DIR.parents[1] / "docs" / "studies" / "adding-an-experiment.md").read_text(encoding="utf-8")
+    blocks = [b.split("\n", 1)[1] for b in page.split("```")[1::2] if b.startswith("python")]
+    [entry] = [b for b in blocks if '"decision-curves": Experiment(' in b]
+    registry = ast.parse((EXPERIMENTS_DIR / "__init__.py").read_text(encoding="utf-8"))
+    assert _registry_entry(ast.parse(entry), "decision-curves") == _registry_entry(registry, "decision-curves"), (
+        "docs/studies/adding-an-experiment.md shows another registry entry than mgmtfeat/experiments/__init__.py")
+
+
 def test_the_example_checks_can_fail():
     changed = ast.parse("def f(settings):\n    '''doc'''\n    return 1\n")
     same = ast.parse("def f(settings):\n    return 1\n")

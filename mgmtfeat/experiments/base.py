@@ -2,7 +2,9 @@ r"""The experiment protocol: the steps every experiment of ``mgmtfeat experiment
 
 An experiment is one module of ``mgmtfeat/experiments/`` holding one function
 ``f(settings: ExperimentSettings, **options) -> dict of str to pandas.DataFrame``, plus its entry in
-the registry :data:`mgmtfeat.experiments.EXPERIMENTS`. It imports everything it needs from here:
+the registry :data:`mgmtfeat.experiments.EXPERIMENTS`. It imports everything it needs from here,
+the steps of :mod:`mgmtfeat.experiments.cohort` and :mod:`mgmtfeat.experiments.results_folder`
+included:
 
 1. **Check the results folder** before reading anything: :func:`check_out_folder` refuses an
    existing ``settings.out`` without ``force``, and one that is or contains an input.
@@ -123,14 +125,11 @@ from mgmtfeat.experiments.results_folder import check_out_folder, finish_out, pa
 from mgmtfeat.models import input_params
 from mgmtfeat.reports import TABLE_METRICS
 
-__all__ = [
-    "DEFAULT_METHODS", "ExperimentSettings", "check_cv_counts", "check_models", "make_estimator_factory", "versions",
-    "run_cv", "clear_cache", "progress_bar", "summary_row", "metrics_long", "table_title", "write_table",
-    "finish_results",
-    # the cohort (mgmtfeat.experiments.cohort) and the results folder (mgmtfeat.experiments.results_folder)
-    "ExperimentError", "Cohort", "open_cohort", "open_store", "shared_folds", "pick_net", "net_inputs",
-    "available_modalities", "describe_features", "is_random_net", "check_out_folder", "prepare_out",
-]
+# Documented here; the names of the cohort and results-folder steps imported above are documented where
+# they are defined, and an experiment imports them from here too.
+__all__ = ["DEFAULT_METHODS", "ExperimentSettings", "check_cv_counts", "check_models", "make_estimator_factory",
+           "versions", "run_cv", "clear_cache", "progress_bar", "summary_row", "metrics_long", "table_title",
+           "write_table", "finish_results"]
 
 #: Table 1's models, in the order of its rows.
 DEFAULT_METHODS = ("snn", "mlp", "logistic", "svm", "rf", "xgboost")
