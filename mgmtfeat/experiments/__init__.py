@@ -18,6 +18,8 @@ raise :class:`ExperimentError` before fitting anything.
 
 :data:`EXPERIMENTS` maps each name of ``mgmtfeat experiment NAME`` to its function, a
 one-line description and its own options; :func:`run_experiment` and :func:`run_all` run them.
+A new experiment is one module that follows the protocol of :mod:`mgmtfeat.experiments.base` (its
+docstring works one through) and one entry of :data:`EXPERIMENTS`.
 """
 
 from __future__ import annotations
