@@ -6,25 +6,30 @@ the registry :data:`mgmtfeat.experiments.EXPERIMENTS`. It imports everything it 
 the steps of :mod:`mgmtfeat.experiments.cohort` and :mod:`mgmtfeat.experiments.results_folder`
 included:
 
-1. **Check the results folder** before reading anything: :func:`check_out_folder` refuses an
-   existing ``settings.out`` without ``force``, and one that is or contains an input.
-   :func:`check_models` refuses unknown model names.
-2. **Open the cohort**: :func:`open_cohort` returns a :class:`Cohort`: the store, its nets, the
-   features of the n cases (``cohort.data``, a FeatureSet of inputs ``"net:modality"``;
-   ``cohort.data.y`` has shape (n,)) and the store's saved fold table (``cohort.folds``, one row per
-   case and repeat). The folds are shared by every experiment with the same K, repeats and seed
-   (:func:`shared_folds`), so every table of a cohort is paired fold by fold with every other.
-   :func:`pick_net` and :func:`available_modalities` say what the store holds; raise
-   :class:`ExperimentError` when it lacks what the experiment needs, before fitting anything
-   (``mgmtfeat experiment all`` skips the experiment with that message).
+1. **Check the results folder** before reading anything:
+   :func:`~mgmtfeat.experiments.results_folder.check_out_folder` refuses an existing ``settings.out``
+   without ``force``, and one that is or contains an input. :func:`check_models` refuses unknown
+   model names.
+2. **Open the cohort**: :func:`~mgmtfeat.experiments.cohort.open_cohort` returns a
+   :class:`~mgmtfeat.experiments.cohort.Cohort`: the store, its nets, the features of the n cases
+   (``cohort.data``, a FeatureSet of inputs ``"net:modality"``; ``cohort.data.y`` has shape (n,)) and
+   the store's saved fold table (``cohort.folds``, one row per case and repeat). The folds are shared
+   by every experiment with the same K, repeats and seed
+   (:func:`~mgmtfeat.experiments.cohort.shared_folds`), so every table of a cohort is paired fold by
+   fold with every other. :func:`~mgmtfeat.experiments.cohort.pick_net` and
+   :func:`~mgmtfeat.experiments.cohort.available_modalities` say what the store holds; raise
+   :class:`~mgmtfeat.experiments.cohort.ExperimentError` when it lacks what the experiment needs,
+   before fitting anything (``mgmtfeat experiment all`` skips the experiment with that message).
 3. **Run the models**: :func:`run_cv` cross-validates one configuration (a model on a list of
-   inputs, :func:`net_inputs`) on the cohort's folds and returns a CVResult (``metrics``: one row per
-   (repeat, fold); ``predictions``: one row per case and repeat). It is memoised in the process and
-   resumes from the fold cache after a kill. :func:`progress_bar` counts the folds;
-   :func:`summary_row` makes a table row (mean and SEM over folds of each metric).
-4. **Write tables and figures** into the temporary folder of :func:`prepare_out`: :func:`write_table`
-   (``NAME.csv`` with every number, ``NAME.md`` titled by :func:`table_title`), :func:`metrics_long`
-   (``metrics.csv``), :func:`mgmtfeat.reports.save_figure` (``NAME.png``).
+   inputs, :func:`~mgmtfeat.experiments.cohort.net_inputs`) on the cohort's folds and returns a
+   CVResult (``metrics``: one row per (repeat, fold); ``predictions``: one row per case and repeat).
+   It is memoised in the process and resumes from the fold cache after a kill.
+   :func:`progress_bar` counts the folds; :func:`summary_row` makes a table row (mean and SEM over
+   folds of each metric).
+4. **Write tables and figures** into the temporary folder of
+   :func:`~mgmtfeat.experiments.results_folder.prepare_out`: :func:`write_table` (``NAME.csv`` with
+   every number, ``NAME.md`` titled by :func:`table_title`), :func:`metrics_long` (``metrics.csv``),
+   :func:`mgmtfeat.reports.save_figure` (``NAME.png``).
 5. **Finish the results folder**: :func:`finish_results` writes ``settings.json`` and renames the
    temporary folder to ``settings.out`` (:mod:`mgmtfeat.experiments.results_folder`), so a failed run
    leaves nothing half-written.
