@@ -1,5 +1,5 @@
-"""The experiment protocol of ``mgmtfeat.experiments.base``: its worked example is the real code, and the
-experiments use public names only.
+"""The experiment protocol of ``mgmtfeat.experiments.base``: its worked example is the real code of an
+experiment and of its registry entry, in the docstring and on the documentation page.
 """
 
 from __future__ import annotations
@@ -13,8 +13,6 @@ import pytest
 import mgmtfeat.experiments.base as base
 
 EXPERIMENTS_DIR = Path(__file__).resolve().parents[1] / "mgmtfeat" / "experiments"
-#: The options module of ``mgmtfeat experiment``; it leaves when the commands move to ``mgmtfeat/cli/``.
-OPTIONS_MODULE = "_options"
 
 
 def _literal_block(text: str, marker: str) -> str:
@@ -84,37 +82,3 @@ def test_the_example_checks_can_fail():
     with pytest.raises(AssertionError, match="no EXPERIMENTS entry 'nothing'"):
         _registry_entry(same, "nothing")
 
-
-def test_the_import_scan_finds_private_names(tmp_path):
-    module = tmp_path / "module.py"
-    module.write_text("from __future__ import annotations\nfrom mgmtfeat import __version__\n"
-                      "from mgmtfeat._io import atomic_write_text\nfrom mgmtfeat.store.labels import _encode\n"
-                      "from mgmtfeat._config import check_overrides\nimport mgmtfeat._plan\n")
-    assert _private_imports(module) == ["mgmtfeat.store.labels._encode", "mgmtfeat._config.check_overrides",
-                                        "mgmtfeat._plan"]
-
-
-def _private(name: str) -> bool:
-    return name.startswith("_") and not name.startswith("__")  # __future__, __version__ are no one's private
-
-
-def _private_imports(path: Path) -> list[str]:
-    """``module.name`` of each import of an underscore module or name in ``path`` (``_io``, ``_parallel`` allowed)."""
-    found = []
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.ImportFrom) and node.module:
-            if node.module in ("mgmtfeat._io", "mgmtfeat._parallel"):
-                continue
-            private_module = any(_private(part) for part in node.module.split("."))
-            found += [f"{node.module}.{a.name}" for a in node.names if private_module or _private(a.name)]
-        elif isinstance(node, ast.Import):
-            found += [a.name for a in node.names if any(_private(p) for p in a.name.split("."))]
-    return found
-
-
-@pytest.mark.parametrize("path", sorted(EXPERIMENTS_DIR.glob("*.py")), ids=lambda p: p.name)
-def test_experiment_modules_import_no_underscore_name(path):
-    found = [name for name in _private_imports(path)
-             if path.stem != OPTIONS_MODULE and f"experiments.{OPTIONS_MODULE}." not in name]
-    assert not found, (f"mgmtfeat/experiments/{path.name} imports {found}: a name another module uses is public; "
-                       "drop the leading underscore where it is defined and document it")

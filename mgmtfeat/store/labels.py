@@ -135,11 +135,29 @@ def _check_categorical(values: pd.Series, path, column: str) -> None:
 
 
 def match_case_ids(table: pd.DataFrame, id_column: str, case_ids: Sequence[str], path) -> pd.Series:
-    """The store case id of each row of a CSV ``table`` keyed by ``id_column`` (NaN where the store lacks it).
+    """The store case id of each label-file row (NaN where the store lacks it).
 
-    A ``case_id`` column matches the store's ``case_ids`` exactly; any other id column (a dataset's own
-    ids) matches them by the number in the id. ``path`` names the file in errors (LabelError when two
-    store cases share a number).
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The label file's rows.
+    id_column : str
+        The column naming each row's case: ``case_id`` (matched as it is), or one of :data:`ID_COLUMNS`
+        holding ids whose case number is matched (e.g. ``BraTS21ID`` 4 to ``BraTS2021_00004``).
+    case_ids : sequence of str
+        The store's case ids.
+    path
+        The label file, for messages.
+
+    Returns
+    -------
+    pandas.Series
+        One store case id (or NaN) per row of ``table``.
+
+    Raises
+    ------
+    LabelError
+        Two store cases share a number, so a number alone cannot tell them apart.
     """
     if id_column == "case_id":
         known = set(case_ids)
