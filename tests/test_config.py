@@ -89,7 +89,7 @@ def test_bad_set_items_stop_before_any_work(store, tmp_path, capsys, item, messa
 
 
 def test_set_reaches_the_estimator_and_the_summary(store, tmp_path):
-    from mgmtfeat.experiments.cv_study import make_estimator_factory
+    from mgmtfeat.experiments.base import make_estimator_factory
 
     assert make_estimator_factory("logistic", False, 0, {"clf__C": 0.5})(0).get_params()["clf__C"] == 0.5
     out = tmp_path / "out"

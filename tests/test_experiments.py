@@ -326,7 +326,7 @@ def test_claims_table_applies_its_verdict_rules(tmp_path):
 
 
 def test_a_killed_experiment_resumes_from_its_finished_folds(multi, tmp_path, monkeypatch):
-    import mgmtfeat.experiments._common as common
+    import mgmtfeat.experiments.base as common
 
     ex.clear_cache()
     reference = ex.method_comparison(_settings(multi, tmp_path / "reference"), models=("logistic",), net="i3d")

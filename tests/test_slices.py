@@ -18,7 +18,7 @@ from mgmtfeat.data.volumes import load_case
 from mgmtfeat.evaluation import EvaluationError, make_folds
 from mgmtfeat.evaluation.predictive_index import (cross_validate_slices, predictive_index, split_slices, vote,
                                                   youden_cutoff)
-from mgmtfeat.experiments._common import make_estimator_factory
+from mgmtfeat.experiments.base import make_estimator_factory
 from mgmtfeat.store import FeatureStore, StoreError
 from mgmtfeat.store.slices import SliceSet, load_slices, read_slices, write_slices
 

@@ -18,6 +18,8 @@ raise :class:`ExperimentError` before fitting anything.
 
 :data:`EXPERIMENTS` maps each name of ``mgmtfeat experiment NAME`` to its function, a
 one-line description and its own options; :func:`run_experiment` and :func:`run_all` run them.
+A new experiment is one module that follows the protocol of :mod:`mgmtfeat.experiments.base` (its
+docstring works one through) and one entry of :data:`EXPERIMENTS`.
 """
 
 from __future__ import annotations
@@ -31,9 +33,9 @@ from typing import Callable, Mapping, Sequence
 import pandas as pd
 
 from mgmtfeat._io import atomic_write_text
-from mgmtfeat.experiments._common import (DEFAULT_METHODS, ExperimentError, ExperimentSettings, available_modalities,
-                                          clear_cache, describe_features, make_estimator_factory, open_store,
-                                          shared_folds, versions)
+from mgmtfeat.experiments.base import (DEFAULT_METHODS, ExperimentError, ExperimentSettings, available_modalities,
+                                       clear_cache, describe_features, make_estimator_factory, open_store,
+                                       shared_folds, versions)
 from mgmtfeat.experiments._options import (HelpFormatter, Option, add_common_arguments, models_help, parse_overrides,
                                            settings_from_args, split_csv)
 from mgmtfeat.experiments.attention import attention_analysis

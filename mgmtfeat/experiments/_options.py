@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from mgmtfeat._config import check_overrides, parse_overrides
 from mgmtfeat.models import models_help
-from mgmtfeat.experiments._common import ExperimentSettings
+from mgmtfeat.experiments.base import ExperimentSettings
 
 __all__ = ["HelpFormatter", "Option", "add_common_arguments", "parse_overrides", "settings_from_args", "split_csv",
            "models_help"]

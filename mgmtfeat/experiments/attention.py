@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 
 from mgmtfeat.evaluation import sem
-from mgmtfeat.experiments._common import (ExperimentError, ExperimentSettings, _bar, _check_models, _check_out, _cv,
-                                          _finish, _net_inputs, _open, _pick_net, _prepare_out, _title, _write,
-                                          available_modalities)
+from mgmtfeat.experiments.base import (ExperimentError, ExperimentSettings, available_modalities, check_models,
+                                       check_out_folder, finish_results, net_inputs, open_cohort, pick_net,
+                                       prepare_out, progress_bar, run_cv, table_title, write_table)
 from mgmtfeat.reports import (INPUT_LABELS, cells_to_markdown, plot_attention, plot_attention_examples,
                               save_figure)
 
@@ -35,16 +35,16 @@ def attention_analysis(settings: ExperimentSettings, model: str = "snn", net: st
     """
     from mgmtfeat.models import MODELS
 
-    out = _check_out(settings)
-    _check_models([model])
+    out = check_out_folder(settings)
+    check_models([model])
     if not hasattr(MODELS[model].build(0), "attention_weights"):
         raise ExperimentError(f"model {model} has no attention weights; use a model that has: "
                               f"{', '.join(_attention_models())}.")
-    cohort = _open(settings, [net] if net else None)
-    net = _pick_net(cohort, net)
-    inputs = _net_inputs(net, available_modalities(cohort.store, net))
-    with _bar(settings, cohort, 1, "attention") as bar:
-        result = _cv(cohort, settings, model, inputs, bar)
+    cohort = open_cohort(settings, [net] if net else None)
+    net = pick_net(cohort, net)
+    inputs = net_inputs(net, available_modalities(cohort.store, net))
+    with progress_bar(settings, cohort, 1, "attention") as bar:
+        result = run_cv(cohort, settings, model, inputs, bar)
     weights = result.extras["attention"]
     names = [INPUT_LABELS.get(i.split(":", 1)[1], i) for i in inputs]
     table = pd.DataFrame({"input": names, "mean": weights[inputs].mean().to_numpy(),
@@ -60,20 +60,20 @@ def attention_analysis(settings: ExperimentSettings, model: str = "snn", net: st
                              for r in chosen.itertuples()])
     shown = table.assign(**{"mean ± SD": [f"{m:.3f} ± {s:.3f}" for m, s in zip(table["mean"], table["sd"])]})[
         ["input", "mean ± SD"]]
-    title = _title(f"Attention of the {model} over inputs (out-of-fold cases)", cohort, settings)
+    title = table_title(f"Attention of the {model} over inputs (out-of-fold cases)", cohort, settings)
     examples_md = cells_to_markdown(examples.assign(**{c: examples[c].map(lambda v: f"{v:.3f}")
                                                        for c in ["probability", *names]}))
-    tmp = _prepare_out(out, settings.force)
-    _write(tmp, "attention", table, cells_to_markdown(shown), title.replace("\n", " — "),
-           notes=[f"Uniform attention would be {1 / len(inputs):.3f} per input. Examples (Figure 3):\n\n"
-                  + examples_md])
+    tmp = prepare_out(out, settings.force)
+    write_table(tmp, "attention", table, cells_to_markdown(shown), title.replace("\n", " — "),
+                notes=[f"Uniform attention would be {1 / len(inputs):.3f} per input. Examples (Figure 3):\n\n"
+                       + examples_md])
     examples.to_csv(tmp / "examples.csv", index=False)
     weights.to_csv(tmp / "attention_per_case.csv", index=False)
     renamed = weights.rename(columns=dict(zip(inputs, names)))[["case_id", "repeat", *names]]
     save_figure(plot_attention(renamed, title=title), tmp / "attention.png")
     save_figure(plot_attention_examples(examples, names, f"Attention of two example cases\n{cohort.label}"),
                 tmp / "examples.png")
-    _finish(tmp, out, settings, cohort)
+    finish_results(tmp, out, settings, cohort)
     return {"attention": table, "examples": examples}
 
 

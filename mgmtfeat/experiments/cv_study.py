@@ -9,7 +9,7 @@ plus (:mod:`~mgmtfeat.experiments.study_outputs`) ``confusion.csv/.png``, ``metr
 and ``subgroups.csv/.png``.
 It is written into a temporary sibling folder (``.NAME.partial``) and renamed at the end, so a
 failed or killed run leaves nothing half-written under the requested name. Each finished (model,
-repeat, fold) is kept in ``.NAME.partial/fold-cache/`` until then (:mod:`mgmtfeat.experiments._resume`),
+repeat, fold) is kept in ``.NAME.partial/fold-cache/`` until then (:mod:`mgmtfeat.experiments.fold_cache`),
 so the same command run again after a kill or a failure fits only the missing folds. A results
 folder that is or contains an input (the store, the folds file, the published source) is refused
 before anything is deleted.
@@ -30,23 +30,27 @@ import pandas as pd
 from mgmtfeat._io import atomic_write_text
 from mgmtfeat._parallel import make_executor
 from mgmtfeat.evaluation import METRICS, cross_validate
-from mgmtfeat.experiments._common import (_discard_partial, _finish_out, _inputs, _prepare_out, check_out_apart,
-                                          describe_features, make_estimator_factory, open_store, shared_folds,
-                                          versions)
-from mgmtfeat.experiments._resume import CACHE_DIR, FoldCache, computation_key, explain_partial
+from mgmtfeat.experiments.base import check_cv_counts, versions
+from mgmtfeat.experiments.cohort import describe_features, open_store, shared_folds
+from mgmtfeat.experiments.fold_cache import CACHE_DIR, FoldCache, computation_key, explain_partial
 from mgmtfeat.experiments.nested_outputs import nested_section
 from mgmtfeat.experiments.study_outputs import TASK_METRICS, oof_reports, site_comparison, subgroup_frame, \
     summarise_task, test_reports
+from mgmtfeat.experiments.results_folder import (check_out_apart, discard_partial, finish_out, input_folders,
+                                                 prepare_out)
 from mgmtfeat.experiments.study_task import TaskOptions, estimator_factory, model_matrix, prepare_cohort
 from mgmtfeat.reports import markdown_table, plot_roc, save_figure, summary_table
 
-# open_store, shared_folds, make_estimator_factory and versions live in _common (shared with the experiments)
-__all__ = ["StudySettings", "run_study", "open_store", "shared_folds", "make_estimator_factory", "versions"]
+__all__ = ["StudySettings", "run_study"]
 
 
 @dataclass
 class StudySettings:
-    """What one ``mgmtfeat cv`` run does (see its ``--help`` for each field)."""
+    """What one ``mgmtfeat cv`` run does (see its ``--help`` for each field).
+
+    Construction refuses fewer than 2 folds, fewer than 1 repeat or job, and ``jobs`` above 1 with a
+    ``scheduler`` (ValueError naming the options); :class:`TaskOptions` checks its own fields.
+    """
 
     features: str | None = None  # store folder; None = the published ViViT features
     nets: Sequence[str] = ("vivit",)
@@ -69,6 +73,11 @@ class StudySettings:
     cutoff: str | float = "youden"  # slice features: predictive-index cutoff, Youden on training patients or fixed
     slice_threshold: float = 0.5  # slice features: a slice is positive at p >= this
 
+    def __post_init__(self) -> None:
+        check_cv_counts(self.folds, self.repeats, self.jobs)
+        if self.scheduler and self.jobs > 1:
+            raise ValueError("--jobs and --scheduler both choose where folds run; give one of them")
+
 
 def run_study(settings: StudySettings, progress: bool = True) -> dict:
     """Cross-validate each model of ``settings`` on the same saved folds and write the results folder.
@@ -83,17 +92,17 @@ def run_study(settings: StudySettings, progress: bool = True) -> dict:
     out = Path(settings.out)
     if out.exists() and not settings.force:
         raise FileExistsError(f"{out} exists; choose another --out or pass --force to replace it.")
-    check_out_apart(out, {**_inputs(settings.features, settings.published_source), "folds file": settings.folds_file})
+    check_out_apart(out, {**input_folders(settings.features, settings.published_source), "folds file": settings.folds_file})
     store = open_store(settings.features, settings.published_source)
     check_out_apart(out, {"feature store": store.root})
     cohort = prepare_cohort(store, settings.nets, settings.task, settings.folds, settings.repeats, settings.seed,
                             settings.folds_file, settings.intersect)
-    tmp = _prepare_out(out, settings.force)
+    tmp = prepare_out(out, settings.force)
     try:
         summary = _run(settings, store, cohort, tmp, progress)
-        _finish_out(tmp, out)
+        finish_out(tmp, out)
     except BaseException as err:
-        _discard_partial(tmp)  # keeps the finished folds, so the same command resumes
+        discard_partial(tmp)  # keeps the finished folds, so the same command resumes
         explain_partial(err, tmp)  # a full disk: says what was kept, how to resume or start over
         raise
     return summary

@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 
 from mgmtfeat.evaluation import net_benefit
-from mgmtfeat.experiments._common import (ExperimentSettings, _bar, _check_models, _check_out, _cv, _finish,
-                                          _net_inputs, _open, _pick_net, _prepare_out, _title, _write,
-                                          available_modalities)
+from mgmtfeat.experiments.base import (ExperimentSettings, available_modalities, check_models, check_out_folder,
+                                       finish_results, net_inputs, open_cohort, pick_net, prepare_out, progress_bar,
+                                       run_cv, table_title, write_table)
 from mgmtfeat.reports import cells_to_markdown, plot_decision_curves, save_figure
 
 __all__ = ["decision_curve_analysis"]
@@ -31,17 +31,17 @@ def decision_curve_analysis(settings: ExperimentSettings, models: Sequence[str] 
     """
     from mgmtfeat.models import MODELS
 
-    out = _check_out(settings)
-    _check_models(models)
-    cohort = _open(settings, [net] if net else None)
-    net = _pick_net(cohort, net)
+    out = check_out_folder(settings)  # refused before anything is read
+    check_models(models)
+    cohort = open_cohort(settings, [net] if net else None)
+    net = pick_net(cohort, net)
     stored = available_modalities(cohort.store, net)
     thresholds = np.round(np.arange(0.01, 1.0, 0.01), 2)
     curves = {}
-    with _bar(settings, cohort, len(models), "decision curves") as bar:
+    with progress_bar(settings, cohort, len(models), "decision curves") as bar:
         for model in models:
-            inputs = _net_inputs(net, [m for m in MODELS[model].modalities if m in stored])
-            result = _cv(cohort, settings, model, inputs, bar)
+            inputs = net_inputs(net, [m for m in MODELS[model].modalities if m in stored])
+            result = run_cv(cohort, settings, model, inputs, bar)  # memoised: other experiments reuse it
             per_repeat = [net_benefit(part["label"], part["probability"], thresholds)
                           for _, part in result.predictions.groupby("repeat")]
             curves[model] = pd.concat(per_repeat).groupby("threshold", as_index=False).mean()
@@ -52,12 +52,12 @@ def decision_curve_analysis(settings: ExperimentSettings, models: Sequence[str] 
     summary["treat none"] = 0.0
     summary = summary.reset_index()
     shown = summary.assign(**{c: summary[c].map(lambda v: f"{v:.3f}") for c in summary.columns if c != "threshold"})
-    title = _title("Decision curve analysis (net benefit, mean over repeats)", cohort, settings)
-    tmp = _prepare_out(out, settings.force)
-    _write(tmp, "decision_curves", summary, cells_to_markdown(shown), title.replace("\n", " — "),
-           notes=["Net benefit = TP/n − FP/n × t/(1 − t) at threshold probability t; the full curves are in "
-                  "decision_curves_full.csv."])
+    title = table_title("Decision curve analysis (net benefit, mean over repeats)", cohort, settings)
+    tmp = prepare_out(out, settings.force)  # .NAME.partial, renamed to NAME by finish_results
+    write_table(tmp, "decision_curves", summary, cells_to_markdown(shown), title.replace("\n", " — "),
+                notes=["Net benefit = TP/n − FP/n × t/(1 − t) at threshold probability t; the full curves are in "
+                       "decision_curves_full.csv."])
     long.to_csv(tmp / "decision_curves_full.csv", index=False)
     save_figure(plot_decision_curves(curves, title=title), tmp / "decision_curves.png")
-    _finish(tmp, out, settings, cohort)
+    finish_results(tmp, out, settings, cohort)
     return {"decision_curves": long, "summary": summary}

@@ -18,8 +18,9 @@ import numpy as np
 import pandas as pd
 
 from mgmtfeat.evaluation import versus_reference
-from mgmtfeat.experiments._common import (ExperimentError, ExperimentSettings, _bar, _check_out, _cv, _finish, _metrics_long,
-                                          _net_inputs, _open, _prepare_out, _summary_row, _title, _write)
+from mgmtfeat.experiments.base import (ExperimentError, ExperimentSettings, check_out_folder, finish_results,
+                                       metrics_long, net_inputs, open_cohort, prepare_out, progress_bar, run_cv,
+                                       summary_row, table_title, write_table)
 from mgmtfeat.reports import cells_to_markdown, metric_cells, plot_auc_bars, save_figure
 
 __all__ = ["deep_vs_handcrafted"]
@@ -49,8 +50,8 @@ def deep_vs_handcrafted(settings: ExperimentSettings, models: Sequence[str] = ("
         and, against the fused configuration of the same model, ``auc_difference`` and
         ``p_vs_reference``.
     """
-    out = _check_out(settings)
-    cohort = _open(settings, nets, modalities, min_nets=2)
+    out = check_out_folder(settings)
+    cohort = open_cohort(settings, nets, modalities, min_nets=2)
     if not any(cohort.store.provenance(net).get("kind") == "radiomics" for net in cohort.nets):
         raise ExperimentError(
             f"deep-vs-handcrafted compares with handcrafted features, but none of {', '.join(cohort.nets)} in store "
@@ -58,17 +59,17 @@ def deep_vs_handcrafted(settings: ExperimentSettings, models: Sequence[str] = ("
             f"--out {cohort.store.root}`.")
     mods = [i.split(":", 1)[1] for i in cohort.data.inputs if i.startswith(cohort.nets[0] + ":")]
     fused = "+".join(cohort.nets)
-    configurations = {**{net: _net_inputs(net, mods) for net in cohort.nets},
-                      fused: [i for net in cohort.nets for i in _net_inputs(net, mods)]}
+    configurations = {**{net: net_inputs(net, mods) for net in cohort.nets},
+                      fused: [i for net in cohort.nets for i in net_inputs(net, mods)]}
     tables, results = [], {}
-    with _bar(settings, cohort, len(models) * len(configurations), "deep vs handcrafted") as bar:
+    with progress_bar(settings, cohort, len(models) * len(configurations), "deep vs handcrafted") as bar:
         for model in models:
             per_model = {}
             for name, inputs in configurations.items():
-                per_model[name] = results[f"{model} {name}"] = _cv(cohort, settings, model, inputs, bar)
+                per_model[name] = results[f"{model} {name}"] = run_cv(cohort, settings, model, inputs, bar)
             rows = pd.DataFrame([{"model": model, "features": name,
                                   "n_features": int(cohort.data.select(configurations[name]).X2d.shape[1]),
-                                  **_summary_row(result)} for name, result in per_model.items()])
+                                  **summary_row(result)} for name, result in per_model.items()])
             versus = versus_reference({n: r.metrics for n, r in per_model.items()}, fused)
             tables.append(pd.concat([rows, versus.drop(columns="configuration")], axis=1))
     table = pd.concat(tables, ignore_index=True)
@@ -76,14 +77,14 @@ def deep_vs_handcrafted(settings: ExperimentSettings, models: Sequence[str] = ("
     shown.insert(4, "AUC 95% CI", [f"{lo:.3f} to {hi:.3f}" for lo, hi in zip(table.auc_ci_low, table.auc_ci_high)])
     shown.insert(5, "AUC minus fused (P)", [f"{d:+.3f} (P = {q:.3g})" if np.isfinite(q) else "" for d, q in
                                             zip(table.auc_difference, table.p_vs_reference)])
-    title = _title(f"Deep against handcrafted features: {', '.join(cohort.nets)} alone and fused", cohort, settings)
-    tmp = _prepare_out(out, settings.force)
-    _write(tmp, "deep_vs_handcrafted", table, cells_to_markdown(shown), title.replace("\n", " — "), notes=[
+    title = table_title(f"Deep against handcrafted features: {', '.join(cohort.nets)} alone and fused", cohort, settings)
+    tmp = prepare_out(out, settings.force)
+    write_table(tmp, "deep_vs_handcrafted", table, cells_to_markdown(shown), title.replace("\n", " — "), notes=[
         f"Each configuration on the same saved folds. ± is the SEM over folds, descriptive only. The 95% CI and "
         f"the P against the fused configuration ({fused}) of the same model use Nadeau and Bengio's corrected "
         "resampled t statistics over the same (repeat, fold) pairs; P not adjusted for multiple comparisons."])
-    _metrics_long(results).to_csv(tmp / "metrics.csv", index=False)
+    metrics_long(results).to_csv(tmp / "metrics.csv", index=False)
     save_figure(plot_auc_bars([f"{m}\n{f}" for m, f in zip(table["model"], table["features"])], table,
                               "Model and features", title), tmp / "deep_vs_handcrafted.png")
-    _finish(tmp, out, settings, cohort)
+    finish_results(tmp, out, settings, cohort)
     return {"deep_vs_handcrafted": table}

@@ -6,9 +6,9 @@ import pandas as pd
 
 from mgmtfeat.evaluation import sem
 from mgmtfeat.evaluation.compare import compare_cv_models, corrected_cv_interval
-from mgmtfeat.experiments._common import (ExperimentError, ExperimentSettings, _bar, _check_out, _cv, _finish,
-                                          _metrics_long, _net_inputs, _open, _pick_net, _prepare_out, _title, _write,
-                                          available_modalities)
+from mgmtfeat.experiments.base import (ExperimentError, ExperimentSettings, available_modalities, check_out_folder,
+                                       finish_results, metrics_long, net_inputs, open_cohort, pick_net, prepare_out,
+                                       progress_bar, run_cv, table_title, write_table)
 from mgmtfeat.reports import TABLE_METRICS, cells_to_markdown, plot_paired, plus_minus, save_figure
 
 __all__ = ["PAPER_DELTA_T1_P", "delta_t1_ablation"]
@@ -33,9 +33,9 @@ def delta_t1_ablation(settings: ExperimentSettings, model: str = "snn",
         its corrected 95 % CI (difference_low, difference_high), folds better with, corrected t, df and
         P (p_value)}``.
     """
-    out = _check_out(settings)
-    cohort = _open(settings, [net] if net else None)
-    net = _pick_net(cohort, net)
+    out = check_out_folder(settings)
+    cohort = open_cohort(settings, [net] if net else None)
+    net = pick_net(cohort, net)
     mods = available_modalities(cohort.store, net)
     if "delta_t1" not in mods:
         raise ExperimentError(
@@ -47,9 +47,9 @@ def delta_t1_ablation(settings: ExperimentSettings, model: str = "snn",
         raise ExperimentError(f"store {cohort.store.root} holds only delta_t1 for net {net}; "
                               "extract the other modalities first.")
     without = [m for m in mods if m != "delta_t1"]
-    with _bar(settings, cohort, 2, "delta-T1") as bar:
-        with_ = _cv(cohort, settings, model, _net_inputs(net, mods), bar)
-        without_ = _cv(cohort, settings, model, _net_inputs(net, without), bar)
+    with progress_bar(settings, cohort, 2, "delta-T1") as bar:
+        with_ = run_cv(cohort, settings, model, net_inputs(net, mods), bar)
+        without_ = run_cv(cohort, settings, model, net_inputs(net, without), bar)
     a = with_.metrics.set_index(["repeat", "fold"]).sort_index()
     b = without_.metrics.set_index(["repeat", "fold"]).sort_index()
     n_train, n_test = float(a["n_train"].mean()), float(a["n_test"].mean())
@@ -72,18 +72,18 @@ def delta_t1_ablation(settings: ExperimentSettings, model: str = "snn",
                                                            table.difference_high)],
                           "folds better with": [f"{w}/{n}" for w, n in zip(table.folds_with_better, table.n_folds)],
                           "corrected t-test P": table.p_value.map(lambda v: f"{v:.3g}")})
-    title = _title(f"Delta-T1: {model} with and without the delta-T1 input, paired per fold", cohort, settings)
-    tmp = _prepare_out(out, settings.force)
-    _write(tmp, "delta_t1", table, cells_to_markdown(shown), title.replace("\n", " — "),
-           notes=[f"Nadeau–Bengio corrected resampled t-test over the {len(a)} folds paired by (repeat, fold), "
-                  f"variance x (1/{len(a)} + {n_test:.0f}/{n_train:.0f}), {len(a) - 1} df, two-sided; the CI of "
-                  f"the difference is its inverse. SEMs over folds treat folds as independent and are "
-                  f"descriptive only. The paper reports P = {PAPER_DELTA_T1_P} for AUC (Wilcoxon over folds, "
-                  "uncorrected)."])
-    _metrics_long({"with delta-T1": with_, "without delta-T1": without_}).to_csv(tmp / "metrics.csv", index=False)
+    title = table_title(f"Delta-T1: {model} with and without the delta-T1 input, paired per fold", cohort, settings)
+    tmp = prepare_out(out, settings.force)
+    write_table(tmp, "delta_t1", table, cells_to_markdown(shown), title.replace("\n", " — "),
+                notes=[f"Nadeau–Bengio corrected resampled t-test over the {len(a)} folds paired by (repeat, fold), "
+                       f"variance x (1/{len(a)} + {n_test:.0f}/{n_train:.0f}), {len(a) - 1} df, two-sided; the CI of "
+                       f"the difference is its inverse. SEMs over folds treat folds as independent and are "
+                       f"descriptive only. The paper reports P = {PAPER_DELTA_T1_P} for AUC (Wilcoxon over folds, "
+                       "uncorrected)."])
+    metrics_long({"with delta-T1": with_, "without delta-T1": without_}).to_csv(tmp / "metrics.csv", index=False)
     auc = table.set_index("metric").loc["auc"]
     figure = plot_paired(a["auc"], b["auc"], auc["with_sem"], auc["without_sem"], float(auc["p_value"]), title,
                          test="corrected resampled t-test")
     save_figure(figure, tmp / "delta_t1.png")
-    _finish(tmp, out, settings, cohort)
+    finish_results(tmp, out, settings, cohort)
     return {"delta_t1": table}

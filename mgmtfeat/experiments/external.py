@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 
 from mgmtfeat.evaluation import binary_metrics, sem
-from mgmtfeat.experiments._common import (ExperimentError, ExperimentSettings, _check_models, _check_out, make_estimator_factory,
-                                          _finish, _prepare_out, _write, available_modalities, describe_features,
-                                          open_store)
+from mgmtfeat.experiments.base import (ExperimentError, ExperimentSettings, available_modalities, check_models,
+                                       check_out_folder, describe_features, finish_results, make_estimator_factory,
+                                       open_store, prepare_out, write_table)
 from mgmtfeat.reports import TABLE_METRICS, cells_to_markdown, metric_cells, plot_roc, save_figure
 from mgmtfeat.store import FeatureStore
 
@@ -31,8 +31,8 @@ def external_validation(settings: ExperimentSettings, test_features: str | None,
     dict of str to pandas.DataFrame
         ``{"external": one row of metrics, "dropped": the test cases dropped and why}``.
     """
-    out = _check_out(settings)
-    _check_models([model])
+    out = check_out_folder(settings)
+    check_models([model])
     train_store = open_store(settings.features, settings.published_source)
     if not test_features:
         raise ExperimentError(
@@ -88,8 +88,8 @@ def external_validation(settings: ExperimentSettings, test_features: str | None,
     shown = pd.concat([table[["net", "n_train", "n_test", "n_dropped_overlap"]], metric_cells(table),
                        pd.DataFrame({"AUC of mean probability": [f"{ensemble_auc:.3f}"]})], axis=1)
     title = f"External validation ({model}, {settings.repeats} seeds): {label}"
-    tmp = _prepare_out(out, settings.force)
-    _write(tmp, "external", table, cells_to_markdown(shown), title, notes=[
+    tmp = prepare_out(out, settings.force)
+    write_table(tmp, "external", table, cells_to_markdown(shown), title, notes=[
         "Mean ± SEM over models trained from different seeds on the whole training cohort. The paper trained on "
         "BraTS 2021 and tested on 81 UCSF-PDGM patients not in BraTS: AUC 0.624."])
     per_seed.to_csv(tmp / "metrics.csv", index=False)
@@ -97,8 +97,8 @@ def external_validation(settings: ExperimentSettings, test_features: str | None,
     dropped.to_csv(tmp / "dropped.csv", index=False)
     curves = predictions.assign(model=predictions["seed"].map(lambda s: f"seed {s}"))
     save_figure(plot_roc(curves, title=f"External test ROC ({model}, one curve per seed)\n{label}"), tmp / "roc.png")
-    _finish(tmp, out, settings, None, {"train_store": str(train_store.root), "test_store": str(test_store.root),
-                                       "features": label})
+    finish_results(tmp, out, settings, None, {"train_store": str(train_store.root),
+                                              "test_store": str(test_store.root), "features": label})
     return {"external": table, "dropped": dropped}
 
 

@@ -10,8 +10,9 @@ import pandas as pd
 
 from mgmtfeat.evaluation import concordance_correlation, summarise
 from mgmtfeat.evaluation.compare import compare_cv_models, cv_interval
-from mgmtfeat.experiments._common import (ExperimentSettings, _bar, _check_out, _cv, _finish, _metrics_long,
-                                          _net_inputs, _open, _prepare_out, _summary_row, _title, _write)
+from mgmtfeat.experiments.base import (ExperimentSettings, check_out_folder, finish_results, metrics_long, net_inputs,
+                                       open_cohort, prepare_out, progress_bar, run_cv, summary_row, table_title,
+                                       write_table)
 from mgmtfeat.reports import (cells_to_markdown, metric_cells, plot_auc_bars, plot_ccc, plot_gain, plus_minus,
                               save_figure)
 from mgmtfeat.store import FeatureSet
@@ -77,23 +78,23 @@ def net_fusion(settings: ExperimentSettings, model: str = "snn", nets: Sequence[
     """
     from scipy import stats
 
-    out = _check_out(settings)
-    cohort = _open(settings, nets, modalities, min_nets=2)
+    out = check_out_folder(settings)
+    cohort = open_cohort(settings, nets, modalities, min_nets=2)
     mods = [i.split(":", 1)[1] for i in cohort.data.inputs if i.startswith(cohort.nets[0] + ":")]
     combos = [c for k in range(2, min(max_nets, len(cohort.nets)) + 1) for c in itertools.combinations(cohort.nets, k)]
     ccc = feature_ccc(cohort.data, cohort.nets, mods)
     pair_ccc = {frozenset((r.net_a, r.net_b)): r.ccc_mean for r in ccc.itertuples()}
     results, singles, rows = {}, {}, []
-    with _bar(settings, cohort, len(cohort.nets) + len(combos), "table 4") as bar:
+    with progress_bar(settings, cohort, len(cohort.nets) + len(combos), "table 4") as bar:
         for net in cohort.nets:
-            singles[net] = _cv(cohort, settings, model, _net_inputs(net, mods), bar)
+            singles[net] = run_cv(cohort, settings, model, net_inputs(net, mods), bar)
             results[net] = singles[net]
-            rows.append({"nets": net, "n_nets": 1, **_summary_row(singles[net]), **_ci(singles[net]), "gain": np.nan,
+            rows.append({"nets": net, "n_nets": 1, **summary_row(singles[net]), **_ci(singles[net]), "gain": np.nan,
                          "gain_p": np.nan, "mean_ccc": np.nan})
         for combo in combos:
             name = "+".join(combo)
-            results[name] = _cv(cohort, settings, model, [i for n in combo for i in _net_inputs(n, mods)], bar)
-            row = _summary_row(results[name])
+            results[name] = run_cv(cohort, settings, model, [i for n in combo for i in net_inputs(n, mods)], bar)
+            row = summary_row(results[name])
             best = max(combo, key=lambda n: summarise(singles[n].metrics)["auc"]["mean"])
             test = compare_cv_models(results[name].metrics, singles[best].metrics)
             cccs = [pair_ccc[frozenset(p)] for p in itertools.combinations(combo, 2)]
@@ -118,24 +119,24 @@ def net_fusion(settings: ExperimentSettings, model: str = "snn", nets: Sequence[
                                      "mean CCC": [plus_minus(c, None) for c in table["mean_ccc"]]})], axis=1)
     ccc_shown = ccc.assign(**{c: ccc[c].map(lambda v: plus_minus(v, None))
                               for c in ccc.columns if c not in ("net_a", "net_b")})
-    title = _title(f"Table 4: fusion of nets ({model})", cohort, settings)
+    title = table_title(f"Table 4: fusion of nets ({model})", cohort, settings)
     note = (f"Fusion gain = AUC of the combination minus the best AUC of its nets alone; gain P and the AUC 95% CI "
             "use Nadeau and Bengio's corrected resampled t statistics over the same (repeat, fold) pairs (± is the "
             "SEM over folds, descriptive only); mean CCC = mean over "
             f"its net pairs of Lin's CCC per feature (features min-max scaled over cases). Pearson r between "
             f"gain and mean CCC over {len(fused)} combinations: "
             + (f"r = {r:.2f} (P = {p:.3f})." if np.isfinite(r) else "not defined (fewer than 3 combinations)."))
-    tmp = _prepare_out(out, settings.force)
-    _write(tmp, "table4", table, cells_to_markdown(shown), title.replace("\n", " — "), notes=[note])
-    _write(tmp, "ccc", ccc, cells_to_markdown(ccc_shown),
-           f"Feature reproducibility between nets (Lin's CCC) — {cohort.label}",
-           notes=[f"The paper reports a mean CCC below {PAPER_MEAN_CCC_BELOW} between every pair of nets."])
+    tmp = prepare_out(out, settings.force)
+    write_table(tmp, "table4", table, cells_to_markdown(shown), title.replace("\n", " — "), notes=[note])
+    write_table(tmp, "ccc", ccc, cells_to_markdown(ccc_shown),
+                f"Feature reproducibility between nets (Lin's CCC) — {cohort.label}",
+                notes=[f"The paper reports a mean CCC below {PAPER_MEAN_CCC_BELOW} between every pair of nets."])
     gain_vs_ccc.to_csv(tmp / "gain_vs_ccc.csv", index=False)
-    _metrics_long(results).to_csv(tmp / "metrics.csv", index=False)
+    metrics_long(results).to_csv(tmp / "metrics.csv", index=False)
     save_figure(plot_auc_bars(table["nets"], table, "Nets fused", title), tmp / "fusion.png")
     save_figure(plot_ccc(ccc, cohort.nets, f"Feature CCC between nets\n{cohort.label}"), tmp / "ccc.png")
     save_figure(plot_gain(fused, r, f"Fusion gain vs feature CCC\n{cohort.label}"), tmp / "gain_vs_ccc.png")
-    _finish(tmp, out, settings, cohort, {"gain_vs_ccc_r": r})
+    finish_results(tmp, out, settings, cohort, {"gain_vs_ccc_r": r})
     return {"table4": table, "ccc": ccc, "gain_vs_ccc": gain_vs_ccc}
 
 

@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 
 from mgmtfeat.evaluation import versus_reference
-from mgmtfeat.experiments._common import (DEFAULT_METHODS, ExperimentSettings, ExperimentError, _bar,
-                                          _check_models, _check_out, _cv, _finish, _metrics_long, _net_inputs, _open,
-                                          _pick_net, _prepare_out, _summary_row, _title, _write,
-                                          available_modalities)
+from mgmtfeat.experiments.base import (DEFAULT_METHODS, ExperimentError, ExperimentSettings, available_modalities,
+                                       check_models, check_out_folder, finish_results, metrics_long, net_inputs,
+                                       open_cohort, pick_net, prepare_out, progress_bar, run_cv, summary_row,
+                                       table_title, write_table)
 from mgmtfeat.reports import cells_to_markdown, metric_cells, plot_method_aucs, plot_roc, save_figure
 
 __all__ = ["LITERATURE", "method_comparison"]
@@ -57,21 +57,21 @@ def method_comparison(settings: ExperimentSettings, models: Sequence[str] = DEFA
     """
     from mgmtfeat.models import MODELS
 
-    out = _check_out(settings)
-    _check_models(models)
-    cohort = _open(settings, [net] if net else None)
-    net = _pick_net(cohort, net)
+    out = check_out_folder(settings)
+    check_models(models)
+    cohort = open_cohort(settings, [net] if net else None)
+    net = pick_net(cohort, net)
     stored = available_modalities(cohort.store, net)
     results, rows = {}, []
-    with _bar(settings, cohort, len(models), "table 1") as bar:
+    with progress_bar(settings, cohort, len(models), "table 1") as bar:
         for model in models:
             wanted = [m for m in MODELS[model].modalities if m in stored]
             if not wanted:
                 raise ExperimentError(f"model {model} uses {', '.join(MODELS[model].modalities)}, which store "
                                       f"{cohort.store.root} lacks for net {net}; extract them first.")
-            results[model] = _cv(cohort, settings, model, _net_inputs(net, wanted), bar)
+            results[model] = run_cv(cohort, settings, model, net_inputs(net, wanted), bar)
             rows.append({"method": model, "source": "this run", "inputs": "+".join(wanted),
-                         **_summary_row(results[model])})
+                         **summary_row(results[model])})
     reference = "snn" if "snn" in results else models[0]
     versus = versus_reference({m: r.metrics for m, r in results.items()}, reference).drop(columns="configuration")
     rows = [{**row, **extra} for row, extra in zip(rows, versus.to_dict("records"))]
@@ -86,19 +86,19 @@ def method_comparison(settings: ExperimentSettings, models: Sequence[str] = DEFA
     shown.insert(5, f"AUC minus {reference} (P)", [
         f"{d:+.3f} (P = {p:.3g})" if o and np.isfinite(p) else "" for o, d, p in
         zip(ours, table["auc_difference"], table["p_vs_reference"])])
-    title = _title("Table 1: MGMT classifiers (AUC etc. mean ± SEM over folds)", cohort, settings)
-    tmp = _prepare_out(out, settings.force)
-    _write(tmp, "table1", table, cells_to_markdown(shown), title.replace("\n", " — "), notes=[
+    title = table_title("Table 1: MGMT classifiers (AUC etc. mean ± SEM over folds)", cohort, settings)
+    tmp = prepare_out(out, settings.force)
+    write_table(tmp, "table1", table, cells_to_markdown(shown), title.replace("\n", " — "), notes=[
         "Rows marked 'reported, not reproduced' are the AUCs the paper lists (± as reported); they come from "
         "other data splits and code, not from this run.",
         f"± is the SEM over the {len(results[reference].metrics)} folds, descriptive only (folds of repeated CV "
         "are not independent). The 95% CI and the P against the "
         f"{reference} use Nadeau and Bengio's corrected resampled t statistics over the same (repeat, fold) pairs "
         "(variance x (1/J + n_test/n_train), J - 1 df)."])
-    _metrics_long(results).to_csv(tmp / "metrics.csv", index=False)
+    metrics_long(results).to_csv(tmp / "metrics.csv", index=False)
     predictions = pd.concat([r.predictions.assign(model=m) for m, r in results.items()], ignore_index=True)
     predictions.to_csv(tmp / "predictions.csv", index=False)
-    save_figure(plot_roc(predictions, title=_title("Out-of-fold ROC", cohort, settings)), tmp / "roc.png")
-    save_figure(plot_method_aucs(table, _title("Table 1: AUC", cohort, settings)), tmp / "auc.png")
-    _finish(tmp, out, settings, cohort)
+    save_figure(plot_roc(predictions, title=table_title("Out-of-fold ROC", cohort, settings)), tmp / "roc.png")
+    save_figure(plot_method_aucs(table, table_title("Table 1: AUC", cohort, settings)), tmp / "auc.png")
+    finish_results(tmp, out, settings, cohort)
     return {"table1": table}

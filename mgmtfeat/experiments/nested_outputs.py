@@ -1,7 +1,7 @@
 """What a nested cross-validation chose: ``best_params.csv`` and the lines that say the run was nested.
 
 With ``--nested`` every outer training fold runs an inner grid search (see
-:func:`mgmtfeat.experiments._common.make_estimator_factory`); the parameters it chose differ from
+:func:`mgmtfeat.experiments.base.make_estimator_factory`); the parameters it chose differ from
 fold to fold, so they are written per (model, repeat, fold), by the names users know (``C``, not
 ``clf__C``).
 """

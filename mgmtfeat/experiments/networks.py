@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 
 from mgmtfeat.evaluation import versus_reference
-from mgmtfeat.experiments._common import (ExperimentSettings, _bar, _check_out, _cv, _finish, _is_random,
-                                          _metrics_long, _net_inputs, _open, _prepare_out, _summary_row, _title,
-                                          _write)
+from mgmtfeat.experiments.base import (ExperimentSettings, check_out_folder, finish_results, is_random_net,
+                                       metrics_long, net_inputs, open_cohort, prepare_out, progress_bar, run_cv,
+                                       summary_row, table_title, write_table)
 from mgmtfeat.reports import cells_to_markdown, metric_cells, plot_auc_bars, save_figure
 
 __all__ = ["network_comparison"]
@@ -35,15 +35,15 @@ def network_comparison(settings: ExperimentSettings, model: str = "snn", nets: S
         net of highest mean AUC (``reference``, ``auc_difference``, ``p_vs_reference``): the nets
         share the saved folds, so the test pairs them by (repeat, fold).
     """
-    out = _check_out(settings)
-    cohort = _open(settings, nets, modalities, min_nets=2)
+    out = check_out_folder(settings)
+    cohort = open_cohort(settings, nets, modalities, min_nets=2)
     mods = [i.split(":", 1)[1] for i in cohort.data.inputs if i.startswith(cohort.nets[0] + ":")]
     results, rows = {}, []
-    with _bar(settings, cohort, len(cohort.nets), "table 3") as bar:
+    with progress_bar(settings, cohort, len(cohort.nets), "table 3") as bar:
         for net in cohort.nets:
-            results[net] = _cv(cohort, settings, model, _net_inputs(net, mods), bar)
-            rows.append({"net": net, "random_weights": _is_random(cohort.store, net), "inputs": "+".join(mods),
-                         **_summary_row(results[net])})
+            results[net] = run_cv(cohort, settings, model, net_inputs(net, mods), bar)
+            rows.append({"net": net, "random_weights": is_random_net(cohort.store, net), "inputs": "+".join(mods),
+                         **summary_row(results[net])})
     table = pd.DataFrame(rows)
     best = str(table.loc[table["auc_mean"].idxmax(), "net"])
     versus = versus_reference({n: r.metrics for n, r in results.items()}, best).drop(columns="configuration")
@@ -52,13 +52,13 @@ def network_comparison(settings: ExperimentSettings, model: str = "snn", nets: S
     shown.insert(3, "AUC 95% CI", [f"{lo:.3f} to {hi:.3f}" for lo, hi in zip(table.auc_ci_low, table.auc_ci_high)])
     shown.insert(4, f"AUC minus {best} (P)", [f"{d:+.3f} (P = {q:.3g})" if np.isfinite(q) else "" for d, q in
                                               zip(table.auc_difference, table.p_vs_reference)])
-    title = _title(f"Table 3: {model} on the features of each net", cohort, settings)
-    tmp = _prepare_out(out, settings.force)
-    _write(tmp, "table3", table, cells_to_markdown(shown), title.replace("\n", " — "), notes=[
+    title = table_title(f"Table 3: {model} on the features of each net", cohort, settings)
+    tmp = prepare_out(out, settings.force)
+    write_table(tmp, "table3", table, cells_to_markdown(shown), title.replace("\n", " — "), notes=[
         f"± is the SEM over folds, descriptive only. The 95% CI and the P against {best} (the highest mean AUC, "
         "so chosen after the fact; P not adjusted for the number of nets) use Nadeau and Bengio's corrected "
         "resampled t statistics over the same (repeat, fold) pairs."])
-    _metrics_long(results).to_csv(tmp / "metrics.csv", index=False)
+    metrics_long(results).to_csv(tmp / "metrics.csv", index=False)
     save_figure(plot_auc_bars(table["net"], table, "Net", title), tmp / "networks.png")
-    _finish(tmp, out, settings, cohort)
+    finish_results(tmp, out, settings, cohort)
     return {"table3": table}

@@ -24,9 +24,10 @@ from mgmtfeat._io import atomic_write_text
 from mgmtfeat.models.slices import check_slice_model
 from mgmtfeat.evaluation.compare import cv_interval
 from mgmtfeat.evaluation.predictive_index import called_metrics, cross_validate_slices, vote
-from mgmtfeat.experiments._common import (_discard_partial, _finish_out, _prepare_out, check_out_apart,
-                                          describe_features, make_estimator_factory, shared_folds, versions)
-from mgmtfeat.experiments._resume import explain_partial
+from mgmtfeat.experiments.base import make_estimator_factory, versions
+from mgmtfeat.experiments.cohort import describe_features, shared_folds
+from mgmtfeat.experiments.fold_cache import explain_partial
+from mgmtfeat.experiments.results_folder import check_out_apart, discard_partial, finish_out, prepare_out
 from mgmtfeat.reports import plot_roc, save_figure
 from mgmtfeat.reports.study_figures import plot_predictive_index
 from mgmtfeat.store import FeatureStore
@@ -128,7 +129,7 @@ def run_slice_study(settings, progress: bool = True) -> dict:
     test, held = _test_cohort(store, net, task, label_task.classes)
     data = load_slices(store, net, {c: y for c, y in labels.items() if c not in held})
     folds, folds_path = shared_folds(store, data, settings.folds, settings.repeats, settings.seed, settings.folds_file)
-    tmp = _prepare_out(out, settings.force)
+    tmp = prepare_out(out, settings.force)
     try:
         metrics, predictions, kept = [], [], {}
         total = folds[["repeat", "fold"]].drop_duplicates().shape[0] * len(settings.models)
@@ -146,9 +147,9 @@ def run_slice_study(settings, progress: bool = True) -> dict:
         if test is not None:
             with open(tmp / "summary.md", "a", encoding="utf-8") as handle:
                 handle.write(_test_outputs(tmp, kept, test, settings.seed))
-        _finish_out(tmp, out)
+        finish_out(tmp, out)
     except BaseException as err:
-        _discard_partial(tmp)
+        discard_partial(tmp)
         explain_partial(err, tmp)
         raise
     return summary

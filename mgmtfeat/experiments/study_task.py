@@ -19,7 +19,7 @@ import pandas as pd
 
 from mgmtfeat.evaluation import check_groups
 from mgmtfeat.store import FeatureSet, FeatureStore
-from mgmtfeat.experiments._common import shared_folds
+from mgmtfeat.experiments.cohort import shared_folds
 from mgmtfeat.store.labels import ID_COLUMNS, LabelError, match_case_ids, read_task_labels
 
 __all__ = ["TaskOptions", "StudyCohort", "prepare_cohort", "read_columns", "estimator_factory", "model_matrix"]
@@ -56,6 +56,13 @@ class TaskOptions:
         CSV of case covariates for the subgroup table.
     age_bands : sequence of float
         Edges of the age bands of the subgroup table.
+
+    Raises
+    ------
+    ValueError
+        At construction: ``harmonize`` without ``group_column``; ``leave_one_group_out`` with
+        ``harmonize`` or without ``group_column``; ``bootstrap_fraction`` outside (0, 1) or without a
+        test cohort (``test_features`` or ``test_labels``).
     """
 
     labels: str | None = None
@@ -72,6 +79,20 @@ class TaskOptions:
     harmonize: str | None = None
     covariates: str | None = None
     age_bands: Sequence[float] = (50, 65)
+
+    def __post_init__(self) -> None:
+        if self.harmonize and not self.group_column:
+            raise ValueError("--harmonize combat needs the site of each case: name its column with --group-column")
+        if self.leave_one_group_out and self.harmonize:
+            raise ValueError("--leave-one-group-out holds each site out, but ComBat needs every test site in "
+                             "training; drop one of them")
+        if self.leave_one_group_out and not self.group_column:
+            raise ValueError("--leave-one-group-out needs --group-column naming the site column")
+        if self.bootstrap_fraction is not None and not 0 < self.bootstrap_fraction < 1:
+            raise ValueError(f"--bootstrap-fraction {self.bootstrap_fraction}: give a fraction in (0, 1), e.g. 0.9")
+        if self.bootstrap_fraction is not None and not (self.test_features or self.test_labels):
+            raise ValueError("--bootstrap-fraction applies to the held-out test cohort; add --test-features or "
+                             "--test-labels")
 
 
 @dataclass
@@ -188,7 +209,7 @@ def estimator_factory(model: str, nested: bool, seed: int, params: dict | None, 
     """``factory(random_state) -> estimator``; with ``harmonize="combat"`` a pipeline whose first step is
     ``ComBatHarmonizer(site_column=0)``: X must then carry the site code as column 0 (:func:`model_matrix`).
     """
-    from mgmtfeat.experiments._common import make_estimator_factory
+    from mgmtfeat.experiments.base import make_estimator_factory
 
     build = make_estimator_factory(model, nested, seed, params)
     if not harmonize:

@@ -1,6 +1,6 @@
 """Resuming cross-validation: each finished (model, repeat, fold) is kept on disk until the results are.
 
-A results folder is written under ``.NAME.partial`` (see :mod:`mgmtfeat.experiments._common`). Its
+A results folder is written under ``.NAME.partial`` (see :mod:`mgmtfeat.experiments.results_folder`). Its
 ``fold-cache/`` subfolder holds one ``MODEL-fold-rR-kK-DIGEST.npz`` per finished fold: the held-out
 probabilities, the fit seconds, the attention weights and the parameters a nested search chose, written atomically as each fold finishes.
 ``DIGEST`` covers everything that shapes the fold's numbers (the feature matrix, labels and case ids,
