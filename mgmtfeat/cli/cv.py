@@ -8,8 +8,11 @@ import sys
 from pathlib import Path
 
 from mgmtfeat import MODALITIES
-from mgmtfeat._cli import add_slice_protocol_arguments, command_parser, csv_list, run_command
-from mgmtfeat._config import SETTINGS_FILE
+from mgmtfeat.cli.config import SETTINGS_FILE
+from mgmtfeat.cli.options import (add_cv_arguments, add_force, add_label_columns, add_modalities, add_models, add_net,
+                                  add_out, add_scheduler, add_slice_protocol_arguments, check_counts, check_scheduler,
+                                  float_list)
+from mgmtfeat.cli.run import command_parser, run_command
 
 NAME = "cv"
 
@@ -25,54 +28,31 @@ def _parser() -> argparse.ArgumentParser:
         "(mean ± SEM and SD over folds), a ROC figure and settings.yaml (re-run with --config).",
         epilog=models_help(),
     )
-    parser.add_argument("--features", default=None, metavar="DIR",
-                        help="feature store written by `mgmtfeat extract` or `mgmtfeat import-published` "
-                        "(default: the paper's published ViViT features, imported into the user cache on first use)")
-    parser.add_argument("--published-source", default=None, metavar="DIR",
-                        help="offline folder holding the two published TFRecord files, used when --features is not given")
-    parser.add_argument("--net", default=["vivit"], type=csv_list, metavar="NET[,NET...]",
-                        help="backbone(s) whose features are used; several nets are fused as extra inputs (they must "
-                        "share clip settings and cases)")
+    add_cv_arguments(parser)
+    add_net(parser, default=["vivit"], help="backbone(s) whose features are used; several nets are fused as extra "
+            "inputs (they must share clip settings and cases)")
     parser.add_argument("--intersect", action="store_true",
                         help="fused nets holding different cases: use the cases common to all (logged) instead of "
                         "stopping with the list of missing cases")
-    parser.add_argument("--model", default=None, type=csv_list, metavar="MODEL[,MODEL...]",
-                        help=f"model(s) to evaluate, from: {', '.join(MODELS)} (default: snn; logistic for slice "
-                        "features)")
-    parser.add_argument("--modalities", default=None, type=csv_list, metavar="M[,M...]",
-                        help=f"inputs to use, from: {', '.join(MODALITIES)} (default: each model's own; all five for most)")
-    parser.add_argument("--folds", type=int, default=5, help="number of stratified folds K")
-    parser.add_argument("--repeats", type=int, default=4, help="number of repeats of K-fold CV")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the fold assignment and of every model fit")
+    add_models(parser, help=f"model(s) to evaluate, from: {', '.join(MODELS)} (default: snn; logistic for slice "
+               "features)")
+    add_modalities(parser, help=f"inputs to use, from: {', '.join(MODALITIES)} (default: each model's own; all five "
+                   "for most)")
     parser.add_argument("--folds-file", default=None, metavar="CSV",
                         help="reuse this saved fold table (case_id, repeat, fold) instead of the store's")
-    parser.add_argument("--set", action="append", default=[], metavar="MODEL.PARAM=VALUE",
-                        help="override a model's hyper-parameter, e.g. --set logistic.C=0.1 or --set "
-                        "snn.weight_decay=0.1 (repeatable; VALUE is a YAML scalar or list; PARAM by the estimator's "
-                        "own name, C, or its pipeline name, clf__C; summary.json records the parameters used)")
-    parser.add_argument("--jobs", type=int, default=1, help="folds fitted in parallel processes")
-    parser.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                        help="run one Dask task per (model, repeat, fold), with the same results as in-process: "
-                        "local:N starts N worker processes on this machine, tcp://HOST:PORT joins a running "
-                        "`dask scheduler` (needs `pip install 'mgmtfeat[dask]'`; replaces --jobs; default: in-process)")
+    add_scheduler(parser, help="run one Dask task per (model, repeat, fold), with the same results as in-process: "
+                  "local:N starts N worker processes on this machine, tcp://HOST:PORT joins a running "
+                  "`dask scheduler` (needs `pip install 'mgmtfeat[dask]'`; replaces --jobs; default: in-process)")
     parser.add_argument("--nested", action="store_true",
                         help="choose hyper-parameters by an inner 3-fold CV inside each training fold; the choice of "
                         "every outer fold is written to best_params.csv")
-    parser.add_argument("--out", default=None, metavar="DIR",
-                        help="results folder; refused if it exists, unless --force, and if it is or contains an input "
-                        "(default: results/cv-YYYYmmdd-HHMMSS). A killed or failed run keeps its finished folds in "
-                        ".NAME.partial/fold-cache/: the same command again fits only the missing ones")
-    parser.add_argument("--force", action="store_true", help="replace an existing results folder")
+    add_out(parser, help="results folder; refused if it exists, unless --force, and if it is or contains an input "
+            "(default: results/cv-YYYYmmdd-HHMMSS). A killed or failed run keeps its finished folds in "
+            ".NAME.partial/fold-cache/: the same command again fits only the missing ones")
+    add_force(parser)
     _task_options(parser)
     add_slice_protocol_arguments(parser)
     return parser
-
-
-def _float_list(text: str) -> list[float]:
-    try:
-        return [float(v) for v in csv_list(text)]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: give numbers separated by commas, e.g. 50,65") from None
 
 
 def _task_options(parser: argparse.ArgumentParser) -> None:
@@ -81,10 +61,7 @@ def _task_options(parser: argparse.ArgumentParser) -> None:
     task.add_argument("--labels", default=None, metavar="CSV",
                       help="label file (any binary or multi-class label; default: the store's MGMT labels); store "
                       "cases it does not list are left out")
-    task.add_argument("--label-column", default=None, metavar="NAME", help="label column of --labels / --test-labels")
-    task.add_argument("--id-column", default=None, metavar="NAME",
-                      help="id column of the label and covariate files (default: case_id, BraTS21ID or ID)")
-    task.add_argument("--positive-class", default=None, metavar="C", help="positive class of a binary label")
+    add_label_columns(task)
     task.add_argument("--test-features", default=None, metavar="STORE",
                       help="a second store scored once as the held-out test cohort (labels: --test-labels or its own)")
     task.add_argument("--test-labels", default=None, metavar="CSV",
@@ -102,13 +79,13 @@ def _task_options(parser: argparse.ArgumentParser) -> None:
                       help="ComBat by site (--group-column), fitted on each training fold; the folds then mix sites")
     task.add_argument("--covariates", default=None, metavar="CSV",
                       help="case covariates (case_id, age, sex, site, ...): metrics per subgroup with bootstrap CIs")
-    task.add_argument("--age-bands", default=[50.0, 65.0], type=_float_list, metavar="A[,B...]",
+    task.add_argument("--age-bands", default=[50.0, 65.0], type=float_list, metavar="A[,B...]",
                       help="edges of the age bands of the subgroup table (default 50,65: <50, 50-65, >65)")
 
 
 def _check(args: argparse.Namespace) -> dict:
     """Validate the options the parser cannot; return the ``--set`` overrides by model."""
-    from mgmtfeat._config import check_overrides, parse_overrides
+    from mgmtfeat.cli.config import check_overrides, parse_overrides
     from mgmtfeat.models import MODELS
     from mgmtfeat.store.slices import is_slice_store
 
@@ -120,15 +97,8 @@ def _check(args: argparse.Namespace) -> dict:
     bad = [m for m in args.modalities or [] if m not in MODALITIES]
     if bad:
         raise ValueError(f"--modalities: unknown modalities {', '.join(bad)}; choose from {', '.join(MODALITIES)}")
-    if args.folds < 2 or args.repeats < 1 or args.jobs < 1:
-        raise ValueError(f"--folds must be at least 2 (got {args.folds}), --repeats and --jobs at least 1 "
-                         f"(got {args.repeats}, {args.jobs})")
-    if args.scheduler:
-        from mgmtfeat._parallel import parse_scheduler
-
-        if args.jobs > 1:
-            raise ValueError("--jobs and --scheduler both choose where folds run; give one of them")
-        parse_scheduler(args.scheduler)  # SchedulerError is a ValueError
+    check_counts(args.folds, args.repeats, args.jobs)
+    check_scheduler(args.jobs, args.scheduler, "folds")
     if args.harmonize and not args.group_column:
         raise ValueError("--harmonize combat needs the site of each case: name its column with --group-column")
     if args.leave_one_group_out and args.harmonize:
@@ -202,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     def dry_run(args):
-        from mgmtfeat._plan import cv_plan
+        from mgmtfeat.cli.plan import cv_plan
 
         _check(args)
         print(cv_plan(args.features, args.published_source, args.net, args.model, args.modalities, args.folds,

@@ -15,15 +15,48 @@ import argparse
 import sys
 from pathlib import Path
 
-from mgmtfeat._cli import command_parser, run_command
+from mgmtfeat.cli.options import HelpFormatter, add_cv_arguments, add_force, add_out, check_counts, csv_list
+from mgmtfeat.cli.run import command_parser, run_command
 
 NAME = "experiment"
 
 
+def _add_common_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of every experiment: those of every cross-validation, ``--out`` and ``--force``."""
+    add_cv_arguments(parser)
+    add_out(parser, required=True, help="results folder to write")
+    add_force(parser)
+
+
+def add_option(parser: argparse.ArgumentParser, option) -> None:
+    """Add an experiment's :class:`~mgmtfeat.experiments.Option` to ``parser``, ``{models}`` in its help filled in."""
+    from mgmtfeat.models import MODELS
+
+    default = option.default
+    if option.is_list and default is not None:
+        default = ",".join(default)  # shown as typed in --help, parsed into a list by csv_list
+    extra = {"type": csv_list} if option.is_list else {}
+    parser.add_argument(*option.flags, dest=option.param, default=default, metavar=option.metavar,
+                        help=option.help.replace("{models}", ", ".join(MODELS)), **extra)
+
+
+def settings_from_args(args: argparse.Namespace, command: list[str] | None = None):
+    """The :class:`~mgmtfeat.experiments.ExperimentSettings` of parsed common options; ``command`` is recorded."""
+    from mgmtfeat.cli.config import check_overrides, parse_overrides
+    from mgmtfeat.experiments import ExperimentSettings
+
+    check_counts(args.folds, args.repeats, args.jobs)
+    extra = {} if command is None else {"command": list(command)}
+    return ExperimentSettings(features=args.features, out=args.out, folds=args.folds, repeats=args.repeats,
+                              seed=args.seed, jobs=args.jobs, force=args.force,
+                              model_params=check_overrides(parse_overrides(args.set)),  # logistic.C -> clf__C
+                              published_source=args.published_source, progress=not args.quiet, **extra)
+
+
 def _parser(name: str | None = None) -> argparse.ArgumentParser:
     """The parser of ``experiment NAME`` (its own options beside the common ones), or the overview without NAME."""
-    from mgmtfeat.experiments import (EXPERIMENTS, RUN_ALL_OPTIONS, HelpFormatter, add_common_arguments,
-                                      get_experiment, models_help)
+    from mgmtfeat.experiments import EXPERIMENTS, RUN_ALL_OPTIONS, get_experiment
+    from mgmtfeat.models import models_help
 
     if name is None:  # the overview: `mgmtfeat experiment --help`
         parser = argparse.ArgumentParser(
@@ -40,15 +73,16 @@ def _parser(name: str | None = None) -> argparse.ArgumentParser:
         parser = command_parser(f"{NAME} all", "Every experiment whose inputs exist (the others are skipped with the "
                                 "reason): OUT/NAME/ per experiment and OUT/RESULTS.md with every table and the timings.",
                                 epilog=models_help(), formatter_class=HelpFormatter)
-        add_common_arguments(parser)
+        _add_common_arguments(parser)
         for option in RUN_ALL_OPTIONS:
-            option.add_to(parser)
+            add_option(parser, option)
         return parser
     name, spec = get_experiment(name)
     parser = command_parser(f"{NAME} {name}", spec.description[:1].upper() + spec.description[1:] + ".",
                             epilog=models_help(), formatter_class=HelpFormatter)
-    add_common_arguments(parser)
-    spec.add_options(parser)
+    _add_common_arguments(parser)
+    for option in spec.options:
+        add_option(parser, option)
     return parser
 
 
@@ -73,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     command = [*parser.prog.split(), *rest]  # as typed: `mgmtfeat experiment NAME ...` or `python -m ...`
 
     def work(args):
-        from mgmtfeat.experiments import run_all, run_all_options, run_experiment, settings_from_args
+        from mgmtfeat.experiments import run_all, run_all_options, run_experiment
 
         settings = settings_from_args(args, command=command)
         if name == "all":
@@ -93,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
               + (" (replacing it)" if Path(args.out).exists() else ""))
         return 0
 
-    from mgmtfeat._config import SETTINGS_FILE
+    from mgmtfeat.cli.config import SETTINGS_FILE
 
     return run_command(f"{NAME} {name}", parser, rest, work, dry_run, lambda args: Path(args.out) / SETTINGS_FILE)
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from mgmtfeat import MODALITIES
-from mgmtfeat._cli import command_parser, csv_list, run_command
+from mgmtfeat.cli.options import add_features, add_force, add_modalities, add_net, add_out
+from mgmtfeat.cli.run import command_parser, run_command
 
 NAME = "export"
 
@@ -20,25 +22,36 @@ def _parser() -> argparse.ArgumentParser:
         "named NET:MODALITY:FEATURE, FEATURE being the net's Kinetics-400 class name (its index for a net "
         "without names). The format follows --out: .csv (pandas) or .parquet (pyarrow).",
     )
-    parser.add_argument("--features", required=True, metavar="DIR", help="feature store to export")
-    parser.add_argument("--net", required=True, type=csv_list, metavar="NET[,NET...]",
-                        help="net(s) whose features are exported; cases present for every net")
-    parser.add_argument("--modalities", default=list(MODALITIES), type=csv_list, metavar="M[,M...]",
-                        help=f"inputs to export, from: {', '.join(MODALITIES)}")
-    parser.add_argument("--out", required=True, metavar="FILE.csv|FILE.parquet", help="table to write")
-    parser.add_argument("--force", action="store_true", help="replace an existing table")
+    add_features(parser, required=True, help="feature store to export")
+    add_net(parser, required=True, help="net(s) whose features are exported; cases present for every net")
+    add_modalities(parser, default=list(MODALITIES), help=f"inputs to export, from: {', '.join(MODALITIES)}")
+    add_out(parser, required=True, metavar="FILE.csv|FILE.parquet", help="table to write")
+    add_force(parser, help="replace an existing table")
     return parser
 
 
-def _check(args: argparse.Namespace):
-    from mgmtfeat.store import FeatureStore
-    from mgmtfeat.store.table import TABLE_FORMATS
+@dataclass(frozen=True)
+class ExportOptions:
+    """The inputs (each from :data:`mgmtfeat.MODALITIES`) and the table ``out`` (``.csv`` or ``.parquet``)."""
 
-    bad = [m for m in args.modalities if m not in MODALITIES]
-    if bad:
-        raise ValueError(f"--modalities: unknown {', '.join(bad)}; choose from {', '.join(MODALITIES)}")
-    if Path(args.out).suffix.lower() not in TABLE_FORMATS:
-        raise ValueError(f"--out {args.out}: use a file name ending in {' or '.join(TABLE_FORMATS)}")
+    modalities: tuple[str, ...]
+    out: str
+
+    def __post_init__(self):
+        from mgmtfeat.store.table import TABLE_FORMATS
+
+        bad = [m for m in self.modalities if m not in MODALITIES]
+        if bad:
+            raise ValueError(f"--modalities: unknown {', '.join(bad)}; choose from {', '.join(MODALITIES)}")
+        if Path(self.out).suffix.lower() not in TABLE_FORMATS:
+            raise ValueError(f"--out {self.out}: use a file name ending in {' or '.join(TABLE_FORMATS)}")
+
+
+def _check(args: argparse.Namespace):
+    """The store to export, after :class:`ExportOptions` checked the options."""
+    from mgmtfeat.store import FeatureStore
+
+    ExportOptions(tuple(args.modalities), args.out)
     return FeatureStore(args.features)
 
 
@@ -57,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     def dry_run(args):
-        from mgmtfeat._plan import export_plan
+        from mgmtfeat.cli.plan import export_plan
 
         print(export_plan(_check(args), args.net, args.modalities, args.out, args.force))
         return 0

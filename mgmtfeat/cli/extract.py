@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from mgmtfeat._cli import (BOX_HELP, add_dataset_arguments, clip_settings, command_parser, exclusions, print_failures,
-                           run_command)
-from mgmtfeat._config import SETTINGS_FILE
+from mgmtfeat.cli.dataset import BOX_HELP, add_dataset_arguments, clip_settings, exclusions
+from mgmtfeat.cli.options import add_device, add_force, add_jobs, add_net, add_out, add_scheduler, check_scheduler
+from mgmtfeat.cli.run import command_parser, print_failures, run_command
+from mgmtfeat.cli.config import SETTINGS_FILE
 
 NAME = "extract"
 
@@ -39,9 +41,9 @@ def _parser() -> argparse.ArgumentParser:
         epilog=BOX_HELP,
     )
     add_dataset_arguments(parser)
-    parser.add_argument("--out", default="features/store", metavar="DIR",
+    add_out(parser, default="features/store",
                         help="feature store to write into; an existing store gets the new cases (resumes)")
-    parser.add_argument("--net", default="i3d", metavar="NET[,NET]",
+    add_net(parser, default="i3d", as_list=False,
                         help=f"backbone, from the registry: {', '.join(list_backbones(all_variants=True))}; several "
                         "comma-separated (i3d,r2plus1d) read and clip each case once for all of them, each net with "
                         "its own store folder; or 'radiomics' (alone): the handcrafted baseline (pyradiomics features "
@@ -64,8 +66,7 @@ def _parser() -> argparse.ArgumentParser:
                         "float32 (per net), so the features depend on the CPU; with auto a resumed store keeps the dtype "
                         "each net was made with; int8 (opt-in, CPU, vivit): linears dynamically quantised, gated by a recorded "
                         "CCC >= 0.999. The dtype used is recorded in the store's provenance")
-    parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    add_device(parser)
     parser.add_argument("--limit", type=int, default=None, help="only the first N cases (by id)")
     parser.add_argument("--net-frames", type=int, default=None,
                         help="override the net's input frames (quick trials; recorded in the store's provenance)")
@@ -76,11 +77,10 @@ def _parser() -> argparse.ArgumentParser:
                         "whole clip, so it sees the whole tumour; paper takes the authors' frames and preprocessing "
                         "(frames 0, 25, ..., 125 for their GluonCV nets, 1, 26, ..., 126 repeated to 32 for vivit); "
                         "recorded in provenance, a store never mixes samplings")
-    parser.add_argument("--force", action="store_true",
+    add_force(parser,
                         help="re-extract every case and replace the store's provenance for this net")
-    parser.add_argument("--jobs", type=int, default=1,
-                        help="cases extracted in parallel worker processes on this machine (each with cores/N threads)")
-    parser.add_argument("--scheduler", default=None, metavar="ADDRESS",
+    add_jobs(parser, what="cases extracted (each worker with cores/N threads)")
+    add_scheduler(parser,
                         help="run one Dask task per case: local:N starts N worker processes on this machine (each "
                         "with cores/N threads), tcp://HOST:PORT joins a running `dask scheduler` whose workers see "
                         "--data at the same absolute path; the store is written by this process "
@@ -98,69 +98,131 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _slice_settings(args: argparse.Namespace):
-    """The slice pathway's settings, or None for the clip pathway (slice options then refused)."""
-    from mgmtfeat.clips.slices import SliceSettings
+@dataclass(frozen=True)
+class ExtractOptions:
+    """The rules across ``extract``'s options, checked before any data is read.
 
-    if args.pathway == "clips":
-        if args.slices is not None or args.channels != "t1ce,t2,t2":
-            raise ValueError("--channels and --slices apply to --pathway slices only")
-        return None
-    if args.net == "radiomics":
-        raise ValueError("--net radiomics describes the tumour volume, not slices; drop --pathway slices")
-    return SliceSettings(channels=tuple(c.strip() for c in args.channels.split(",")), n_slices=args.slices)
+    Attributes
+    ----------
+    net : str
+        ``--net`` as typed: one net, several comma-separated video nets, or ``radiomics`` alone.
+    pathway : {"clips", "slices"}
+        ``slices`` takes one image network, not radiomics, and alone takes ``channels`` and ``slices``.
+    sampling : str
+        Anything but ``uniform`` applies to the clip pathway's video nets only.
+    frames : int
+        Frames per clip (a net's ``paper`` sampling needs enough of them).
+    channels : str
+        Three clips ``M,M,M`` of the slice pathway, each among ``modalities``.
+    slices : int or None
+    modalities : tuple of str
+        The clips made.
+    limit : int or None
+        At least 1.
+    jobs : int
+        At least 1, and 1 with ``scheduler``.
+    scheduler : str or None
+    radiomics_params, radiomics_label : str or None
+        ``--net radiomics`` only; ``radiomics_label`` is integers separated by commas.
+    nets : list of str
+        The nets of ``net`` (filled in).
+    radiomics_labels : tuple of int or None
+        ``radiomics_label`` read (filled in).
+    """
+
+    net: str
+    pathway: str = "clips"
+    sampling: str = "uniform"
+    frames: int = 150
+    channels: str = "t1ce,t2,t2"
+    slices: int | None = None
+    modalities: tuple[str, ...] = ()
+    limit: int | None = None
+    jobs: int = 1
+    scheduler: str | None = None
+    radiomics_params: str | None = None
+    radiomics_label: str | None = None
+    nets: list = field(init=False, default_factory=list)
+    radiomics_labels: tuple | None = field(init=False, default=None)
+
+    def __post_init__(self):
+        from mgmtfeat.extraction.nets import check_sampling, check_video_nets, net_list
+
+        self.nets.extend(net_list(self.net))
+        if self.sampling != "uniform" and (self.pathway == "slices" or self.nets == ["radiomics"]):
+            raise ValueError(f"--sampling {self.sampling} applies to the clip pathway's video nets only")
+        if self.pathway == "slices":  # one image network; extract_slices checks its kind
+            if len(self.nets) != 1:
+                raise ValueError(f"--net {self.net}: the slice pathway extracts one image network per run")
+        elif self.nets != ["radiomics"]:
+            check_video_nets(self.nets)
+            check_sampling(self.nets, self.sampling, self.frames)
+        if self.limit is not None and self.limit < 1:
+            raise ValueError(f"--limit must be at least 1 (got {self.limit})")
+        if self.jobs < 1:
+            raise ValueError(f"--jobs must be at least 1 (got {self.jobs})")
+        check_scheduler(self.jobs, self.scheduler, "cases")
+        self._check_radiomics()
+        self._check_slices()
+
+    def _check_radiomics(self):
+        if (self.radiomics_params or self.radiomics_label) and self.nets != ["radiomics"]:
+            raise ValueError("--radiomics-params and --radiomics-label apply to --net radiomics only")
+        if self.radiomics_label:
+            try:
+                labels = tuple(int(v) for v in self.radiomics_label.split(","))
+            except ValueError:
+                raise ValueError(f"--radiomics-label {self.radiomics_label!r}: give integers separated by commas, "
+                                 "e.g. 1,4") from None
+            object.__setattr__(self, "radiomics_labels", labels)
+
+    def _check_slices(self):
+        if self.pathway == "clips":
+            if self.slices is not None or self.channels != "t1ce,t2,t2":
+                raise ValueError("--channels and --slices apply to --pathway slices only")
+            return
+        if self.net == "radiomics":
+            raise ValueError("--net radiomics describes the tumour volume, not slices; drop --pathway slices")
+        if set(self.channel_list) - set(self.modalities):
+            raise ValueError(f"--channels {','.join(self.channel_list)} uses clips that --modalities "
+                             f"{','.join(self.modalities)} leaves out; add them to --modalities")
+
+    @property
+    def channel_list(self) -> tuple[str, ...]:
+        """The three clips of the slice pathway's channels."""
+        return tuple(c.strip() for c in self.channels.split(","))
+
+
+def _options(args: argparse.Namespace) -> ExtractOptions:
+    """:class:`ExtractOptions` of parsed arguments (ValueError for a rule broken)."""
+    return ExtractOptions(
+        net=args.net, pathway=args.pathway, sampling=args.sampling, frames=args.frames, channels=args.channels,
+        slices=args.slices, modalities=clip_settings(args).modalities, limit=args.limit, jobs=args.jobs,
+        scheduler=args.scheduler, radiomics_params=args.radiomics_params, radiomics_label=args.radiomics_label)
 
 
 def _nets(args: argparse.Namespace) -> tuple[list[str], dict]:
     """The run's nets and each one's weights; ValueError for a bad list, before any data is read."""
-    from mgmtfeat.extraction.nets import check_sampling, check_video_nets, net_list, parse_weights
+    from mgmtfeat.extraction.nets import parse_weights
 
-    nets = net_list(args.net)
-    if args.sampling != "uniform" and (args.pathway == "slices" or nets == ["radiomics"]):
-        raise ValueError(f"--sampling {args.sampling} applies to the clip pathway's video nets only")
-    if args.pathway == "slices":  # one image network; extract_slices checks its kind
-        if len(nets) != 1:
-            raise ValueError(f"--net {args.net}: the slice pathway extracts one image network per run")
-    elif nets != ["radiomics"]:
-        check_video_nets(nets)
-        check_sampling(nets, args.sampling, args.frames)
+    nets = _options(args).nets
     return nets, parse_weights(args.weights, nets)
 
 
 def _settings(args: argparse.Namespace):
+    from mgmtfeat.clips.slices import SliceSettings
     from mgmtfeat.extraction.run import ExtractionSettings
 
-    nets, weights = _nets(args)
-    if args.limit is not None and args.limit < 1:
-        raise ValueError(f"--limit must be at least 1 (got {args.limit})")
-    if args.jobs < 1:
-        raise ValueError(f"--jobs must be at least 1 (got {args.jobs})")
-    if args.scheduler:
-        from mgmtfeat._parallel import parse_scheduler
-
-        if args.jobs > 1:
-            raise ValueError("--jobs and --scheduler both choose where cases run; give one of them")
-        parse_scheduler(args.scheduler)  # SchedulerError is a ValueError
-    if (args.radiomics_params or args.radiomics_label) and nets != ["radiomics"]:
-        raise ValueError("--radiomics-params and --radiomics-label apply to --net radiomics only")
-    labels = None
-    if args.radiomics_label:
-        try:
-            labels = tuple(int(v) for v in args.radiomics_label.split(","))
-        except ValueError:
-            raise ValueError(f"--radiomics-label {args.radiomics_label!r}: give integers separated by commas, "
-                             "e.g. 1,4") from None
-    clips, slices = clip_settings(args), _slice_settings(args)
-    if slices is not None and set(slices.channels) - set(clips.modalities):
-        raise ValueError(f"--channels {','.join(slices.channels)} uses clips that --modalities "
-                         f"{','.join(clips.modalities)} leaves out; add them to --modalities")
+    options = _options(args)
+    weights = _nets(args)[1]
+    slices = (SliceSettings(channels=options.channel_list, n_slices=args.slices) if args.pathway == "slices"
+              else None)
     return ExtractionSettings(
-        data=args.data, out=args.out, net=",".join(nets), weights=weights, dtype=args.dtype, device=args.device,
-        threads=args.threads, limit=args.limit, exclude=exclusions(args), labels=args.labels, boxes=args.box_csv,
-        clip_settings=clips, num_frames=args.net_frames, size=args.net_size, force=args.force,
-        sampling=args.sampling,
-        jobs=args.jobs, scheduler=args.scheduler, radiomics_params=args.radiomics_params, radiomics_labels=labels,
-        slices=slices,
+        data=args.data, out=args.out, net=",".join(options.nets), weights=weights, dtype=args.dtype,
+        device=args.device, threads=args.threads, limit=args.limit, exclude=exclusions(args), labels=args.labels,
+        boxes=args.box_csv, clip_settings=clip_settings(args), num_frames=args.net_frames, size=args.net_size,
+        force=args.force, sampling=args.sampling, jobs=args.jobs, scheduler=args.scheduler,
+        radiomics_params=args.radiomics_params, radiomics_labels=options.radiomics_labels, slices=slices,
     )
 
 
@@ -185,7 +247,7 @@ def _report(report) -> None:
 
 def _plan(args: argparse.Namespace) -> str:
     """The dry run: the cases, and per net what is in the store and what would be extracted."""
-    from mgmtfeat._plan import dataset_plan
+    from mgmtfeat.cli.plan import dataset_plan
     from mgmtfeat.extraction._common import select_cases
     from mgmtfeat.store import FeatureStore
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from mgmtfeat import MODALITIES
-from mgmtfeat._cli import add_slice_protocol_arguments, command_parser, csv_list, run_command
+from mgmtfeat.cli.options import (add_features, add_force, add_label_columns, add_modalities, add_models, add_net,
+                                  add_seed, add_set, add_slice_protocol_arguments)
+from mgmtfeat.cli.run import command_parser, run_command
 
 NAME = "fit"
 
@@ -23,51 +26,79 @@ def _parser() -> argparse.ArgumentParser:
         "estimator file(s) and MODEL_CARD.md. `mgmtfeat predict` applies it to new patients.",
         epilog=models_help(),
     )
-    parser.add_argument("--model", required=True, metavar="NAME", help=f"model to fit, from: {', '.join(MODELS)}")
-    parser.add_argument("--features", required=True, metavar="DIR", help="feature store of the training cases")
-    parser.add_argument("--net", required=True, type=csv_list, metavar="NET[,NET...]",
-                        help="net(s) whose features are used; several nets are fused as extra inputs")
-    parser.add_argument("--modalities", default=None, type=csv_list, metavar="M[,M...]",
-                        help=f"inputs, from: {', '.join(MODALITIES)} (default: the model's own)")
+    add_models(parser, required=True, as_list=False, help=f"model to fit, from: {', '.join(MODELS)}")
+    add_features(parser, required=True, help="feature store of the training cases")
+    add_net(parser, required=True, help="net(s) whose features are used; several nets are fused as extra inputs")
+    add_modalities(parser)
     parser.add_argument("--labels", default=None, metavar="CSV",
                         help="label CSV keyed by case_id (or BraTS21ID / ID); default: the store's MGMT labels")
-    parser.add_argument("--label-column", default=None, metavar="NAME",
-                        help="label column (default: MGMT_value, MGMT status or label, the first present)")
-    parser.add_argument("--id-column", default=None, metavar="NAME",
-                        help="id column (default: case_id, BraTS21ID, ID or BraTS21 ID, the first present)")
-    parser.add_argument("--positive-class", default=None, metavar="C",
-                        help="positive class of a binary task (default 1, or the second of two sorted names)")
-    parser.add_argument("--set", action="append", default=[], metavar="MODEL.PARAM=VALUE",
-                        help="override a hyper-parameter of --model, e.g. --set snn.weight_decay=0.1 (repeatable)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the fit (and of the fold split)")
+    add_label_columns(parser)
+    add_set(parser, help="override a hyper-parameter of --model, e.g. --set snn.weight_decay=0.1 (repeatable)")
+    add_seed(parser, help="seed of the fit (and of the fold split)")
     parser.add_argument("--fold-models", type=int, default=None, metavar="K",
                         help="fit the K models of a stratified K-fold split instead of one model on all cases")
     parser.add_argument("--model-dir", required=True, metavar="DIR", help="model folder to write")
-    parser.add_argument("--force", action="store_true", help="replace an existing model folder")
+    add_force(parser, help="replace an existing model folder")
     add_slice_protocol_arguments(parser)
     return parser
 
 
-def _check(args: argparse.Namespace) -> dict:
-    """Validate what the parser cannot; return the hyper-parameters set on the estimator."""
-    from mgmtfeat._config import check_overrides, parse_overrides
-    from mgmtfeat.models import MODELS
+@dataclass(frozen=True)
+class FitOptions:
+    """What ``fit`` is asked to do, checked across options before any work.
 
-    if args.model not in MODELS:
-        raise ValueError(f"--model {args.model}: unknown model; choose from {', '.join(MODELS)}")
-    bad = [m for m in args.modalities or [] if m not in MODALITIES]
-    if bad:
-        raise ValueError(f"--modalities: unknown {', '.join(bad)}; choose from {', '.join(MODALITIES)}")
-    overrides = parse_overrides(args.set)
-    other = sorted(set(overrides) - {args.model})
-    if other:
-        raise ValueError(f"--set {other[0]}.…: only parameters of --model {args.model} can be set here")
-    check_overrides(overrides)
-    if args.fold_models is not None and args.fold_models < 2:
-        raise ValueError(f"--fold-models {args.fold_models}: K must be at least 2 (or leave it out for one model)")
-    if Path(args.model_dir).exists() and not args.force:
-        raise FileExistsError(f"--model-dir {args.model_dir} exists; choose another folder or pass --force to replace it")
-    return overrides.get(args.model, {})
+    Attributes
+    ----------
+    model : str
+        A name of :data:`mgmtfeat.models.MODELS`.
+    modalities : tuple of str or None
+        Inputs from :data:`mgmtfeat.MODALITIES`; None: the model's own.
+    overrides : tuple of str
+        ``--set MODEL.PARAM=VALUE`` items, all of ``model``.
+    fold_models : int or None
+        K of the fold models (at least 2), or None for one model on all cases.
+    model_dir : str
+        The folder to write: absent, or replaced with ``force``.
+    force : bool
+    params : dict
+        The estimator's parameters that ``overrides`` set, by their inner names (filled in).
+    """
+
+    model: str
+    modalities: tuple[str, ...] | None = None
+    overrides: tuple[str, ...] = ()
+    fold_models: int | None = None
+    model_dir: str = ""
+    force: bool = False
+    params: dict = field(init=False, default_factory=dict)
+
+    def __post_init__(self):
+        from mgmtfeat.cli.config import check_overrides, parse_overrides
+        from mgmtfeat.models import MODELS
+
+        if self.model not in MODELS:
+            raise ValueError(f"--model {self.model}: unknown model; choose from {', '.join(MODELS)}")
+        bad = [m for m in self.modalities or [] if m not in MODALITIES]
+        if bad:
+            raise ValueError(f"--modalities: unknown {', '.join(bad)}; choose from {', '.join(MODALITIES)}")
+        overrides = parse_overrides(self.overrides)
+        other = sorted(set(overrides) - {self.model})
+        if other:
+            raise ValueError(f"--set {other[0]}.…: only parameters of --model {self.model} can be set here")
+        check_overrides(overrides)  # names as users know them -> the estimator's own
+        if self.fold_models is not None and self.fold_models < 2:
+            raise ValueError(f"--fold-models {self.fold_models}: K must be at least 2 (or leave it out for one model)")
+        if Path(self.model_dir).exists() and not self.force:
+            raise FileExistsError(f"--model-dir {self.model_dir} exists; choose another folder or pass --force to "
+                                  "replace it")
+        self.params.update(overrides.get(self.model, {}))
+
+
+def _check(args: argparse.Namespace) -> dict:
+    """The hyper-parameters set on the estimator, after :class:`FitOptions` checked the options."""
+    return FitOptions(model=args.model, modalities=tuple(args.modalities) if args.modalities else None,
+                      overrides=tuple(args.set), fold_models=args.fold_models, model_dir=args.model_dir,
+                      force=args.force).params
 
 
 def main(argv: list[str] | None = None) -> int:

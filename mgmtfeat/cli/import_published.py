@@ -6,8 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from mgmtfeat._cli import command_parser, run_command
-from mgmtfeat._config import SETTINGS_FILE
+from mgmtfeat.cli.options import add_force, add_out
+from mgmtfeat.cli.run import command_parser, run_command
+from mgmtfeat.cli.config import SETTINGS_FILE
 
 NAME = "import-published"
 
@@ -21,8 +22,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--source", default=None, metavar="DIR",
                         help="local folder holding both files (offline); default: the user cache, downloading when online")
-    parser.add_argument("--out", default="features/published", metavar="DIR", help="feature store to write")
-    parser.add_argument("--force", action="store_true", help="write into a store that already holds vivit features")
+    add_out(parser, default="features/published", help="feature store to write")
+    add_force(parser, help="write into a store that already holds vivit features")
     return parser
 
 
@@ -43,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     def dry_run(args):
-        from mgmtfeat._plan import published_plan
+        from mgmtfeat.cli.plan import published_plan
 
         print(published_plan(args.source, args.out, NET, args.force))
         return 0

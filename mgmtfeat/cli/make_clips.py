@@ -12,9 +12,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from mgmtfeat._cli import (BOX_HELP, add_dataset_arguments, clip_settings, command_parser, exclusions, print_failures,
-                           run_command)
-from mgmtfeat._config import SETTINGS_FILE
+from mgmtfeat.cli.dataset import BOX_HELP, add_dataset_arguments, clip_settings, exclusions
+from mgmtfeat.cli.options import add_force, add_jobs, add_out
+from mgmtfeat.cli.run import command_parser, print_failures, run_command
+from mgmtfeat.cli.config import SETTINGS_FILE
 
 NAME = "make-clips"
 
@@ -39,12 +40,11 @@ def _parser() -> argparse.ArgumentParser:
                     "skipped.",
         epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_dataset_arguments(p)
-    p.add_argument("--out", required=True, help="output folder (created; re-runs resume in it)")
+    add_out(p, required=True, help="output folder (created; re-runs resume in it)")
     p.add_argument("--video", choices=["mp4", "avi"], help="also write one video per clip")
     p.add_argument("--no-preview", action="store_true", help="do not write PNG previews")
-    p.add_argument("--force", action="store_true",
-                   help="re-convert finished cases and overwrite clips made with other settings")
-    p.add_argument("--jobs", type=int, default=1, help="cases converted in parallel worker processes")
+    add_force(p, help="re-convert finished cases and overwrite clips made with other settings")
+    add_jobs(p, what="cases converted")
     return p
 
 
@@ -63,7 +63,7 @@ def main(argv=None) -> int:
         return 0 if report.ok else 1
 
     def dry_run(args):
-        from mgmtfeat._plan import dataset_plan
+        from mgmtfeat.cli.plan import dataset_plan
         from mgmtfeat.data.layouts import find_cases
 
         refs = find_cases(args.data, exclude=exclusions(args), labels=args.labels)

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
-from mgmtfeat._cli import command_parser, print_failures, run_command
+from mgmtfeat.cli.options import add_device, add_features, add_force, add_jobs, add_out
+from mgmtfeat.cli.run import command_parser, print_failures, run_command
 
 NAME = "predict"
 SCALES = ("none", "cohort-minmax")  # mgmtfeat.bundle.scaling.SCALES, here so that --help imports nothing heavy
@@ -27,12 +29,11 @@ def _parser() -> argparse.ArgumentParser:
         "the majority call.",
     )
     parser.add_argument("--model-dir", required=True, metavar="DIR", help="model folder written by `mgmtfeat fit`")
-    parser.add_argument("--features", default=None, metavar="DIR",
-                        help="feature store of the cases to predict; with --data, the store to extract into (kept, "
-                        "resumable; default: a temporary store)")
+    add_features(parser, help="feature store of the cases to predict; with --data, the store to extract into (kept, "
+                 "resumable; default: a temporary store)")
     parser.add_argument("--data", default=None, metavar="DATASET",
                         help="dataset folder of the cases' MRI: extract them as the model's features were, then predict")
-    parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    add_out(parser, required=True, help="output folder")
     parser.add_argument("--labels", default=None, metavar="CSV|store",
                         help="labels for metrics: a label CSV, or `store` for the store's own labels; as in fit and cv, "
                         "they select the cases: predictions.csv then holds the labelled cases only")
@@ -46,7 +47,7 @@ def _parser() -> argparse.ArgumentParser:
                         help="cohort-minmax: min-max scale each feature over the cases predicted, as the paper's "
                         "published features were over the authors' cohort (transductive: a case's prediction depends "
                         "on the other cases; meaningless for one patient); recorded in OUT/provenance.json")
-    parser.add_argument("--force", action="store_true", help="replace existing predictions in --out")
+    add_force(parser, help="replace existing predictions in --out")
     mri = parser.add_argument_group("with --data (from MRI)")
     mri.add_argument("--weights", action="append", default=None, metavar="NET=PATH",
                      help="weights file of a net whose weights are not at its default source (checked against the "
@@ -55,33 +56,66 @@ def _parser() -> argparse.ArgumentParser:
                      help="the pyradiomics params file of a radiomics model made with another file than the shipped one")
     mri.add_argument("--box-csv", default=None, help="the box CSV the model's clips were placed with, if any")
     mri.add_argument("--exclude", nargs="+", default=[], metavar="ID", help="case ids to leave out")
-    mri.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
-    mri.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    mri.add_argument("--jobs", type=int, default=1, help="cases extracted in parallel worker processes")
+    add_device(mri)
+    add_jobs(mri, what="cases extracted")
     mri.add_argument("--saliency", nargs="?", const="t1ce", default=None, metavar="MODALITY",
                      help="also write occlusion saliency maps of every predicted case (default modality t1ce) "
                      "into OUT/saliency (costly: about a minute per case with I3D on two cores)")
     return parser
 
 
-def _check(args: argparse.Namespace) -> None:
-    """Cross-option rules, before any work."""
-    if not 0.0 <= args.threshold <= 1.0:
-        raise ValueError(f"--threshold {args.threshold}: a probability threshold lies in [0, 1]")
-    if args.data is None:
-        if args.features is None:
-            raise ValueError("give --features STORE (extracted features) or --data DATASET (MRI, extracted here)")
-        given = [o for o, v in (("--weights", args.weights), ("--radiomics-params", args.radiomics_params),
-                                ("--box-csv", args.box_csv), ("--exclude", args.exclude), ("--saliency", args.saliency))
-                 if v]
-        if given:
-            raise ValueError(f"{', '.join(given)} apply to --data only (the MRI extracted here); drop them or add --data")
-    if args.jobs < 1:
-        raise ValueError(f"--jobs must be at least 1 (got {args.jobs})")
-    if args.saliency and args.weights:
-        raise ValueError("--saliency rebuilds the nets from their own weights source (or random weights), not from "
-                         "--weights files; run without --saliency, then `mgmtfeat saliency` where the weights are "
-                         "at their default source")
+@dataclass(frozen=True)
+class PredictOptions:
+    """What ``predict`` is asked to do, checked across options before any work.
+
+    Attributes
+    ----------
+    features, data : str or None
+        The store to predict, or the dataset folder whose MRI are extracted here (one of them at least).
+    threshold : float
+        Binary decision threshold, in [0, 1].
+    jobs : int
+        Cases extracted in parallel (``data`` only), at least 1.
+    weights, radiomics_params, box_csv, exclude, saliency
+        The options of ``data`` only; each refused without it, ``saliency`` also with ``weights``.
+    """
+
+    features: str | None = None
+    data: str | None = None
+    threshold: float = 0.5
+    jobs: int = 1
+    weights: tuple[str, ...] | None = None
+    radiomics_params: str | None = None
+    box_csv: str | None = None
+    exclude: tuple[str, ...] = ()
+    saliency: str | None = None
+
+    def __post_init__(self):
+        if not 0.0 <= self.threshold <= 1.0:
+            raise ValueError(f"--threshold {self.threshold}: a probability threshold lies in [0, 1]")
+        if self.data is None:
+            if self.features is None:
+                raise ValueError("give --features STORE (extracted features) or --data DATASET (MRI, extracted here)")
+            given = [o for o, v in (("--weights", self.weights), ("--radiomics-params", self.radiomics_params),
+                                    ("--box-csv", self.box_csv), ("--exclude", self.exclude),
+                                    ("--saliency", self.saliency)) if v]
+            if given:
+                raise ValueError(f"{', '.join(given)} apply to --data only (the MRI extracted here); drop them or "
+                                 "add --data")
+        if self.jobs < 1:
+            raise ValueError(f"--jobs must be at least 1 (got {self.jobs})")
+        if self.saliency and self.weights:
+            raise ValueError("--saliency rebuilds the nets from their own weights source (or random weights), not "
+                             "from --weights files; run without --saliency, then `mgmtfeat saliency` where the weights "
+                             "are at their default source")
+
+
+def _check(args: argparse.Namespace) -> PredictOptions:
+    """The cross-option rules of :class:`PredictOptions`, before any work."""
+    return PredictOptions(features=args.features, data=args.data, threshold=args.threshold, jobs=args.jobs,
+                          weights=tuple(args.weights) if args.weights else None,
+                          radiomics_params=args.radiomics_params, box_csv=args.box_csv, exclude=tuple(args.exclude),
+                          saliency=args.saliency)
 
 
 def _from_mri(args: argparse.Namespace, settings):

@@ -10,8 +10,9 @@ import sys
 
 from pathlib import Path
 
-from mgmtfeat._cli import command_parser, run_command
-from mgmtfeat._config import SETTINGS_FILE
+from mgmtfeat.cli.options import add_out, add_seed
+from mgmtfeat.cli.run import command_parser, run_command
+from mgmtfeat.cli.config import SETTINGS_FILE
 from mgmtfeat.data.phantoms import MGMT_EFFECT, TUMOUR_TYPES
 
 NAME = "synthetic"
@@ -23,14 +24,14 @@ def _parser():
         "(case_id, mgmt, tumour_type, site, age, sex) and a README.txt that says what its images carry: "
         "tumour types that differ strongly in shape, enhancement and oedema; a scanner effect per site; "
         "a weak, noisy MGMT signal (I3D features + logistic regression: AUC about 0.65-0.85).")
-    p.add_argument("--out", required=True, help="dataset folder to create (must be absent or empty)")
+    add_out(p, required=True, help="dataset folder to create (must be absent or empty)")
     p.add_argument("--layout", choices=["brats2021", "brats2023", "rsna_dicom", "ucsf_pdgm"], default="brats2021",
                    help="file layout")
     p.add_argument("--cases", type=int, default=8,
                    help="number of cases; MGMT, tumour types and sites are each balanced")
     p.add_argument("--shape", type=int, nargs=3, default=[64, 64, 40], metavar=("X", "Y", "Z"),
                    help="voxels per volume (BraTS size is 240 240 155)")
-    p.add_argument("--seed", type=int, default=0, help="random seed")
+    add_seed(p, help="random seed")
     p.add_argument("--sites", type=int, default=1, help="number of scanners (sites), each with its own intensity "
                    "scale/shift, contrast, enhancement, noise, bias field and blur")
     p.add_argument("--first-site", type=int, default=0,
@@ -64,7 +65,7 @@ def main(argv=None) -> int:
         return 0
 
     def dry_run(args):
-        from mgmtfeat._plan import synthetic_plan
+        from mgmtfeat.cli.plan import synthetic_plan
 
         print(synthetic_plan(args.out, args.layout, args.cases, args.shape, args.seed))
         return 0
