@@ -79,7 +79,7 @@ def _parser() -> argparse.ArgumentParser:
                         "recorded in provenance, a store never mixes samplings")
     add_force(parser,
                         help="re-extract every case and replace the store's provenance for this net")
-    add_jobs(parser, what="cases extracted (each worker with cores/N threads)")
+    add_jobs(parser, help="cases extracted in parallel worker processes on this machine (each with cores/N threads)")
     add_scheduler(parser,
                         help="run one Dask task per case: local:N starts N worker processes on this machine (each "
                         "with cores/N threads), tcp://HOST:PORT joins a running `dask scheduler` whose workers see "

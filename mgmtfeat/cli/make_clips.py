@@ -44,7 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--video", choices=["mp4", "avi"], help="also write one video per clip")
     p.add_argument("--no-preview", action="store_true", help="do not write PNG previews")
     add_force(p, help="re-convert finished cases and overwrite clips made with other settings")
-    add_jobs(p, what="cases converted")
+    add_jobs(p, help="cases converted in parallel processes")
     return p
 
 

@@ -65,6 +65,7 @@ FEATURES_HELP = ("feature store written by `mgmtfeat extract` or `mgmtfeat impor
 FOLDS_HELP = "number of stratified folds K"
 REPEATS_HELP = ("number of repeats of K-fold CV (the fold table is saved in the store and shared by every run with "
                 "the same K, repeats and seed)")
+JOBS_HELP = "folds fitted in parallel processes"
 SEED_HELP = "seed of the fold assignment and of every model fit"
 SET_HELP = ("override a model's hyper-parameter, e.g. --set logistic.C=0.1 or --set snn.weight_decay=0.1 (repeatable; "
             "VALUE is a YAML scalar or list; PARAM by the estimator's own name, C, or its pipeline name, clf__C)")
@@ -114,9 +115,9 @@ def add_seed(parser, help: str = SEED_HELP) -> None:
     parser.add_argument("--seed", type=int, default=0, help=help)
 
 
-def add_jobs(parser, what: str = "folds fitted") -> None:
-    """``--jobs N``: worker processes on this machine, ``what`` says what each runs."""
-    parser.add_argument("--jobs", type=int, default=1, help=f"{what} in parallel processes")
+def add_jobs(parser, help: str = JOBS_HELP) -> None:
+    """``--jobs N``: worker processes on this machine; ``help`` says what each runs."""
+    parser.add_argument("--jobs", type=int, default=1, help=help)
 
 
 def add_set(parser, help: str = SET_HELP) -> None:

@@ -57,7 +57,7 @@ def _parser() -> argparse.ArgumentParser:
     mri.add_argument("--box-csv", default=None, help="the box CSV the model's clips were placed with, if any")
     mri.add_argument("--exclude", nargs="+", default=[], metavar="ID", help="case ids to leave out")
     add_device(mri)
-    add_jobs(mri, what="cases extracted")
+    add_jobs(mri, help="cases extracted in parallel processes")
     mri.add_argument("--saliency", nargs="?", const="t1ce", default=None, metavar="MODALITY",
                      help="also write occlusion saliency maps of every predicted case (default modality t1ce) "
                      "into OUT/saliency (costly: about a minute per case with I3D on two cores)")
