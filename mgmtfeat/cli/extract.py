@@ -128,6 +128,8 @@ class ExtractOptions:
         The nets of ``net`` (filled in).
     radiomics_labels : tuple of int or None
         ``radiomics_label`` read (filled in).
+    slice_settings : SliceSettings or None
+        The slice pathway's settings, which check the channels themselves (filled in; None for clips).
     """
 
     net: str
@@ -144,6 +146,7 @@ class ExtractOptions:
     radiomics_label: str | None = None
     nets: list = field(init=False, default_factory=list)
     radiomics_labels: tuple | None = field(init=False, default=None)
+    slice_settings: object = field(init=False, default=None)
 
     def __post_init__(self):
         from mgmtfeat.extraction.nets import check_sampling, check_video_nets, net_list
@@ -183,6 +186,9 @@ class ExtractOptions:
             return
         if self.net == "radiomics":
             raise ValueError("--net radiomics describes the tumour volume, not slices; drop --pathway slices")
+        from mgmtfeat.clips.slices import SliceSettings
+
+        object.__setattr__(self, "slice_settings", SliceSettings(channels=self.channel_list, n_slices=self.slices))
         if set(self.channel_list) - set(self.modalities):
             raise ValueError(f"--channels {','.join(self.channel_list)} uses clips that --modalities "
                              f"{','.join(self.modalities)} leaves out; add them to --modalities")
@@ -210,19 +216,16 @@ def _nets(args: argparse.Namespace) -> tuple[list[str], dict]:
 
 
 def _settings(args: argparse.Namespace):
-    from mgmtfeat.clips.slices import SliceSettings
     from mgmtfeat.extraction.run import ExtractionSettings
 
     options = _options(args)
     weights = _nets(args)[1]
-    slices = (SliceSettings(channels=options.channel_list, n_slices=args.slices) if args.pathway == "slices"
-              else None)
     return ExtractionSettings(
         data=args.data, out=args.out, net=",".join(options.nets), weights=weights, dtype=args.dtype,
         device=args.device, threads=args.threads, limit=args.limit, exclude=exclusions(args), labels=args.labels,
         boxes=args.box_csv, clip_settings=clip_settings(args), num_frames=args.net_frames, size=args.net_size,
         force=args.force, sampling=args.sampling, jobs=args.jobs, scheduler=args.scheduler,
-        radiomics_params=args.radiomics_params, radiomics_labels=options.radiomics_labels, slices=slices,
+        radiomics_params=args.radiomics_params, radiomics_labels=options.radiomics_labels, slices=options.slice_settings,
     )
 
 
