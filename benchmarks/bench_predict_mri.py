@@ -56,7 +56,7 @@ def _model(root: Path, net: str, weights: str | None, cohort: Path) -> Path:
     from mgmtfeat.extraction.nets import net_settings
     from mgmtfeat.extraction.run import ExtractionSettings
     from mgmtfeat.extraction.worker import backbone_provenance
-    from mgmtfeat.fit import main as fit
+    from mgmtfeat.cli.fit import main as fit
     from mgmtfeat.store import FeatureStore
 
     settings = ExtractionSettings(data=str(cohort), out=str(root / "train"), net=net, weights=weights)

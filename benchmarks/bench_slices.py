@@ -19,7 +19,7 @@ import resource
 import time
 from pathlib import Path
 
-from mgmtfeat import extract, fit, saliency_maps, synthetic
+from mgmtfeat.cli import extract, fit, saliency, synthetic
 
 
 def _timed(function, argv) -> float:
@@ -55,7 +55,7 @@ def main(argv=None) -> None:
     _timed(fit.main, ["--features", str(out / "store"), "--net", "i3d2d", "--model", "logistic", "--fold-models", "2",
                       "--cutoff", "0.5", "--model-dir", str(model), "--force", "--quiet"])
     case = sorted(p.name for p in data.iterdir() if p.is_dir())[0]
-    seconds = _timed(saliency_maps.main, ["--model-dir", str(model), "--data", str(data), "--cases", case,
+    seconds = _timed(saliency.main, ["--model-dir", str(model), "--data", str(data), "--cases", case,
                                           "--out", str(out / "saliency"), "--force", "--quiet"])
     n_slices = len(load_slices(FeatureStore(out / "store"), "i3d2d", cases=[case]).X)
     print(f"\nsaliency map of {case}, i3d2d slice model, patch 32, stride 16 ({n_slices} slices x 49 positions): "
@@ -65,7 +65,7 @@ def main(argv=None) -> None:
     print(f"i3d clip features: {seconds / args.cases:.1f} s per case (five clips)")
     _timed(fit.main, ["--features", str(out / "store"), "--net", "i3d", "--model", "logistic", "--model-dir",
                       str(out / "clip-model"), "--force", "--quiet"])
-    seconds = _timed(saliency_maps.main, ["--model-dir", str(out / "clip-model"), "--data", str(data), "--cases",
+    seconds = _timed(saliency.main, ["--model-dir", str(out / "clip-model"), "--data", str(data), "--cases",
                                           case, "--out", str(out / "clip-saliency"), "--force", "--quiet"])
     print(f"saliency map of {case}, i3d clip model, patch 32, stride 16 (49 clip forwards): {seconds:.0f} s")
     print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")

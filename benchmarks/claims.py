@@ -192,7 +192,8 @@ def main(argv=None) -> int:
     command = "python benchmarks/claims.py " + " ".join(argv if argv is not None else sys.argv[1:])
     results = Path(args.results or args.out)
     if args.results is None:
-        from mgmtfeat.experiments import ExperimentSettings, parse_overrides, run_all
+        from mgmtfeat.cli.config import parse_overrides
+        from mgmtfeat.experiments import ExperimentSettings, run_all
 
         models, only = args.models.split(","), args.only.split(",")
         missing = [m for m in ("snn", "mlp") if m not in models] + [e for e in NEEDED if e not in only]

@@ -2,7 +2,7 @@
 
 import pytest
 
-from mgmtfeat import extract
+from mgmtfeat.cli import extract
 from mgmtfeat.backbones import create_backbone
 from mgmtfeat.backbones.input_size import InputSizeError
 from mgmtfeat.data.synthetic import write_cohort

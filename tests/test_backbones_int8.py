@@ -68,7 +68,7 @@ def test_a_store_never_mixes_int8_with_float32(tmp_path, pair):
 
 
 def test_extraction_checks_int8_before_any_work(tmp_path):
-    from mgmtfeat.extract import _parser
+    from mgmtfeat.cli.extract import _parser
     from mgmtfeat.extraction.nets import run_dtype
     from mgmtfeat.extraction.run import ExtractionSettings
 

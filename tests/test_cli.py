@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from mgmtfeat import __main__ as entry
-from mgmtfeat import cv, export, extract, make_clips, synthetic
+from mgmtfeat.cli import cv, export, extract, make_clips, synthetic
 from mgmtfeat.data.synthetic import write_cohort
 
 from conftest import write_random_store

@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from mgmtfeat import cv, synthetic
-from mgmtfeat._config import ConfigError, parse_overrides
+from mgmtfeat.cli import cv, synthetic
+from mgmtfeat.cli.config import ConfigError, parse_overrides
 
 from conftest import write_random_store
 
@@ -102,10 +102,7 @@ def test_set_reaches_the_estimator_and_the_summary(store, tmp_path):
     assert not pd.read_csv(out / "predictions.csv").equals(pd.read_csv(default / "predictions.csv"))
 
 
-def test_parse_overrides_reads_yaml_values_and_is_re_exported():
-    from mgmtfeat import experiments
-
-    assert experiments.parse_overrides is parse_overrides
+def test_parse_overrides_reads_yaml_values():
     assert parse_overrides(["snn.weight_decay=1e-3", "snn.encoder=conv", "mlp.hidden_sizes=[8, 4]",
                             "snn.shared=true"]) == {
         "snn": {"weight_decay": 0.001, "encoder": "conv", "shared": True}, "mlp": {"hidden_sizes": [8, 4]}}

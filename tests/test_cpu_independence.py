@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from mgmtfeat import extract
+from mgmtfeat.cli import extract
 from mgmtfeat.backbones import cpu, create_backbone, native_bfloat16
 from mgmtfeat.data.synthetic import write_cohort
 from mgmtfeat.extraction.nets import run_dtype

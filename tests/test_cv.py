@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mgmtfeat import cv
+from mgmtfeat.cli import cv
 
 from conftest import failing_after, write_random_store
 

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mgmtfeat import cv
+from mgmtfeat.cli import cv
 from mgmtfeat.evaluation.folds import EvaluationError
 from mgmtfeat.evaluation import check_group_folds, folds_key, make_folds
 from mgmtfeat.evaluation.intervals import age_band_labels

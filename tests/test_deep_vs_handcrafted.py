@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from mgmtfeat import experiment
+from mgmtfeat.cli import experiment
 
 from test_models_sizes import two_net_store
 

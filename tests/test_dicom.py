@@ -91,7 +91,7 @@ def test_two_series_in_one_folder_are_listed_and_one_can_be_picked(series, tmp_p
 
 
 def test_series_uid_option_reaches_the_dicom_reader(series, tmp_path):
-    from mgmtfeat._cli import add_dataset_arguments, clip_settings
+    from mgmtfeat.cli.dataset import add_dataset_arguments, clip_settings
     from mgmtfeat.data.layouts import CaseRef
     from mgmtfeat.data.volumes import load_case
 

@@ -15,7 +15,7 @@ import pytest
 
 pytest.importorskip("distributed")
 
-from mgmtfeat import cv, extract  # noqa: E402
+from mgmtfeat.cli import cv, extract  # noqa: E402
 from mgmtfeat._parallel import SchedulerError, check_versions, dask_client, parse_scheduler  # noqa: E402
 from mgmtfeat.extraction.run import ExtractionSettings, extract_features  # noqa: E402
 from mgmtfeat.store import FeatureStore  # noqa: E402

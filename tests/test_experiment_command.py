@@ -5,7 +5,7 @@ import json
 import pandas as pd
 import pytest
 
-from mgmtfeat import experiment
+from mgmtfeat.cli import experiment
 from mgmtfeat.experiments import ALIASES, EXPERIMENTS, get_experiment, run_experiment
 from mgmtfeat.models import MODELS
 

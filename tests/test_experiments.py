@@ -254,10 +254,12 @@ def test_decision_curves_and_attention(multi, tmp_path):
 
 
 def test_overrides_parse_and_reject():
-    assert ex.parse_overrides(["snn.max_epochs=5", "snn.encoder=conv", "mlp.hidden_sizes=[8, 4]"]) == {
+    from mgmtfeat.cli.config import parse_overrides
+
+    assert parse_overrides(["snn.max_epochs=5", "snn.encoder=conv", "mlp.hidden_sizes=[8, 4]"]) == {
         "snn": {"max_epochs": 5, "encoder": "conv"}, "mlp": {"hidden_sizes": [8, 4]}}
     with pytest.raises(ValueError, match="MODEL.PARAM=VALUE"):
-        ex.parse_overrides(["max_epochs=5"])
+        parse_overrides(["max_epochs=5"])
 
 
 @pytest.mark.slow

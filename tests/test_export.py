@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mgmtfeat import export
+from mgmtfeat.cli import export
 from mgmtfeat.backbones import list_backbones
 from mgmtfeat.backbones.labels import class_names, label_list
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mgmtfeat import extract
+from mgmtfeat.cli import extract
 from mgmtfeat.store import FeatureStore
 from mgmtfeat.data.synthetic import write_cohort
 
@@ -45,7 +45,7 @@ def test_extracts_every_case_into_a_store_that_cv_reads(cohort, tmp_path, capsys
     # a second run skips everything
     assert extract.main(["--data", str(cohort), "--out", str(out), *FAST]) == 0
     assert "0 cases extracted, 5 already in the store" in capsys.readouterr().out
-    from mgmtfeat import cv
+    from mgmtfeat.cli import cv
 
     assert cv.main(["--features", str(out), "--net", "slowfast", "--model", "logistic", "--folds", "2", "--repeats", "1",
                     "--out", str(tmp_path / "cv"), "--quiet"]) == 0

@@ -2,7 +2,7 @@
 
 import pytest
 
-from mgmtfeat import extract
+from mgmtfeat.cli import extract
 from mgmtfeat.data.layouts import find_cases
 from mgmtfeat.data.synthetic import write_cohort
 from mgmtfeat.store import FeatureStore

@@ -6,7 +6,7 @@ from dataclasses import replace
 import pytest
 import yaml
 
-from mgmtfeat import extract
+from mgmtfeat.cli import extract
 from mgmtfeat.data.synthetic import write_cohort
 from mgmtfeat.extraction import worker
 from mgmtfeat.extraction.nets import net_list, net_settings, parse_weights
@@ -201,7 +201,7 @@ def test_dask_workers_give_exactly_the_one_pass_store(cohort, separate, tmp_path
 
 
 def test_a_net_settings_file_reruns_that_net_and_the_command_line_replaces_its_weights(separate, tmp_path, capsys):
-    from mgmtfeat._config import apply_config, load_config
+    from mgmtfeat.cli.config import apply_config, load_config
 
     settings = separate / "slowfast" / "settings.yaml"
     parser = extract._parser()

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from mgmtfeat import extract
+from mgmtfeat.cli import extract
 from mgmtfeat.backbones import registry
 from mgmtfeat.data.synthetic import write_cohort
 from mgmtfeat.store import FeatureStore

@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from mgmtfeat import cv, extract
+from mgmtfeat.cli import cv, extract
 from mgmtfeat.data.synthetic import write_cohort
 from mgmtfeat.store import FeatureStore
 

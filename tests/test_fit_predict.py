@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 from conftest import write_random_store
 
-from mgmtfeat.fit import main as fit
+from mgmtfeat.cli.fit import main as fit
 from mgmtfeat.models import make_model
 from mgmtfeat.models.persistence import load_estimator
-from mgmtfeat.predict import main as predict
+from mgmtfeat.cli.predict import main as predict
 
 
 @pytest.fixture(scope="module")

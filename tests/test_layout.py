@@ -13,6 +13,12 @@ from mgmtfeat import STEPS  # the one statement of the step order (docstrings na
 PACKAGE = Path(__file__).resolve().parents[1] / "mgmtfeat"
 #: Private helpers that every step may use; they import no step themselves.
 BASE_HELPERS = ("_io", "_parallel")
+#: The commands: the top layer, above every step; it may import any step, and no step imports it.
+COMMANDS = "cli"
+#: The modules of a step allowed to import the command layer, each with the one module it imports.
+EXEMPT = {"mgmtfeat.saliency.__main__": "mgmtfeat.cli.saliency"}  # `python -m mgmtfeat.saliency` runs the command
+#: The root modules besides the packages: the entry point, the base helpers and one shim per command module.
+ROOT_MODULES = ("__init__", "__main__", *BASE_HELPERS)
 MAX_LINES = 400
 
 
@@ -54,7 +60,7 @@ GRAPH = {name: _imports(name, path, set(MODULES)) for name, path in MODULES.item
 
 
 def _part(name: str) -> str:
-    """The top-level part of the package a module belongs to: a step, a command, a helper, or the root."""
+    """The top-level part of the package a module belongs to: a step, ``cli``, a helper, or the root."""
     parts = name.split(".")
     return parts[1] if len(parts) > 1 else ""
 
@@ -92,14 +98,22 @@ def test_no_import_circle():
 @pytest.mark.parametrize("module", sorted(MODULES))
 def test_steps_import_only_earlier_steps(module):
     part = _part(module)
-    imported = {_part(m) for m in GRAPH[module]} - {part, ""}
-    commands = {p for p in imported if p not in STEPS and not p.startswith("_")}
+    imported = {_part(m) for m in GRAPH[module] if m != EXEMPT.get(module)} - {part, ""}
     if part in STEPS:
-        allowed = set(STEPS[: STEPS.index(part)]) | set(BASE_HELPERS) | {"_config"}
-        assert imported <= allowed, f"{module} imports later steps or commands: {sorted(imported - allowed)}"
+        allowed = set(STEPS[: STEPS.index(part)]) | set(BASE_HELPERS)
+        assert imported <= allowed, f"{module} imports later steps or the commands: {sorted(imported - allowed)}"
     elif part in BASE_HELPERS:
         assert not imported & set(STEPS), f"{module} is a base helper but imports steps {sorted(imported)}"
-    assert not commands or part in ("", "__main__"), f"{module} imports command module(s) {sorted(commands)}"
+    elif part == COMMANDS:
+        allowed = set(STEPS) | set(BASE_HELPERS)
+        assert imported <= allowed, f"{module} imports {sorted(imported - allowed)}, neither a step nor a helper"
+    else:  # the root: the entry point and the shims reach the steps only through the commands
+        assert imported <= {COMMANDS}, f"{module} sits at the root but imports {sorted(imported - {COMMANDS})}"
+
+
+def test_exempt_imports_are_still_needed():
+    for module, target in EXEMPT.items():
+        assert target in GRAPH[module], f"{module} no longer imports {target}: drop it from EXEMPT"
 
 
 @pytest.mark.parametrize("module", sorted(MODULES))
@@ -108,13 +122,35 @@ def test_modules_are_short(module):
     assert n_lines <= MAX_LINES, f"{module} has {n_lines} lines; split it by job (limit {MAX_LINES})"
 
 
-def test_top_level_modules_are_commands_or_private_helpers():
+def test_root_holds_the_entry_point_helpers_and_command_shims():
+    """Beside the packages, mgmtfeat/ holds __init__, __main__, the base helpers and ``python -m mgmtfeat.X`` shims."""
     for path in PACKAGE.glob("*.py"):
-        if path.stem.startswith("_"):
+        if path.stem in ROOT_MODULES:
             continue
+        assert (PACKAGE / COMMANDS / path.name).is_file(), (
+            f"mgmtfeat/{path.name} sits at the root: move it into its step, or into cli/ if it is a command")
         tree = ast.parse(path.read_text(encoding="utf-8"))
-        names = {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
-        assert {"_parser", "main"} <= names, f"mgmtfeat/{path.name} is top-level but not a command (_parser + main)"
+        imports = [node for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))]
+        shim = f"mgmtfeat.{COMMANDS}.{path.stem}"
+        assert any(isinstance(n, ast.ImportFrom) and n.module == shim and [a.name for a in n.names] == ["main"]
+                   for n in imports), f"mgmtfeat/{path.name} must be a shim: `from {shim} import main`"
+        defined = [node for node in tree.body if isinstance(node, (ast.FunctionDef, ast.ClassDef, ast.Assign))]
+        assert not defined, f"mgmtfeat/{path.name} is a shim: its command belongs in {shim}"
+
+
+def test_every_command_module_is_a_subcommand():
+    """A module of cli/ with ``main(argv)`` is a command: ``mgmtfeat`` must list it (mgmtfeat/__main__.py COMMANDS)."""
+    from mgmtfeat.__main__ import COMMANDS as LISTED
+
+    listed = {module for _, module, _ in LISTED}
+    for module, path in MODULES.items():
+        if _part(module) != COMMANDS:
+            continue
+        names = {n.name for n in ast.parse(path.read_text(encoding="utf-8")).body if isinstance(n, ast.FunctionDef)}
+        if "main" in names:
+            assert module in listed, f"{module} has main(): add it to COMMANDS in mgmtfeat/__main__.py"
+            assert "_parser" in names, f"{module} is a command: give it _parser() beside main(argv)"
+    assert listed <= set(MODULES), f"COMMANDS lists modules that do not exist: {sorted(listed - set(MODULES))}"
 
 
 @pytest.mark.parametrize("number, step", list(enumerate(STEPS, start=1)))

@@ -8,7 +8,7 @@ from mgmtfeat import MODALITIES
 from mgmtfeat.data import synthetic
 from mgmtfeat.clips import load_case_clips, stack, to_frames
 from mgmtfeat.data.layouts import find_cases
-from mgmtfeat.make_clips import main
+from mgmtfeat.cli.make_clips import main
 from mgmtfeat.data.volumes import load_case
 
 SHAPE = (48, 48, 24)

@@ -13,8 +13,8 @@ import pytest
 import yaml
 from conftest import failing_after, write_random_store
 
-from mgmtfeat import cv
-from mgmtfeat._config import ConfigError, check_overrides
+from mgmtfeat.cli import cv
+from mgmtfeat.cli.config import ConfigError, check_overrides
 
 
 def _offline(monkeypatch, tmp_path):
@@ -28,7 +28,7 @@ def _offline(monkeypatch, tmp_path):
 
 
 def test_import_published_offline_names_its_own_source_option(tmp_path, monkeypatch, capsys):
-    from mgmtfeat import import_published
+    from mgmtfeat.cli import import_published
 
     _offline(monkeypatch, tmp_path)
     assert import_published.main(["--out", str(tmp_path / "store"), "--quiet"]) == 2
@@ -119,8 +119,8 @@ def test_settings_yaml_runs_from_any_folder(tmp_path, monkeypatch):
 
 
 def test_predict_with_a_label_file_keeps_only_its_cases(tmp_path, caplog):
-    from mgmtfeat.fit import main as fit
-    from mgmtfeat.predict import main as predict
+    from mgmtfeat.cli.fit import main as fit
+    from mgmtfeat.cli.predict import main as predict
 
     store = write_random_store(tmp_path / "store", n_cases=30)
     assert fit(["--model", "logistic", "--features", str(store.root), "--net", "vivit", "--model-dir", str(tmp_path / "m"),
@@ -142,7 +142,7 @@ def _commands():
 
 @pytest.mark.parametrize("name, module", _commands())
 def test_help_states_each_default_once(name, module):
-    parser = importlib.import_module(f"mgmtfeat.{module}")._parser()
+    parser = importlib.import_module(module)._parser()
     parsers = [parser, *(p for a in parser._actions if hasattr(a, "choices") and isinstance(a.choices, dict)
                          for p in a.choices.values() if hasattr(p, "_actions"))]  # subcommands of `experiment`
     for each in parsers:

@@ -50,7 +50,7 @@ def test_a_class_of_one_case_does_not_ask_for_one_fold(tmp_path):
 def test_cv_refuses_a_continuous_label_column(tmp_path, capsys):
     from conftest import write_random_store
 
-    from mgmtfeat import cv
+    from mgmtfeat.cli import cv
 
     store = write_random_store(tmp_path / "store", n_cases=40)
     path = tmp_path / "clinical.csv"

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mgmtfeat import make_clips as make_clips_cli
+from mgmtfeat.cli import make_clips as make_clips_cli
 from mgmtfeat.clips import ClipSettings, load_case_clips
 from mgmtfeat.clips.dataset import convert_dataset
 from mgmtfeat.data import synthetic
@@ -218,7 +218,7 @@ def test_the_manifest_is_its_own_label_file(copies, tmp_path):
 
 
 def test_extract_makes_only_the_chosen_modalities(copies, tmp_path):
-    from mgmtfeat import extract
+    from mgmtfeat.cli import extract
     from mgmtfeat.store import FeatureStore
 
     manifest = _manifest_of(copies["brats2021"], tmp_path / "cohort.csv")

@@ -15,8 +15,8 @@ from mgmtfeat.bundle.from_mri import MriSettings, extraction_runs
 from mgmtfeat.bundle.record import read_record
 from mgmtfeat.clips import ClipSettings
 from mgmtfeat.data.synthetic import write_cohort
-from mgmtfeat.fit import main as fit
-from mgmtfeat.predict import main as predict
+from mgmtfeat.cli.fit import main as fit
+from mgmtfeat.cli.predict import main as predict
 from mgmtfeat.store.published import published_provenance
 
 

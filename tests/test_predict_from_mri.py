@@ -9,12 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mgmtfeat import extract
+from mgmtfeat.cli import extract
 from mgmtfeat.bundle.from_mri import MriSettings, extraction_runs
 from mgmtfeat.bundle.record import BundleError, read_record
 from mgmtfeat.data.synthetic import write_cohort
-from mgmtfeat.fit import main as fit
-from mgmtfeat.predict import main as predict
+from mgmtfeat.cli.fit import main as fit
+from mgmtfeat.cli.predict import main as predict
 from mgmtfeat.store import FeatureStore
 
 # a small random-weight SlowFast on short, small inputs keeps these tests fast (as in test_extract.py)

@@ -10,9 +10,9 @@ import pytest
 from conftest import write_random_store
 
 from mgmtfeat.bundle.scaling import cohort_minmax, minmax_scaled
-from mgmtfeat.fit import main as fit
+from mgmtfeat.cli.fit import main as fit
 from mgmtfeat.models import make_model
-from mgmtfeat.predict import main as predict
+from mgmtfeat.cli.predict import main as predict
 
 SCALED = {"weights": "random test features", "scaling": "min-max per feature over the cohort"}
 

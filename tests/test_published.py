@@ -58,7 +58,7 @@ def test_published_store_uses_cache(published_dir, tmp_path, monkeypatch):
 
 
 def test_import_command(published_dir, tmp_path, capsys):
-    from mgmtfeat.import_published import main
+    from mgmtfeat.cli.import_published import main
 
     out = tmp_path / "store"
     assert main(["--source", str(published_dir), "--out", str(out)]) == 0

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mgmtfeat import cv, extract
+from mgmtfeat.cli import cv, extract
 from mgmtfeat.backbones import get_weights_config
 from mgmtfeat.backbones.preprocess import preprocess_slices
 from mgmtfeat.clips import ClipSettings, make_clips
@@ -220,7 +220,7 @@ def test_extract_slices_then_cv_runs_the_patient_level_protocol(cohort, tmp_path
     assert sorted(tested["case_id"]) == sorted(store_labels["case_id"])
     assert not set(tested["case_id"]) & set(pd.read_csv(tmp_path / "cv-held" / "predictions.csv")["case_id"])
     # fit: two fold models, each with its cutoff; predict: the fold models vote per patient
-    from mgmtfeat import fit, predict
+    from mgmtfeat.cli import fit, predict
 
     model_dir = tmp_path / "model"
     assert fit.main(["--features", str(out), "--net", "resnet50", "--model", "logistic", "--fold-models", "2",

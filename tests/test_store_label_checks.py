@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from mgmtfeat import cv
+from mgmtfeat.cli import cv
 from mgmtfeat.store import FeatureStore, StoreError
 from mgmtfeat.store.slices import write_slices
 

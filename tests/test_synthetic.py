@@ -179,7 +179,7 @@ def test_refuses_non_empty_root_and_bad_arguments(tmp_path):
 
 
 def test_command_line(tmp_path, capsys):
-    from mgmtfeat import synthetic as command
+    from mgmtfeat.cli import synthetic as command
 
     out = tmp_path / "ucsf"
     argv = ["--out", str(out), "--layout", "ucsf_pdgm", "--cases", "2", "--shape", "24", "24", "12"]

@@ -36,8 +36,6 @@ from mgmtfeat._io import atomic_write_text
 from mgmtfeat.experiments.base import (DEFAULT_METHODS, ExperimentError, ExperimentSettings, available_modalities,
                                        clear_cache, describe_features, make_estimator_factory, open_store,
                                        shared_folds, versions)
-from mgmtfeat.experiments._options import (HelpFormatter, Option, add_common_arguments, models_help, parse_overrides,
-                                           settings_from_args, split_csv)
 from mgmtfeat.experiments.attention import attention_analysis
 from mgmtfeat.experiments.decision_curves import decision_curve_analysis
 from mgmtfeat.experiments.deep_vs_handcrafted import deep_vs_handcrafted
@@ -49,14 +47,43 @@ from mgmtfeat.experiments.modalities import modality_ablation
 from mgmtfeat.experiments.networks import network_comparison
 
 __all__ = [
-    "EXPERIMENTS", "ALIASES", "Experiment", "HelpFormatter", "Option", "ExperimentError", "ExperimentSettings",
+    "EXPERIMENTS", "ALIASES", "Experiment", "Option", "ExperimentError", "ExperimentSettings",
     "DEFAULT_METHODS",
     "LITERATURE", "RUN_ALL_OPTIONS", "get_experiment", "list_experiments", "run_experiment", "run_all",
     "run_all_options", "method_comparison", "modality_ablation", "network_comparison", "net_fusion",
     "feature_ccc", "delta_t1_ablation", "deep_vs_handcrafted", "external_validation", "decision_curve_analysis", "attention_analysis",
-    "add_common_arguments", "parse_overrides", "settings_from_args", "split_csv", "models_help", "clear_cache",
+    "clear_cache",
     "describe_features", "available_modalities", "open_store", "shared_folds", "make_estimator_factory", "versions",
 ]
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option of an experiment, as data: the command line (:mod:`mgmtfeat.cli.experiment`) makes it a flag.
+
+    Attributes
+    ----------
+    flags : tuple of str
+        ``("--model",)``; several for an alias (``("--external-features", "--test-features")``).
+    param : str
+        The keyword argument of the experiment's function it fills.
+    help : str
+        One line; ``{models}`` stands for the names of :data:`mgmtfeat.models.MODELS`, so model names
+        are never copied into help texts.
+    default : object
+        The value without the option (a tuple of names for a list).
+    is_list : bool
+        Comma-separated names (``a,b``), parsed into a list.
+    metavar : str or None
+        The value's name in ``--help``.
+    """
+
+    flags: tuple[str, ...]
+    param: str
+    help: str
+    default: object = None
+    is_list: bool = False
+    metavar: str | None = None
 
 
 @dataclass(frozen=True)
@@ -80,36 +107,27 @@ class Experiment:
     options: tuple[Option, ...] = ()
     aliases: tuple[str, ...] = ()
 
-    def add_options(self, parser: argparse.ArgumentParser) -> None:
-        """Add this experiment's own options to ``parser``."""
-        for option in self.options:
-            option.add_to(parser)
-
     def kwargs(self, args: argparse.Namespace) -> dict:
         """Keyword arguments of :attr:`function` from parsed options."""
         return {option.param: getattr(args, option.param) for option in self.options}
 
 
 def _model(default: str = "snn", note: str = "") -> Option:
-    return Option(("--model",), "model", {"default": default, "help": f"classifier{note}, from: {{models}}"})
+    return Option(("--model",), "model", f"classifier{note}, from: {{models}}", default)
 
 
 def _models(default) -> Option:
-    return Option(("--models",), "models", {"default": ",".join(default), "type": split_csv, "metavar": "M[,M...]",
-                                            "help": "models, comma-separated, from: {models}"})
+    return Option(("--models",), "models", "models, comma-separated, from: {models}", tuple(default), True, "M[,M...]")
 
 
-_NET = Option(("--net",), "net",
-              {"default": None, "help": "net whose features are used (default: the first in the store)"})
-_NETS = Option(("--nets",), "nets", {"default": None, "type": split_csv, "metavar": "NET[,NET...]",
-                                     "help": "nets to compare, at least two (default: every net in the store)"})
-_NETS_FUSED = Option(("--net", "--nets"), "nets", {
-    "default": None, "type": split_csv, "metavar": "NET[,NET...]",
-    "help": "nets to compare alone and fused, at least two, e.g. i3d,radiomics (default: every net in the store)"})
+_NET = Option(("--net",), "net", "net whose features are used (default: the first in the store)")
+_NETS = Option(("--nets",), "nets", "nets to compare, at least two (default: every net in the store)", None, True,
+               "NET[,NET...]")
+_NETS_FUSED = Option(("--net", "--nets"), "nets", "nets to compare alone and fused, at least two, e.g. i3d,radiomics "
+                     "(default: every net in the store)", None, True, "NET[,NET...]")
 _EXTERNAL = Option(("--external-features", "--test-features"), "test_features",
-                   {"default": None, "metavar": "DIR",
-                    "help": "feature store of a second cohort: the test set of external validation, which "
-                            "cannot run without it"})
+                   "feature store of a second cohort: the test set of external validation, which cannot run without it",
+                   metavar="DIR")
 
 #: Experiment name -> Experiment, in the order ``mgmtfeat experiment all`` runs them (the
 #: cross-validated configurations shared by several experiments are then fitted by the first).
@@ -142,8 +160,8 @@ EXPERIMENTS: dict[str, Experiment] = {
 #: (every other option of an experiment keeps its default there).
 RUN_ALL_OPTIONS: tuple[Option, ...] = (
     _models(DEFAULT_METHODS), _EXTERNAL,
-    Option(("--only",), "only", {"default": ",".join(EXPERIMENTS), "type": split_csv, "metavar": "NAME[,NAME...]",
-                                 "help": f"experiments to run, in this order, from: {', '.join(EXPERIMENTS)}"}),
+    Option(("--only",), "only", f"experiments to run, in this order, from: {', '.join(EXPERIMENTS)}", tuple(EXPERIMENTS),
+           True, "NAME[,NAME...]"),
 )
 
 

@@ -13,7 +13,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from mgmtfeat._cli import command_parser, csv_list, run_command
+from mgmtfeat.cli.options import add_force, add_out, csv_list
+from mgmtfeat.cli.run import command_parser, run_command
 
 NAME = "saliency"
 
@@ -48,11 +49,11 @@ def _parser() -> argparse.ArgumentParser:
         "features with the model's backbone (the other inputs keep their features) and the model's probability "
         "of the positive class, and map the drop back onto the MRI as a NIfTI and PNG overlays. The backbone and "
         "the clip settings come from the model folder's record of its features.",
-        epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter, module="saliency_maps")
+        epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model-dir", required=True, metavar="DIR", help="binary model folder written by `mgmtfeat fit`")
     p.add_argument("--data", required=True, help="dataset folder holding the cases")
     p.add_argument("--cases", required=True, type=csv_list, metavar="ID[,ID]", help="case ids, as the dataset names them")
-    p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    add_out(p, required=True, help="output folder")
     p.add_argument("--modality", default="t1ce", help="the clip to occlude (one of the model's inputs)")
     p.add_argument("--patch", type=int, default=d.patch, help="in-plane patch side, box pixels")
     p.add_argument("--stride", type=int, default=d.stride, help="step between patches, box pixels")
@@ -64,7 +65,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="masked clips per forward (memory: about 0.15 GB per I3D clip); 0 = all of a case")
     p.add_argument("--box-csv", default=None, help="the box CSV the model's clips were made with, if any")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
-    p.add_argument("--force", action="store_true", help="replace these cases' outputs in --out")
+    add_force(p, help="replace these cases' outputs in --out")
     return p
 
 

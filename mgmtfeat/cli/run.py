@@ -1,8 +1,8 @@
-"""What every command shares: its parser, ``--config``/``--dry-run``/logging options and one runner.
+"""What every command shares: its parser with the common options, and one runner.
 
-:func:`command_parser` builds a command's parser with the common options; :func:`run_command`
-reads ``--config``, parses, sets up logging, runs the work (or the dry run) and writes
-``settings.yaml``. Also the dataset options of the commands that read a dataset folder.
+:func:`command_parser` builds a command's parser with ``--config``/``--dry-run``/``--quiet``/logging;
+:func:`run_command` reads ``--config``, parses, sets up logging, runs the work (or the dry run),
+reports bad input and system errors as one ``error:`` line and writes ``settings.yaml``.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Callable, Iterator, Mapping
 
-from mgmtfeat.clips import ClipSettings
+from mgmtfeat.cli.options import HelpFormatter
 
 log = logging.getLogger(__name__)
 
@@ -35,30 +35,14 @@ def invoked_as(program: str) -> Iterator[None]:
         _INVOKED_AS.pop()
 
 
-def csv_list(text: str) -> list[str]:
-    """``"a, b"`` -> ``["a", "b"]`` (the type of ``--net``, ``--model``, ``--modalities``)."""
-    return [part.strip() for part in text.split(",") if part.strip()]
-
-
-class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Appends ``(default: X)`` to an option's help unless the help already states its default."""
-
-    def _get_help_string(self, action):
-        if "(default" in (action.help or ""):  # "(default 0.5)", "(default: the user cache)", "(default)"
-            return action.help
-        return super()._get_help_string(action)
-
-
 def command_parser(name: str, description: str, epilog: str | None = None,
-                   formatter_class=DefaultsHelpFormatter,
-                   module: str | None = None) -> argparse.ArgumentParser:
+                   formatter_class=HelpFormatter) -> argparse.ArgumentParser:
     """The parser of command ``name`` (as typed: ``make-clips``) with the options every command has.
 
     Common options: ``--config FILE``, ``--dry-run``, ``--quiet``, ``--log-level``, ``--log-file``.
-    ``module`` is the command's module when it is not ``name`` (``saliency`` runs ``saliency_maps``).
+    Run as ``python -m mgmtfeat.MODULE``, the usage line names that module (``make_clips`` for ``make-clips``).
     """
-    module = module or name.replace("-", "_")  # the module is named otherwise where a step folder has the name
-    prog = f"{_INVOKED_AS[-1]} {name}" if _INVOKED_AS else f"python -m mgmtfeat.{module}"
+    prog = f"{_INVOKED_AS[-1]} {name}" if _INVOKED_AS else f"python -m mgmtfeat.{name.replace('-', '_')}"
     parser = argparse.ArgumentParser(prog=prog, description=description, epilog=epilog,
                                      formatter_class=formatter_class)
     common = parser.add_argument_group("common options")
@@ -140,7 +124,7 @@ def run_command(name: str, parser: argparse.ArgumentParser, argv: list[str] | No
     int
         0 done, 1 done with failed cases, 2 bad input (nothing done).
     """
-    from mgmtfeat._config import ConfigError, apply_config, load_config
+    from mgmtfeat.cli.config import ConfigError, apply_config, load_config
 
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
@@ -180,7 +164,7 @@ def run_command(name: str, parser: argparse.ArgumentParser, argv: list[str] | No
 
 def _record_settings(name: str, parser: argparse.ArgumentParser, path, args: argparse.Namespace) -> None:
     """Write the ``settings.yaml`` of ``args`` at ``path`` when its folder exists and it says something new."""
-    from mgmtfeat._config import settings_record, write_settings
+    from mgmtfeat.cli.config import settings_record, write_settings
 
     if not Path(path).parent.is_dir():
         return
@@ -237,126 +221,3 @@ def print_failures(failures: list[dict]) -> None:
     for failure in failures:
         where = f"{failure['file']}: " if failure.get("file") else ""
         print(f"failed: case {failure['case_id']}: {where}{failure['reason']}", file=sys.stderr)
-
-
-BOX_HELP = """\
-box placement: the 128x128 box's upper-left corner is the upper/left boundary of the whole
-tumour (segmentation > 0) across all slices, clamped to the image, as in the paper. Without
-a segmentation (RSNA DICOM) give --box-csv (columns case_id,row,col[,slice][,modality], frame
-coordinates: rows anterior->posterior, columns patient right->left) or fall back to the
-brain's extent (--box brain, also what --box auto does when neither is available).
-Segmentation-free mode (--box whole-brain): instead of a tumour box, the square over the
-brain's whole in-plane extent (non-zero voxels) is resampled to the box size, with the same
-frame rule centred on the brain's slices; use it for scans without a tumour mask or tumour.
-"""
-
-
-def add_dataset_arguments(p: argparse.ArgumentParser) -> None:
-    """``--data``, ``--labels``, exclusions and every clip setting (frames, box, percentiles, delta-T1)."""
-    d = ClipSettings()
-    p.add_argument("--data", required=True, help="dataset folder (layout detected from its case folders: BraTS 2021, "
-                   "BraTS 2023+, RSNA-MICCAI DICOM, UCSF-PDGM) or a manifest CSV (case_id,flair,t1,t1ce,t2,seg: "
-                   "paths relative to it)")
-    p.add_argument("--labels", help="label CSV (train_labels.csv, UCSF-PDGM metadata, or a case_id,mgmt table such "
-                   "as the manifest) when not beside the data")
-    p.add_argument("--exclude", nargs="+", default=[], metavar="ID",
-                   help="case ids to skip, e.g. 00109 or BraTS2021_00109")
-    p.add_argument("--exclude-flagged", action="store_true",
-                   help="also skip the cases the RSNA-MICCAI organisers flagged (00109, 00123, 00709)")
-    p.add_argument("--box", choices=["auto", "seg", "csv", "brain", "whole-brain"], default=d.box,
-                   help="box source: tumour segmentation, --box-csv, or a box-size window centred on the "
-                        "brain; auto = seg if present, else CSV row if any, else brain; whole-brain = "
-                        "segmentation-free mode, the whole brain's extent resized into the box "
-                        "(default %(default)s)")
-    p.add_argument("--box-csv", help="CSV of user boxes: case_id,row,col[,slice][,modality]")
-    p.add_argument("--large-tumour", choices=["corner", "centre", "resize", "error"], default=d.large_tumour,
-                   help="tumour larger than the box: keep the paper's corner (cut bottom/right), centre the "
-                        "box on it, resize its bounding square into the box, or fail the case "
-                        "(default %(default)s)")
-    p.add_argument("--delta-grid", choices=["require", "resample", "register"], default=d.delta_grid,
-                   help="T1 and T1wCE on different grids: fail the case (require), or resample T1 onto "
-                        "the T1wCE grid through the affines (not a registration); register: always register "
-                        "T1 rigidly onto T1wCE (mutual information) before the subtraction, recorded in the clip "
-                        "notes, a failed registration fails the case (default %(default)s)")
-    p.add_argument("--frames", type=int, default=d.n_frames, help="frames per clip (default %(default)s)")
-    p.add_argument("--box-size", type=int, default=d.box_size, help="box side in voxels (default %(default)s)")
-    p.add_argument("--series-uid", nargs="+", default=[], metavar="UID", dest="series_uid",
-                   help="RSNA DICOM: where a series folder mixes several series, read the one with this "
-                        "SeriesInstanceUID (give one per such folder; folders holding one series ignore them)")
-    p.add_argument("--modalities", default=None, type=csv_list, metavar="M[,M...]",
-                   help="the clips to make, e.g. t1ce,t2,delta_t1 (default: all of flair,t1,t1ce,t2,delta_t1); series "
-                   "a study leaves out are not read, so a cohort without them is not an error")
-    p.add_argument("--spacing", default="1", type=_spacing, metavar="MM|native",
-                   help="bring each case to MM mm isotropic voxels on its T1wCE grid before clips, as the paper's "
-                   "150x128x128 clip assumes (default 1; 1 mm data such as BraTS pass unchanged); native keeps "
-                   "each series' own grid")
-    p.add_argument("--interpolation", choices=["linear", "bspline"], default=d.interpolation,
-                   help="how images are resampled to --spacing (masks: nearest neighbour; default %(default)s)")
-    p.add_argument("--exact-percentiles", action="store_true",
-                   help="compute the 1st/99th percentiles over all brain voxels instead of a "
-                        f"{d.percentile_sample}-voxel regular subsample (slower)")
-
-
-def _spacing(text: str) -> float | None:
-    if text == "native":
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text!r}: give a voxel side in mm (e.g. 1) or 'native'")
-    return value
-
-
-def clip_settings(args: argparse.Namespace) -> ClipSettings:
-    """The :class:`ClipSettings` the options of :func:`add_dataset_arguments` ask for."""
-    return ClipSettings(n_frames=args.frames, box_size=args.box_size, box=args.box,
-                        large_tumour=args.large_tumour, delta_grid=args.delta_grid,
-                        series_uids=tuple(args.series_uid), spacing=args.spacing,
-                        interpolation=args.interpolation,
-                        modalities=tuple(args.modalities) if args.modalities else ClipSettings().modalities,
-                        percentile_sample=0 if args.exact_percentiles else ClipSettings().percentile_sample)
-
-
-def exclusions(args: argparse.Namespace) -> list[str]:
-    """Case ids to leave out: ``--exclude`` plus, with ``--exclude-flagged``, the RSNA flagged ids."""
-    from mgmtfeat.data.layouts import RSNA_FLAGGED_IDS
-
-    return list(args.exclude) + (list(RSNA_FLAGGED_IDS) if args.exclude_flagged else [])
-
-
-def _cutoff(text: str) -> str | float:
-    if text == "youden":
-        return text
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"{text!r}: give 'youden' or a fraction of slices in [0, 1], e.g. 0.55")
-    return value
-
-
-def _slice_threshold(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0.0 < value < 1.0:
-        raise argparse.ArgumentTypeError(f"{text!r}: give a probability in (0, 1), e.g. 0.5")
-    return value
-
-
-def add_slice_protocol_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of stores holding per-slice embeddings (`mgmtfeat extract --pathway slices`)."""
-    group = parser.add_argument_group(
-        "slice features (predictive index, Shin et al.)",
-        "A net whose store holds one embedding per ROI slice is evaluated per patient: the model scores slices "
-        "(folds over patients, so no patient's slices are on both sides), a patient's predictive index is the "
-        "fraction of its slices called positive, and the patient is positive when the index reaches the cutoff.")
-    group.add_argument("--cutoff", default="youden", type=_cutoff, metavar="youden|F",
-                       help="predictive-index cutoff: youden (Youden's J on inner-CV indices of the training "
-                       "patients of each fold; default) or a fixed fraction, e.g. 0.55")
-    group.add_argument("--slice-threshold", type=_slice_threshold, default=0.5, metavar="P",
-                       help="a slice is called positive when its probability reaches P (default 0.5)")
