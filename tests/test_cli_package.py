@@ -14,7 +14,8 @@ from mgmtfeat.cli import cv, experiment
 from mgmtfeat.cli.export import ExportOptions
 from mgmtfeat.cli.extract import ExtractOptions
 from mgmtfeat.cli.fit import FitOptions
-from mgmtfeat.cli.options import FOLDS_HELP, check_counts
+from mgmtfeat.cli.options import FOLDS_HELP
+from mgmtfeat.experiments import ExperimentSettings
 from mgmtfeat.cli.predict import PredictOptions
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -98,7 +99,7 @@ def test_options_dataclasses_accept_a_good_combination_and_fill_in_what_they_rea
     assert options.nets == ["radiomics"] and options.radiomics_labels == (1, 4)
     assert PredictOptions(data="d", saliency="t1ce").saliency == "t1ce"
     with pytest.raises(ValueError, match=r"--folds must be at least 2 \(got 1\), --repeats and --jobs at least 1"):
-        check_counts(1, 1, 1)
+        ExperimentSettings(folds=1)
 
 
 def test_the_commands_are_the_top_layer_and_the_root_keeps_only_shims():

@@ -10,8 +10,7 @@ from pathlib import Path
 from mgmtfeat import MODALITIES
 from mgmtfeat.cli.config import SETTINGS_FILE
 from mgmtfeat.cli.options import (add_cv_arguments, add_force, add_label_columns, add_modalities, add_models, add_net,
-                                  add_out, add_scheduler, add_slice_protocol_arguments, check_counts, check_scheduler,
-                                  float_list)
+                                  add_out, add_scheduler, add_slice_protocol_arguments, float_list)
 from mgmtfeat.cli.run import command_parser, run_command
 
 NAME = "cv"
@@ -84,7 +83,11 @@ def _task_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _check(args: argparse.Namespace) -> dict:
-    """Validate the options the parser cannot; return the ``--set`` overrides by model."""
+    """Fill in the default model and check the names; return the ``--set`` overrides by model.
+
+    The rules between options live in :class:`~mgmtfeat.experiments.cv_study.StudySettings` and
+    :class:`~mgmtfeat.experiments.study_task.TaskOptions`, checked when :func:`_settings` builds them.
+    """
     from mgmtfeat.cli.config import check_overrides, parse_overrides
     from mgmtfeat.models import MODELS
     from mgmtfeat.store.slices import is_slice_store
@@ -97,19 +100,6 @@ def _check(args: argparse.Namespace) -> dict:
     bad = [m for m in args.modalities or [] if m not in MODALITIES]
     if bad:
         raise ValueError(f"--modalities: unknown modalities {', '.join(bad)}; choose from {', '.join(MODALITIES)}")
-    check_counts(args.folds, args.repeats, args.jobs)
-    check_scheduler(args.jobs, args.scheduler, "folds")
-    if args.harmonize and not args.group_column:
-        raise ValueError("--harmonize combat needs the site of each case: name its column with --group-column")
-    if args.leave_one_group_out and args.harmonize:
-        raise ValueError("--leave-one-group-out holds each site out, but ComBat needs every test site in training; "
-                         "drop one of them")
-    if args.leave_one_group_out and not args.group_column:
-        raise ValueError("--leave-one-group-out needs --group-column naming the site column")
-    if args.bootstrap_fraction is not None and not 0 < args.bootstrap_fraction < 1:
-        raise ValueError(f"--bootstrap-fraction {args.bootstrap_fraction}: give a fraction in (0, 1), e.g. 0.9")
-    if args.bootstrap_fraction is not None and not (args.test_features or args.test_labels):
-        raise ValueError("--bootstrap-fraction applies to the held-out test cohort; add --test-features or --test-labels")
     return check_overrides(parse_overrides(args.set))  # names as users know them -> the estimators' own
 
 
@@ -174,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     def dry_run(args):
         from mgmtfeat.cli.plan import cv_plan
 
-        _check(args)
+        _settings(args, _check(args), parser.prog)  # the settings check the rules between options
         print(cv_plan(args.features, args.published_source, args.net, args.model, args.modalities, args.folds,
                       args.repeats, args.seed, args.folds_file, args.out, args.force))
         return 0

@@ -15,7 +15,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from mgmtfeat.cli.options import HelpFormatter, add_cv_arguments, add_force, add_out, check_counts, csv_list
+from mgmtfeat.cli.options import HelpFormatter, add_cv_arguments, add_force, add_out, csv_list
 from mgmtfeat.cli.run import command_parser, run_command
 
 NAME = "experiment"
@@ -45,7 +45,6 @@ def settings_from_args(args: argparse.Namespace, command: list[str] | None = Non
     from mgmtfeat.cli.config import check_overrides, parse_overrides
     from mgmtfeat.experiments import ExperimentSettings
 
-    check_counts(args.folds, args.repeats, args.jobs)
     extra = {} if command is None else {"command": list(command)}
     return ExperimentSettings(features=args.features, out=args.out, folds=args.folds, repeats=args.repeats,
                               seed=args.seed, jobs=args.jobs, force=args.force,

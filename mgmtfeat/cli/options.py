@@ -13,7 +13,7 @@ import argparse
 
 from mgmtfeat import MODALITIES
 
-__all__ = ["HelpFormatter", "csv_list", "float_list", "check_counts", "check_scheduler", "bounded_float", "add_features", "add_published_source",
+__all__ = ["HelpFormatter", "csv_list", "float_list", "check_scheduler", "bounded_float", "add_features", "add_published_source",
            "add_net", "add_models", "add_modalities", "add_folds", "add_repeats", "add_seed", "add_jobs", "add_set",
            "add_out", "add_force", "add_scheduler", "add_label_columns", "add_device", "add_cv_arguments",
            "add_slice_protocol_arguments", "FOLDS_HELP"]
@@ -41,13 +41,6 @@ def float_list(text: str) -> list[float]:
         return [float(v) for v in csv_list(text)]
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r}: give numbers separated by commas, e.g. 50,65") from None
-
-
-def check_counts(folds: int, repeats: int, jobs: int) -> None:
-    """ValueError unless ``folds >= 2``, ``repeats >= 1`` and ``jobs >= 1`` (``cv`` and ``experiment``)."""
-    if folds < 2 or repeats < 1 or jobs < 1:
-        raise ValueError(f"--folds must be at least 2 (got {folds}), --repeats and --jobs at least 1 "
-                         f"(got {repeats}, {jobs})")
 
 
 def check_scheduler(jobs: int, scheduler: str | None, what: str) -> None:

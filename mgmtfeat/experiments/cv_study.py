@@ -75,8 +75,12 @@ class StudySettings:
 
     def __post_init__(self) -> None:
         check_cv_counts(self.folds, self.repeats, self.jobs)
-        if self.scheduler and self.jobs > 1:
-            raise ValueError("--jobs and --scheduler both choose where folds run; give one of them")
+        if self.scheduler:
+            from mgmtfeat._parallel import parse_scheduler
+
+            if self.jobs > 1:
+                raise ValueError("--jobs and --scheduler both choose where folds run; give one of them")
+            parse_scheduler(self.scheduler)  # SchedulerError is a ValueError naming the forms it takes
 
 
 def run_study(settings: StudySettings, progress: bool = True) -> dict:
