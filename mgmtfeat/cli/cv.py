@@ -164,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     def dry_run(args):
         from mgmtfeat.cli.plan import cv_plan
 
+        args.argv = argv
         _settings(args, _check(args), parser.prog)  # the settings check the rules between options
         print(cv_plan(args.features, args.published_source, args.net, args.model, args.modalities, args.folds,
                       args.repeats, args.seed, args.folds_file, args.out, args.force))
