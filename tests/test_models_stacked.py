@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from mgmtfeat.models._stacked import StackedSNN
-from mgmtfeat.models._stacked_train import _Adam, keep_mask
+from mgmtfeat.models.stacked_snn import StackedSNN
+from mgmtfeat.models.stacked_training import _Adam, keep_mask
 
 
 def _stack(shared=False, n_outputs=1, K=3, G=4, size=20):

@@ -1,4 +1,4 @@
-"""Training of :class:`~mgmtfeat.models._stacked.StackedSNN`: all members at once, each as if alone.
+"""Training of :class:`~mgmtfeat.models.stacked_snn.StackedSNN`: all members at once, each as if alone.
 
 Per epoch, each member draws from its own numpy generator, in a fixed order, its batch order and
 the dropout masks of the whole epoch, and its (permuted, input-dropped) rows are written once into a
@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from mgmtfeat.models._stacked import StackedSNN
+from mgmtfeat.models.stacked_snn import StackedSNN
 
 __all__ = ["train_stacked"]
 
