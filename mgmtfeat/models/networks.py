@@ -137,10 +137,8 @@ def mlp_network(n_features: int, hidden_sizes, dropout: float, n_outputs: int = 
 class AverageNetwork(nn.ModuleList):
     """Ensemble whose logits and attention are the mean of its members'.
 
-    Parameters
-    ----------
-    modules : iterable of torch.nn.Module
-        The members; each maps (batch, n_inputs, input_size) to logits of one shape.
+    Built like ``torch.nn.ModuleList`` from the members; each maps (batch, n_inputs, input_size)
+    to logits of one shape.
     """
 
     def forward(self, x):
