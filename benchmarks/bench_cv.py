@@ -2,7 +2,7 @@
 
     python benchmarks/bench_cv.py --repeats 4 --published-source ../shared/data/paper-vivit-features
 
-Runs `mgmtfeat.experiments.cv_study.run_study` (the code behind `python -m mgmtfeat.cv`) once per model on the same
+Runs `mgmtfeat.experiments.cv_study.run_study` (the code behind `mgmtfeat cv`) once per model on the same
 saved folds, one process, torch limited to one thread per fit, and prints a Markdown table: model,
 AUC mean ± SEM (SD), precision, recall, seconds per fold, and the peak resident memory of the run.
 With --sequential-snn the SNN also runs with its members trained one after the other (the same
