@@ -41,7 +41,7 @@ def test_registry_finds_every_backbone_family_file(stem):
 def _torch_model_classes() -> set[type]:
     """Every TorchClassifier subclass that the modules of mgmtfeat.models define."""
     from mgmtfeat import models
-    from mgmtfeat.models._torch import TorchClassifier
+    from mgmtfeat.models.torch_classifier import TorchClassifier
 
     for module in pkgutil.iter_modules(models.__path__):
         importlib.import_module(f"mgmtfeat.models.{module.name}")

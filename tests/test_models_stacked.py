@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from mgmtfeat.models._stacked import StackedSNN
-from mgmtfeat.models._stacked_train import _Adam, keep_mask
+from mgmtfeat.models.stacked_snn import StackedSNN
+from mgmtfeat.models.stacked_training import StackedAdam, keep_mask
 
 
 def _stack(shared=False, n_outputs=1, K=3, G=4, size=20):
@@ -48,7 +48,7 @@ def test_stacked_adam_is_torch_fused_adam():
     """The training loop's direct call of the fused kernel updates exactly as torch.optim.Adam(fused=True)."""
     start = [torch.randn(3, 4, generator=torch.Generator().manual_seed(0)), torch.randn(3)]
     ours, theirs = [torch.nn.Parameter(p.clone()) for p in start], [torch.nn.Parameter(p.clone()) for p in start]
-    ours_adam = _Adam(ours, lr=1e-2, weight_decay=1e-2)
+    ours_adam = StackedAdam(ours, lr=1e-2, weight_decay=1e-2)
     torch_adam = torch.optim.Adam(theirs, lr=1e-2, weight_decay=1e-2, fused=True)
     for step in range(5):
         for params, adam in ((ours, ours_adam), (theirs, torch_adam)):

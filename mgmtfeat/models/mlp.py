@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mgmtfeat.models._torch import TorchClassifier
+from mgmtfeat.models.torch_classifier import TorchClassifier
 
 __all__ = ["MLPClassifier"]
 
@@ -43,6 +43,6 @@ class MLPClassifier(TorchClassifier):
         self.random_state = random_state
 
     def _build_module(self, n_inputs: int, input_size: int, n_outputs: int = 1):
-        from mgmtfeat.models._networks import mlp_network
+        from mgmtfeat.models.networks import mlp_network
 
         return mlp_network(n_inputs * input_size, self.hidden_sizes, self.dropout, n_outputs)

@@ -47,7 +47,7 @@ def torch_classes() -> dict[str, type]:
 
 def _is_torch(estimator) -> bool:
     """Whether ``estimator`` holds a torch network (a ``TorchClassifier``, or a fitted ``module_`` of torch)."""
-    from mgmtfeat.models._torch import TorchClassifier
+    from mgmtfeat.models.torch_classifier import TorchClassifier
 
     if isinstance(estimator, TorchClassifier):
         return True
@@ -147,7 +147,7 @@ def _load_torch(folder: Path, name: str):
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    from mgmtfeat.models._torch import _average
+    from mgmtfeat.models.torch_classifier import average_members
 
     text, tensors = folder / f"{name}.json", folder / f"{name}.safetensors"
     try:
@@ -171,7 +171,7 @@ def _load_torch(folder: Path, name: str):
         generators = [torch.Generator() for _ in range(meta["n_members"])]
         module = estimator._build_stack(generators, estimator.n_inputs_, input_size, n_outputs)
     else:
-        module = _average([estimator._build_module(estimator.n_inputs_, input_size, n_outputs)
+        module = average_members([estimator._build_module(estimator.n_inputs_, input_size, n_outputs)
                            for _ in range(meta["n_members"])])
     try:
         module.load_state_dict({k.removeprefix("module."): v for k, v in state.items()}, strict=True)

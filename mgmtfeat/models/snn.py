@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mgmtfeat.models._torch import TorchClassifier
+from mgmtfeat.models.torch_classifier import TorchClassifier
 
 __all__ = ["SNNClassifier"]
 
@@ -102,7 +102,7 @@ class SNNClassifier(TorchClassifier):
         self.random_state = random_state
 
     def _build_module(self, n_inputs: int, input_size: int, n_outputs: int = 1):
-        from mgmtfeat.models import _networks as nets
+        from mgmtfeat.models import networks as nets
 
         if self.encoder != "conv":  # the linear encoder's members are built by _build_stack
             raise ValueError(f"SNNClassifier: encoder={self.encoder!r}; use 'conv' or 'linear'")
@@ -115,8 +115,8 @@ class SNNClassifier(TorchClassifier):
         return self.encoder == "linear"
 
     def _build_stack(self, generators, n_inputs: int, input_size: int, n_outputs: int):
-        from mgmtfeat.models import _networks as nets
-        from mgmtfeat.models._stacked import StackedSNN
+        from mgmtfeat.models import networks as nets
+        from mgmtfeat.models.stacked_snn import StackedSNN
 
         embed = max(nets.embedding_size(input_size, self.n_blocks), 8)  # room for several classes on short inputs
         return StackedSNN(generators, n_inputs, input_size, embed, self.attention_size, self.hidden_size, n_outputs,

@@ -8,9 +8,24 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+__all__ = ["embedding_size", "ResidualBlock", "ConvEncoder", "SNNNetwork", "mlp_network", "AverageNetwork"]
+
 
 def embedding_size(input_size: int, n_blocks: int) -> int:
-    """Length after the stride-2 stem and ``n_blocks`` poolings by 2 (rounding up): 400 -> 50 for 2 blocks."""
+    """Length after the stride-2 stem and ``n_blocks`` poolings by 2 (rounding up): 400 -> 50 for 2 blocks.
+
+    Parameters
+    ----------
+    input_size : int
+        Features per input.
+    n_blocks : int
+        Residual blocks of the conv encoder, each followed by a pooling by 2.
+
+    Returns
+    -------
+    int
+        The embedding length per input.
+    """
     for _ in range(n_blocks + 1):
         input_size = -(-input_size // 2)
     return input_size
@@ -92,7 +107,23 @@ class SNNNetwork(nn.Module):
 
 
 def mlp_network(n_features: int, hidden_sizes, dropout: float, n_outputs: int = 1) -> nn.Module:
-    """Flatten, hidden layers with ReLU and dropout, then logits: (batch, ...) -> (batch,) or (batch, n_outputs)."""
+    """Flatten, hidden layers with ReLU and dropout, then logits: (batch, ...) -> (batch,) or (batch, n_outputs).
+
+    Parameters
+    ----------
+    n_features : int
+        Values per case after flattening.
+    hidden_sizes : sequence of int
+        Units of the hidden layers, in order.
+    dropout : float
+        Dropout after each hidden layer.
+    n_outputs : int
+        1 (one logit, two classes; the output is flattened to (batch,)) or the number of classes.
+
+    Returns
+    -------
+    torch.nn.Sequential
+    """
     layers: list = [nn.Flatten()]
     for size in hidden_sizes:
         layers += [nn.Linear(n_features, size), nn.ReLU(), nn.Dropout(dropout)]
@@ -104,10 +135,16 @@ def mlp_network(n_features: int, hidden_sizes, dropout: float, n_outputs: int = 
 
 
 class AverageNetwork(nn.ModuleList):
-    """Ensemble whose logits and attention are the mean of its members'."""
+    """Ensemble whose logits and attention are the mean of its members'.
+
+    Built like ``torch.nn.ModuleList`` from the members; each maps (batch, n_inputs, input_size)
+    to logits of one shape.
+    """
 
     def forward(self, x):
+        """Mean logits, the members' shape: (batch,) or (batch, n_outputs)."""
         return torch.stack([m(x) for m in self]).mean(0)
 
     def attention(self, x):
+        """Mean attention weights over the inputs, (batch, n_inputs) (members with ``attention`` only)."""
         return torch.stack([m.attention(x) for m in self]).mean(0)

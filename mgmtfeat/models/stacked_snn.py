@@ -3,7 +3,7 @@
 Every parameter has a leading member axis (K, ...), so one forward/backward per mini-batch trains
 all K members at once instead of K small ones in turn. A member's initial weights are drawn from its
 own generator alone, in a fixed order, so they are the same whether it is built with the others or
-by itself; :mod:`mgmtfeat.models._stacked_train` trains the members (each with its own batches,
+by itself; :mod:`mgmtfeat.models.stacked_training` trains the members (each with its own batches,
 masks and early stopping) so that the two give the same networks up to float rounding.
 """
 
@@ -17,7 +17,7 @@ from torch import nn
 
 _aten = torch.ops.aten  # the kernels of autograd's own backward functions
 
-__all__ = ["StackedSNN"]
+__all__ = ["StackedSNN", "concatenate"]
 
 
 def _uniform(generator: torch.Generator, shape: tuple, fan_in: int) -> torch.Tensor:
@@ -172,7 +172,18 @@ class StackedSNN(nn.Module):
 
 
 def concatenate(stacks: list[StackedSNN]) -> StackedSNN:
-    """One stack holding the members of several (trained one by one), in order."""
+    """One stack holding the members of several (trained one by one), in order.
+
+    Parameters
+    ----------
+    stacks : list of StackedSNN
+        Stacks of one architecture; each parameter has a leading member axis.
+
+    Returns
+    -------
+    StackedSNN
+        The first stack, its parameters now holding every stack's members along that axis.
+    """
     first = stacks[0]
     if len(stacks) == 1:
         return first

@@ -1,4 +1,4 @@
-"""Training of :class:`~mgmtfeat.models._stacked.StackedSNN`: all members at once, each as if alone.
+"""Training of :class:`~mgmtfeat.models.stacked_snn.StackedSNN`: all members at once, each as if alone.
 
 Per epoch, each member draws from its own numpy generator, in a fixed order, its batch order and
 the dropout masks of the whole epoch, and its (permuted, input-dropped) rows are written once into a
@@ -15,9 +15,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from mgmtfeat.models._stacked import StackedSNN
+from mgmtfeat.models.stacked_snn import StackedSNN
 
-__all__ = ["train_stacked"]
+__all__ = ["train_stacked", "keep_mask", "EpochBuffers", "StackedAdam"]
 
 _MIN_IMPROVEMENT = 1e-4  # a validation loss must fall by more than this to count as better
 
@@ -42,11 +42,20 @@ def keep_mask(rng: np.random.Generator, shape: tuple, p: float) -> np.ndarray:
     return (raw >= round(threshold)).reshape(shape)
 
 
-class _Epochs:
+class EpochBuffers:
     """Each member's rows, targets and masks for one epoch, drawn from its own generator.
 
     The inputs are held input-major, (n_inputs, n_cases, size), so that a member's epoch of rows is
     one gather and a mini-batch of all members a view of the buffer (K, n_inputs, n_train, size).
+
+    Parameters
+    ----------
+    module : StackedSNN
+        The stack to train; its dropout rates and hidden width size the masks.
+    inputs : np.ndarray of float32, shape (n_cases, n_inputs, input_size)
+    target : np.ndarray, shape (n_cases,)
+    n_train : int
+        Training rows per member (the same for every member).
     """
 
     def __init__(self, module: StackedSNN, inputs: np.ndarray, target: np.ndarray, n_train: int):
@@ -101,12 +110,24 @@ def _row_losses(logits: torch.Tensor, y: torch.Tensor, n_outputs: int) -> torch.
     return F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view(y.shape)
 
 
-class _Adam:
+class StackedAdam:
     """Adam with L2 weight decay: the kernel of ``torch.optim.Adam(fused=True)``, called directly.
 
     The same update, bit for bit (a test checks it), without torch.optim's per-step bookkeeping,
     which added about 40 % to the update at these sizes, nor its first use's import of
     torch._dynamo (about 1.7 s); the moments are lists, so a stopped member's are easily cut out.
+
+    Parameters
+    ----------
+    params : iterable of torch.nn.Parameter
+        The stack's parameters, each with a leading member axis; all contiguous (the fused kernel
+        reads them, their gradients and moments as flat arrays).
+    lr, weight_decay : float
+        Learning rate and L2 weight decay.
+    betas : tuple of float
+        Decay of the first and second moments.
+    eps : float
+        Added to the root of the second moment.
     """
 
     def __init__(self, params, lr: float, weight_decay: float, betas=(0.9, 0.999), eps: float = 1e-8):
@@ -117,11 +138,13 @@ class _Adam:
         self.steps = torch.zeros((), dtype=torch.float32)  # one count: every parameter steps together
 
     def zero_grad(self) -> None:
+        """Drop every parameter's gradient."""
         for param in self.params:
             param.grad = None
 
     @torch.no_grad()
     def step(self) -> None:
+        """One Adam update of every parameter from its ``grad``."""
         self.steps += 1
         torch._fused_adam_(self.params, [p.grad for p in self.params], self.exp_avg, self.exp_avg_sq, [],
                            [self.steps] * len(self.params),
@@ -164,14 +187,14 @@ def train_stacked(module: StackedSNN, rngs, inputs, target, splits, *, learning_
     n_members, n_outputs = module.n_members, module.n_outputs
     train = [np.asarray(t) for t, _ in splits]
     n_train = len(train[0])
-    epochs = _Epochs(module, inputs, target, n_train)
+    epochs = EpochBuffers(module, inputs, target, n_train)
     val_x = val_y = None
     if splits[0][1] is not None:  # validation rows of every member, input-major: one forward per epoch for all
         val = np.stack([np.asarray(v) for _, v in splits])
         val_x = torch.from_numpy(np.ascontiguousarray(inputs[val].transpose(0, 2, 1, 3)))
         val_y = torch.from_numpy(target[val])
 
-    optimiser = _Adam(module.parameters(), learning_rate, weight_decay)
+    optimiser = StackedAdam(module.parameters(), learning_rate, weight_decay)
     history = [{"loss": [], "val_loss": []} for _ in range(n_members)]
     final, best_loss, waited = [None] * n_members, [np.inf] * n_members, [0] * n_members
     alive = list(range(n_members))  # members still training, in stack order
@@ -193,7 +216,7 @@ def train_stacked(module: StackedSNN, rngs, inputs, target, splits, *, learning_
             history[k]["loss"].append(loss / n_train)
         if val_x is None:
             continue
-        with torch.no_grad():
+        with torch.inference_mode():  # nothing of the validation pass is kept: no autograd bookkeeping at all
             val_loss = _row_losses(module.member_logits(val_x), val_y, n_outputs).mean(1).tolist()
         stay = []
         for position, (k, loss) in enumerate(zip(alive, val_loss)):

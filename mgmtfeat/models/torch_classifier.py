@@ -19,7 +19,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-__all__ = ["TorchClassifier"]
+__all__ = ["TorchClassifier", "average_members"]
 
 
 @contextlib.contextmanager
@@ -114,7 +114,7 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
                         module, history = self._train(inputs, target, int(seed))
                     members.append(module)
                     self.history_.append(history)
-                self.module_ = _average(members)
+                self.module_ = average_members(members)
         self.best_epoch_ = [int(np.argmin(h["val_loss"])) + 1 if h["val_loss"] else len(h["loss"]) for h in self.history_]
         self.n_epochs_ = [len(h["loss"]) for h in self.history_]
         self.fit_seconds_ = time.perf_counter() - start
@@ -129,14 +129,14 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         return train_test_split(rows, test_size=n_val, stratify=target, random_state=seed)
 
     def _stackable(self) -> bool:
-        """Whether the members are :class:`~mgmtfeat.models._stacked.StackedSNN` networks (subclasses say)."""
+        """Whether the members are :class:`~mgmtfeat.models.stacked_snn.StackedSNN` networks (subclasses say)."""
         return False
 
     def _train_stacks(self, inputs: np.ndarray, target: np.ndarray, seeds: list[int]):
         """Members trained as one stacked network (``stack_members``), or one by one into one stack."""
         import torch
 
-        from mgmtfeat.models import _stacked, _stacked_train
+        from mgmtfeat.models import stacked_snn, stacked_training
 
         n_outputs = 1 if len(self.classes_) == 2 else len(self.classes_)
         groups = [seeds] if self.stack_members else [[seed] for seed in seeds]
@@ -146,13 +146,13 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
             # from a numpy one (faster per random bit), both seeded with the member's seed alone
             stack = self._build_stack([torch.Generator().manual_seed(seed) for seed in group],
                                       inputs.shape[1], inputs.shape[2], n_outputs)
-            histories += _stacked_train.train_stacked(
+            histories += stacked_training.train_stacked(
                 stack, [np.random.default_rng(seed) for seed in group], inputs, target,
                 [self._split(len(inputs), target, seed) for seed in group],
                 learning_rate=self.learning_rate, weight_decay=self.weight_decay, batch_size=self.batch_size,
                 max_epochs=self.max_epochs, patience=self.patience)
             stacks.append(stack)
-        return _stacked.concatenate(stacks), histories
+        return stacked_snn.concatenate(stacks), histories
 
     def _train(self, inputs: np.ndarray, target: np.ndarray, seed: int):
         import torch
@@ -230,9 +230,22 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         return self.classes_[index]
 
 
-def _average(members: list):
-    """One module whose outputs (logits, attention) are the mean of the members'."""
-    from mgmtfeat.models._networks import AverageNetwork
+def average_members(members: list):
+    """One module whose outputs (logits, attention) are the mean of the members'.
+
+    Parameters
+    ----------
+    members : list of torch.nn.Module
+        Trained networks, each mapping (batch, n_inputs, input_size) to logits of shape (batch,)
+        or (batch, n_outputs).
+
+    Returns
+    -------
+    torch.nn.Module
+        The single member itself, or an :class:`~mgmtfeat.models.networks.AverageNetwork` of them
+        in eval mode, with the members' output shapes.
+    """
+    from mgmtfeat.models.networks import AverageNetwork
 
     return members[0] if len(members) == 1 else AverageNetwork(members).eval()
 
