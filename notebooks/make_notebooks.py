@@ -6,7 +6,7 @@
 
 The notebooks are committed executed, so their tables and figures show without running anything:
 the published-features notebook on 2 repeats of 5-fold CV (MGMTFEAT_NOTEBOOK_REPEATS changes it).
-The test suite executes them again on 1 repeat, in memory (tests/test_notebooks.py).
+The test suite executes them again on 1 repeat, in memory (tests/package/test_notebooks.py).
 """
 
 import argparse

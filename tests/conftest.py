@@ -106,3 +106,40 @@ def _dtype_auto_measurement_mocked(monkeypatch, tmp_path):
         "float32": 2.0, "bfloat16": 1.0, "bfloat16/channels_last": 1.5})
     monkeypatch.setattr(dtype_choice, "cache_path", lambda: folder / "dtype_choice.json")
     monkeypatch.setattr(dtype_choice, "_MADE", {})
+
+
+def write_multi_net_store(root: Path, n_cases: int = 40) -> FeatureStore:
+    """i3d (real-weights stand-in) with signal in t1ce; 'twin' = i3d + small noise; 'other' independent.
+
+    twin and other are marked as random-weight nets in their provenance.
+    """
+    store = write_random_store(root, n_cases=n_cases, net="i3d", signal=1.5)
+    rng = np.random.default_rng(7)
+    for net in ("twin", "other"):
+        store.write_provenance(net, {"weights": "random", "random_weights": True})
+    for case_id in store.case_ids("i3d"):
+        features, label, meta = store.read_case("i3d", case_id)
+        twin = {m: v + 0.1 * rng.normal(size=400).astype(np.float32) for m, v in features.items()}
+        other = {m: rng.normal(size=400).astype(np.float32) for m in features}
+        store.write_case("twin", case_id, twin, label, meta)
+        store.write_case("other", case_id, other, label, meta)
+    return store
+
+
+def two_net_store(root, n=24, seed=0):
+    """A store of fake i3d (400) and radiomics (7 named features) vectors; radiomics' T1wCE carries the label."""
+    from mgmtfeat import MODALITIES
+    from mgmtfeat.store import FeatureStore
+
+    rng = np.random.default_rng(seed)
+    store = FeatureStore(root)
+    store.write_provenance("i3d", {"weights": "test", "clips": {"n_frames": 150}})
+    store.write_provenance("radiomics", {"kind": "radiomics", "n_features": 7,
+                                         "feature_names": [f"original_f{i}" for i in range(7)]})
+    for i in range(n):
+        label = i % 2
+        store.write_case("i3d", f"c{i:02d}", {m: rng.normal(size=400) for m in MODALITIES}, label)
+        radiomics = {m: rng.normal(size=7) * 10 + 100 for m in MODALITIES}
+        radiomics["t1ce"][:3] += 15 * label
+        store.write_case("radiomics", f"c{i:02d}", radiomics, label)
+    return store

@@ -8,7 +8,7 @@ that breaks it). Temporal max pools of a constant are identities, temporal strid
 subsample a constant, and the final (2, 7, 7) average pool becomes a (7, 7) one. So
 this network is I3D with every kernel summed over time, and its features of one slice
 equal I3D's features of that slice repeated, away from the clip's temporal borders
-(``tests/test_backbones_i3d2d.py`` checks it with the real weights).
+(``tests/backbones/test_i3d2d.py`` checks it with the real weights).
 
 Outputs: the 1024-d pooled embedding (``return_embedding=True``) and the 400
 Kinetics-400 logits of a slice. Input: grey uint8 slices, preprocessed as I3D's frames

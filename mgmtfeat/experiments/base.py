@@ -103,7 +103,7 @@ a one-line description, its own options (``_models`` and ``_NET`` make the share
     }
 
 That is all: ``mgmtfeat experiment --list`` shows it, ``mgmtfeat experiment decision-curves --help``
-lists its options, and ``mgmtfeat experiment all`` runs it. ``tests/test_extension_points.py`` fails,
+lists its options, and ``mgmtfeat experiment all`` runs it. ``tests/package/test_extension_points.py`` fails,
 saying what to add, when a module defines an experiment function without a registry entry.
 """
 

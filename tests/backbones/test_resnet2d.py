@@ -20,7 +20,7 @@ from mgmtfeat.backbones.i3d2d import InceptionV1Deflated, deflate_i3d_state
 from mgmtfeat.backbones.preprocess import check_slices, preprocess_slices
 from mgmtfeat.backbones.resnet2d import ResNet, torchvision_filter
 # pytest puts tests/ (no __init__.py) on sys.path, so the sibling module's helpers import by name
-from test_backbones_pytorchvideo import _randomise, pytorchvideo_importable
+from test_pytorchvideo import _randomise, pytorchvideo_importable
 
 
 def test_lists_and_kinds():

@@ -13,7 +13,7 @@ from sklearn.pipeline import make_pipeline
 
 from mgmtfeat.models.harmonize import ComBatHarmonizer
 
-REF = np.load(Path(__file__).parent / "fixtures" / "combat_reference.npz")
+REF = np.load(Path(__file__).resolve().parents[1] / "fixtures" / "combat_reference.npz")
 # Same algorithm, same fixed-point iterates; only the least-squares route differs (lstsq here, an
 # explicit inverse in neuroCombat): agreement seen is ~3e-14 on values up to 13, so 1e-10 absolute.
 TOL = 1e-10

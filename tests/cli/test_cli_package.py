@@ -18,7 +18,7 @@ from mgmtfeat.cli.options import FOLDS_HELP
 from mgmtfeat.experiments import ExperimentSettings
 from mgmtfeat.cli.predict import PredictOptions
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize("name, module", [(name, module) for name, module, _ in entry.COMMANDS])

@@ -12,7 +12,7 @@ import pytest
 
 import mgmtfeat.experiments.base as base
 
-EXPERIMENTS_DIR = Path(__file__).resolve().parents[1] / "mgmtfeat" / "experiments"
+EXPERIMENTS_DIR = Path(__file__).resolve().parents[2] / "mgmtfeat" / "experiments"
 
 
 def _literal_block(text: str, marker: str) -> str:

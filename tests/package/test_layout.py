@@ -10,7 +10,7 @@ import pytest
 
 from mgmtfeat import STEPS  # the one statement of the step order (docstrings name it)
 
-PACKAGE = Path(__file__).resolve().parents[1] / "mgmtfeat"
+PACKAGE = Path(__file__).resolve().parents[2] / "mgmtfeat"
 #: Private helpers that every step may use; they import no step themselves.
 BASE_HELPERS = ("_io", "_parallel")
 #: The commands: the top layer, above every step; it may import any step, and no step imports it.
@@ -158,3 +158,12 @@ def test_step_docstrings_give_the_one_step_order(number, step):
     doc = importlib.import_module(f"mgmtfeat.{step}").__doc__ or ""
     assert doc.startswith(f"Step {number}, "), (f"mgmtfeat/{step}/__init__.py: its docstring must open with "
                                                 f"'Step {number}, ' (its place in mgmtfeat.STEPS)")
+
+
+def test_tests_mirror_the_steps():
+    """tests/<step>/ for every step and for the commands; no test file left at the top of tests/."""
+    tests = Path(__file__).resolve().parents[1]
+    missing = [name for name in (*STEPS, "cli") if not any((tests / name).glob("test_*.py"))]
+    assert not missing, f"add the tests of each step under tests/<step>/: none for {missing}"
+    loose = sorted(p.name for p in tests.glob("test_*.py"))
+    assert not loose, f"move {loose} into the tests/<step>/ folder of the module they test"

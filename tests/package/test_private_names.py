@@ -10,9 +10,9 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "mgmtfeat"
-#: Private helper modules every module may import (tests/test_layout.py: they import no step).
+#: Private helper modules every module may import (tests/package/test_layout.py: they import no step).
 BASE_HELPERS = ("_io", "_parallel")
 
 

@@ -25,7 +25,7 @@ import torch
 from mgmtfeat.backbones import WeightsError, create_backbone, get_weights_config
 from mgmtfeat.backbones.gluon_store import looks_like
 
-from test_backbones_pytorchvideo import _randomise
+from test_pytorchvideo import _randomise
 
 _PRIVATE = "_gluoncv_reference"
 

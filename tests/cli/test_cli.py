@@ -13,7 +13,7 @@ from mgmtfeat.data.synthetic import write_cohort
 
 from conftest import write_random_store
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _run(*args):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parents[1] / "mgmtfeat"
+PACKAGE = Path(__file__).resolve().parents[2] / "mgmtfeat"
 
 
 def _family_files() -> list[str]:

@@ -11,7 +11,7 @@ from mgmtfeat.evaluation import concordance_correlation
 from mgmtfeat.evaluation.compare import compare_cv_models, corrected_cv_interval, cv_interval
 from mgmtfeat.store import FeatureStore
 
-from conftest import failing_after, write_random_store
+from conftest import failing_after, write_random_store, write_multi_net_store
 
 FAST = {"snn": {"max_epochs": 4, "n_members": 1}, "mlp": {"max_epochs": 4}}
 #: A study's tables hold statistics (means, CIs, p-values, correlations, gains) that these tests recompute in
@@ -20,22 +20,6 @@ FAST = {"snn": {"max_epochs": 4, "n_members": 1}, "mlp": {"max_epochs": 4}}
 SAME = dict(rel=1e-9, abs=1e-12)
 
 
-def write_multi_net_store(root: Path, n_cases: int = 40) -> FeatureStore:
-    """i3d (real-weights stand-in) with signal in t1ce; 'twin' = i3d + small noise; 'other' independent.
-
-    twin and other are marked as random-weight nets in their provenance.
-    """
-    store = write_random_store(root, n_cases=n_cases, net="i3d", signal=1.5)
-    rng = np.random.default_rng(7)
-    for net in ("twin", "other"):
-        store.write_provenance(net, {"weights": "random", "random_weights": True})
-    for case_id in store.case_ids("i3d"):
-        features, label, meta = store.read_case("i3d", case_id)
-        twin = {m: v + 0.1 * rng.normal(size=400).astype(np.float32) for m, v in features.items()}
-        other = {m: rng.normal(size=400).astype(np.float32) for m in features}
-        store.write_case("twin", case_id, twin, label, meta)
-        store.write_case("other", case_id, other, label, meta)
-    return store
 
 
 @pytest.fixture(scope="module")
@@ -274,7 +258,7 @@ def test_table1_on_published_features(published_store, tmp_path):
 def _claims_module():
     import importlib.util
 
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "claims.py"
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "claims.py"
     spec = importlib.util.spec_from_file_location("claims_script", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

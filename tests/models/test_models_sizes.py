@@ -7,6 +7,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from mgmtfeat.models import SNNClassifier
+from conftest import two_net_store
 
 
 def _fused(n=80, seed=0):
@@ -46,23 +47,6 @@ def test_sizes_that_do_not_add_up_are_refused():
         SNNClassifier(input_size=[400, 100], max_epochs=1).fit(X, y)
 
 
-def two_net_store(root, n=24, seed=0):
-    """A store of fake i3d (400) and radiomics (7 named features) vectors; radiomics' T1wCE carries the label."""
-    from mgmtfeat import MODALITIES
-    from mgmtfeat.store import FeatureStore
-
-    rng = np.random.default_rng(seed)
-    store = FeatureStore(root)
-    store.write_provenance("i3d", {"weights": "test", "clips": {"n_frames": 150}})
-    store.write_provenance("radiomics", {"kind": "radiomics", "n_features": 7,
-                                         "feature_names": [f"original_f{i}" for i in range(7)]})
-    for i in range(n):
-        label = i % 2
-        store.write_case("i3d", f"c{i:02d}", {m: rng.normal(size=400) for m in MODALITIES}, label)
-        radiomics = {m: rng.normal(size=7) * 10 + 100 for m in MODALITIES}
-        radiomics["t1ce"][:3] += 15 * label
-        store.write_case("radiomics", f"c{i:02d}", radiomics, label)
-    return store
 
 
 def test_the_cv_study_gives_the_snn_the_sizes_of_fused_nets(tmp_path):

@@ -8,7 +8,7 @@ import pytest
 
 from mgmtfeat.models.persistence import load_estimator
 
-OLD = Path(__file__).parent / "fixtures" / "torch_models_v1"
+OLD = Path(__file__).resolve().parents[1] / "fixtures" / "torch_models_v1"
 
 
 @pytest.mark.parametrize("name", ["snn_linear", "snn_conv", "mlp"])

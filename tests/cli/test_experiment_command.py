@@ -10,7 +10,7 @@ from mgmtfeat.experiments import ALIASES, EXPERIMENTS, get_experiment, run_exper
 from mgmtfeat.models import MODELS
 
 from conftest import write_random_store
-from test_experiments import write_multi_net_store
+from conftest import write_multi_net_store
 
 COMMON = ("--features", "--published-source", "--out", "--folds", "--repeats", "--seed", "--jobs", "--set",
           "--force", "--quiet")

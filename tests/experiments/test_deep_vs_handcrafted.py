@@ -7,7 +7,7 @@ import pandas as pd
 
 from mgmtfeat.cli import experiment
 
-from test_models_sizes import two_net_store
+from conftest import two_net_store
 
 
 def test_each_net_alone_and_fused_for_each_model(tmp_path, capsys):

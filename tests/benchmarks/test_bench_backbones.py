@@ -8,7 +8,7 @@ import torch
 
 from mgmtfeat.backbones import create_backbone
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_backbones.py"
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_backbones.py"
 
 
 @pytest.fixture(scope="module")
