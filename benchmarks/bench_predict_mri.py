@@ -232,8 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     for key, result in results.items():
         if "batching" in result:
             b = result["batching"]
-            print(f"{key} forward of {b['clips']} clips: {b['batched_s']:.2f} s as one batch, {b['one_by_one_s']:.2f} s "
-                  f"one by one ({b['one_by_one_s'] / b['batched_s']:.2f} x); largest logit difference "
+            print(f"{key} forward of {b['clips']} clips: {b['batched_s']:.2f} s as one batch, "
+                  f"{b['one_by_one_s']:.2f} s one by one ({b['one_by_one_s'] / b['batched_s']:.2f} x); largest logit difference "
                   f"{b['max_abs_difference']:.2e} (largest logit {b['max_abs_logit']:.2e})")
     if args.json:
         Path(args.json).write_text(json.dumps({"args": vars(args), "results": results, "notes": notes}, indent=2))

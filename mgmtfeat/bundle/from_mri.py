@@ -36,7 +36,8 @@ from typing import Mapping, Sequence
 from mgmtfeat.bundle.record import BundleError, ModelRecord, provenance_differences
 from mgmtfeat.store.published import is_published
 
-__all__ = ["PHASES", "MriSettings", "MriReport", "extraction_runs", "check_runs", "extract_for_model", "peak_memory_mib"]
+__all__ = ["PHASES", "MriSettings", "MriReport", "extraction_runs", "check_runs", "extract_for_model",
+           "peak_memory_mib"]
 
 #: ExtractionSettings fields that say where and how to run, never copied from provenance.
 _NOT_COPIED = frozenset({"data", "out", "net", "weights", "labels", "boxes", "limit", "exclude", "force", "jobs",
