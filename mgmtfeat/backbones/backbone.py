@@ -126,7 +126,8 @@ class Backbone:
         ----------
         clips : np.ndarray of uint8, shape (n_clips, n_frames, H, W) or (n_slices, H, W)
             Video network: grey clips (n_frames = 150, H = W = 128 normally; any frame count is
-            sampled to the net's). Image network: grey slices. All run as one batch.
+            sampled to the net's). Image network: grey slices. All run as one batch, except in
+            int8, where each clip runs alone so that its features do not depend on the others.
         return_embedding : bool
             Return the pre-logit embedding ``(n, D)`` instead of the logits.
 
@@ -139,14 +140,22 @@ class Backbone:
         from mgmtfeat.backbones.preprocess import check_clips, check_slices
 
         (check_clips if self.kind == "video" else check_slices)(clips)
+        if self.dtype == "int8":
+            # Dynamic quantisation scales each activation by the range of the whole call: in a batch a
+            # clip's features would depend on its batch-mates (logits moved by up to 1 of 1.7). One clip
+            # per call keeps them its own, as the recorded int8 gate measured them; batching gave int8
+            # no speed (benchmarks/bench_predict_mri.py --batching).
+            return self._one_by_one(clips, return_embedding)
         try:
             return self._run(clips, return_embedding)
         except (RuntimeError, MemoryError) as exc:
             if len(clips) == 1 or not _is_oom(exc):
                 raise
             _free_memory(self.device)
-            return np.concatenate([self._run(clips[i:i + 1], return_embedding)
-                                   for i in range(len(clips))])
+            return self._one_by_one(clips, return_embedding)
+
+    def _one_by_one(self, clips, return_embedding):
+        return np.concatenate([self._run(clips[i:i + 1], return_embedding) for i in range(len(clips))])
 
     def _run(self, clips, return_embedding):
         out = self.forward(self.preprocess(clips), return_embedding=return_embedding)

@@ -16,6 +16,9 @@ Settings are copied generically: every provenance entry that names a field of
 added later such as ``sampling`` or ``modalities``) is passed on, and ``clips`` becomes the
 :class:`~mgmtfeat.clips.ClipSettings` (any field it has, e.g. a geometry ``spacing``). Whatever is
 not reproduced shows up in the provenance check, which names the field.
+
+The returned :class:`MriReport` also splits the step's seconds into :data:`PHASES` (set-up, reading,
+geometry, clips, forward, classifier), measured where the work is done; nothing is printed.
 """
 
 from __future__ import annotations
@@ -33,13 +36,21 @@ from typing import Mapping, Sequence
 from mgmtfeat.bundle.record import BundleError, ModelRecord, provenance_differences
 from mgmtfeat.store.published import is_published
 
-__all__ = ["MriSettings", "MriReport", "extraction_runs", "check_runs", "extract_for_model", "peak_memory_mib"]
+__all__ = ["PHASES", "MriSettings", "MriReport", "extraction_runs", "check_runs", "extract_for_model",
+           "peak_memory_mib"]
 
 #: ExtractionSettings fields that say where and how to run, never copied from provenance.
 _NOT_COPIED = frozenset({"data", "out", "net", "weights", "labels", "boxes", "limit", "exclude", "force", "jobs",
                          "scheduler", "device", "threads", "clip_settings", "slices", "radiomics_params",
                          "radiomics_labels"})
 _WHOLE_TUMOUR = "whole tumour (>0)"
+
+#: Where ``predict --data`` spends its time (:attr:`MriReport.phases`): ``setup`` (the model folder read, the
+#: nets built and the provenance checked), ``reading`` (the image files), ``geometry`` (to the clip grid),
+#: ``clips`` (the clips of the inputs), ``forward`` (the nets on the clips, preprocessing included) and
+#: ``classifier`` (the fitted model on the features). What is left of :attr:`MriReport.seconds` is the
+#: store's bookkeeping (finding the cases, writing the features).
+PHASES = ("setup", "reading", "geometry", "clips", "forward", "classifier")
 
 
 @dataclass
@@ -78,7 +89,12 @@ class MriSettings:
 
 @dataclass
 class MriReport:
-    """Cases extracted and failed, and the cost of the whole step (extraction and prediction)."""
+    """Cases extracted and failed, and the cost of the whole step (extraction and prediction).
+
+    ``seconds`` is the wall time of the whole step; ``phases`` its parts, ``{phase: seconds}``
+    summed over the cases (see :data:`PHASES`; with ``jobs > 1`` the workers' parts overlap, so
+    they may add up to more than ``seconds``).
+    """
 
     store: str
     temporary: bool
@@ -87,6 +103,7 @@ class MriReport:
     failed: list[dict] = field(default_factory=list)
     seconds: float = 0.0
     peak_mib: float = 0.0
+    phases: dict[str, float] = field(default_factory=lambda: dict.fromkeys(PHASES, 0.0))
 
     @property
     def seconds_per_case(self) -> float | None:
@@ -254,7 +271,8 @@ def extract_for_model(record: ModelRecord, mri: MriSettings, store_path: str, pr
     Returns
     -------
     MriReport
-        Cases extracted, already in the store, failed (seconds and memory are the caller's).
+        Cases extracted, already in the store, failed, and the phases of the extraction (set-up,
+        reading, geometry, clips, forward); the classifier, seconds and memory are the caller's.
 
     Raises
     ------
@@ -267,9 +285,11 @@ def extract_for_model(record: ModelRecord, mri: MriSettings, store_path: str, pr
     from mgmtfeat.extraction.run import extract_features
     from mgmtfeat.store import FeatureStore
 
+    start = time.perf_counter()
     runs = extraction_runs(record, mri, str(store_path))
-    check_runs(record, runs, FeatureStore(store_path))
+    check_runs(record, runs, FeatureStore(store_path))  # builds the nets (kept for the cases when jobs=1)
     report = MriReport(str(store_path), mri.features is None)
+    report.phases["setup"] = time.perf_counter() - start
     failed = {}
     for nets, settings, modalities in runs:
         if nets == ["radiomics"]:
@@ -278,6 +298,8 @@ def extract_for_model(record: ModelRecord, mri: MriSettings, store_path: str, pr
             part = extract_features(settings, progress=progress)
         report.done += part.done
         report.skipped += part.skipped
+        for phase in set(PHASES) & set(part.seconds):
+            report.phases[phase] += part.seconds[phase]
         failed.update({f["case_id"]: f for f in part.failed})
     report.failed = [failed[k] for k in sorted(failed)]
     return report
@@ -295,8 +317,9 @@ def predict_from_mri(settings, mri: MriSettings, progress: bool = True):
     Returns
     -------
     tuple
-        ``(predictions, metrics or None, MriReport)``; ``OUT/provenance.json`` also records the
-        extraction, the seconds per case and the peak memory, and ``OUT/failures.csv`` the cases
+        ``(predictions, metrics or None, MriReport)`` (its ``phases`` split the seconds, see
+        :data:`PHASES`); ``OUT/provenance.json`` also records the extraction, the seconds per case
+        and the peak memory, and ``OUT/failures.csv`` the cases
         that failed (``case_id, file, reason``).
 
     Raises
@@ -312,6 +335,7 @@ def predict_from_mri(settings, mri: MriSettings, progress: bool = True):
 
     start = time.perf_counter()
     record = read_record(settings.model_dir)
+    read = time.perf_counter() - start
     out = Path(settings.out)
     if (out / "predictions.csv").exists() and not settings.force:  # before the extraction, not after
         raise FileExistsError(f"--out {out} already holds predictions; choose another folder or pass --force")
@@ -321,7 +345,10 @@ def predict_from_mri(settings, mri: MriSettings, progress: bool = True):
         if not report.done and not report.skipped:
             raise BundleError(f"no case of {mri.data} could be extracted ({len(report.failed)} failed); see the "
                               "failures above")
+        report.phases["setup"] += read
+        classify = time.perf_counter()
         frame, metrics = predict_bundle(dataclasses.replace(settings, features=store))
+        report.phases["classifier"] = time.perf_counter() - classify
     report.seconds = time.perf_counter() - start
     report.peak_mib = peak_memory_mib()
     path = out / "provenance.json"

@@ -12,6 +12,8 @@ clips (``make-clips``, ``extract``, and ``predict --data``):
 
 from __future__ import annotations
 
+import time
+
 from mgmtfeat.clips.make import CaseClips, make_clips
 from mgmtfeat.clips.settings import ClipSettings
 from mgmtfeat.data.geometry import to_spacing
@@ -24,7 +26,7 @@ __all__ = ["case_clips", "read_case"]
 _SEG = {"seg": "require", "csv": "ignore", "brain": "ignore", "whole-brain": "ignore", "auto": "auto"}
 
 
-def read_case(ref: CaseRef, settings: ClipSettings = ClipSettings()) -> tuple[Case, dict]:
+def read_case(ref: CaseRef, settings: ClipSettings = ClipSettings(), seconds: dict | None = None) -> tuple[Case, dict]:
     """Read the series ``settings`` needs and bring them to its grid (:func:`mgmtfeat.data.geometry.to_spacing`).
 
     Parameters
@@ -33,6 +35,8 @@ def read_case(ref: CaseRef, settings: ClipSettings = ClipSettings()) -> tuple[Ca
     settings : ClipSettings
         ``modalities`` (which series are read), ``box`` (whether the segmentation is),
         ``series_uids``, ``spacing`` and ``interpolation``.
+    seconds : dict, optional
+        When given, ``"reading"`` (the files) and ``"geometry"`` (to the clip grid) are added to it.
 
     Returns
     -------
@@ -46,11 +50,18 @@ def read_case(ref: CaseRef, settings: ClipSettings = ClipSettings()) -> tuple[Ca
     CaseError
         Any data problem of the case (files, labels, grids).
     """
+    start = time.perf_counter()
     case = load_case(ref, seg=_SEG[settings.box], series_uids=settings.series_uids, modalities=settings.images)
-    return to_spacing(case, settings.spacing, settings.interpolation)
+    read = time.perf_counter()
+    case, geometry = to_spacing(case, settings.spacing, settings.interpolation)
+    if seconds is not None:
+        _add(seconds, "reading", read - start)
+        _add(seconds, "geometry", time.perf_counter() - read)
+    return case, geometry
 
 
-def case_clips(ref: CaseRef, settings: ClipSettings = ClipSettings(), boxes=None) -> tuple[Case, CaseClips]:
+def case_clips(ref: CaseRef, settings: ClipSettings = ClipSettings(), boxes=None,
+               seconds: dict | None = None) -> tuple[Case, CaseClips]:
     """The clips of one case made with ``settings``: :func:`read_case` then :func:`~mgmtfeat.clips.make.make_clips`.
 
     Parameters
@@ -60,6 +71,9 @@ def case_clips(ref: CaseRef, settings: ClipSettings = ClipSettings(), boxes=None
     settings : ClipSettings
     boxes : mapping, optional
         User boxes (:func:`~mgmtfeat.clips.settings.read_box_csv`), in the clip grid's frame coordinates.
+    seconds : dict, optional
+        When given, the seconds of each step are added to it: ``"reading"``, ``"geometry"`` (see
+        :func:`read_case`) and ``"clips"`` (:func:`~mgmtfeat.clips.make.make_clips`).
 
     Returns
     -------
@@ -74,9 +88,16 @@ def case_clips(ref: CaseRef, settings: ClipSettings = ClipSettings(), boxes=None
     CaseError
         Any data problem of the case.
     """
-    case, geometry = read_case(ref, settings)
+    case, geometry = read_case(ref, settings, seconds)
+    start = time.perf_counter()
     clips = make_clips(case, settings, boxes)
+    if seconds is not None:
+        _add(seconds, "clips", time.perf_counter() - start)
     if settings.spacing is not None:  # native clips keep today's metadata
         clips.meta["geometry"] = geometry
         clips.meta["notes"] = geometry["notes"] + clips.meta["notes"]
     return case, clips
+
+
+def _add(seconds: dict, step: str, value: float) -> None:
+    seconds[step] = seconds.get(step, 0.0) + value

@@ -20,9 +20,10 @@ __all__ = ["ExtractionReport", "select_cases", "stored_case_usable", "cases_to_d
 class ExtractionReport:
     """Counts and timings of one extraction run; with several nets, ``nets`` holds each net's own.
 
-    ``seconds`` has ``read_and_clip`` (paid once per case, whatever the number of nets),
-    ``forward`` (preprocessing and forward passes, summed over the nets) and ``total`` (wall time of
-    the case loop); a net's report in ``nets`` has its own ``forward`` only.
+    ``seconds`` has ``read_and_clip`` (paid once per case, whatever the number of nets; the clip
+    pass also gives its parts, :data:`mgmtfeat.extraction.worker.READ_STEPS`), ``forward``
+    (preprocessing and forward passes, summed over the nets) and ``total`` (wall time of the case
+    loop); a net's report in ``nets`` has its own ``forward`` only.
     """
 
     done: list[str] = field(default_factory=list)

@@ -27,7 +27,7 @@ from mgmtfeat._parallel import Executor, TaskKilledError
 from mgmtfeat.store import FeatureStore
 from mgmtfeat.extraction.case_loop import ExtractionReport, cases_to_do, enter_executor, resolve_inputs
 from mgmtfeat.extraction.nets import check_video_nets, net_list, net_settings, parse_weights
-from mgmtfeat.extraction.worker import backbone_provenance, case_features, extract_case, open_backbone
+from mgmtfeat.extraction.worker import READ_STEPS, backbone_provenance, case_features, extract_case, open_backbone
 
 log = logging.getLogger(__name__)
 
@@ -167,6 +167,8 @@ def _store_result(store: FeatureStore, ref, nets: Sequence[_Net], result: dict, 
         net.report.done.append(ref.case_id)
         net.report.seconds["forward"] += result["seconds"]["forward"][net.name]
     report.seconds["read_and_clip"] += result["seconds"]["read_and_clip"]
+    for step in READ_STEPS:  # read_and_clip's parts
+        report.seconds[step] = report.seconds.get(step, 0.0) + result["seconds"].get(step, 0.0)
     report.seconds["forward"] += sum(result["seconds"]["forward"].values())
     report.done.append(ref.case_id)
 

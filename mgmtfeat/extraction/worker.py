@@ -22,8 +22,11 @@ from mgmtfeat.clips.case import case_clips as clips_of_case
 from mgmtfeat.data.errors import CaseError
 from mgmtfeat.data.layouts import CaseRef
 
-__all__ = ["open_backbone", "read_clips", "nets_features", "case_features", "backbone_provenance", "extract_case",
-           "BACKBONE_LOCK", "cached_backbones"]
+__all__ = ["READ_STEPS", "open_backbone", "read_clips", "nets_features", "case_features", "backbone_provenance",
+           "extract_case", "BACKBONE_LOCK", "cached_backbones"]
+
+#: The parts of a task's ``read_and_clip`` seconds: the files, the clip grid, the clips.
+READ_STEPS = ("reading", "geometry", "clips")
 
 
 def open_backbone(settings):
@@ -35,22 +38,29 @@ def open_backbone(settings):
                            sampling=settings.sampling)
 
 
-def read_clips(ref: CaseRef, clip_settings: ClipSettings, boxes=None) -> tuple:
+def read_clips(ref: CaseRef, clip_settings: ClipSettings, boxes=None, seconds: dict | None = None) -> tuple:
     """The clips of a case, uint8 ``(n_clips, n_frames, box, box)`` (5 unless the settings leave modalities out),
     and the case's metadata.
+
+    When ``seconds`` is given, the seconds of ``"reading"``, ``"geometry"`` and ``"clips"`` (stacking
+    included) are added to it (:func:`mgmtfeat.clips.case.case_clips`).
 
     Raises
     ------
     CaseError
         The case's files cannot be read or clipped (data reasons, recorded by batch callers).
     """
-    _, case_clips = clips_of_case(ref, clip_settings, boxes)
+    _, case_clips = clips_of_case(ref, clip_settings, boxes, seconds)
     meta = {"layout": ref.layout, "brats_id": ref.brats_id, "box": case_clips.meta.get("box"),
             "frames": case_clips.meta.get("frames"), "box_source": case_clips.meta.get("box_source"),
             "notes": case_clips.meta.get("notes")}
     if "geometry" in case_clips.meta:  # resampled to the clip grid: recorded with the case (thick slices too)
         meta["geometry"] = case_clips.meta["geometry"]
-    return stack(case_clips), meta
+    start = time.perf_counter()
+    clips = stack(case_clips)
+    if seconds is not None:
+        seconds["clips"] = seconds.get("clips", 0.0) + time.perf_counter() - start
+    return clips, meta
 
 
 def nets_features(ref: CaseRef, backbones: Mapping[str, object], clip_settings: ClipSettings,
@@ -61,17 +71,18 @@ def nets_features(ref: CaseRef, backbones: Mapping[str, object], clip_settings: 
     -------
     tuple
         ``({net: {modality: (400,) float32}}, case metadata, seconds)``; seconds holds
-        ``read_and_clip`` (once) and ``forward`` (``{net: seconds}``, each net's preprocessing
-        and forward pass).
+        ``read_and_clip`` (once; split into ``reading``, ``geometry`` and ``clips``) and ``forward``
+        (``{net: seconds}``, each net's preprocessing and forward pass; the five clips in one batch).
 
     Raises
     ------
     CaseError
         The case's files cannot be read or clipped.
     """
+    steps: dict = {}
     start = time.perf_counter()
-    clips, meta = read_clips(ref, clip_settings, boxes)
-    seconds = {"read_and_clip": time.perf_counter() - start, "forward": {}}
+    clips, meta = read_clips(ref, clip_settings, boxes, steps)
+    seconds = {"read_and_clip": time.perf_counter() - start, **steps, "forward": {}}
     features = {}
     for net, backbone in backbones.items():
         start = time.perf_counter()

@@ -13,7 +13,7 @@ resolved as scikit-learn would read it first, then with dots for the double unde
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any
 
 __all__ = ["public_params", "resolve_name", "effective_params"]
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from mgmtfeat.cli import extract
-from mgmtfeat.backbones import cpu, create_backbone, native_bfloat16
+from mgmtfeat.backbones import create_backbone, native_bfloat16
 from mgmtfeat.data.synthetic import write_cohort
 from mgmtfeat.extraction.nets import run_dtype
 from mgmtfeat.extraction.run import ExtractionSettings

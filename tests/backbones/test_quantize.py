@@ -78,3 +78,12 @@ def test_extraction_checks_int8_before_any_work(tmp_path):
     assert run_dtype(store, settings) == "int8"
     with pytest.raises(ValueError, match=r"dtype='int8' is not available for 'i3d'"):
         run_dtype(store, ExtractionSettings(data=str(tmp_path), out=str(store.root), net="i3d", dtype="int8"))
+
+
+def test_an_int8_clip_gets_the_same_features_alone_or_beside_others(pair):
+    _, int8, clips = pair
+    others = np.random.default_rng(1).integers(0, 256, (3, 150, 32, 32), dtype=np.uint8)
+    together = int8.extract(np.concatenate([clips[:1], others]))[0]
+    # the same float32 operations on the same clip in the same order: equal to the bit. Run as one
+    # batch, dynamic quantisation would scale the clip by the range of all four and change it.
+    np.testing.assert_array_equal(together, int8.extract(clips[:1])[0])

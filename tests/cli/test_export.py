@@ -2,7 +2,6 @@
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from mgmtfeat.cli import export
 from mgmtfeat.backbones import list_backbones

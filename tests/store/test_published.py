@@ -1,4 +1,3 @@
-import hashlib
 import shutil
 
 import numpy as np
