@@ -13,7 +13,7 @@ of the real size, as no ViViT weights ship offline; float32 and int8) it:
    memory is that of the step alone, and reads the phases the library measures
    (:data:`mgmtfeat.bundle.from_mri.PHASES`): set-up (model folder read, net built, provenance
    checked), reading (NIfTI files), geometry (to 1 mm on the T1wCE grid), clips (the five 150-frame
-   clips, delta-T1 included), forward (the net on the five clips, one batch) and classifier.
+   clips, delta-T1 included), forward (the net on the five clips) and classifier.
 
 It prints one table: seconds per case of each phase, "other" (the store's bookkeeping: the total
 less the phases), the total seconds per case (the wall time of the step over the cases, as
@@ -22,8 +22,8 @@ does), core-seconds per case (total x torch threads), both against the paper's 7
 its 14 x 7.29 = 102 core-seconds (extraction included, its own hardware), and the peak memory. The
 load average before and after each run is printed too, since other work on a shared CPU skews the
 timings. int8 serves only the nets whose work is in linears (ViViT); bfloat16 is measured only on a
-CPU that computes it natively. ``--batching`` also times the forward of a case's five clips one by
-one against the one batch the extraction runs.
+CPU that computes it natively. ``--batching`` also times the forward of a case's five clips as one
+batch against one clip at a time (what the extraction runs on the CPU, ``Backbone.runs_as_one_batch``).
 
 Usage::
 
@@ -106,12 +106,12 @@ def _batching(model: str, mri) -> dict:
         run = net_settings(settings, nets, FeatureStore(tmp))[nets[0]]
     backbone = open_backbone(run)
     clips, _ = read_clips(find_cases(mri.data)[0], run.clip_settings)
-    backbone.extract(clips[:1])  # the one-clip shape's kernels made once (the batch's were made by the run)
+    backbone.extract(clips, batch=True)  # the batch shape's kernels made once (the one-clip shape's by the run)
     start = time.perf_counter()
-    batch = backbone.extract(clips)
+    batch = backbone.extract(clips, batch=True)
     batched = time.perf_counter() - start
     start = time.perf_counter()
-    single = np.concatenate([backbone.extract(clips[i:i + 1]) for i in range(len(clips))])
+    single = backbone.extract(clips, batch=False)
     one_by_one = time.perf_counter() - start
     return {"clips": len(clips), "batched_s": batched, "one_by_one_s": one_by_one,
             "max_abs_difference": float(np.abs(batch - single).max()),

@@ -119,32 +119,30 @@ class Backbone:
             out = self.model.forward_features(x) if return_embedding else self.model(x)
         return out.float()
 
-    def extract(self, clips: np.ndarray, return_embedding: bool = False) -> np.ndarray:
+    def extract(self, clips: np.ndarray, return_embedding: bool = False, batch: bool | None = None) -> np.ndarray:
         """Logits (or the pre-logit embedding) of each clip, or of each slice for an image network.
 
         Parameters
         ----------
         clips : np.ndarray of uint8, shape (n_clips, n_frames, H, W) or (n_slices, H, W)
             Video network: grey clips (n_frames = 150, H = W = 128 normally; any frame count is
-            sampled to the net's). Image network: grey slices. All run as one batch, except in
-            int8, where each clip runs alone so that its features do not depend on the others.
+            sampled to the net's). Image network: grey slices.
         return_embedding : bool
             Return the pre-logit embedding ``(n, D)`` instead of the logits.
+        batch : bool or None
+            Run all clips as one batch (True) or each clip alone (False). None (the default) chooses
+            as :meth:`runs_as_one_batch` says.
 
         Returns
         -------
         np.ndarray of float32, shape (n, num_classes)
             Pre-softmax logits (400 Kinetics-400 classes; 1000 ImageNet classes for
-            ``resnet50``). When the batch runs out of memory it is retried one by one.
+            ``resnet50``). When a batch runs out of memory it is retried one by one.
         """
         from mgmtfeat.backbones.preprocess import check_clips, check_slices
 
         (check_clips if self.kind == "video" else check_slices)(clips)
-        if self.dtype == "int8":
-            # Dynamic quantisation scales each activation by the range of the whole call: in a batch a
-            # clip's features would depend on its batch-mates (logits moved by up to 1 of 1.7). One clip
-            # per call keeps them its own, as the recorded int8 gate measured them; batching gave int8
-            # no speed (benchmarks/bench_predict_mri.py --batching).
+        if not (self.runs_as_one_batch() if batch is None else batch):
             return self._one_by_one(clips, return_embedding)
         try:
             return self._run(clips, return_embedding)
@@ -153,6 +151,22 @@ class Backbone:
                 raise
             _free_memory(self.device)
             return self._one_by_one(clips, return_embedding)
+
+    def runs_as_one_batch(self) -> bool:
+        """Whether :meth:`extract` runs a case's clips as one batch by default.
+
+        A video network on the CPU runs each clip alone: on the 2-core reference machine, idle, one
+        clip at a time was as fast or faster (ViViT 0.77 to 0.91 times the batch's time, I3D 0.85 to
+        0.99; ``benchmarks/bench_predict_mri.py --batching``), and a clip's features then do not
+        depend on which clips share its call (a batch moved ViViT's float32 logits by 1e-6). In int8,
+        on any device, each clip runs alone: dynamic quantisation scales each activation by the
+        range of the whole call, so in a batch a clip's logits moved by up to 1 (of 1.7) with its
+        batch-mates, and the recorded int8 gate was measured on single clips. Image networks (many
+        small slices) and video networks on a GPU run as one batch.
+        """
+        if self.dtype == "int8":
+            return False
+        return self.kind != "video" or self.device.type != "cpu"
 
     def _one_by_one(self, clips, return_embedding):
         return np.concatenate([self._run(clips[i:i + 1], return_embedding) for i in range(len(clips))])

@@ -1,7 +1,7 @@
 """Feature extraction: dataset folder -> clips -> backbones -> feature store, resumably.
 
 Each case is read, turned into its five clips, and the five clips run through each net of the run
-(``--net i3d,r2plus1d``: read and clipped once for all of them) as one batch; the 400 logits per
+(``--net i3d,r2plus1d``: read and clipped once for all of them); the 400 logits per
 clip land in each net's part of the store through its atomic write. Cases already in the store are
 skipped per (case, net), so a killed run loses at most the cases in flight and resumes where it
 stopped, running each case only through the nets that lack it; an entry that is damaged or was
@@ -67,7 +67,7 @@ def extract_features(settings: ExtractionSettings, progress: bool = True,
                      on_case: Callable[[str], None] | None = None, executor: Executor | None = None) -> ExtractionReport:
     """Extract the features of every case of ``settings.data`` into the store ``settings.out``.
 
-    One task per case (all five clips as one batch) runs where ``executor`` says: in this process,
+    One task per case (its five clips) runs where ``executor`` says: in this process,
     in ``settings.jobs`` processes, or on the Dask cluster of ``settings.scheduler``. Each worker
     process builds each net's backbone once. Workers only read the data, make the clips once and
     return the 5 x 400 logits of each net; this process writes them into the store (atomically, so

@@ -72,7 +72,7 @@ def nets_features(ref: CaseRef, backbones: Mapping[str, object], clip_settings: 
     tuple
         ``({net: {modality: (400,) float32}}, case metadata, seconds)``; seconds holds
         ``read_and_clip`` (once; split into ``reading``, ``geometry`` and ``clips``) and ``forward``
-        (``{net: seconds}``, each net's preprocessing and forward pass; the five clips in one batch).
+        (``{net: seconds}``, each net's preprocessing and forward pass over the five clips).
 
     Raises
     ------
