@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from mgmtfeat.backbones import WeightsError, create_backbone, get_weights_config
+from mgmtfeat.backbones import WeightsError, create_backbone, get_weights_config, native_bfloat16  # noqa: F401 (skipif string)
 from mgmtfeat.backbones.i3d import InceptionI3d, _same_pads, convert_flax_i3d
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "i3d_flax_reference.npz"

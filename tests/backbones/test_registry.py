@@ -89,6 +89,10 @@ def test_extract_shapes_provenance_and_oom_retry(monkeypatch):
     clips = np.random.default_rng(1).integers(0, 256, size=(3, 150, 64, 64), dtype=np.uint8)
     out = bb.extract(clips)
     assert out.shape == (3, 400) and out.dtype == np.float32 and np.isfinite(out).all()
+    assert not bb.runs_as_one_batch()  # a video net on the CPU runs one clip per call
+    # one batch of 3 against 3 calls: other oneDNN kernels, float32 sums ordered otherwise (a few ulp);
+    # 1e-4 holds on any CPU, while a clip given another's logits is off by O(1)
+    np.testing.assert_allclose(bb.extract(clips, batch=True), out, rtol=1e-4, atol=1e-4)
     emb = bb.extract(clips, return_embedding=True)
     assert emb.shape == (3, 2048)
     prov = bb.provenance
@@ -105,7 +109,7 @@ def test_extract_shapes_provenance_and_oom_retry(monkeypatch):
         return real_run(batch, return_embedding)
 
     monkeypatch.setattr(bb, "_run", flaky)
-    retried = bb.extract(clips)
+    retried = bb.extract(clips, batch=True)  # on the CPU a video net runs clips one by one unless asked
     assert calls == [3, 1, 1, 1]
     # batches of 1 instead of 3: oneDNN may pick other kernels, whose float32 sums are ordered otherwise
     # (a few ulp); 1e-4 holds on any CPU, while a clip given another's logits is off by O(1)
@@ -116,7 +120,7 @@ def test_extract_shapes_provenance_and_oom_retry(monkeypatch):
 
     monkeypatch.setattr(bb, "_run", broken)
     with pytest.raises(RuntimeError, match="some other failure"):
-        bb.extract(clips)
+        bb.extract(clips, batch=True)
 
 
 def test_create_backbone_argument_errors():

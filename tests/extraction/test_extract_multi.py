@@ -85,7 +85,7 @@ def test_resume_runs_only_the_missing_case_and_net(cohort, separate, tmp_path, c
     assert sorted(calls["read"]) == [second, third] and sorted(finished) == [second, third]
     assert report.skipped == [first] and sorted(report.done) == [second, third]
     assert report.nets["r2plus1d"].done == [second] and report.nets["slowfast"].done == [third]
-    assert set(report.seconds) == {"read_and_clip", "forward", "total"}
+    assert set(report.seconds) == {"read_and_clip", "reading", "geometry", "clips", "forward", "total"}
     assert all(set(part.seconds) == {"forward"} for part in report.nets.values())
     for net in NETS:
         assert_same_net(separate, out, net)
