@@ -50,6 +50,16 @@ def write_random_store(root: Path, n_cases: int = 40, net: str = "vivit", seed: 
     return store
 
 
+def load_script(path: Path, name: str | None = None):
+    """The module of a script that is not part of the package (a benchmark, a docs extension), run once."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name or path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def failing_after(real, fits: list, fail_after: int | None = None):
     """An estimator-factory builder (``make_estimator_factory``, ``estimator_factory``) that records each fit's seed in ``fits`` and raises after ``fail_after`` fits.
 

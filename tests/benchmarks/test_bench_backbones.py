@@ -1,6 +1,5 @@
 """Helpers of benchmarks/bench_backbones.py: the FLOP count's unit, the peak estimate, worker options."""
 
-import importlib.util
 from pathlib import Path
 
 import pytest
@@ -8,15 +7,14 @@ import torch
 
 from mgmtfeat.backbones import create_backbone
 
+from conftest import load_script
+
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_backbones.py"
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_backbones", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(SCRIPT)
 
 
 def test_fvcore_counts_multiply_adds(bench):

@@ -1,6 +1,5 @@
 """benchmarks/bench_predict_mri.py and the phases it reads: predict --data split into its parts, per net and dtype."""
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -11,6 +10,8 @@ from mgmtfeat.clips import ClipSettings
 from mgmtfeat.data.layouts import find_cases
 from mgmtfeat.data.synthetic import write_cohort
 from mgmtfeat.extraction.worker import READ_STEPS, read_clips
+
+from conftest import load_script
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_predict_mri.py"
 # the phases are timed inside the total's own clock, so they cannot add up to more than the total
@@ -24,10 +25,7 @@ REST_SHARE = 0.5
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_predict_mri", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(SCRIPT)
 
 
 def test_read_clips_splits_its_seconds(tmp_path):

@@ -11,7 +11,7 @@ from mgmtfeat.evaluation import concordance_correlation
 from mgmtfeat.evaluation.compare import compare_cv_models, corrected_cv_interval, cv_interval
 from mgmtfeat.store import FeatureStore
 
-from conftest import failing_after, write_random_store, write_multi_net_store
+from conftest import failing_after, write_random_store, write_multi_net_store, load_script
 
 FAST = {"snn": {"max_epochs": 4, "n_members": 1}, "mlp": {"max_epochs": 4}}
 #: A study's tables hold statistics (means, CIs, p-values, correlations, gains) that these tests recompute in
@@ -256,13 +256,7 @@ def test_table1_on_published_features(published_store, tmp_path):
 
 
 def _claims_module():
-    import importlib.util
-
-    path = Path(__file__).resolve().parents[2] / "benchmarks" / "claims.py"
-    spec = importlib.util.spec_from_file_location("claims_script", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(Path(__file__).resolve().parents[2] / "benchmarks" / "claims.py", "claims_script")
 
 
 def _fold_rows(configuration: str, aucs) -> pd.DataFrame:

@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from conftest import load_script
+
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
 #: The front page stays short: the rest lives in the site.
@@ -56,13 +58,9 @@ def test_pages_write_mgmtfeat_cmd():
 
 def test_api_reference_turns_sphinx_markup_into_markdown():
     """docs/_ext/rst_markdown.py: roles become optional links, ``::`` a colon, doctests a fenced block."""
-    import importlib.util
-
     import griffe
 
-    spec = importlib.util.spec_from_file_location("rst_markdown", DOCS / "_ext" / "rst_markdown.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_script(DOCS / "_ext" / "rst_markdown.py")
     package = griffe.Module("bundle", parent=griffe.Module("mgmtfeat"))
     text = ("Fit (:func:`fit_bundle`), :mod:`~mgmtfeat.store.slices`, :meth:`as dict\n<mgmtfeat.clips.Placement.as_dict>`."
             "\nA folder holds::\n\n    model.json\n\n>>> from mgmtfeat.bundle import fit_bundle\n>>> fit_bundle(s)\n0\n\nEnd.")

@@ -1,6 +1,5 @@
 """The notebooks execute (nbclient, kernel "python3" of this interpreter) and show tables and figures."""
 
-import importlib.util
 import json
 import os
 import sys
@@ -9,14 +8,13 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from conftest import load_script
+
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 
 
 def _builder():
-    spec = importlib.util.spec_from_file_location("make_notebooks", NOTEBOOKS / "make_notebooks.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(NOTEBOOKS / "make_notebooks.py")
 
 
 def test_default_python3_kernel_runs_this_interpreter():
