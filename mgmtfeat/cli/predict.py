@@ -118,12 +118,11 @@ def _check(args: argparse.Namespace) -> PredictOptions:
                           saliency=args.saliency)
 
 
-def _from_mri(args: argparse.Namespace, settings):
-    """``predict --data``: extraction as the model's, prediction, timing (and saliency maps)."""
+def _from_mri(args: argparse.Namespace, settings, record):
+    """``predict --data``: extraction as the model's ``record`` says, prediction, timing (and saliency maps)."""
     from mgmtfeat.bundle.from_mri import MriSettings, predict_from_mri
     from mgmtfeat.extraction.nets import parse_weights
 
-    record = _record(args)
     record_nets = record.nets
     if args.saliency:  # a request saliency cannot serve fails before the extraction, not after it
         from mgmtfeat.saliency.run import check_modality, positive_column
@@ -150,22 +149,17 @@ def _from_mri(args: argparse.Namespace, settings):
     return frame, metrics, report
 
 
-def _record(args: argparse.Namespace):
-    """The model folder's :class:`~mgmtfeat.bundle.record.ModelRecord`."""
-    from mgmtfeat.bundle.record import read_record
-
-    return read_record(args.model_dir)
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run ``mgmtfeat predict``; returns the exit status (2 for bad input, 1 when a case of --data failed)."""
 
     def work(args):
         from mgmtfeat.bundle import PredictSettings, predict_bundle
+        from mgmtfeat.bundle.record import read_record
         from mgmtfeat.bundle.slices import predict_slice_bundle
 
         _check(args)
-        slices = _record(args).is_slices
+        record = read_record(args.model_dir)
+        slices = record.is_slices
         if slices and args.scale != "none":
             raise ValueError("--scale applies to clip models; a slice model predicts per-slice embeddings as stored")
         settings = PredictSettings(
@@ -174,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
             ensemble=args.ensemble, force=args.force, scale=args.scale)
         failed = []
         if args.data is not None:
-            frame, metrics, report = _from_mri(args, settings)
+            frame, metrics, report = _from_mri(args, settings, record)
             failed = report.failed
         else:
             frame, metrics = (predict_slice_bundle if slices else predict_bundle)(settings)
