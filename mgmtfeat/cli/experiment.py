@@ -105,14 +105,26 @@ def main(argv: list[str] | None = None) -> int:
     parser = _parser(name)
     command = [*parser.prog.split(), *rest]  # as typed: `mgmtfeat experiment NAME ...` or `python -m ...`
 
-    def work(args):
-        from mgmtfeat.experiments import run_all, run_all_options, run_experiment
+    def checked(args):
+        """The settings and the experiment's keyword arguments, refused as a run refuses them (a dry run too)."""
+        from mgmtfeat.experiments import run_all_options
+        from mgmtfeat.experiments.base import check_models
 
         settings = settings_from_args(args, command=command)
+        options = run_all_options(args) if name == "all" else get_experiment(name)[1].kwargs(args)
+        for given in (getattr(args, "model", None), getattr(args, "models", None)):  # where the experiment has them
+            if given is not None:
+                check_models([given] if isinstance(given, str) else given)
+        return settings, options
+
+    def work(args):
+        from mgmtfeat.experiments import run_all, run_experiment
+
+        settings, options = checked(args)
         if name == "all":
-            run_all(settings, args.only, run_all_options(args), echo=lambda line: print(line, flush=True))
+            run_all(settings, args.only, options, echo=lambda line: print(line, flush=True))
         else:
-            tables = run_experiment(name, settings, **get_experiment(name)[1].kwargs(args))
+            tables = run_experiment(name, settings, **options)
             print(next(iter(tables.values())).round(3).to_string(index=False, max_cols=20))
         print(f"results in {settings.out}")
         return 0
@@ -120,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     def dry_run(args):
         from mgmtfeat.experiments import open_store
 
+        checked(args)
         store = open_store(args.features, args.published_source)
         print(f"experiment {name}: store {store.root} (nets: {', '.join(store.nets()) or 'none'}), "
               f"{args.repeats} x {args.folds}-fold CV, seed {args.seed}; would write {args.out}"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from mgmtfeat import __main__ as entry
-from mgmtfeat.cli import cv, export, extract, make_clips, synthetic
+from mgmtfeat.cli import cv, experiment, export, extract, make_clips, synthetic
 from mgmtfeat.data.synthetic import write_cohort
 
 from conftest import write_random_store
@@ -97,6 +97,22 @@ def test_dry_runs_write_nothing(tmp_path, capsys):
                         str(tmp_path / "t.csv"), "--dry-run"]) == 0
     assert "would write 20 rows" in capsys.readouterr().out
     assert sorted(p for p in tmp_path.rglob("*")) == before  # no folds file, no output, no settings
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["methods", "--folds", "1"], "--folds must be at least 2 (got 1)"),
+    (["methods", "--models", "logistic,nope"], "unknown model(s) nope; choose from snn"),
+    (["attention", "--model", "nope"], "unknown model(s) nope; choose from snn"),
+    (["all", "--models", "nope"], "unknown model(s) nope; choose from snn"),
+    (["methods", "--set", "logistic.nope=1"], "model 'logistic' has no parameter 'nope'"),
+])
+def test_an_experiment_dry_run_refuses_what_its_run_refuses(argv, message, tmp_path, capsys):
+    write_random_store(tmp_path / "features", n_cases=20)
+    for dry in (["--dry-run"], []):
+        assert experiment.main([*argv, "--features", str(tmp_path / "features"), "--out", str(tmp_path / "out"),
+                                *dry]) == 2
+        assert message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
 
 
 def test_dry_run_lists_what_the_store_already_holds(tmp_path, capsys):
