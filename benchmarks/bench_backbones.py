@@ -1,4 +1,4 @@
-"""Benchmark the backbones on one case (five clips) on the CPU: dtypes, memory layouts, fusion, FLOP rate.
+"""Benchmark the backbones on one case (five clips) on the CPU or a GPU: dtypes, memory layouts, fusion, FLOP rate.
 
 For each network and each (dtype, memory layout, fusion) asked for it reports, in the same run:
 
@@ -21,10 +21,11 @@ For each network and each (dtype, memory layout, fusion) asked for it reports, i
   cores x GHz x 32 FLOP/cycle (AVX2: 8 float32 lanes x 2 for a fused multiply-add x 2
   FMA units; 64 with AVX-512), GHz read from /proc/cpuinfo (the nominal clock a VM
   reports; turbo would raise the peak);
-* peak resident memory while extracting (VmHWM, reset before each run; each network
+* peak resident memory of the process while extracting (VmHWM, reset before each run; each network
   runs in its own subprocess and holds all its variants' weights, so the figure
   includes them), and the forward pass's own peak above the memory resident before it
-  (``fwd GB``: activations and workspace, the part a variant changes);
+  (``fwd GB``: activations and workspace, the part a variant changes; on a GPU, the peak of
+  GPU memory allocated by the forward above what was allocated before it);
 * for bfloat16 and int8, Lin's concordance correlation coefficient (CCC) of its logits with
   the float32 ones, the figures recorded as ``WeightsConfig.bf16_ccc`` and
   ``mgmtfeat.backbones.quantize.INT8_CCC`` (``--dtypes float32 int8``: ViViT only).
@@ -35,6 +36,11 @@ downloads here), labelled in the output. The clips are smooth seeded pseudo-volu
 without native bfloat16 (AVX2) bfloat16 is emulated and 20-50x slower: time it only on
 small inputs there (``--size 64 --frames 8``).
 
+``--device cuda`` runs the same on a GPU: timings wait for the GPU (``torch.cuda.synchronize``),
+the GEMM rate is the GPU's in each dtype (bfloat16 where ``torch.cuda.is_bf16_supported()``), the
+clips of a case run as one batch as extraction runs them there (``--clips 5``), and the CPU peak
+and ``%peak`` are left empty. int8 is CPU-only and is refused for a GPU.
+
 Usage::
 
     python benchmarks/bench_backbones.py                 # all four nets, float32 and bfloat16
@@ -43,6 +49,9 @@ Usage::
     # ViViT in float32 and int8, as written and fused, with its share of each dtype's GEMM rate
     python benchmarks/bench_backbones.py --nets vivit --dtypes float32 int8 --layouts contiguous \
         --fuse off on --clips 1 --repeats 3 --forward-only
+    # on a GPU: every net, float32 and bfloat16, a case's five clips as one batch
+    python benchmarks/bench_backbones.py --device cuda --dtypes float32 bfloat16 --layouts contiguous channels_last \
+        --clips 5 --repeats 3 --forward-only
     # before (contiguous, unfused) -> now (channels-last, fused), and the two steps between
     python benchmarks/bench_backbones.py --nets i3d slowfast r2plus1d --dtypes float32 \
         --layouts contiguous channels_last --fuse off on --clips 2 --repeats 3 --forward-only
@@ -81,6 +90,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--frames", type=int, help="override the net's input frames (small trials)")
     p.add_argument("--size", type=int, help="override the net's input size in pixels (small trials)")
     p.add_argument("--repeats", type=int, default=2, help="timed repeats per case (median is reported)")
+    p.add_argument("--device", default="cpu", help="torch device, e.g. cuda (default: cpu)")
     p.add_argument("--threads", type=int, default=os.cpu_count(),
                    help="torch threads (default: all cores)")
     p.add_argument("--no-flops", action="store_true", help="skip the fvcore FLOP count and the GEMM rate")
@@ -151,18 +161,34 @@ def count_macs(bb, x) -> float | None:
         return None
 
 
-def gemm_rate(dtype: str, n: int) -> float | None:
-    """GFLOP/s of one n x n by n x n product in ``dtype`` (2 n^3 FLOP), after a warm-up.
+def synchronize(device: str) -> None:
+    """Wait for the work queued on ``device`` (a GPU runs asynchronously; the CPU needs nothing)."""
+    import torch
 
-    int8: a dynamically quantised n -> n linear on n rows (:mod:`mgmtfeat.backbones.quantize`,
-    activation quantisation included), as the int8 network runs its linears. None for
-    bfloat16 on a CPU that emulates it (minutes per product, and no rate worth comparing).
-    """
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def native_bf16_on(device: str) -> bool:
+    """Whether ``device`` computes bfloat16 in hardware."""
     import torch
 
     from mgmtfeat.backbones import native_bfloat16
 
-    if dtype == "bfloat16" and not native_bfloat16():
+    return torch.cuda.is_bf16_supported() if torch.device(device).type == "cuda" else native_bfloat16()
+
+
+def gemm_rate(dtype: str, n: int, device: str = "cpu") -> float | None:
+    """GFLOP/s of one n x n by n x n product in ``dtype`` (2 n^3 FLOP) on ``device``, after a warm-up.
+
+    int8 (CPU only): a dynamically quantised n -> n linear on n rows
+    (:mod:`mgmtfeat.backbones.quantize`, activation quantisation included), as the int8 network
+    runs its linears. None for bfloat16 where it is emulated (minutes per product on a CPU, and no
+    rate worth comparing) and for int8 on a GPU.
+    """
+    import torch
+
+    if (dtype == "bfloat16" and not native_bf16_on(device)) or (dtype == "int8" and device != "cpu"):
         return None
     gen = torch.Generator().manual_seed(0)
     a = torch.randn(n, n, generator=gen)
@@ -171,13 +197,15 @@ def gemm_rate(dtype: str, n: int) -> float | None:
 
         op = quantize_linears(torch.nn.Sequential(torch.nn.Linear(n, n, bias=False)))
     else:
-        a = a.to(getattr(torch, dtype))
-        b = torch.randn(n, n, generator=gen).to(a.dtype)
+        a = a.to(device=device, dtype=getattr(torch, dtype))
+        b = torch.randn(n, n, generator=gen).to(device=device, dtype=a.dtype)
         op = lambda x: x @ b  # noqa: E731
     with torch.inference_mode():
         op(a)
+        synchronize(device)
         t0 = time.perf_counter()
         op(a)
+        synchronize(device)
         return 2 * n ** 3 / (time.perf_counter() - t0) / 1e9
 
 
@@ -221,12 +249,22 @@ def _peak_rss_gb(reset: bool = False, field: str = "VmHWM") -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2
 
 
+def _gpu_memory_gb(device: str, reset: bool = False, peak: bool = False) -> float:
+    """GPU memory allocated now, or its peak since the last reset, in GB (``reset`` starts a new peak)."""
+    import torch
+
+    if reset:
+        torch.cuda.reset_peak_memory_stats(device)
+    return (torch.cuda.max_memory_allocated(device) if peak else torch.cuda.memory_allocated(device)) / 1024 ** 3
+
+
 def run_worker(net: str, args) -> dict:
     """Time every (dtype, layout, fuse) variant of one network, interleaved; returns rows keyed by variant."""
     import torch
 
     from mgmtfeat.backbones import create_backbone
 
+    on_gpu = torch.device(args.device).type == "cuda"
     weights = None if net == "i3d" else "random"
     sizes = {k: v for k, v in (("num_frames", args.frames), ("size", args.size)) if v is not None}
     clips = make_case(args.clips, size=args.size)
@@ -237,11 +275,11 @@ def run_worker(net: str, args) -> dict:
                 key = f"{dtype}/{layout}/{fuse}"
                 _peak_rss_gb(reset=True)
                 t0 = time.perf_counter()
-                bb = create_backbone(net, weights=weights, dtype=dtype, threads=args.threads,
+                bb = create_backbone(net, weights=weights, dtype=dtype, threads=args.threads, device=args.device,
                                      channels_last=layout == "channels_last", fuse=fuse == "on", **sizes)
                 build_s = time.perf_counter() - t0
                 inputs[key] = bb.preprocess(clips)
-                bb.forward(inputs[key])  # warm-up (oneDNN primitive creation, allocator)
+                bb.forward(inputs[key]).cpu()  # warm-up (oneDNN primitives or cuDNN plans, allocator)
                 backbones[key] = bb
                 rows[key] = {"net": net, "dtype": dtype, "layout": layout, "fuse": fuse, "build_s": build_s,
                              "threads": torch.get_num_threads(), "clips": len(clips),
@@ -251,7 +289,7 @@ def run_worker(net: str, args) -> dict:
     gemm = {dtype: [] for dtype in args.dtypes}
     for _ in range(args.repeats):
         for dtype in (() if args.no_flops else args.dtypes):  # the GEMM rate beside the nets, same load
-            gemm[dtype].append(gemm_rate(dtype, args.gemm_size))
+            gemm[dtype].append(gemm_rate(dtype, args.gemm_size, args.device))
         for key, bb in backbones.items():
             row = rows[key]
             _peak_rss_gb(reset=True)
@@ -259,12 +297,14 @@ def run_worker(net: str, args) -> dict:
                 t0 = time.perf_counter()
                 bb.extract(clips)
                 row["case_s"].append(time.perf_counter() - t0)
-            resident = _peak_rss_gb(reset=True, field="VmRSS")
+            resident = _gpu_memory_gb(args.device, reset=True) if on_gpu else _peak_rss_gb(reset=True, field="VmRSS")
+            synchronize(args.device)
             t0 = time.perf_counter()
-            row["logits"] = bb.forward(inputs[key]).numpy().tolist()
+            row["logits"] = bb.forward(inputs[key]).cpu().numpy().tolist()  # .cpu() waits for the GPU
             row["forward_s"].append(time.perf_counter() - t0)
-            peak = _peak_rss_gb()
-            row["peak_rss_gb"] = max(row["peak_rss_gb"], peak)
+            host_peak = _peak_rss_gb()
+            peak = _gpu_memory_gb(args.device, peak=True) if on_gpu else host_peak
+            row["peak_rss_gb"] = max(row["peak_rss_gb"], host_peak)
             row["forward_extra_gb"] = max(row["forward_extra_gb"], peak - resident)
     macs = None
     if not args.no_flops:
@@ -286,15 +326,21 @@ def run_worker(net: str, args) -> dict:
 
 
 def main(argv=None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.device != "cpu":
+        import torch
+
+        if torch.device(args.device).type == "cuda" and not torch.cuda.is_available():
+            parser.error(f"--device {args.device}: this torch sees no CUDA device; leave --device out to run on the CPU")
     if args.worker:
         print(json.dumps(run_worker(args.worker, args)))
         return 0
-    peak, how = cpu_peak_gflops(args.threads)
+    peak, how = cpu_peak_gflops(args.threads) if args.device == "cpu" else (float("nan"), f"not estimated on {args.device}")
     load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
-    print(f"machine peak (float32): {peak:.1f} GFLOP/s = {how}")
+    print(f"machine peak (float32): {peak:.1f} GFLOP/s = {how}" if peak == peak else f"machine peak: {how}")
     print(f"load average at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; {args.clips} clips per case, "
-          f"{args.repeats} repeats, {args.threads} threads")
+          f"{args.repeats} repeats, {args.threads} threads, device {args.device}")
     print(f"{'net':9s} {'dtype':9s} {'layout':13s} {'fuse':4s} {'weights':7s} {'input':>8s} {'clip s':>7s} "
           f"{'case s':>7s} {'CL x':>5s} {'x bef':>5s} {'GMAC':>6s} {'GFLOP/s':>7s} {'%peak':>5s} {'peak GB':>7s} "
           f"{'fwd GB':>6s} {'CCC':>7s} {'GEMM/s':>6s} {'%GEMM':>5s}")
@@ -316,13 +362,14 @@ def main(argv=None) -> int:
             ref = rows.get(f"float32/{r['layout']}/{r['fuse']}")
             r["bf16_ccc"] = (float(concordance_correlation(np.ravel(ref["logits"]), np.ravel(r["logits"])))
                              if ref and r["dtype"] != "float32" else None)  # Lin's CCC over all logits
+            of_peak = 100 * r["gflops"] / peak if r["gflops"] and peak == peak else None  # peak is NaN on a GPU
             fmt = lambda v, spec: format(v, spec) if v is not None else "-".rjust(int(spec.split(".")[0]))  # noqa: E731
             print(f"{net:9s} {r['dtype']:9s} {r['layout']:13s} {r['fuse']:4s} "
                   f"{'random' if r['random_weights'] else 'real':7s} "
                   f"{r['num_frames']:>3d}x{r['size']:<4d} {r['clip_s']:7.2f} {fmt(r['case_s'], '7.2f')} "
                   f"{fmt(r['channels_last_speedup'], '5.2f')} {fmt(r['speedup_over_before'], '5.2f')} "
                   f"{fmt(r['gmac_per_clip'], '6.1f')} "
-                  f"{fmt(r['gflops'], '7.1f')} {fmt(r['gflops'] and 100 * r['gflops'] / peak, '5.1f')} "
+                  f"{fmt(r['gflops'], '7.1f')} {fmt(of_peak, '5.1f')} "
                   f"{r['peak_rss_gb']:7.2f} {r['forward_extra_gb']:6.2f} {fmt(r['bf16_ccc'], '7.4f')} "
                   f"{fmt(r['gemm_gflops'], '6.0f')} {fmt(r['gemm_share'] and 100 * r['gemm_share'], '5.1f')}",
                   flush=True)

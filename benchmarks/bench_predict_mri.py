@@ -30,6 +30,11 @@ Usage::
     python benchmarks/bench_predict_mri.py                      # i3d and vivit, float32 and int8, 3 BraTS-size cases
     python benchmarks/bench_predict_mri.py --nets vivit --dtypes float32 int8 bfloat16 --cases 1 --batching
     python benchmarks/bench_predict_mri.py --quick              # tiny cohort and inputs, random weights (tests)
+    python benchmarks/bench_predict_mri.py --device cuda --dtypes float32 bfloat16 --batching   # on a GPU
+
+On a GPU (``--device cuda``) the clips of a case run as one batch, bfloat16 is timed where
+``torch.cuda.is_bf16_supported()``, int8 (CPU-only) is skipped, and the core-seconds count the CPU
+threads only.
 """
 
 from __future__ import annotations
@@ -67,6 +72,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--shape", type=int, nargs=3, default=(240, 240, 155), metavar=("X", "Y", "Z"),
                    help="voxels per synthetic volume (default: the BraTS grid)")
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch threads (default: all cores)")
+    p.add_argument("--device", default="cpu", help="torch device of the net, e.g. cuda (default: cpu)")
     p.add_argument("--batching", action="store_true",
                    help="also time a case's five clips one by one against one batch (forward only)")
     p.add_argument("--quick", action="store_true",
@@ -78,11 +84,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 # -- the child process: one predict --data run, its phases and peak memory as JSON ---------------
-def _one(model: str, cohort: str, out: str, threads: int, batching: bool) -> dict:
+def _one(model: str, cohort: str, out: str, threads: int, batching: bool, device: str = "cpu") -> dict:
     from mgmtfeat.bundle import PredictSettings
     from mgmtfeat.bundle.from_mri import MriSettings, predict_from_mri
 
-    mri = MriSettings(data=cohort, threads=threads)
+    mri = MriSettings(data=cohort, threads=threads, device=device)
     frame, _, report = predict_from_mri(PredictSettings(model_dir=model, features=None, out=out), mri,
                                         progress=False)
     result = {"cases": len(frame), "seconds": report.seconds, "phases": report.phases, "peak_mib": report.peak_mib,
@@ -150,7 +156,7 @@ def _model(root: Path, net: str, weights: str | None, dtype: str, cohort: Path, 
 
 def _child(model: Path, cohort: Path, out: Path, args) -> dict:
     command = [sys.executable, str(Path(__file__).resolve()), "--one", str(model), str(cohort), str(out),
-               "--threads", str(args.threads), *(["--batching"] if args.batching else [])]
+               "--threads", str(args.threads), "--device", args.device, *(["--batching"] if args.batching else [])]
     load = os.getloadavg()[0]
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
@@ -181,25 +187,35 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def _unavailable(net: str, dtype: str) -> str | None:
-    """Why ``dtype`` is not timed for ``net`` on this machine, or None."""
+def _unavailable(net: str, dtype: str, device: str = "cpu") -> str | None:
+    """Why ``dtype`` is not timed for ``net`` on ``device``, or None."""
+    import torch
+
     from mgmtfeat.backbones import native_bfloat16
     from mgmtfeat.backbones.quantize import check_int8
 
-    if dtype == "bfloat16" and not native_bfloat16():
+    if device == "cpu" and dtype == "bfloat16" and not native_bfloat16():
         return BF16_SKIPPED
+    if device != "cpu" and dtype == "bfloat16" and not torch.cuda.is_bf16_supported():
+        return f"bfloat16: not measured, {device} does not compute it natively"
     if dtype == "int8":
         try:
-            check_int8(net, "cpu")
-        except ValueError:
-            return f"{net} int8: not available (int8 quantises linears; {net}'s work is in convolutions)"
+            check_int8(net, device)
+        except ValueError as err:
+            return f"{net} int8: not available ({err})"
     return None
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.device != "cpu":
+        import torch
+
+        if torch.device(args.device).type == "cuda" and not torch.cuda.is_available():
+            parser.error(f"--device {args.device}: this torch sees no CUDA device; leave --device out to run on the CPU")
     if args.one:
-        print(json.dumps(_one(*args.one, args.threads, args.batching)))
+        print(json.dumps(_one(*args.one, args.threads, args.batching, args.device)))
         return 0
     from mgmtfeat.data.synthetic import write_cohort
 
@@ -210,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
         cohort = write_cohort(Path(tmp) / "cohort", "brats2021", n_cases=args.cases, shape=shape, seed=0)
         for net in args.nets:
             for dtype in args.dtypes:
-                why = _unavailable(net, dtype)
+                why = _unavailable(net, dtype, args.device)
                 if why:
                     notes += [why] if why not in notes else []
                     continue
@@ -223,7 +239,8 @@ def main(argv: list[str] | None = None) -> int:
                 rows.append(results[f"{net}/{dtype}"]["row"])
                 print(f"{net} {dtype} ({'random weights' if weights else 'its own weights'}): load average "
                       f"{result['load_before']:.1f} before, {result['load_after']:.1f} after", flush=True)
-    print(f"\n{args.cases} cases of {'x'.join(map(str, shape))} voxels, {args.threads} torch threads; seconds per "
+    print(f"\n{args.cases} cases of {'x'.join(map(str, shape))} voxels, {args.threads} torch threads, device "
+          f"{args.device}; seconds per "
           f"case (the paper: {PAPER_SECONDS_PER_CASE} s per case, {PAPER_CORES} x {PAPER_SECONDS_PER_CASE} = "
           f"{PAPER_CORE_SECONDS:.0f} core-seconds)\n")
     print(table(rows))

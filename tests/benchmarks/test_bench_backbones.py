@@ -39,6 +39,18 @@ def test_peak_estimate_and_worker_options(bench):
     assert bench.make_case(1, size=32).shape == (1, 150, 32, 32)
 
 
+def test_gemm_rate_and_device_checks(bench):
+    from mgmtfeat.backbones import native_bfloat16
+
+    assert bench.gemm_rate("float32", 64) > 0
+    assert bench.gemm_rate("int8", 64, "cuda") is None  # int8 is CPU-only: nothing is run
+    assert bench.native_bf16_on("cpu") == native_bfloat16()
+    if not torch.cuda.is_available():
+        with pytest.raises(SystemExit) as exit_:
+            bench.main(["--device", "cuda", "--nets", "i3d"])
+        assert exit_.value.code == 2
+
+
 # ViViT's attention products, which fvcore alone skips (SDPA)
 
 def _vivit_macs(frames, size, hidden, layers, mlp, heads, classes=400):

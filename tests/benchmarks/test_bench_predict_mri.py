@@ -70,3 +70,4 @@ def test_int8_is_skipped_for_a_convolutional_net_and_bfloat16_where_emulated(ben
     assert "i3d int8: not available" in bench._unavailable("i3d", "int8")  # int8 quantises linears only
     assert bench._unavailable("vivit", "int8") is None and bench._unavailable("i3d", "float32") is None
     assert (bench._unavailable("vivit", "bfloat16") is None) == native_bfloat16()
+    assert "runs on the CPU only" in bench._unavailable("vivit", "int8", "cuda")  # checked without a GPU
