@@ -63,6 +63,10 @@ def add_dataset_arguments(p: argparse.ArgumentParser) -> None:
                    "each series' own grid")
     p.add_argument("--interpolation", choices=["linear", "bspline"], default=d.interpolation,
                    help="how images are resampled to --spacing (masks: nearest neighbour; default %(default)s)")
+    p.add_argument("--antialias", action="store_true",
+                   help="smooth each image before it is brought to a coarser grid (e.g. a 0.5 mm T1wCE to 1 mm), "
+                   "with the Gaussian TorchIO's Resample(antialias=True) uses, so that its fine noise and texture do "
+                   "not alias into the clips (off by default, as in TorchIO and MONAI; 1 mm data are untouched)")
     p.add_argument("--exact-percentiles", action="store_true",
                    help="compute the 1st/99th percentiles over all brain voxels instead of a "
                         f"{d.percentile_sample}-voxel regular subsample (slower)")
@@ -78,7 +82,7 @@ def clip_settings(args: argparse.Namespace) -> ClipSettings:
     return ClipSettings(n_frames=args.frames, box_size=args.box_size, box=args.box,
                         large_tumour=args.large_tumour, delta_grid=args.delta_grid,
                         series_uids=tuple(args.series_uid), spacing=args.spacing,
-                        interpolation=args.interpolation,
+                        interpolation=args.interpolation, antialias=args.antialias,
                         modalities=tuple(args.modalities) if args.modalities else ClipSettings().modalities,
                         percentile_sample=0 if args.exact_percentiles else ClipSettings().percentile_sample)
 

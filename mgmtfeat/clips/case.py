@@ -53,7 +53,7 @@ def read_case(ref: CaseRef, settings: ClipSettings = ClipSettings(), seconds: di
     start = time.perf_counter()
     case = load_case(ref, seg=_SEG[settings.box], series_uids=settings.series_uids, modalities=settings.images)
     read = time.perf_counter()
-    case, geometry = to_spacing(case, settings.spacing, settings.interpolation)
+    case, geometry = to_spacing(case, settings.spacing, settings.interpolation, settings.antialias)
     if seconds is not None:
         _add(seconds, "reading", read - start)
         _add(seconds, "geometry", time.perf_counter() - read)

@@ -49,6 +49,9 @@ class ClipSettings:
         before the option existed still match.
     interpolation : {"linear", "bspline"}
         How images are resampled when ``spacing`` is set (masks: nearest neighbour).
+    antialias : bool
+        Smooth an image before it is brought to a coarser grid (a 0.5 mm series to 1 mm;
+        :mod:`mgmtfeat.data.geometry`); recorded only when on, so earlier provenance still matches.
     modalities : tuple of str
         The clips made, from :data:`mgmtfeat.MODALITIES` (``--modalities t1ce,t2,delta_t1``);
         a modality left out is not read at all. Recorded only when not all five.
@@ -64,6 +67,7 @@ class ClipSettings:
     series_uids: tuple[str, ...] = ()
     spacing: float | None = 1.0
     interpolation: str = "linear"
+    antialias: bool = False
     modalities: tuple[str, ...] = MODALITIES
 
     def __post_init__(self):
@@ -93,6 +97,11 @@ class ClipSettings:
             object.__setattr__(self, "spacing", float(self.spacing))
         if self.interpolation not in _INTERPOLATIONS:
             raise ValueError(f"interpolation={self.interpolation!r} is not one of {_INTERPOLATIONS}")
+        if not isinstance(self.antialias, (bool, np.bool_)):
+            raise ValueError(f"antialias={self.antialias!r} must be True or False")
+        if self.antialias and self.spacing is None:
+            raise ValueError("antialias=True smooths before resampling, and spacing=None (--spacing native) resamples "
+                             "nothing: give a spacing (e.g. 1) or leave anti-aliasing off")
         modalities = (self.modalities,) if isinstance(self.modalities, str) else tuple(self.modalities)
         bad = [m for m in modalities if m not in MODALITIES]
         if bad or not modalities or len(set(modalities)) != len(modalities):
@@ -117,6 +126,8 @@ class ClipSettings:
             del out["series_uids"]
         if self.spacing is None:  # native grid: what every clip was before resampling existed
             del out["spacing"], out["interpolation"]
+        if not self.antialias:  # off: what every clip was before the option existed
+            del out["antialias"]
         if self.modalities == MODALITIES:
             del out["modalities"]
         else:
