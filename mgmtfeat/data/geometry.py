@@ -153,11 +153,21 @@ def antialias_sigmas(source_spacing, spacing: float) -> np.ndarray:
 
 
 def _smoothed(image, sigmas: np.ndarray):
-    """``image`` smoothed with a Gaussian of ``sigmas`` mm per axis (SimpleITK's recursive Gaussian, as TorchIO)."""
+    """``image`` smoothed with a Gaussian of ``sigmas`` mm per axis, by SimpleITK's recursive Gaussian.
+
+    The filter TorchIO uses (``SmoothingRecursiveGaussian``), one axis at a time and only along the
+    axes to smooth: TorchIO also passes over the others with a sigma of 1e-9 mm, which changes no
+    voxel (a test compares the two) and cost a third of the time on a 512 x 512 x 155 series.
+    """
     import SimpleITK as sitk
 
-    # the recursive filter refuses a zero sigma: a sigma a billionth of a mm leaves an axis as it is (as TorchIO)
-    return sitk.SmoothingRecursiveGaussian(image, [float(v) if v > 0 else 1e-9 for v in sigmas])
+    for axis, sigma in enumerate(sigmas):
+        if sigma > 0:
+            gaussian = sitk.RecursiveGaussianImageFilter()
+            gaussian.SetSigma(float(sigma))
+            gaussian.SetDirection(axis)
+            image = gaussian.Execute(image)
+    return image
 
 
 def resample(volume: Volume, shape, affine: np.ndarray, interpolation: str = "linear", case_id: str = "?",
