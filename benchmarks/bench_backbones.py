@@ -69,6 +69,7 @@ import time
 
 import numpy as np
 
+from mgmtfeat.backbones import check_device
 from mgmtfeat.evaluation import concordance_correlation
 
 DTYPES = ("float32", "bfloat16", "int8")  # int8: opt-in, ViViT only (mgmtfeat.backbones.quantize)
@@ -169,15 +170,6 @@ def synchronize(device: str) -> None:
         torch.cuda.synchronize(device)
 
 
-def native_bf16_on(device: str) -> bool:
-    """Whether ``device`` computes bfloat16 in hardware."""
-    import torch
-
-    from mgmtfeat.backbones import native_bfloat16
-
-    return torch.cuda.is_bf16_supported() if torch.device(device).type == "cuda" else native_bfloat16()
-
-
 def gemm_rate(dtype: str, n: int, device: str = "cpu") -> float | None:
     """GFLOP/s of one n x n by n x n product in ``dtype`` (2 n^3 FLOP) on ``device``, after a warm-up.
 
@@ -188,7 +180,9 @@ def gemm_rate(dtype: str, n: int, device: str = "cpu") -> float | None:
     """
     import torch
 
-    if (dtype == "bfloat16" and not native_bf16_on(device)) or (dtype == "int8" and device != "cpu"):
+    from mgmtfeat.backbones import native_bfloat16_on
+
+    if (dtype == "bfloat16" and not native_bfloat16_on(device)) or (dtype == "int8" and device != "cpu"):
         return None
     gen = torch.Generator().manual_seed(0)
     a = torch.randn(n, n, generator=gen)
@@ -328,11 +322,10 @@ def run_worker(net: str, args) -> dict:
 def main(argv=None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    if args.device != "cpu":
-        import torch
-
-        if torch.device(args.device).type == "cuda" and not torch.cuda.is_available():
-            parser.error(f"--device {args.device}: this torch sees no CUDA device; leave --device out to run on the CPU")
+    try:
+        check_device(args.device)
+    except ValueError as err:
+        parser.error(str(err))
     if args.worker:
         print(json.dumps(run_worker(args.worker, args)))
         return 0

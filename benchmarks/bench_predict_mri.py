@@ -189,15 +189,11 @@ def table(rows: list[dict]) -> str:
 
 def _unavailable(net: str, dtype: str, device: str = "cpu") -> str | None:
     """Why ``dtype`` is not timed for ``net`` on ``device``, or None."""
-    import torch
-
-    from mgmtfeat.backbones import native_bfloat16
+    from mgmtfeat.backbones import native_bfloat16_on
     from mgmtfeat.backbones.quantize import check_int8
 
-    if device == "cpu" and dtype == "bfloat16" and not native_bfloat16():
-        return BF16_SKIPPED
-    if device != "cpu" and dtype == "bfloat16" and not torch.cuda.is_bf16_supported():
-        return f"bfloat16: not measured, {device} does not compute it natively"
+    if dtype == "bfloat16" and not native_bfloat16_on(device):
+        return BF16_SKIPPED if device == "cpu" else f"bfloat16: not measured, {device} does not compute it natively"
     if dtype == "int8":
         try:
             check_int8(net, device)
@@ -209,11 +205,12 @@ def _unavailable(net: str, dtype: str, device: str = "cpu") -> str | None:
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    if args.device != "cpu":
-        import torch
+    from mgmtfeat.backbones import check_device
 
-        if torch.device(args.device).type == "cuda" and not torch.cuda.is_available():
-            parser.error(f"--device {args.device}: this torch sees no CUDA device; leave --device out to run on the CPU")
+    try:
+        check_device(args.device)
+    except ValueError as err:
+        parser.error(str(err))
     if args.one:
         print(json.dumps(_one(*args.one, args.threads, args.batching, args.device)))
         return 0

@@ -14,6 +14,7 @@ only when a backbone is built.
 """
 
 from mgmtfeat.backbones.cpu import native_bfloat16
+from mgmtfeat.backbones.devices import check_device, native_bfloat16_on
 from mgmtfeat.backbones.registry import (
     Backbone,
     canonical_name,
@@ -38,6 +39,8 @@ __all__ = [
     "get_weights_config",
     "list_backbones",
     "native_bfloat16",
+    "native_bfloat16_on",
+    "check_device",
     "register_backbone",
     "resolve_dtype",
 ]

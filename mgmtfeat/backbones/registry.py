@@ -19,8 +19,9 @@ import importlib
 import pkgutil
 from typing import Callable
 
-from mgmtfeat.backbones import cpu, dtype_choice
+from mgmtfeat.backbones import dtype_choice
 from mgmtfeat.backbones.backbone import Backbone
+from mgmtfeat.backbones.devices import check_device, native_bfloat16_on
 from mgmtfeat.backbones.weights import KINDS, WeightsConfig
 
 __all__ = ["register_backbone", "create_backbone", "list_backbones", "get_weights_config", "Backbone",
@@ -173,19 +174,8 @@ def resolve_dtype(name: str, dtype: str = "auto", device: str = "cpu") -> str:
         return dtype
     config = get_weights_config(name)
     ccc_ok = config.bf16_ccc is not None and config.bf16_ccc >= BF16_MIN_CCC
-    return dtype_choice.choose(name, device, config.bf16_ccc, ccc_ok and _native_bfloat16(device), create_backbone,
+    return dtype_choice.choose(name, device, config.bf16_ccc, ccc_ok and native_bfloat16_on(device), create_backbone,
                                bool(config.channels_last))["dtype"]
-
-
-def _native_bfloat16(device) -> bool:
-    import torch
-
-    device = torch.device(device)
-    if device.type == "cpu":
-        return cpu.native_bfloat16()
-    if device.type == "cuda":
-        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    return False
 
 
 def create_backbone(
@@ -262,6 +252,7 @@ def create_backbone(
     builder, config = _lookup(name)
     own_size = (config.num_frames, config.size)
     config = with_sampling(name, config, sampling, paper_backbones())
+    check_device(device)  # a clear error, not torch's, before anything is built or timed on it
     dtype = resolve_dtype(name, dtype, device)
     if threads is not None:
         if int(threads) < 1:

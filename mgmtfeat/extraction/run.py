@@ -26,6 +26,7 @@ from mgmtfeat.clips.slices import SliceSettings
 from mgmtfeat._parallel import Executor, TaskKilledError
 from mgmtfeat.store import FeatureStore
 from mgmtfeat.extraction.case_loop import ExtractionReport, cases_to_do, enter_executor, resolve_inputs
+from mgmtfeat.backbones.devices import check_device
 from mgmtfeat.extraction.nets import check_video_nets, net_list, net_settings, parse_weights
 from mgmtfeat.extraction.worker import READ_STEPS, backbone_provenance, case_features, extract_case, open_backbone
 
@@ -100,7 +101,7 @@ def extract_features(settings: ExtractionSettings, progress: bool = True,
     ------
     ValueError
         No cases in the folder, an unknown, image (2D) or duplicated net, radiomics beside video
-        nets, bad ``weights``, weights that cannot be loaded, or a store holding features of a net
+        nets, a device this machine cannot run on (the cases running here; ``check_device``), bad ``weights``, weights that cannot be loaded, or a store holding features of a net
         made with other settings (without ``force``).
     SchedulerError
         The scheduler cannot be reached, or a case kept killing the workers it ran on.
@@ -112,8 +113,11 @@ def extract_features(settings: ExtractionSettings, progress: bool = True,
         return extract_radiomics(replace(settings, net="radiomics"), progress, on_case, executor)
     if settings.slices is not None:
         raise ValueError("settings.slices asks for the slice pathway: call mgmtfeat.extraction.slices.extract_slices")
-    # an unknown net, a 2D one or weights for no net of the run fail before any data is read or cluster starts
+    # an unknown net, a 2D one, a device this machine lacks (when the cases run here) or weights for no net of
+    # the run fail before any data is read or cluster starts
     check_video_nets(nets)
+    if settings.scheduler is None and executor is None:  # a cluster's workers may have the GPU this machine lacks
+        check_device(settings.device)
     settings = replace(settings, weights=parse_weights(settings.weights, nets))
     return _clip_pass(settings, nets, progress, on_case, executor)
 

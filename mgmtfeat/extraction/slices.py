@@ -91,9 +91,9 @@ def extract_slices(settings, progress: bool = True, on_case=None, executor=None)
     Raises
     ------
     ValueError
-        A video network, an unknown net, or a store holding this net's features made otherwise.
+        A video network, an unknown net, a device this machine cannot run on, or a store holding this net's features made otherwise.
     """
-    from mgmtfeat.backbones import check_backbone_kind
+    from mgmtfeat.backbones import check_backbone_kind, check_device
     from mgmtfeat.extraction.case_loop import (ExtractionReport, cases_to_do, enter_executor, resolve_inputs,
                                                store_results)
     from mgmtfeat.extraction.nets import net_list, parse_weights, run_dtype
@@ -104,6 +104,8 @@ def extract_slices(settings, progress: bool = True, on_case=None, executor=None)
         raise ValueError(f"--net {','.join(nets)}: the slice pathway extracts one image network per run")
     net = nets[0]
     check_backbone_kind(net, "image", pathway="the slice pathway (--pathway slices)")
+    if settings.scheduler is None and executor is None:  # a cluster's workers may have the GPU this machine lacks
+        check_device(settings.device)
     settings, refs, boxes, store = resolve_inputs(replace(settings, net=net,
                                                           weights=parse_weights(settings.weights, nets)[net]))
     settings = replace(settings, dtype=run_dtype(store, settings))
