@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import os
 from pathlib import Path
 
 import numpy as np
@@ -75,6 +77,29 @@ def failing_after(real, fits: list, fail_after: int | None = None):
             return build(seed)
         return factory
     return make
+
+
+def full_disk(monkeypatch, spare: str | None = None, name_file: bool = True) -> None:
+    """``os.replace`` into a path under a ``results`` folder (except one holding ``spare``) fails as a full disk does.
+
+    ``name_file=False``: the error names no file, as the system may leave it.
+    """
+    real = os.replace
+
+    def full(src, dst, *args, **kwargs):
+        if "results" in str(dst) and (spare is None or spare not in str(dst)):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), *([str(dst)] if name_file else []))
+        return real(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(os, "replace", full)
+
+
+def break_case_file(cohort: Path, index: int, modality: str) -> str:
+    """Truncate the ``modality`` file of the ``index``-th case (sorted) of a BraTS 2021 folder, as a broken
+    download leaves it; returns that case's id."""
+    victim = sorted(Path(cohort).glob("BraTS2021_*"))[index]
+    (victim / f"{victim.name}_{modality}.nii.gz").write_bytes(b"\x1f\x8b\x08 truncated")
+    return victim.name
 
 
 #: Shape of :func:`lps_image`.

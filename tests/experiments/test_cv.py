@@ -6,7 +6,7 @@ import pytest
 
 from mgmtfeat.cli import cv
 
-from conftest import failing_after, write_random_store
+from conftest import failing_after, full_disk, write_random_store
 
 
 def test_help_lists_every_option(capsys):
@@ -144,18 +144,8 @@ def test_an_out_folder_holding_an_input_is_refused_before_anything_is_deleted(tm
 
 
 def test_a_full_disk_is_reported_and_leaves_no_partial_folder(tmp_path, capsys, monkeypatch):
-    import errno
-    import os
-
     store = write_random_store(tmp_path / "store", n_cases=20)
-    real = os.replace
-
-    def full(src, dst, *args, **kwargs):
-        if "results" in str(dst):
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(dst))
-        return real(src, dst, *args, **kwargs)
-
-    monkeypatch.setattr(os, "replace", full)
+    full_disk(monkeypatch)
     out = tmp_path / "results" / "cv"
     assert cv.main(["--features", str(store.root), "--model", "logistic", "--repeats", "1", "--folds", "2",
                     "--out", str(out), "--quiet"]) == 2

@@ -21,7 +21,7 @@ from mgmtfeat.extraction.run import ExtractionSettings, extract_features  # noqa
 from mgmtfeat.store import FeatureStore  # noqa: E402
 from mgmtfeat.data.synthetic import write_cohort  # noqa: E402
 
-from conftest import assert_same_net, write_random_store  # noqa: E402
+from conftest import assert_same_net, break_case_file, write_random_store  # noqa: E402
 
 N_CASES = 6
 
@@ -66,8 +66,7 @@ def cohort(tmp_path_factory) -> Path:
     """Six small cases, the third with a truncated T1wCE file (a data failure)."""
     root = write_cohort(tmp_path_factory.mktemp("data") / "brats", layout="brats2021", n_cases=N_CASES,
                         shape=(48, 48, 24), seed=3)
-    victim = sorted(root.glob("BraTS2021_*"))[2]
-    (victim / f"{victim.name}_t1ce.nii.gz").write_bytes(b"\x1f\x8b\x08 truncated")
+    break_case_file(root, 2, "t1ce")
     return root
 
 

@@ -17,6 +17,8 @@ from mgmtfeat.cli import extract
 from mgmtfeat.store import FeatureStore
 from mgmtfeat.data.synthetic import write_cohort
 
+from conftest import break_case_file
+
 # a small random-weight SlowFast on short, small inputs keeps these tests fast
 FAST = ["--net", "slowfast", "--weights", "random", "--net-frames", "8", "--net-size", "64", "--threads", "1", "--quiet"]
 
@@ -63,14 +65,13 @@ def test_a_broken_case_is_recorded_and_the_rest_go_on(cohort, tmp_path, capsys):
 
     data = tmp_path / "data"
     shutil.copytree(cohort, data)
-    victim = sorted(data.glob("BraTS2021_*"))[1]
-    (victim / f"{victim.name}_t1ce.nii.gz").write_bytes(b"\x1f\x8b\x08 truncated")
+    victim = break_case_file(data, 1, "t1ce")
     out = tmp_path / "store"
     assert extract.main(["--data", str(data), "--out", str(out), *FAST]) == 1
     assert len(FeatureStore(out).case_ids("slowfast")) == 4
     report = (out / "slowfast" / "failures.csv").read_text()
-    assert victim.name in report and "t1ce" in report
-    assert f"failed: case {victim.name}" in capsys.readouterr().err
+    assert victim in report and "t1ce" in report
+    assert f"failed: case {victim}" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("argv, message", [(["--net", "nope"], "known backbones: i3d"),

@@ -13,7 +13,7 @@ from mgmtfeat.extraction.nets import net_list, net_settings, parse_weights
 from mgmtfeat.extraction.run import ExtractionSettings, extract_features
 from mgmtfeat.store import FeatureStore
 
-from conftest import assert_same_net
+from conftest import assert_same_net, break_case_file
 
 NETS = ("slowfast", "r2plus1d")
 # two small random-weight nets on short, small inputs keep these tests fast
@@ -97,15 +97,14 @@ def test_resume_runs_only_the_missing_case_and_net(cohort, separate, tmp_path, c
 def test_a_failing_case_is_recorded_in_each_net_and_the_run_goes_on(cohort, tmp_path, capsys):
     data = tmp_path / "data"
     shutil.copytree(cohort, data)
-    victim = sorted(data.glob("BraTS2021_*"))[1]
-    (victim / f"{victim.name}_t2.nii.gz").write_bytes(b"\x1f\x8b\x08 truncated")
+    victim = break_case_file(data, 1, "t2")
     out = tmp_path / "store"
     assert extract.main(["--data", str(data), "--out", str(out), *BOTH]) == 1
     for net in NETS:
         assert len(FeatureStore(out).case_ids(net)) == 2
-        assert victim.name in (out / net / "failures.csv").read_text()
+        assert victim in (out / net / "failures.csv").read_text()
     captured = capsys.readouterr()
-    assert captured.err.count(f"failed: case {victim.name}") == 1  # one line per case, not per net
+    assert captured.err.count(f"failed: case {victim}") == 1  # one line per case, not per net
     assert "2 cases read and clipped once for 2 nets, 0 already in the store for every net, 1 failed" in captured.out
 
 

@@ -1,6 +1,5 @@
 """Faults explained: a full disk during `cv --out`, and a second extraction on a claimed store net."""
 
-import errno
 import os
 import socket
 
@@ -10,21 +9,9 @@ from mgmtfeat.cli import cv, extract
 from mgmtfeat.data.synthetic import write_cohort
 from mgmtfeat.store import FeatureStore
 
-from conftest import failing_after, write_random_store
+from conftest import failing_after, full_disk, write_random_store
 
 FAST = ["--net", "slowfast", "--weights", "random", "--net-frames", "8", "--net-size", "64", "--threads", "1", "--quiet"]
-
-
-def _full_disk_after_the_folds(monkeypatch):
-    """``os.replace`` into the results (not the fold cache) fails as a full disk does, naming no file."""
-    real = os.replace
-
-    def full(src, dst, *args, **kwargs):
-        if "results" in str(dst) and "fold-cache" not in str(dst):
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))  # the system names no file
-        return real(src, dst, *args, **kwargs)
-
-    monkeypatch.setattr(os, "replace", full)
 
 
 def test_a_full_disk_names_the_folder_kept_for_resuming_and_how_to_start_over(tmp_path, capsys, monkeypatch):
@@ -37,7 +24,7 @@ def test_a_full_disk_names_the_folder_kept_for_resuming_and_how_to_start_over(tm
     real, fits = cv_study.estimator_factory, []
     monkeypatch.setattr(cv_study, "estimator_factory", failing_after(real, fits))
     with monkeypatch.context() as full:
-        _full_disk_after_the_folds(full)
+        full_disk(full, spare="fold-cache", name_file=False)  # the folds are cached, the results cannot be written
         assert cv.main(argv) == 2
     err = capsys.readouterr().err
     partial = tmp_path / "results" / ".cv.partial"
@@ -52,14 +39,7 @@ def test_a_full_disk_names_the_folder_kept_for_resuming_and_how_to_start_over(tm
 
 def test_a_full_disk_before_any_fold_says_the_folder_was_removed(tmp_path, capsys, monkeypatch):
     store = write_random_store(tmp_path / "store", n_cases=20)
-    real = os.replace
-
-    def full(src, dst, *args, **kwargs):
-        if "results" in str(dst):
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        return real(src, dst, *args, **kwargs)
-
-    monkeypatch.setattr(os, "replace", full)
+    full_disk(monkeypatch, name_file=False)
     out = tmp_path / "results" / "cv"
     assert cv.main(["--features", str(store.root), "--model", "logistic", "--repeats", "1", "--folds", "2",
                     "--out", str(out), "--quiet"]) == 2
